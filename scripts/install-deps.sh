@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what pg_privacy needs on Debian 12 (as root). Quick when everything is there already.
+set -euo pipefail
+packages=(postgresql-15 postgresql-contrib-15 postgresql-server-dev-15 postgresql-15-pgtap
+          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libssl-dev libcurl4-openssl-dev
+          openssl cmake g++ make googletest libgtest-dev python3)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,91 @@
+#include "audit.hpp"
+
+#include "core/hash_chain.hpp"
+#include "pg/spi.hpp"
+
+namespace privacy::audit {
+
+using pg::int8_param;
+using pg::text_param;
+
+namespace {
+
+// Locks the chain's head row (creating it on first use) and returns the chain's last hash.
+std::string lock_chain_head(const std::string& chain) {
+  const std::string lock_sql =
+      "SELECT last_hash FROM privacy.audit_chains WHERE chain = $1 FOR UPDATE";
+  std::optional<std::string> last_hash = pg::spi_query_text(lock_sql, {text_param(chain)}, false);
+  if (last_hash) return *last_hash;
+  pg::spi_execute(
+      "INSERT INTO privacy.audit_chains (chain, last_id, last_hash) VALUES ($1, 0, $2) "
+      "ON CONFLICT (chain) DO NOTHING",
+      {text_param(chain), text_param(std::string(core::kGenesisHash))});
+  last_hash = pg::spi_query_text(lock_sql, {text_param(chain)}, false);
+  if (!last_hash) throw core::Error(core::sqlstate::kInternalError, "audit chain head vanished");
+  return *last_hash;
+}
+
+// Fills the parts of the record that come from the server: id, canonical time, the session's
+// identity and the canonical (jsonb) text of detail.
+void fill_from_server(core::AuditRecord& record, const Entry& entry) {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT nextval('privacy.audit_log_id_seq')::text, "
+      "       to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "       session_user::text, current_user::text, host(inet_client_addr()), "
+      "       current_setting('application_name'), ($1::jsonb)::text",
+      {text_param(entry.detail_json)}, false);
+  const pg::TextRow& row = rows.at(0);
+  record.id = std::stoll(*row[0]);
+  record.at = *row[1];
+  if (entry.actor) {
+    record.session_user = entry.actor->session_user;
+    record.current_user = entry.actor->current_user;
+    record.client_addr = entry.actor->client_addr;
+    record.application_name = entry.actor->application_name;
+  } else {
+    record.session_user = row[2];
+    record.current_user = row[3];
+    record.client_addr = row[4];
+    record.application_name = row[5];
+  }
+  record.detail = row[6];
+}
+
+}  // namespace
+
+std::string chain_of(const std::optional<std::string>& tenant_id) {
+  return tenant_id.value_or(std::string());
+}
+
+long long append(const Entry& entry) {
+  pg::SpiConnection spi;
+  core::AuditRecord record;
+  record.chain = chain_of(entry.tenant_id);
+  record.action = entry.action;
+  record.tenant_id = entry.tenant_id;
+  record.job_id = entry.job_id;
+  record.target = entry.target;
+  record.outcome = entry.outcome;
+
+  std::string previous_hash = lock_chain_head(record.chain);
+  fill_from_server(record, entry);
+  std::string hash = core::chain_hash(previous_hash, record);
+
+  pg::spi_execute(
+      "WITH appended AS ("
+      "  INSERT INTO privacy.audit_log (id, chain, at, actor, acting_role, client_addr,"
+      "    application_name, action, tenant_id, job_id, target, outcome, detail, prev_hash, hash)"
+      "  VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15)"
+      "  RETURNING id, chain, hash)"
+      " UPDATE privacy.audit_chains c SET last_id = a.id, last_hash = a.hash"
+      "   FROM appended a WHERE c.chain = a.chain",
+      {int8_param(record.id), text_param(record.chain), text_param(record.at),
+       text_param(record.session_user), text_param(record.current_user),
+       text_param(record.client_addr), text_param(record.application_name),
+       text_param(record.action), text_param(record.tenant_id), int8_param(record.job_id),
+       text_param(record.target), text_param(record.outcome), text_param(record.detail),
+       text_param(previous_hash), text_param(hash)});
+  return record.id;
+}
+
+}  // namespace privacy::audit

@@ -1,0 +1,37 @@
+// The audit append path (DESIGN section 8): every feature records what it did by calling
+// audit::append(). One place builds the row, takes the chain's lock and computes its hash.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace privacy::audit {
+
+// Who acted, when it is not the current session: the launcher writes hold_blocked rows queued
+// by other backends and records the original session's identity.
+struct Actor {
+  std::string session_user;
+  std::string current_user;
+  std::optional<std::string> client_addr;
+  std::optional<std::string> application_name;
+};
+
+struct Entry {
+  std::string action;                   // e.g. "submitted", "approved", "hold_blocked"
+  std::optional<std::string> tenant_id;  // NULL: the platform chain
+  std::optional<long long> job_id;
+  std::optional<std::string> target;     // what was acted on: subject id, table, hold id, ...
+  std::string outcome = "ok";            // "ok", "refused", "error", ...
+  std::string detail_json = "{}";        // counts and ids, never personal data
+  std::optional<Actor> actor;            // default: this session
+};
+
+// Appends one row to privacy.audit_log in the caller's transaction and returns its id.
+// Takes the chain's row lock until the end of the transaction, so each chain stays linear.
+// Must be called with an SPI connection open (it opens its own if needed).
+long long append(const Entry& entry);
+
+// The chain an entry goes on: its tenant, or the platform chain ('').
+std::string chain_of(const std::optional<std::string>& tenant_id);
+
+}  // namespace privacy::audit

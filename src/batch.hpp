@@ -1,0 +1,57 @@
+// The batch operations every job runs (DESIGN section 5), shared by CALL privacy.run_job and the
+// background worker. Each call does one batch inside the caller's transaction; the caller
+// commits it together with the job's progress.
+//
+// Batches walk a relation in key order (keyset pagination on its key columns, never ctid), so
+// the same SQL works on distributed tables and never rescans rows already handled. The position
+// is an opaque jsonb text (the last key seen) that the caller stores in privacy.jobs.cursor.
+#pragma once
+
+#include "pg/pg_headers.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace privacy::batch {
+
+// What a job acts on: a subject within a tenant, or a whole tenant (subject_id nullopt).
+struct Target {
+  long long job_id;
+  std::string tenant_id;
+  std::optional<std::string> subject_id;
+};
+
+struct BatchResult {
+  long long processed = 0;              // rows handled in this batch
+  long long failed = 0;                 // rows recorded in privacy.job_errors in this batch
+  std::optional<std::string> last_key;  // position after this batch (jsonb text)
+  bool relation_done = false;           // no rows left after last_key
+};
+
+// Registered relations in the order jobs visit them: children before parents by foreign keys.
+std::vector<Oid> relations_in_order();
+
+// Rows of the target in `relation` that an erase would mark (not yet marked).
+long long count_rows_to_mark(const Target& target, Oid relation);
+// Rows of the target in `relation` a purge would delete (marked or not).
+long long count_rows_to_purge(const Target& target, Oid relation);
+// Rows marked by `job_id` in `relation` (what finalization or restore would touch).
+long long count_marked_rows(long long job_id, Oid relation);
+
+// Erase phase 1: sets privacy_erased_by = target.job_id on up to `limit` rows after `after_key`.
+BatchResult mark_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key,
+                       int limit);
+// Finalization: deletes (on_erase 'delete') or anonymizes ('anonymize') up to `limit` rows marked
+// by job_id after `after_key`. A row that fails is recorded in privacy.job_errors, the rest go on.
+BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<std::string>& after_key,
+                           int limit);
+// Purge: deletes up to `limit` of the target's rows (marked or not) after `after_key`.
+BatchResult purge_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key,
+                        int limit);
+
+// Clears the mark of job_id's rows: all of them, those of one relation, or only the rows whose
+// keys are listed (keys_json: a jsonb array of key objects). Returns the number restored.
+long long restore_rows(long long job_id, Oid relation, const std::optional<std::string>& keys_json);
+
+}  // namespace privacy::batch

@@ -1,0 +1,172 @@
+#include "launcher.hpp"
+
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
+#include "pg/shmem.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+
+namespace privacy::launcher {
+
+namespace {
+
+constexpr int kRestartSeconds = 5;
+constexpr int kMaxSteps = 16;
+
+struct RegisteredStep {
+  int order;
+  const char* name;
+  CycleStep step;
+};
+
+// Filled by static StepRegistration objects when the library is loaded, kept sorted by order.
+RegisteredStep cycle_steps[kMaxSteps];
+int cycle_step_count = 0;
+
+void set_launcher_state(const char* state_text) {
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  std::strncpy(state->launcher_state, state_text, pg::kStateBytes - 1);
+  state->launcher_state[pg::kStateBytes - 1] = '\0';
+  if (std::strcmp(state_text, "idle") == 0) state->launcher_last_cycle = GetCurrentTimestamp();
+  LWLockRelease(state->lock);
+}
+
+// Publishes this process as the launcher so others can wake it and report it.
+void publish_launcher() {
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  state->launcher_pid = MyProcPid;
+  state->launcher_latch = MyLatch;
+  state->launcher_since = GetCurrentTimestamp();
+  state->launcher_database = MyDatabaseId;
+  LWLockRelease(state->lock);
+}
+
+// On exit (SIGTERM, postmaster death, error): nobody may set a latch we no longer own.
+void unpublish_launcher(int, Datum) {
+  pg::SharedState* state = pg::shared_state();
+  if (state == nullptr) return;
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  if (state->launcher_pid == MyProcPid) {
+    state->launcher_pid = 0;
+    state->launcher_latch = nullptr;
+    std::strncpy(state->launcher_state, "stopped", pg::kStateBytes - 1);
+  }
+  LWLockRelease(state->lock);
+}
+
+bool extension_installed() {
+  std::optional<std::string> found =
+      pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy'");
+  return found.has_value();
+}
+
+// Runs one step in its own transaction. An error (from C++ or PostgreSQL) is logged and the
+// transaction aborted; the launcher lives on, runs the next step, and tries again next cycle.
+// A step that finds the extension missing does nothing: it may be created at any time.
+void run_step_in_transaction(const RegisteredStep& registered) {
+  MemoryContext launcher_context = CurrentMemoryContext;
+  bool failed = false;
+  std::string failure;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "pg_privacy launcher cycle");
+  try {
+    pg::SpiConnection spi;
+    if (extension_installed()) {
+      set_launcher_state(registered.name);
+      registered.step();
+    } else {
+      set_launcher_state("waiting for extension");
+    }
+  } catch (const std::exception& error) {
+    failed = true;
+    failure = error.what();
+  }
+  if (failed) {
+    elog(LOG, "pg_privacy launcher: step \"%s\" failed: %s", registered.name, failure.c_str());
+    PopActiveSnapshot();
+    AbortCurrentTransaction();
+  } else {
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  MemoryContextSwitchTo(launcher_context);
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+void register_cycle_step(int order, const char* name, CycleStep step) {
+  if (cycle_step_count >= kMaxSteps) return;  // a programming error, caught by the launcher tests
+  int position = cycle_step_count++;
+  while (position > 0 && cycle_steps[position - 1].order > order) {
+    cycle_steps[position] = cycle_steps[position - 1];
+    --position;
+  }
+  cycle_steps[position] = RegisteredStep{order, name, step};
+}
+
+// One cycle: every registered step, in order.
+void run_cycle() {
+  for (int i = 0; i < cycle_step_count; ++i) run_step_in_transaction(cycle_steps[i]);
+}
+
+void register_launcher() {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = kRestartSeconds;
+  std::strncpy(worker.bgw_library_name, "pg_privacy", BGW_MAXLEN - 1);
+  std::strncpy(worker.bgw_function_name, "privacy_launcher_main", BGW_MAXLEN - 1);
+  std::strncpy(worker.bgw_name, "pg_privacy launcher", BGW_MAXLEN - 1);
+  std::strncpy(worker.bgw_type, "pg_privacy launcher", BGW_MAXLEN - 1);
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace privacy::launcher
+
+// The launcher's main loop. SIGTERM (die) ends it with FATAL through CHECK_FOR_INTERRUPTS, so
+// the postmaster restarts it after kRestartSeconds unless the server is shutting down; SIGHUP
+// reloads the configuration; postmaster death ends the wait at once.
+extern "C" PGDLLEXPORT void privacy_launcher_main(Datum) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(privacy::pg::guc::database, nullptr, 0);
+  pgstat_report_appname("pg_privacy launcher");
+
+  before_shmem_exit(privacy::launcher::unpublish_launcher, 0);
+  privacy::launcher::publish_launcher();
+  elog(LOG, "pg_privacy launcher started in database \"%s\"", privacy::pg::guc::database);
+
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+      elog(LOG, "pg_privacy launcher reloaded its configuration");
+    }
+    privacy::launcher::run_cycle();
+    privacy::launcher::set_launcher_state("idle");
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                    static_cast<long>(privacy::pg::guc::naptime_s) * 1000L, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}

@@ -1,0 +1,71 @@
+#include "pg/boundary.hpp"
+
+#include <cstring>
+#include <string>
+
+namespace privacy::pg {
+
+namespace {
+
+// Copies text into the current memory context without ever raising a PostgreSQL error.
+const char* copy_text_no_error(const char* text, const char* fallback) noexcept {
+  if (text == nullptr || *text == '\0') return fallback;
+  size_t length = std::strlen(text);
+  char* copy = static_cast<char*>(palloc_extended(length + 1, MCXT_ALLOC_NO_OOM));
+  if (copy == nullptr) return fallback;
+  std::memcpy(copy, text, length + 1);
+  return copy;
+}
+
+PendingError pending_from(const core::Error& error) noexcept {
+  PendingError pending{};
+  pending.sqlerrcode = sqlstate_to_code(error.sqlstate());
+  pending.message = copy_text_no_error(error.what(), "pg_privacy error (message lost: out of memory)");
+  pending.detail = copy_text_no_error(error.detail().c_str(), nullptr);
+  pending.hint = copy_text_no_error(error.hint().c_str(), nullptr);
+  return pending;
+}
+
+}  // namespace
+
+int sqlstate_to_code(const std::string& sqlstate) {
+  if (sqlstate.size() != 5) return ERRCODE_INTERNAL_ERROR;
+  return MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
+}
+
+PendingError capture_exception(std::exception_ptr caught) noexcept {
+  try {
+    std::rethrow_exception(caught);
+  } catch (const core::Error& error) {
+    return pending_from(error);
+  } catch (const std::bad_alloc&) {
+    return PendingError{ERRCODE_OUT_OF_MEMORY, "out of memory in pg_privacy", nullptr, nullptr};
+  } catch (const std::exception& error) {
+    PendingError pending{ERRCODE_INTERNAL_ERROR, nullptr, nullptr, nullptr};
+    pending.message = copy_text_no_error(error.what(), "internal error in pg_privacy");
+    pending.hint = "This is a bug in pg_privacy; please report it with the statement that failed.";
+    return pending;
+  } catch (...) {
+    return PendingError{ERRCODE_INTERNAL_ERROR, "unknown C++ exception in pg_privacy", nullptr,
+                        "This is a bug in pg_privacy; please report it."};
+  }
+}
+
+void raise_pending_error(const PendingError& pending) {
+  ereport(ERROR, (errcode(pending.sqlerrcode), errmsg_internal("%s", pending.message),
+                  pending.detail ? errdetail_internal("%s", pending.detail) : 0,
+                  pending.hint ? errhint("%s", pending.hint) : 0));
+  pg_unreachable();
+}
+
+core::Error error_from_error_data(ErrorData* edata) {
+  char sqlstate[6];
+  std::memcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), 6);
+  std::string message = edata->message ? edata->message : "unknown PostgreSQL error";
+  std::string detail = edata->detail ? edata->detail : "";
+  std::string hint = edata->hint ? edata->hint : "";
+  FreeErrorData(edata);
+  return core::Error(sqlstate, message, detail, hint);
+}
+
+}  // namespace privacy::pg

@@ -1,0 +1,103 @@
+// The C++ / PostgreSQL boundary (DESIGN section 2). This header is the only place that knows how
+// an error crosses between the two worlds:
+//
+//  * PostgreSQL -> C++: pg_guard(fn) runs fn inside PG_TRY. An ereport(ERROR) raised inside is
+//    copied (CopyErrorData), cleared (FlushErrorState) and thrown as privacy::core::Error with its
+//    SQLSTATE, message, detail and hint, so C++ destructors run normally on the way out.
+//    The function passed in must not throw C++ exceptions itself (it calls PostgreSQL only).
+//    After a caught error the transaction is in an unknown state: the C++ code must unwind to a
+//    SQL entry (which re-raises) or to a subtransaction boundary (subtransaction.hpp).
+//
+//  * C++ -> PostgreSQL: PRIVACY_SQL_FUNCTION(name) declares the extern "C" V1 function `name`
+//    whose body is ordinary C++. Any exception leaving the body is caught, copied into palloc'd
+//    memory, every C++ frame is unwound, and only then is it raised with ereport(ERROR).
+#pragma once
+
+#include "core/error.hpp"
+#include "pg/pg_headers.hpp"
+
+#include <exception>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace privacy::pg {
+
+// An error on its way from C++ to ereport: plain palloc'd C strings, no destructors, so it is
+// safe to hold while PostgreSQL longjmps.
+struct PendingError {
+  int sqlerrcode;
+  const char* message;
+  const char* detail;  // nullptr when there is none
+  const char* hint;    // nullptr when there is none
+};
+
+// Builds a PendingError from a caught exception without ever raising a PostgreSQL error
+// (allocation failures fall back to static text), so it is safe inside a catch block.
+PendingError capture_exception(std::exception_ptr caught) noexcept;
+
+// Raises the captured error in PostgreSQL. Call only once no C++ object needs destroying.
+[[noreturn]] void raise_pending_error(const PendingError& pending);
+
+// Converts a copied PostgreSQL error into our exception type (used by pg_guard).
+core::Error error_from_error_data(ErrorData* edata);
+
+// Converts the five-character SQLSTATE text to PostgreSQL's packed integer form.
+int sqlstate_to_code(const std::string& sqlstate);
+
+// Runs fn (which calls PostgreSQL and nothing that throws) and turns an ereport(ERROR) inside it
+// into a thrown core::Error. Returns fn's result.
+template <typename Fn>
+auto pg_guard(Fn&& fn) -> decltype(fn()) {
+  using Result = decltype(fn());
+  if constexpr (std::is_void_v<Result>) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ErrorData* volatile caught = nullptr;
+    PG_TRY();
+    {
+      fn();
+    }
+    PG_CATCH();
+    {
+      MemoryContextSwitchTo(caller_context);
+      caught = CopyErrorData();
+      FlushErrorState();
+    }
+    PG_END_TRY();
+    if (caught != nullptr) throw error_from_error_data(caught);
+  } else {
+    // Result must be default-constructible and trivially copyable (a Datum, pointer, number):
+    // it is assigned inside the PG_TRY block, which must not run C++ destructors.
+    static_assert(std::is_trivially_copyable_v<Result>, "pg_guard returns plain values only");
+    Result result{};
+    pg_guard([&]() { result = fn(); });
+    return result;
+  }
+}
+
+// Runs a C++ body as the implementation of a SQL-callable function (see the macro below).
+template <typename Body>
+Datum run_sql_function(Body body, FunctionCallInfo fcinfo) {
+  PendingError pending{};
+  try {
+    return body(fcinfo);
+  } catch (...) {
+    pending = capture_exception(std::current_exception());
+  }
+  raise_pending_error(pending);
+}
+
+}  // namespace privacy::pg
+
+// Declares a SQL-callable (V1) C function `name` whose body follows as C++:
+//   PRIVACY_SQL_FUNCTION(privacy_approve) { ... return (Datum) 0; }
+// The body runs inside try; exceptions become ereport(ERROR) after unwinding.
+#define PRIVACY_SQL_FUNCTION(name)                                                      \
+  static Datum name##_body(FunctionCallInfo fcinfo);                                    \
+  extern "C" {                                                                          \
+  PG_FUNCTION_INFO_V1(name);                                                            \
+  __attribute__((visibility("default"))) Datum name(PG_FUNCTION_ARGS) {                 \
+    return privacy::pg::run_sql_function(name##_body, fcinfo);                          \
+  }                                                                                     \
+  }                                                                                     \
+  static Datum name##_body(FunctionCallInfo fcinfo)

@@ -1,0 +1,80 @@
+#include "pg/guc.hpp"
+
+#include "pg/pg_headers.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace privacy::pg::guc {
+
+char* database = nullptr;
+int max_workers = 2;
+int naptime_s = 10;
+int batch_size = 1000;
+int lock_timeout_ms = 1000;
+int default_rows_per_second = 10000;
+int recovery_window_s = 30 * 24 * 3600;
+int export_ttl_s = 7 * 24 * 3600;
+int deadline_s = 30 * 24 * 3600;
+int audit_retention_min = (7 * 365 + 2) * 24 * 60;  // seven years, leap days included
+int notify_min_items = 1000;
+char* smtp_url = nullptr;
+char* smtp_from = nullptr;
+bool require_distinct_approver = true;
+
+namespace {
+constexpr int kMaxSeconds = INT_MAX;
+}
+
+// PGC_POSTMASTER where shared memory or the launcher's connection depend on the value; PGC_SIGHUP
+// for what the background processes read each cycle; PGC_SUSET for what a superuser may tune in
+// a session (CALL privacy.run_job honours the session's batch size and lock timeout).
+void define_all() {
+  DefineCustomStringVariable("privacy.database", "Database the pg_privacy launcher connects to.",
+                             "The extension must be created in this database.", &database,
+                             "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.max_workers", "Maximum number of concurrent pg_privacy job workers.",
+                          "Each worker is a dynamic background worker: keep max_worker_processes large enough.",
+                          &max_workers, 2, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.naptime", "Longest time the launcher sleeps between checks.",
+                          "Approvals and cancels wake it at once; this bounds everything else.",
+                          &naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.batch_size", "Rows processed per job batch (one transaction each).",
+                          nullptr, &batch_size, 1000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.lock_timeout", "Longest wait of a batch for a locked row.",
+                          "Rows still locked after a retry are flagged in privacy.job_errors.",
+                          &lock_timeout_ms, 1000, 1, 600000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.default_rows_per_second",
+                          "Per-tenant throttle for tenants without rows_per_second (0 = unlimited).",
+                          nullptr, &default_rows_per_second, 10000, 0, INT_MAX, PGC_SIGHUP, 0,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.recovery_window", "How long erased rows stay restorable.",
+                          "Tenants may override it (privacy.configure_tenant).", &recovery_window_s,
+                          30 * 24 * 3600, 0, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.export_ttl", "How long an encrypted export file is kept.", nullptr,
+                          &export_ttl_s, 7 * 24 * 3600, 60, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.deadline", "Time allowed to answer a request (due_at = requested_at + deadline).",
+                          nullptr, &deadline_s, 30 * 24 * 3600, 3600, kMaxSeconds, PGC_SIGHUP,
+                          GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.audit_retention", "How long audit rows are kept.",
+                          "Tenants may override it (privacy.configure_tenant).", &audit_retention_min,
+                          (7 * 365 + 2) * 24 * 60, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.notify_min_items",
+                          "Smallest job (total_items) whose completion is e-mailed to notify_email.",
+                          "Failures and rejections are always e-mailed.", &notify_min_items, 1000, 0,
+                          INT_MAX, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("privacy.smtp_url", "SMTP server for notifications, e.g. smtp://mail.example.com:25.",
+                             "Empty: e-mails stay queued in privacy.notifications.", &smtp_url, "",
+                             PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("privacy.smtp_from", "Sender address of notification e-mails.", nullptr,
+                             &smtp_from, "pg_privacy@localhost", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("privacy.require_distinct_approver",
+                           "Refuse approval by the session user who requested the job.", nullptr,
+                           &require_distinct_approver, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("privacy");
+}
+
+}  // namespace privacy::pg::guc

@@ -1,0 +1,25 @@
+// The GUCs of DESIGN section 6. Defined once in _PG_init (guc.cpp); read everywhere through
+// these variables. Durations are kept in the unit of their GUC (seconds or milliseconds).
+#pragma once
+
+namespace privacy::pg::guc {
+
+extern char* database;                 // privacy.database (postmaster)
+extern int max_workers;                // privacy.max_workers (postmaster)
+extern int naptime_s;                  // privacy.naptime
+extern int batch_size;                 // privacy.batch_size
+extern int lock_timeout_ms;            // privacy.lock_timeout
+extern int default_rows_per_second;    // privacy.default_rows_per_second, 0 = unlimited
+extern int recovery_window_s;          // privacy.recovery_window
+extern int export_ttl_s;               // privacy.export_ttl
+extern int deadline_s;                 // privacy.deadline
+extern int audit_retention_min;        // privacy.audit_retention (minutes)
+extern int notify_min_items;           // privacy.notify_min_items
+extern char* smtp_url;                 // privacy.smtp_url
+extern char* smtp_from;                // privacy.smtp_from
+extern bool require_distinct_approver; // privacy.require_distinct_approver
+
+// Defines every GUC. Called once from _PG_init.
+void define_all();
+
+}  // namespace privacy::pg::guc

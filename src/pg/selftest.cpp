@@ -1,0 +1,52 @@
+// privacy._boundary_selftest(mode): proves the C++/PostgreSQL boundary in both directions
+// (sql/boundary.sql). Superuser-only; it changes nothing.
+//   'spi_error'     an SPI statement fails while RAII objects are alive: the client gets the
+//                   statement's own SQLSTATE and message, and the destructors run
+//   'cpp_error'     a core::Error with SQLSTATE, detail and hint becomes a clean ERROR
+//   'std_exception' any other C++ exception becomes XX000
+//   'live_objects'  how many of the RAII probes are still alive (0 after every failure)
+#include "pg/boundary.hpp"
+#include "pg/spi.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+int live_probes = 0;
+
+// Counts its own lifetime, so a test can see that unwinding destroyed it.
+class LifetimeProbe {
+ public:
+  LifetimeProbe() : payload_(1024, 'x') { ++live_probes; }
+  ~LifetimeProbe() { --live_probes; }
+  LifetimeProbe(const LifetimeProbe&) = delete;
+  LifetimeProbe& operator=(const LifetimeProbe&) = delete;
+
+ private:
+  std::string payload_;
+};
+
+}  // namespace
+
+PRIVACY_SQL_FUNCTION(privacy_boundary_selftest) {
+  std::string mode = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  if (mode == "live_objects") return Int32GetDatum(live_probes);
+  LifetimeProbe probe;
+  std::vector<LifetimeProbe> more_probes(3);
+  if (mode == "spi_error") {
+    privacy::pg::SpiConnection spi;
+    privacy::pg::spi_execute("SELECT 1 / (random() * 0)::int");
+  } else if (mode == "cpp_error") {
+    throw privacy::core::Error("PV999", "boundary self-test: a C++ error", "raised by C++ code",
+                               "nothing to fix: this is a test");
+  } else if (mode == "std_exception") {
+    throw std::runtime_error("boundary self-test: a standard exception");
+  } else if (mode != "ok") {
+    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter,
+                               "unknown self-test mode \"" + mode + "\"", "",
+                               "use spi_error, cpp_error, std_exception, ok or live_objects");
+  }
+  return Int32GetDatum(live_probes);
+}

@@ -1,0 +1,59 @@
+// Shared memory of pg_privacy. It exists only when the library is preloaded
+// (shared_preload_libraries); shared_state() returns nullptr otherwise and every caller must
+// cope with that (the SQL API works without preload, jobs just wait).
+//
+// Features that need their own shared area (token buckets, the hold generation, the hold_blocked
+// queue) register it with register_shmem_area() from _PG_init; this file sizes and creates
+// them all in one place.
+#pragma once
+
+#include "pg/pg_headers.hpp"
+
+extern "C" {
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+}
+
+#include <cstddef>
+
+namespace privacy::pg {
+
+inline constexpr int kTenantIdBytes = 64;
+inline constexpr int kStateBytes = 32;
+
+// What one job worker is doing; pid 0 means the slot is free.
+struct WorkerSlot {
+  pid_t pid;
+  int64 job_id;
+  char tenant_id[kTenantIdBytes];
+  char state[kStateBytes];
+  TimestampTz since;
+};
+
+// The launcher's and the workers' public state, read by privacy.worker_status().
+struct SharedState {
+  LWLock* lock;  // protects everything below
+  pid_t launcher_pid;
+  Latch* launcher_latch;  // set to wake the launcher; null while it is not running
+  char launcher_state[kStateBytes];
+  TimestampTz launcher_since;
+  TimestampTz launcher_last_cycle;
+  Oid launcher_database;  // InvalidOid until connected
+  int worker_count;       // = privacy.max_workers
+  WorkerSlot workers[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// The state, or nullptr when the library was not preloaded.
+SharedState* shared_state();
+
+// A feature's own shared area. init runs once, under AddinShmemInitLock, when first created.
+using ShmemInit = void (*)(void* area);
+void register_shmem_area(const char* name, Size (*size)(), ShmemInit init, void** area_out);
+
+// Installs the shmem request/startup hooks. Called from _PG_init when preloading.
+void install_shmem_hooks();
+
+// Wakes the launcher if it is running (no-op otherwise).
+void wake_launcher();
+
+}  // namespace privacy::pg

@@ -1,0 +1,133 @@
+#include "pg/spi.hpp"
+
+#include <cstdlib>
+
+namespace privacy::pg {
+
+SpiConnection::SpiConnection() {
+  pg_guard([] {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect failed");
+  });
+}
+
+SpiConnection::~SpiConnection() {
+  // SPI_finish only fails when not connected, which the constructor rules out.
+  SPI_finish();
+}
+
+namespace {
+
+// A palloc'd text datum for a C++ string.
+Datum text_datum(std::string_view text) {
+  return pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
+}
+
+// Prepares SPI_execute_with_args' parallel arrays from our parameter list.
+struct ParamArrays {
+  std::vector<Oid> types;
+  std::vector<Datum> values;
+  std::vector<char> nulls;
+  explicit ParamArrays(const std::vector<SqlParam>& params) {
+    for (const SqlParam& param : params) {
+      types.push_back(param.type);
+      values.push_back(param.value);
+      nulls.push_back(param.is_null ? 'n' : ' ');
+    }
+  }
+};
+
+std::optional<std::string> cell_text(uint64 row, int column) {
+  char* value = pg_guard([&] {
+    return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+  });
+  if (value == nullptr) return std::nullopt;
+  std::string copy(value);
+  pfree(value);
+  return copy;
+}
+
+}  // namespace
+
+SqlParam text_param(std::string_view text) { return SqlParam{TEXTOID, text_datum(text), false}; }
+
+SqlParam text_param(const std::string& text) { return text_param(std::string_view(text)); }
+
+SqlParam text_param(const char* text) { return text_param(std::string_view(text)); }
+
+SqlParam text_param(const std::optional<std::string>& text) {
+  if (!text) return SqlParam{TEXTOID, (Datum)0, true};
+  return text_param(std::string_view(*text));
+}
+
+SqlParam int8_param(long long number) { return SqlParam{INT8OID, Int64GetDatum(number), false}; }
+
+SqlParam int8_param(const std::optional<long long>& number) {
+  if (!number) return SqlParam{INT8OID, (Datum)0, true};
+  return int8_param(*number);
+}
+
+SqlParam bool_param(bool flag) { return SqlParam{BOOLOID, BoolGetDatum(flag), false}; }
+
+SqlParam float8_param(double number) {
+  return SqlParam{FLOAT8OID, Float8GetDatum(number), false};
+}
+
+uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params, bool read_only) {
+  ParamArrays arrays(params);
+  int status = pg_guard([&] {
+    return SPI_execute_with_args(sql.c_str(), static_cast<int>(params.size()),
+                                 arrays.types.data(), arrays.values.data(), arrays.nulls.data(),
+                                 read_only, 0);
+  });
+  if (status < 0) {
+    throw core::Error(core::sqlstate::kInternalError,
+                      std::string("pg_privacy: SPI failed (") + SPI_result_code_string(status) +
+                          ") running: " + sql);
+  }
+  return SPI_processed;
+}
+
+std::vector<TextRow> spi_query_rows(const std::string& sql, const std::vector<SqlParam>& params,
+                                    bool read_only) {
+  uint64 count = spi_execute(sql, params, read_only);
+  std::vector<TextRow> rows;
+  if (SPI_tuptable == nullptr) return rows;
+  int columns = SPI_tuptable->tupdesc->natts;
+  rows.reserve(count);
+  for (uint64 row = 0; row < count; ++row) {
+    TextRow values;
+    for (int column = 1; column <= columns; ++column) values.push_back(cell_text(row, column));
+    rows.push_back(std::move(values));
+  }
+  return rows;
+}
+
+std::optional<std::string> spi_query_text(const std::string& sql,
+                                          const std::vector<SqlParam>& params, bool read_only) {
+  uint64 count = spi_execute(sql, params, read_only);
+  if (count == 0 || SPI_tuptable == nullptr) return std::nullopt;
+  return cell_text(0, 1);
+}
+
+std::optional<long long> spi_query_int8(const std::string& sql,
+                                        const std::vector<SqlParam>& params, bool read_only) {
+  std::optional<std::string> text = spi_query_text(sql, params, read_only);
+  if (!text) return std::nullopt;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+std::string quote_ident(std::string_view identifier) {
+  std::string input(identifier);
+  const char* quoted = pg_guard([&] { return quote_identifier(input.c_str()); });
+  return std::string(quoted);
+}
+
+std::string quote_literal(std::string_view literal) {
+  std::string input(literal);
+  char* quoted = pg_guard([&] { return quote_literal_cstr(input.c_str()); });
+  std::string result(quoted);
+  pfree(quoted);
+  return result;
+}
+
+}  // namespace privacy::pg

@@ -1,0 +1,71 @@
+// SPI from C++: a connection object and a small query helper. Every call into PostgreSQL goes
+// through pg_guard, so a failing statement throws core::Error (with its own SQLSTATE) and the
+// SpiConnection destructor still disconnects.
+//
+// Parameters are passed as text or int8/bool datums; the SQL casts ($1::jsonb, $2::regclass).
+// Results are copied into C++ values at once (first_text, rows), so nothing points into SPI
+// memory after the next statement.
+#pragma once
+
+#include "pg/boundary.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace privacy::pg {
+
+// Connects to SPI for the lifetime of the object. Nested use inside another SPI caller is fine.
+class SpiConnection {
+ public:
+  SpiConnection();
+  ~SpiConnection();
+  SpiConnection(const SpiConnection&) = delete;
+  SpiConnection& operator=(const SpiConnection&) = delete;
+};
+
+// One query parameter.
+struct SqlParam {
+  Oid type;
+  Datum value;
+  bool is_null;
+};
+
+SqlParam text_param(std::string_view text);
+SqlParam text_param(const std::string& text);
+SqlParam text_param(const char* text);
+SqlParam text_param(const std::optional<std::string>& text);  // NULL when empty optional
+SqlParam int8_param(long long number);
+SqlParam int8_param(const std::optional<long long>& number);
+SqlParam bool_param(bool flag);
+SqlParam float8_param(double number);
+
+// A result row as text values (NULL = nullopt), in column order.
+using TextRow = std::vector<std::optional<std::string>>;
+
+// Runs one statement; returns the number of rows processed (SPI_processed).
+// Throws core::Error with the statement's own SQLSTATE when it fails.
+uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params = {},
+                   bool read_only = false);
+
+// Runs a query and returns every row as text (use for small results).
+std::vector<TextRow> spi_query_rows(const std::string& sql, const std::vector<SqlParam>& params = {},
+                                    bool read_only = true);
+
+// Runs a query and returns the first column of the first row as text (nullopt when no row or
+// the value is NULL).
+std::optional<std::string> spi_query_text(const std::string& sql,
+                                          const std::vector<SqlParam>& params = {},
+                                          bool read_only = true);
+
+// The same, parsed as a 64-bit integer.
+std::optional<long long> spi_query_int8(const std::string& sql,
+                                        const std::vector<SqlParam>& params = {},
+                                        bool read_only = true);
+
+// Quotes an identifier / literal the way PostgreSQL does (quote_identifier, quote_literal_cstr).
+std::string quote_ident(std::string_view identifier);
+std::string quote_literal(std::string_view literal);
+
+}  // namespace privacy::pg

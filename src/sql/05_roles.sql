@@ -1,0 +1,15 @@
+-- The three roles of DESIGN section 4. Roles are cluster-wide: they are created only if missing
+-- and DROP EXTENSION leaves them (other databases may use them).
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'privacy_admin') THEN
+        CREATE ROLE privacy_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'privacy_requester') THEN
+        CREATE ROLE privacy_requester NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'privacy_auditor') THEN
+        CREATE ROLE privacy_auditor NOLOGIN;
+    END IF;
+END
+$roles$;

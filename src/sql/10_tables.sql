@@ -1,0 +1,196 @@
+-- Configuration and state tables (DESIGN section 3). Every one of them is an extension
+-- configuration table (see 90_config_dump.sql), so pg_dump keeps its rows.
+
+-- Tables whose rows belong to data subjects. The relation is stored as regclass so renames
+-- follow it; the previous RLS state is kept so unregister_table can restore it exactly.
+CREATE TABLE privacy.registered_tables (
+    relation        regclass PRIMARY KEY,
+    subject_column  name NOT NULL,
+    tenant_column   name,
+    key_columns     name[] NOT NULL CHECK (cardinality(key_columns) > 0),
+    on_erase        text NOT NULL DEFAULT 'delete' CHECK (on_erase IN ('delete', 'anonymize')),
+    had_rls         boolean NOT NULL DEFAULT false,
+    had_force_rls   boolean NOT NULL DEFAULT false,
+    registered_by   text NOT NULL DEFAULT session_user,
+    registered_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Anonymization rule per column of an 'anonymize' table. Columns without a rule keep their value
+-- except the subject column, which is always hashed (see docs/soft-delete.md).
+CREATE TABLE privacy.column_rules (
+    relation     regclass NOT NULL REFERENCES privacy.registered_tables ON DELETE CASCADE,
+    column_name  name NOT NULL,
+    rule         text NOT NULL CHECK (rule IN ('null', 'redact', 'hash', 'keep')),
+    set_by       text NOT NULL DEFAULT session_user,
+    set_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (relation, column_name)
+);
+
+-- Per-tenant settings; NULL means "use the GUC default".
+CREATE TABLE privacy.tenants (
+    tenant_id            text PRIMARY KEY CHECK (btrim(tenant_id) <> ''),
+    display_name         text,
+    rows_per_second      integer CHECK (rows_per_second >= 0),
+    max_concurrent_jobs  integer CHECK (max_concurrent_jobs > 0),
+    recovery_window      interval CHECK (recovery_window >= interval '0'),
+    export_ttl           interval CHECK (export_ttl > interval '0'),
+    deadline             interval CHECK (deadline > interval '0'),
+    audit_retention      interval CHECK (audit_retention > interval '0'),
+    approval_required    privacy.job_kind[],
+    updated_by           text NOT NULL DEFAULT session_user,
+    updated_at           timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per request. The batch loop keeps its position (cursor) here, committed with each
+-- batch, so a resumed job continues exactly where the last committed batch ended.
+CREATE TABLE privacy.jobs (
+    id                 bigserial PRIMARY KEY,
+    kind               privacy.job_kind NOT NULL,
+    target_type        privacy.target_type NOT NULL,
+    target_id          text NOT NULL CHECK (btrim(target_id) <> ''),
+    tenant_id          text NOT NULL CHECK (btrim(tenant_id) <> ''),
+    reason             text NOT NULL CHECK (btrim(reason) <> ''),
+    requested_by       text NOT NULL DEFAULT session_user,
+    requested_at       timestamptz NOT NULL DEFAULT now(),
+    notify_email       text,
+    requires_approval  boolean NOT NULL,
+    status             privacy.job_status NOT NULL,
+    decided_by         text,
+    decided_at         timestamptz,
+    decision_note      text,
+    queued_at          timestamptz,
+    started_at         timestamptz,
+    finished_at        timestamptz,
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at       timestamptz,
+    worker_pid         integer,
+    total_items        bigint,
+    processed_items    bigint NOT NULL DEFAULT 0,
+    failed_items       bigint NOT NULL DEFAULT 0,
+    throughput         double precision,
+    eta                interval,
+    cancel_requested   boolean NOT NULL DEFAULT false,
+    attempts           integer NOT NULL DEFAULT 0,
+    error              text,
+    result             jsonb,
+    cursor             jsonb,
+    due_at             timestamptz NOT NULL,
+    recoverable_until  timestamptz,
+    finalized_at       timestamptz,
+    CHECK (target_type = 'subject' OR kind = 'purge'),
+    CHECK (processed_items >= 0 AND failed_items >= 0)
+);
+CREATE INDEX jobs_status_idx ON privacy.jobs (status, queued_at);
+CREATE INDEX jobs_tenant_idx ON privacy.jobs (tenant_id, requested_at);
+CREATE INDEX jobs_finalize_idx ON privacy.jobs (recoverable_until)
+    WHERE kind = 'erase' AND status = 'completed' AND finalized_at IS NULL;
+
+-- Items a job could not process, kept for manual review.
+CREATE TABLE privacy.job_errors (
+    id           bigserial PRIMARY KEY,
+    job_id       bigint NOT NULL REFERENCES privacy.jobs ON DELETE CASCADE,
+    relation     regclass,
+    row_key      jsonb,
+    sqlstate     text NOT NULL,
+    message      text NOT NULL,
+    at           timestamptz NOT NULL DEFAULT now(),
+    resolved_by  text,
+    resolved_at  timestamptz
+);
+CREATE INDEX job_errors_job_idx ON privacy.job_errors (job_id);
+
+-- Legal holds (DESIGN section 7). scope_id is the tenant id, the subject id, or the table name.
+CREATE TABLE privacy.legal_holds (
+    id              bigserial PRIMARY KEY,
+    scope           privacy.hold_scope NOT NULL,
+    scope_id        text NOT NULL CHECK (btrim(scope_id) <> ''),
+    tenant_id       text,
+    reason          text NOT NULL CHECK (btrim(reason) <> ''),
+    created_by      text NOT NULL DEFAULT session_user,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    active          boolean NOT NULL DEFAULT true,
+    expires_at      timestamptz,
+    block_updates   boolean NOT NULL DEFAULT true,
+    released_by     text,
+    released_at     timestamptz,
+    release_reason  text,
+    CHECK (scope <> 'subject' OR tenant_id IS NOT NULL),
+    CHECK (active OR released_at IS NOT NULL OR expires_at IS NOT NULL)
+);
+CREATE INDEX legal_holds_active_idx ON privacy.legal_holds (scope, scope_id) WHERE active;
+
+-- Certificates whose keys can open export files.
+CREATE TABLE privacy.export_recipients (
+    name          text PRIMARY KEY CHECK (btrim(name) <> ''),
+    certificate   text NOT NULL,
+    fingerprint   text,
+    added_by      text NOT NULL DEFAULT session_user,
+    added_at      timestamptz NOT NULL DEFAULT now(),
+    active        boolean NOT NULL DEFAULT true,
+    removed_by    text,
+    removed_at    timestamptz
+);
+
+-- One finished, encrypted export per job; the bytes live in export_file_chunks. A file row is
+-- written only when the whole file is, so a half-written export is never offered.
+CREATE TABLE privacy.export_files (
+    job_id      bigint PRIMARY KEY REFERENCES privacy.jobs ON DELETE CASCADE,
+    size_bytes  bigint NOT NULL,
+    sha256      text NOT NULL,
+    chunks      integer NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE TABLE privacy.export_file_chunks (
+    job_id  bigint NOT NULL REFERENCES privacy.jobs ON DELETE CASCADE,
+    seq     integer NOT NULL,
+    data    bytea NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+
+-- The audit trail (DESIGN section 8): one hash chain per tenant, '' is the platform chain.
+CREATE TABLE privacy.audit_log (
+    id                bigserial PRIMARY KEY,
+    chain             text NOT NULL,
+    at                timestamptz NOT NULL,
+    actor             text NOT NULL,          -- session_user
+    acting_role       text NOT NULL,          -- current_user
+    client_addr       text,
+    application_name  text,
+    action            text NOT NULL,
+    tenant_id         text,
+    job_id            bigint,
+    target            text,
+    outcome           text NOT NULL,
+    detail            jsonb NOT NULL DEFAULT '{}',
+    prev_hash         text NOT NULL,
+    hash              text NOT NULL
+);
+CREATE INDEX audit_log_chain_idx ON privacy.audit_log (chain, id);
+CREATE INDEX audit_log_at_idx ON privacy.audit_log (at);
+CREATE INDEX audit_log_job_idx ON privacy.audit_log (job_id) WHERE job_id IS NOT NULL;
+
+-- The head of every chain. Appending locks the chain's row, which makes each chain linear.
+-- anchor_hash is the prev_hash of the first retained row after a retention purge.
+CREATE TABLE privacy.audit_chains (
+    chain        text PRIMARY KEY,
+    last_id      bigint NOT NULL,
+    last_hash    text NOT NULL,
+    anchor_id    bigint,
+    anchor_hash  text
+);
+
+-- Outbox of e-mails (DESIGN section 9).
+CREATE TABLE privacy.notifications (
+    id               bigserial PRIMARY KEY,
+    job_id           bigint REFERENCES privacy.jobs ON DELETE SET NULL,
+    recipient        text NOT NULL,
+    subject          text NOT NULL,
+    body             text NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    sent_at          timestamptz
+);
+CREATE INDEX notifications_unsent_idx ON privacy.notifications (next_attempt_at) WHERE sent_at IS NULL;

@@ -1,0 +1,88 @@
+-- Per-tenant settings (DESIGN section 3). NULL arguments leave a setting unchanged; pass
+-- reset => true to put every setting not given back to its GUC default.
+CREATE FUNCTION privacy.configure_tenant(
+    tenant_id            text,
+    display_name         text DEFAULT NULL,
+    rows_per_second      integer DEFAULT NULL,
+    max_concurrent_jobs  integer DEFAULT NULL,
+    recovery_window      interval DEFAULT NULL,
+    export_ttl           interval DEFAULT NULL,
+    deadline             interval DEFAULT NULL,
+    audit_retention      interval DEFAULT NULL,
+    approval_required    privacy.job_kind[] DEFAULT NULL,
+    reset                boolean DEFAULT false)
+RETURNS privacy.tenants
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    before  privacy.tenants;
+    after   privacy.tenants;
+BEGIN
+    IF tenant_id IS NULL OR btrim(tenant_id) = '' THEN
+        RAISE EXCEPTION 'tenant_id must not be empty'
+            USING ERRCODE = '22023', HINT = 'Pass the tenant''s identifier as used in your tables.';
+    END IF;
+    IF rows_per_second < 0 THEN
+        RAISE EXCEPTION 'rows_per_second for tenant "%" must be 0 (unlimited) or more, not %', tenant_id, rows_per_second
+            USING ERRCODE = '22023';
+    END IF;
+    IF max_concurrent_jobs < 1 THEN
+        RAISE EXCEPTION 'max_concurrent_jobs for tenant "%" must be at least 1, not %', tenant_id, max_concurrent_jobs
+            USING ERRCODE = '22023';
+    END IF;
+    IF recovery_window < interval '0' THEN
+        RAISE EXCEPTION 'recovery_window for tenant "%" must not be negative', tenant_id
+            USING ERRCODE = '22023', HINT = 'Use interval ''0'' to finalize erasures at once.';
+    END IF;
+    IF export_ttl <= interval '0' OR deadline <= interval '0' OR audit_retention <= interval '0' THEN
+        RAISE EXCEPTION 'export_ttl, deadline and audit_retention for tenant "%" must be positive', tenant_id
+            USING ERRCODE = '22023';
+    END IF;
+
+    SELECT * INTO before FROM privacy.tenants t WHERE t.tenant_id = configure_tenant.tenant_id;
+    INSERT INTO privacy.tenants AS t (tenant_id, display_name, rows_per_second, max_concurrent_jobs,
+                                      recovery_window, export_ttl, deadline, audit_retention,
+                                      approval_required, updated_by, updated_at)
+    VALUES (configure_tenant.tenant_id, configure_tenant.display_name, configure_tenant.rows_per_second,
+            configure_tenant.max_concurrent_jobs, configure_tenant.recovery_window,
+            configure_tenant.export_ttl, configure_tenant.deadline, configure_tenant.audit_retention,
+            configure_tenant.approval_required, session_user, now())
+    ON CONFLICT ON CONSTRAINT tenants_pkey DO UPDATE SET
+        display_name        = CASE WHEN reset THEN EXCLUDED.display_name        ELSE coalesce(EXCLUDED.display_name, t.display_name) END,
+        rows_per_second     = CASE WHEN reset THEN EXCLUDED.rows_per_second     ELSE coalesce(EXCLUDED.rows_per_second, t.rows_per_second) END,
+        max_concurrent_jobs = CASE WHEN reset THEN EXCLUDED.max_concurrent_jobs ELSE coalesce(EXCLUDED.max_concurrent_jobs, t.max_concurrent_jobs) END,
+        recovery_window     = CASE WHEN reset THEN EXCLUDED.recovery_window     ELSE coalesce(EXCLUDED.recovery_window, t.recovery_window) END,
+        export_ttl          = CASE WHEN reset THEN EXCLUDED.export_ttl          ELSE coalesce(EXCLUDED.export_ttl, t.export_ttl) END,
+        deadline            = CASE WHEN reset THEN EXCLUDED.deadline            ELSE coalesce(EXCLUDED.deadline, t.deadline) END,
+        audit_retention     = CASE WHEN reset THEN EXCLUDED.audit_retention     ELSE coalesce(EXCLUDED.audit_retention, t.audit_retention) END,
+        approval_required   = CASE WHEN reset THEN EXCLUDED.approval_required   ELSE coalesce(EXCLUDED.approval_required, t.approval_required) END,
+        updated_by = session_user,
+        updated_at = now()
+    RETURNING * INTO after;
+
+    PERFORM privacy._audit('settings_changed', after.tenant_id, NULL, after.tenant_id, 'ok',
+        jsonb_build_object('before', to_jsonb(before) - 'updated_at' - 'updated_by',
+                           'after', to_jsonb(after) - 'updated_at' - 'updated_by'));
+    RETURN after;
+END
+$fn$;
+
+-- Effective settings of a tenant: its own values, else the GUC defaults. One place for the
+-- "NULL means the GUC default" rule; every feature reads settings through it.
+CREATE FUNCTION privacy.tenant_settings(tenant_id text)
+RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
+               recovery_window interval, export_ttl interval, deadline interval,
+               audit_retention interval, approval_required privacy.job_kind[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT a.tenant_id, t.display_name,
+           coalesce(t.rows_per_second, current_setting('privacy.default_rows_per_second')::integer),
+           t.max_concurrent_jobs,
+           coalesce(t.recovery_window, current_setting('privacy.recovery_window')::interval),
+           coalesce(t.export_ttl, current_setting('privacy.export_ttl')::interval),
+           coalesce(t.deadline, current_setting('privacy.deadline')::interval),
+           coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
+           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[])
+    FROM (SELECT tenant_settings.tenant_id) AS a
+    LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
+$fn$;

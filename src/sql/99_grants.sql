@@ -1,0 +1,21 @@
+-- Privileges (DESIGN section 4). Nothing is executable by PUBLIC; each role gets exactly its
+-- functions. Tables are read-only to the roles: every write goes through the extension.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA privacy FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA privacy FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy TO privacy_admin, privacy_requester, privacy_auditor;
+GRANT privacy_requester TO privacy_admin;
+
+-- Administrators read every table and view except the audit chain heads and export bytes.
+GRANT SELECT ON ALL TABLES IN SCHEMA privacy TO privacy_admin;
+REVOKE SELECT ON privacy.export_file_chunks FROM privacy_admin;
+-- Auditors read the trail.
+GRANT SELECT ON privacy.audit_log, privacy.audit_chains TO privacy_auditor;
+
+GRANT EXECUTE ON FUNCTION privacy.worker_status() TO privacy_admin, privacy_auditor;
+GRANT EXECUTE ON FUNCTION privacy.configure_tenant(text, text, integer, integer, interval, interval,
+                                                   interval, interval, privacy.job_kind[], boolean)
+    TO privacy_admin;
+GRANT EXECUTE ON FUNCTION privacy.tenant_settings(text) TO privacy_admin;
