@@ -9,8 +9,9 @@
 //   openssl cms -decrypt -inform DER -in export.der -inkey admin.key -recip admin.crt
 //
 // Every recipient certificate gets its own copy of the random content key: RSA keys by key
-// transport (ktri), EC keys by ECDH key agreement (kari). GCM authenticates the content, so a
-// file altered in storage fails to decrypt instead of yielding altered data.
+// transport (ktri, RSA-OAEP with SHA-256), EC keys by ECDH key agreement (kari, SHA-256 key
+// derivation and AES key wrap). GCM authenticates the content, so a file altered in storage
+// fails to decrypt instead of yielding altered data.
 //
 // PEM is the download format (privacy.download_export): der_to_pem() and PemEncoder turn the
 // stored DER into the "-----BEGIN CMS-----" text that `openssl cms -inform PEM` reads.
