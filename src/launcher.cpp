@@ -150,7 +150,7 @@ extern "C" PGDLLEXPORT void privacy_launcher_main(Datum) {
   pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(privacy::pg::guc::database, nullptr, 0);
-  pgstat_report_appname("pg_privacy launcher");
+  SetConfigOption("application_name", "pg_privacy launcher", PGC_USERSET, PGC_S_SESSION);
 
   before_shmem_exit(privacy::launcher::unpublish_launcher, 0);
   privacy::launcher::publish_launcher();

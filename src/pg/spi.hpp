@@ -51,18 +51,18 @@ uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params =
 
 // Runs a query and returns every row as text (use for small results).
 std::vector<TextRow> spi_query_rows(const std::string& sql, const std::vector<SqlParam>& params = {},
-                                    bool read_only = true);
+                                    bool read_only = false);
 
 // Runs a query and returns the first column of the first row as text (nullopt when no row or
 // the value is NULL).
 std::optional<std::string> spi_query_text(const std::string& sql,
                                           const std::vector<SqlParam>& params = {},
-                                          bool read_only = true);
+                                          bool read_only = false);
 
 // The same, parsed as a 64-bit integer.
 std::optional<long long> spi_query_int8(const std::string& sql,
                                         const std::vector<SqlParam>& params = {},
-                                        bool read_only = true);
+                                        bool read_only = false);
 
 // Quotes an identifier / literal the way PostgreSQL does (quote_identifier, quote_literal_cstr).
 std::string quote_ident(std::string_view identifier);

@@ -1,0 +1,117 @@
+#include "finalize.hpp"
+
+#include "audit.hpp"
+#include "batch.hpp"
+#include "holds.hpp"
+#include "pg/spi.hpp"
+
+#include <algorithm>
+
+namespace privacy::finalize {
+
+namespace {
+
+// Where finalization of a job stands, kept in privacy.jobs.cursor as
+//   {"phase": "finalize", "relation": <oid>, "after": <key or null>, "rows": n, "failed": n}
+struct FinalizeCursor {
+  Oid relation = InvalidOid;
+  std::optional<std::string> after;
+  long long rows = 0;
+  long long failed = 0;
+};
+
+struct DueJob {
+  std::string tenant_id;
+  std::optional<std::string> subject_id;
+  std::optional<std::string> cursor_json;
+  bool due;
+  bool finalized;
+};
+
+DueJob load_due_job(long long job_id) {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT tenant_id, CASE WHEN target_type = 'subject' THEN target_id END,"
+      "       CASE WHEN cursor->>'phase' = 'finalize' THEN cursor::text END,"
+      "       (kind = 'erase' AND status = 'completed' AND recoverable_until <= now())::text,"
+      "       (finalized_at IS NOT NULL)::text"
+      "  FROM privacy.jobs WHERE id = $1 FOR UPDATE",
+      {pg::int8_param(job_id)});
+  if (rows.empty()) throw core::Error(core::sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
+  const pg::TextRow& row = rows[0];
+  return DueJob{*row[0], row[1], row[2], *row[3] == "true", *row[4] == "true"};
+}
+
+FinalizeCursor parse_cursor(const std::optional<std::string>& json) {
+  FinalizeCursor cursor;
+  if (!json) return cursor;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT ($1::jsonb->>'relation')::oid::text, nullif($1::jsonb->'after', 'null'::jsonb)::text,"
+      "       coalesce($1::jsonb->>'rows', '0'), coalesce($1::jsonb->>'failed', '0')",
+      {pg::text_param(*json)});
+  cursor.relation = static_cast<Oid>(std::stoul(rows[0][0].value_or("0")));
+  cursor.after = rows[0][1];
+  cursor.rows = std::stoll(*rows[0][2]);
+  cursor.failed = std::stoll(*rows[0][3]);
+  return cursor;
+}
+
+void save_cursor(long long job_id, const FinalizeCursor& cursor) {
+  std::string json = "{\"phase\": \"finalize\", \"relation\": " + std::to_string(cursor.relation) +
+                     ", \"after\": " + cursor.after.value_or("null") + ", \"rows\": " + std::to_string(cursor.rows) +
+                     ", \"failed\": " + std::to_string(cursor.failed) + "}";
+  pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::jsonb, updated_at = now() WHERE id = $1",
+                  {pg::int8_param(job_id), pg::text_param(json)});
+}
+
+void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& cursor) {
+  pg::spi_execute("UPDATE privacy.jobs SET finalized_at = now(), cursor = NULL, updated_at = now(),"
+                  " failed_items = failed_items + $2 WHERE id = $1",
+                  {pg::int8_param(job_id), pg::int8_param(cursor.failed)});
+  audit::Entry entry;
+  entry.action = "finalized";
+  entry.tenant_id = job.tenant_id;
+  entry.job_id = job_id;
+  entry.target = job.subject_id ? "subject:" + *job.subject_id : "tenant:" + job.tenant_id;
+  entry.detail_json = "{\"rows\": " + std::to_string(cursor.rows) + ", \"failed\": " + std::to_string(cursor.failed) + "}";
+  audit::append(entry);
+}
+
+}  // namespace
+
+Progress finalize_step(long long job_id, int limit) {
+  pg::SpiConnection spi;
+  DueJob job = load_due_job(job_id);
+  if (job.finalized || !job.due) return job.finalized ? Progress::Done : Progress::NotDue;
+
+  std::vector<Oid> relations = batch::relations_in_order();
+  FinalizeCursor cursor = parse_cursor(job.cursor_json);
+  auto position = std::find(relations.begin(), relations.end(), cursor.relation);
+  if (position == relations.end()) {  // first step, or the relation was unregistered
+    position = relations.begin();
+    cursor.after.reset();
+  }
+  // Skip relations with nothing left of this job.
+  while (position != relations.end() && batch::count_marked_rows(job_id, *position) == 0) {
+    ++position;
+    cursor.after.reset();
+  }
+  if (position == relations.end()) {
+    mark_finalized(job_id, job, cursor);
+    return Progress::Done;
+  }
+  if (holds::find_hold(job.tenant_id, job.subject_id, *position)) return Progress::Held;
+
+  cursor.relation = *position;
+  batch::BatchResult result = batch::finalize_batch(job_id, *position, cursor.after, limit);
+  cursor.rows += result.processed;
+  cursor.failed += result.failed;
+  cursor.after = result.relation_done ? std::nullopt : result.last_key;
+  if (result.relation_done) {
+    ++position;
+    cursor.relation = position == relations.end() ? InvalidOid : *position;
+  }
+  save_cursor(job_id, cursor);
+  return Progress::More;
+}
+
+}  // namespace privacy::finalize

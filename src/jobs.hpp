@@ -1,0 +1,75 @@
+// Jobs: reading a job, changing its status (the only place that does), and running it.
+//
+// Every status change goes through change_status(): it asks the state machine in src/core
+// (core::check_transition), updates the row, writes the audit row and the notification, and
+// arranges for the launcher to be woken at commit when there is new work for it.
+#pragma once
+
+#include "core/job_state.hpp"
+#include "job_executor.hpp"
+
+#include <optional>
+#include <string>
+
+namespace privacy::jobs {
+
+// The columns of privacy.jobs the workflow needs.
+struct JobRecord {
+  long long id;
+  core::JobKind kind;
+  core::JobStatus status;
+  std::string target_type;
+  std::string target_id;
+  std::string tenant_id;
+  std::string requested_by;
+  std::optional<std::string> notify_email;
+  std::optional<std::string> cursor_json;
+  long long processed_items;
+  long long failed_items;
+  std::optional<long long> total_items;
+  std::optional<double> throughput;
+  bool cancel_requested;
+};
+
+// Reads a job; with lock, takes its row lock (FOR UPDATE). Throws 22023 if there is none.
+JobRecord load_job(long long job_id, bool lock);
+
+// Extra column assignments of one status change, as SQL fragments using $2, $3, ... is overkill
+// here: the callers pass the few values a transition sets.
+struct StatusChange {
+  core::JobStatus to;
+  std::optional<std::string> note;   // decision note, rejection/cancel reason, or error text
+  std::string audit_detail_json = "{}";
+};
+
+// Moves a job to a new status: checks the transition, sets the timestamps and fields that go
+// with it, audits, notifies, and wakes the launcher at commit when it has work to do.
+void change_status(const JobRecord& job, const StatusChange& change);
+
+// The subject/tenant a job acts on, as the batch layer wants it.
+JobInfo job_info(const JobRecord& job);
+
+// Arranges for the launcher's latch to be set when the current transaction commits.
+void wake_launcher_at_commit();
+
+// Runs a job's batch loop to the end in this process, committing after each batch. Used by the
+// background worker and CALL privacy.run_job; `host` supplies what differs between them.
+class LoopHost {
+ public:
+  virtual ~LoopHost() = default;
+  virtual void start_transaction() = 0;
+  virtual void commit(bool synchronous) = 0;
+  virtual void abort() = 0;
+  // Sleeps up to `milliseconds`, returning early on latch; honours interrupts (SIGTERM, cancel).
+  virtual void sleep(long milliseconds) = 0;
+};
+
+enum class LoopOutcome { Completed, Failed, Cancelled, NotRunnable };
+
+LoopOutcome run_job_loop(long long job_id, LoopHost& host);
+
+// Finalizes a completed erase job whose recovery window has closed, batch by batch, until done
+// or a legal hold stops it.
+LoopOutcome run_finalization_loop(long long job_id, LoopHost& host);
+
+}  // namespace privacy::jobs

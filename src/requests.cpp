@@ -1,0 +1,232 @@
+// The request and decision API (DESIGN section 4): request_export / request_erase /
+// request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
+// once; the work happens in the background. Status changes go through jobs::change_status.
+#include "audit.hpp"
+#include "core/json.hpp"
+#include "batch.hpp"
+#include "holds.hpp"
+#include "jobs.hpp"
+#include "pg/guc.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "utils/lsyscache.h"
+}
+
+namespace {
+
+using privacy::core::Error;
+using privacy::core::JobKind;
+using privacy::core::JobStatus;
+namespace sqlstate = privacy::core::sqlstate;
+namespace pg = privacy::pg;
+namespace jobs = privacy::jobs;
+
+std::optional<std::string> text_arg(FunctionCallInfo fcinfo, int index) {
+  if (PG_ARGISNULL(index)) return std::nullopt;
+  return std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); }));
+}
+
+bool is_blank(const std::optional<std::string>& text) {
+  return !text || text->find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+// A mandatory text argument: present and not blank.
+std::string required_text(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+  std::optional<std::string> value = text_arg(fcinfo, index);
+  if (is_blank(value)) throw Error(sqlstate::kInvalidParameter, std::string(name) + " must not be empty", "", hint);
+  return *value;
+}
+
+long long job_id_arg(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(0)) throw Error(sqlstate::kInvalidParameter, "job_id must not be NULL");
+  return PG_GETARG_INT64(0);
+}
+
+void validate_email(const std::optional<std::string>& email) {
+  if (!email) return;
+  bool has_at = email->find('@') != std::string::npos;
+  bool has_bad = email->find_first_of(" \r\n<>,;") != std::string::npos;
+  if (!has_at || has_bad) {
+    throw Error(sqlstate::kInvalidParameter, "notify_email \"" + *email + "\" is not an e-mail address", "",
+                "Pass one address like dpo@example.com, or NULL for no e-mail.");
+  }
+}
+
+const char* kReasonHint = "Say why: the request reference, the legal basis, who asked.";
+
+// Inserts the job row (pending or approved by the tenant's approval policy) and audits it.
+long long submit(JobKind kind, const std::string& tenant_id, const std::string& target_type,
+                 const std::string& target_id, const std::string& reason,
+                 const std::optional<std::string>& notify_email) {
+  validate_email(notify_email);
+  std::string kind_text(privacy::core::to_string(kind));
+  std::optional<std::string> subject = target_type == "subject" ? std::optional<std::string>(target_id) : std::nullopt;
+  if (kind != JobKind::Export) {
+    privacy::holds::ensure_not_held(kind_text + " of " + target_type + " \"" + target_id + "\" of tenant \"" +
+                                        tenant_id + "\"",
+                                    tenant_id, subject);
+  }
+  pg::SpiConnection spi;
+  std::optional<long long> registered = pg::spi_query_int8("SELECT count(*) FROM privacy.registered_tables");
+  if (registered.value_or(0) == 0) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
+                "Register the tables holding personal data first: SELECT privacy.register_table('public.users', 'user_id', 'tenant_id');");
+  }
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, notify_email,"
+      "                          requires_approval, status, queued_at, due_at)"
+      " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
+      "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
+      "        CASE WHEN needs THEN NULL ELSE now() END, now() + s.deadline"
+      "   FROM privacy.tenant_settings($4) s,"
+      "        LATERAL (SELECT $1::privacy.job_kind = ANY (s.approval_required) AS needs) n"
+      " RETURNING id::text, status::text, requires_approval::text",
+      {pg::text_param(kind_text), pg::text_param(target_type), pg::text_param(target_id),
+       pg::text_param(tenant_id), pg::text_param(reason), pg::text_param(notify_email)},
+      false);
+  long long job_id = std::stoll(*rows[0][0]);
+  bool queued = *rows[0][1] == "approved";
+
+  privacy::audit::Entry entry;
+  entry.action = "submitted";
+  entry.tenant_id = tenant_id;
+  entry.job_id = job_id;
+  entry.target = target_type + ":" + target_id;
+  entry.detail_json = std::string("{\"kind\": \"") + kind_text + "\", \"requires_approval\": " + *rows[0][2] + "}";
+  privacy::audit::append(entry);
+  if (queued) jobs::wake_launcher_at_commit();
+  return job_id;
+}
+
+long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
+  std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
+  std::string subject = required_text(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
+  std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
+  return submit(kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3));
+}
+
+// Refuses an approval by the person who asked, when privacy.require_distinct_approver is on.
+void ensure_distinct_approver(const jobs::JobRecord& job) {
+  if (!privacy::pg::guc::require_distinct_approver) return;
+  std::string approver = pg::pg_guard([] { return GetUserNameFromId(GetSessionUserId(), false); });
+  if (approver == job.requested_by) {
+    throw Error(sqlstate::kInsufficientPrivilege,
+                "job " + std::to_string(job.id) + " was requested by " + approver + ", who may not approve it",
+                "privacy.require_distinct_approver is on: approval needs a second person.",
+                "Ask another member of privacy_admin to run privacy.approve(" + std::to_string(job.id) + ").");
+  }
+}
+
+}  // namespace
+
+PRIVACY_SQL_FUNCTION(privacy_request_export) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export)); }
+PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Erase)); }
+
+PRIVACY_SQL_FUNCTION(privacy_request_purge) {
+  std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
+  std::string target_type = required_text(fcinfo, 1, "target_type", "Pass 'subject' or 'tenant'.");
+  std::string target = required_text(fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
+  std::string reason = required_text(fcinfo, 3, "reason", kReasonHint);
+  if (target_type == "tenant" && target != tenant) {
+    throw Error(sqlstate::kInvalidParameter,
+                "a tenant purge must name the tenant itself: target_id \"" + target + "\" is not tenant \"" + tenant + "\"",
+                "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
+  }
+  return Int64GetDatum(submit(JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4)));
+}
+
+PRIVACY_SQL_FUNCTION(privacy_approve) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  privacy::core::check_transition(job.id, job.status, JobStatus::Approved);
+  if (job.status == JobStatus::Pending) ensure_distinct_approver(job);
+  std::optional<std::string> note = text_arg(fcinfo, 1);
+  jobs::change_status(job, {JobStatus::Approved, note, privacy::core::json_object({{"note", note}})});
+  return (Datum)0;
+}
+
+PRIVACY_SQL_FUNCTION(privacy_reject) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
+  jobs::change_status(job, {JobStatus::Rejected, reason, privacy::core::json_object({{"reason", reason}})});
+  return (Datum)0;
+}
+
+// Pending and approved jobs are cancelled at once; a processing job is asked to stop and its
+// runner cancels it after the batch in flight (what is done stays done, and restorable).
+PRIVACY_SQL_FUNCTION(privacy_cancel) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
+  if (job.status != JobStatus::Processing) {
+    jobs::change_status(job, {JobStatus::Cancelled, reason, privacy::core::json_object({{"reason", reason}})});
+    return (Datum)0;
+  }
+  pg::SpiConnection spi;
+  pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = now() WHERE id = $1",
+                  {pg::int8_param(job.id), pg::text_param(reason)});
+  privacy::audit::Entry entry;
+  entry.action = "cancel_requested";
+  entry.tenant_id = job.tenant_id;
+  entry.job_id = job.id;
+  entry.target = job.target_type + ":" + job.target_id;
+  entry.detail_json = privacy::core::json_object({{"reason", reason}});
+  privacy::audit::append(entry);
+  jobs::wake_launcher_at_commit();
+  return (Datum)0;
+}
+
+PRIVACY_SQL_FUNCTION(privacy_retry) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  jobs::change_status(job, {JobStatus::Approved, std::nullopt, "{\"resume\": true}"});
+  return (Datum)0;
+}
+
+PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
+  std::string by = pg::pg_guard([&] {
+    return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(1)));
+  });
+  std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
+  if (privacy::core::is_terminal(job.status)) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.status)) +
+                    " and has no deadline left to extend", "", "Only open jobs have a deadline.");
+  }
+  pg::SpiConnection spi;
+  std::optional<std::string> positive = pg::spi_query_text("SELECT ($1::interval > interval '0')::text", {pg::text_param(by)});
+  if (positive.value_or("false") != "true") {
+    throw Error(sqlstate::kInvalidParameter, "by must be a positive interval, not " + by, "", "Pass e.g. '14 days'.");
+  }
+  std::optional<std::string> due = pg::spi_query_text(
+      "UPDATE privacy.jobs SET due_at = due_at + $2::interval, updated_at = now() WHERE id = $1 RETURNING due_at::text",
+      {pg::int8_param(job.id), pg::text_param(by)}, false);
+  privacy::audit::Entry entry;
+  entry.action = "deadline_extended";
+  entry.tenant_id = job.tenant_id;
+  entry.job_id = job.id;
+  entry.target = job.target_type + ":" + job.target_id;
+  entry.detail_json = *pg::spi_query_text("SELECT jsonb_build_object('by', $1::text, 'due_at', $2::text, 'reason', $3::text)::text",
+                                          {pg::text_param(by), pg::text_param(due), pg::text_param(reason)});
+  privacy::audit::append(entry);
+  return (Datum)0;
+}
+
+// Per registered relation: how many rows the job would touch, and whether a hold applies.
+PRIVACY_SQL_FUNCTION(privacy_preview) {
+  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), false);
+  pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  privacy::batch::Target target{job.id, job.tenant_id,
+                                job.target_type == "subject" ? std::optional<std::string>(job.target_id) : std::nullopt};
+  for (Oid relation : privacy::batch::relations_in_order()) {
+    long long rows = job.kind == JobKind::Erase ? privacy::batch::count_rows_to_mark(target, relation)
+                                                : privacy::batch::count_rows_to_purge(target, relation);
+    bool held = privacy::holds::find_hold(job.tenant_id, target.subject_id, relation).has_value();
+    Datum values[3] = {ObjectIdGetDatum(relation), Int64GetDatum(rows), BoolGetDatum(held)};
+    bool nulls[3] = {false, false, false};
+    pg::pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+  }
+  return (Datum)0;
+}

@@ -1,0 +1,148 @@
+// CALL privacy.run_job(job_id): runs an approved job (or resumes an abandoned one, or finalizes
+// a completed erase whose recovery window closed) in the calling session, with the very same
+// batch loop as the background worker, committing after each batch.
+//
+// A procedure may commit only when it is not SECURITY DEFINER, so run_job is SECURITY INVOKER:
+// it checks that the caller is a member of privacy_admin and then runs each batch as the
+// extension's owner (a superuser, so row-level security does not hide the rows being handled),
+// the way SECURITY DEFINER functions do, switching back before every commit.
+#include "jobs.hpp"
+#include "pg/boundary.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "commands/extension.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+}
+
+namespace {
+
+namespace pg = privacy::pg;
+using privacy::core::Error;
+
+// The role that created the extension (a superuser: the control file requires it).
+Oid extension_owner() {
+  pg::SpiConnection spi;
+  std::optional<long long> owner =
+      pg::spi_query_int8("SELECT extowner::bigint FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy'");
+  if (!owner) throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState, "extension pg_privacy is not installed");
+  return static_cast<Oid>(*owner);
+}
+
+// Transactions of a procedure: SPI_commit / SPI_rollback on the procedure's non-atomic SPI
+// connection. Work between them runs as the extension owner.
+class ProcedureHost final : public privacy::jobs::LoopHost {
+ public:
+  explicit ProcedureHost(Oid owner) : owner_(owner) {}
+
+  void start_transaction() override {
+    pg::pg_guard([&] {
+      GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
+      SetUserIdAndSecContext(owner_, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
+      PushActiveSnapshot(GetTransactionSnapshot());
+    });
+  }
+  void commit(bool synchronous) override {
+    pg::pg_guard([&] {
+      PopActiveSnapshot();
+      SetUserIdAndSecContext(saved_user_, saved_security_context_);
+      SPI_commit();
+    });
+  }
+  void abort() override {
+    pg::pg_guard([&] {
+      if (ActiveSnapshotSet()) PopActiveSnapshot();
+      SetUserIdAndSecContext(saved_user_, saved_security_context_);
+      SPI_rollback();
+    });
+  }
+  void sleep(long milliseconds) override {
+    pg::pg_guard([&] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
+
+ private:
+  Oid owner_;
+  Oid saved_user_ = InvalidOid;
+  int saved_security_context_ = 0;
+};
+
+void ensure_admin() {
+  bool allowed = pg::pg_guard([] {
+    Oid admin = get_role_oid("privacy_admin", true);
+    return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
+  });
+  if (!allowed) {
+    throw Error(privacy::core::sqlstate::kInsufficientPrivilege, "permission denied to run pg_privacy jobs", "",
+                "CALL privacy.run_job needs membership in privacy_admin.");
+  }
+}
+
+// What the job needs now: its batch loop, or its finalization.
+bool needs_finalization(long long job_id) {
+  pg::SpiConnection spi;
+  return pg::spi_query_text(
+             "SELECT (kind = 'erase' AND status = 'completed' AND finalized_at IS NULL"
+             "        AND recoverable_until <= now())::text FROM privacy.jobs WHERE id = $1",
+             {pg::int8_param(job_id)}) == std::optional<std::string>("true");
+}
+
+}  // namespace
+
+PRIVACY_SQL_FUNCTION(privacy_run_job) {
+  if (PG_ARGISNULL(0)) throw Error(privacy::core::sqlstate::kInvalidParameter, "job_id must not be NULL");
+  long long job_id = PG_GETARG_INT64(0);
+  bool atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+                  !castNode(CallContext, fcinfo->context)->atomic);
+  if (atomic) {
+    throw Error("25001", "privacy.run_job must be called with CALL outside a transaction block",
+                "It commits after every batch.", "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
+  }
+  ensure_admin();
+  pg::pg_guard([] {
+    if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect_ext failed");
+  });
+  // The procedure's own statement snapshot must not be held across our commits.
+  pg::pg_guard([] {
+    while (ActiveSnapshotSet()) PopActiveSnapshot();
+  });
+  Oid owner = extension_owner();
+  ProcedureHost host(owner);
+  privacy::jobs::LoopOutcome outcome;
+  try {
+    host.start_transaction();
+    bool finalize = needs_finalization(job_id);
+    privacy::jobs::JobRecord job = privacy::jobs::load_job(job_id, false);
+    host.commit(true);
+    if (!finalize && job.status != privacy::core::JobStatus::Approved &&
+        job.status != privacy::core::JobStatus::Processing) {
+      throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
+                  "job " + std::to_string(job_id) + " is " + std::string(privacy::core::to_string(job.status)) +
+                      " and cannot be run",
+                  "run_job runs approved jobs, resumes abandoned processing jobs and finalizes erasures whose recovery window has closed.",
+                  job.status == privacy::core::JobStatus::Pending ? "Approve it first: privacy.approve(" + std::to_string(job_id) + ")."
+                  : job.status == privacy::core::JobStatus::Failed ? "Retry it first: privacy.retry(" + std::to_string(job_id) + ")."
+                                                                    : "Nothing to do.");
+    }
+    outcome = finalize ? privacy::jobs::run_finalization_loop(job_id, host)
+                       : privacy::jobs::run_job_loop(job_id, host);
+  } catch (...) {
+    SPI_finish();
+    throw;
+  }
+  pg::pg_guard([] { SPI_finish(); });
+  if (outcome == privacy::jobs::LoopOutcome::NotRunnable) {
+    throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
+                "job " + std::to_string(job_id) + " is being processed by another worker or session", "",
+                "Watch it in privacy.job_overview; privacy.worker_status() shows who runs it.");
+  }
+  return (Datum)0;
+}

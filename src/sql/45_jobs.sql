@@ -1,0 +1,55 @@
+-- Requests, decisions and running jobs (DESIGN section 4). The bodies are C++ (src/requests.cpp,
+-- src/run_job.cpp); status changes all go through the state machine in src/core.
+
+CREATE FUNCTION privacy.request_export(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_export'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.request_erase(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_erase'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.request_purge(tenant_id text, target_type privacy.target_type, target_id text,
+                                      reason text, notify_email text DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_purge'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.approve(job_id bigint, note text DEFAULT NULL) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_approve'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.reject(job_id bigint, reason text) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_reject'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.cancel(job_id bigint, reason text) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_cancel'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.retry(job_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_retry'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.extend_deadline(job_id bigint, by interval, reason text) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_extend_deadline'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.preview(job_id bigint)
+RETURNS TABLE (relation regclass, matching_rows bigint, held boolean)
+AS 'MODULE_PATHNAME', 'privacy_preview'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- SECURITY INVOKER on purpose: a procedure that commits cannot be SECURITY DEFINER. It checks
+-- membership in privacy_admin itself and runs each batch as the extension owner.
+CREATE PROCEDURE privacy.run_job(job_id bigint)
+AS 'MODULE_PATHNAME', 'privacy_run_job' LANGUAGE C;
+
+GRANT EXECUTE ON FUNCTION privacy.request_export(text, text, text, text),
+                          privacy.request_erase(text, text, text, text),
+                          privacy.request_purge(text, privacy.target_type, text, text, text)
+    TO privacy_requester, privacy_admin;
+GRANT EXECUTE ON FUNCTION privacy.approve(bigint, text), privacy.reject(bigint, text),
+                          privacy.cancel(bigint, text), privacy.retry(bigint),
+                          privacy.extend_deadline(bigint, interval, text), privacy.preview(bigint)
+    TO privacy_admin;
+GRANT EXECUTE ON PROCEDURE privacy.run_job(bigint) TO privacy_admin;

@@ -1,0 +1,290 @@
+// Job workers (DESIGN section 6): the launcher's dispatch step picks waiting jobs fairly across
+// tenants and starts one dynamic background worker per job, up to privacy.max_workers; each
+// worker runs the shared batch loop (jobs::run_job_loop) and exits.
+//
+// Work the dispatcher starts:
+//   * approved jobs, oldest queued first within each tenant;
+//   * processing jobs whose runner is gone (crash, kill, restart): resumed from their cursor;
+//   * completed erase jobs whose recovery window has closed: finalization.
+#include "core/fair_scheduler.hpp"
+#include "holds.hpp"
+#include "jobs.hpp"
+#include "launcher.hpp"
+#include "pg/guc.hpp"
+#include "pg/shmem.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace privacy::worker {
+
+namespace {
+
+constexpr const char* kModeRun = "run";
+constexpr const char* kModeFinalize = "finalize";
+
+// Transactions of a background worker: plain StartTransactionCommand/CommitTransactionCommand.
+class WorkerHost final : public jobs::LoopHost {
+ public:
+  void start_transaction() override {
+    pg::pg_guard([] {
+      SetCurrentStatementStartTimestamp();
+      StartTransactionCommand();
+      PushActiveSnapshot(GetTransactionSnapshot());
+    });
+  }
+  void commit(bool) override {
+    pg::pg_guard([] {
+      PopActiveSnapshot();
+      CommitTransactionCommand();
+    });
+  }
+  void abort() override {
+    pg::pg_guard([] { AbortCurrentTransaction(); });
+  }
+  void sleep(long milliseconds) override {
+    pg::pg_guard([&] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
+};
+
+// The worker slot of this process, claimed at start and freed at exit.
+int my_slot = -1;
+
+void release_slot(int, Datum) {
+  pg::SharedState* state = pg::shared_state();
+  if (state == nullptr || my_slot < 0) return;
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  if (state->workers[my_slot].pid == MyProcPid) std::memset(&state->workers[my_slot], 0, sizeof(pg::WorkerSlot));
+  LWLockRelease(state->lock);
+}
+
+void claim_slot(int slot, long long job_id, const char* mode) {
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  state->workers[slot].pid = MyProcPid;
+  state->workers[slot].job_id = job_id;
+  std::strncpy(state->workers[slot].state, mode, pg::kStateBytes - 1);
+  state->workers[slot].since = GetCurrentTimestamp();
+  LWLockRelease(state->lock);
+  my_slot = slot;
+}
+
+struct Candidate {
+  long long job_id;
+  std::string tenant_id;
+  double queued_at_s;
+  const char* mode;
+};
+
+// Jobs running now (from the worker slots), by id, and per tenant.
+struct Running {
+  std::set<long long> job_ids;
+  std::map<std::string, int> per_tenant;
+  std::vector<int> free_slots;
+};
+
+Running read_running() {
+  Running running;
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_SHARED);
+  for (int i = 0; i < state->worker_count; ++i) {
+    const pg::WorkerSlot& slot = state->workers[i];
+    if (slot.pid == 0) {
+      running.free_slots.push_back(i);
+      continue;
+    }
+    running.job_ids.insert(slot.job_id);
+    running.per_tenant[slot.tenant_id] += 1;
+  }
+  LWLockRelease(state->lock);
+  return running;
+}
+
+std::vector<Candidate> read_candidates() {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT id::text, tenant_id, extract(epoch FROM coalesce(queued_at, requested_at))::text, 'run'"
+      "  FROM privacy.jobs WHERE status = 'approved'"
+      " UNION ALL "
+      "SELECT j.id::text, j.tenant_id, extract(epoch FROM coalesce(j.queued_at, j.requested_at))::text, 'run'"
+      "  FROM privacy.jobs j WHERE j.status = 'processing'"
+      "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory'"
+      "                   AND l.classid = 1886546294::oid AND l.objid = j.id::oid AND l.objsubid = 2"
+      "                   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
+      " UNION ALL "
+      "SELECT j.id::text, j.tenant_id, extract(epoch FROM j.recoverable_until)::text, 'finalize'"
+      "  FROM privacy.jobs j WHERE j.kind = 'erase' AND j.status = 'completed' AND j.finalized_at IS NULL"
+      "   AND j.recoverable_until <= now()"
+      " ORDER BY 3 LIMIT 1000");
+  std::vector<Candidate> candidates;
+  for (const pg::TextRow& row : rows) {
+    candidates.push_back(Candidate{std::stoll(*row[0]), *row[1], std::stod(*row[2]),
+                                   *row[3] == "finalize" ? kModeFinalize : kModeRun});
+  }
+  return candidates;
+}
+
+std::map<std::string, int> read_tenant_limits() {
+  std::map<std::string, int> limits;
+  for (const pg::TextRow& row :
+       pg::spi_query_rows("SELECT tenant_id, max_concurrent_jobs FROM privacy.tenants WHERE max_concurrent_jobs IS NOT NULL")) {
+    limits[*row[0]] = std::stoi(*row[1]);
+  }
+  return limits;
+}
+
+// A finalization that a legal hold blocks would start, find the hold and stop every cycle:
+// leave it out until the hold ends.
+bool finalization_held(long long job_id) {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT tenant_id, CASE WHEN target_type = 'subject' THEN target_id END FROM privacy.jobs WHERE id = $1",
+      {pg::int8_param(job_id)});
+  if (rows.empty()) return true;
+  return holds::find_hold(*rows[0][0], rows[0][1]).has_value();
+}
+
+bool start_worker(const Candidate& candidate, int slot) {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  std::strncpy(worker.bgw_library_name, "pg_privacy", BGW_MAXLEN - 1);
+  std::strncpy(worker.bgw_function_name, "privacy_worker_main", BGW_MAXLEN - 1);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "pg_privacy worker for job %lld", candidate.job_id);
+  std::strncpy(worker.bgw_type, "pg_privacy worker", BGW_MAXLEN - 1);
+  snprintf(worker.bgw_extra, BGW_EXTRALEN, "%s %d", candidate.mode, slot);
+  worker.bgw_main_arg = Int64GetDatum(candidate.job_id);
+  worker.bgw_notify_pid = MyProcPid;
+
+  // Reserve the slot before the worker runs so the next cycle does not start the job twice.
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  state->workers[slot].pid = -1;  // starting
+  state->workers[slot].job_id = candidate.job_id;
+  std::strncpy(state->workers[slot].tenant_id, candidate.tenant_id.c_str(), pg::kTenantIdBytes - 1);
+  std::strncpy(state->workers[slot].state, "starting", pg::kStateBytes - 1);
+  state->workers[slot].since = GetCurrentTimestamp();
+  LWLockRelease(state->lock);
+
+  BackgroundWorkerHandle* handle = nullptr;
+  bool registered = pg::pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, &handle); });
+  if (!registered) {
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    std::memset(&state->workers[slot], 0, sizeof(pg::WorkerSlot));
+    LWLockRelease(state->lock);
+    pg::pg_guard([] {
+      ereport(LOG, (errmsg("pg_privacy: could not start a job worker: no background worker slot free"),
+                    errhint("Raise max_worker_processes (it must exceed privacy.max_workers + 1).")));
+    });
+    return false;
+  }
+  pid_t pid = 0;
+  BgwHandleStatus status = pg::pg_guard([&] { return WaitForBackgroundWorkerStartup(handle, &pid); });
+  if (status != BGWH_STARTED) {
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    if (state->workers[slot].pid == -1) std::memset(&state->workers[slot], 0, sizeof(pg::WorkerSlot));
+    LWLockRelease(state->lock);
+    return false;
+  }
+  return true;
+}
+
+// Frees slots reserved for workers that never came up (pid -1 for too long).
+void reclaim_stale_slots() {
+  pg::SharedState* state = pg::shared_state();
+  TimestampTz now = GetCurrentTimestamp();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  for (int i = 0; i < state->worker_count; ++i) {
+    pg::WorkerSlot& slot = state->workers[i];
+    if (slot.pid == -1 && TimestampDifferenceExceeds(slot.since, now, 60000)) std::memset(&slot, 0, sizeof(slot));
+  }
+  LWLockRelease(state->lock);
+}
+
+// The launcher's dispatch step.
+void dispatch_jobs() {
+  if (pg::shared_state() == nullptr) return;
+  reclaim_stale_slots();
+  Running running = read_running();
+  if (running.free_slots.empty()) return;
+  std::vector<Candidate> candidates = read_candidates();
+  std::map<std::string, int> limits = read_tenant_limits();
+
+  std::vector<core::WaitingJob> waiting;
+  std::map<long long, Candidate> by_id;
+  for (const Candidate& candidate : candidates) {
+    if (running.job_ids.count(candidate.job_id) || by_id.count(candidate.job_id)) continue;
+    if (candidate.mode == kModeFinalize && finalization_held(candidate.job_id)) continue;
+    waiting.push_back(core::WaitingJob{candidate.job_id, candidate.tenant_id, candidate.queued_at_s});
+    by_id.emplace(candidate.job_id, candidate);
+  }
+  std::map<std::string, core::TenantLoad> load;
+  for (const auto& [tenant, limit] : limits) load[tenant] = core::TenantLoad{0, limit};
+  for (const auto& [tenant, count] : running.per_tenant) load[tenant].running = count;
+
+  std::vector<long long> chosen =
+      core::pick_jobs_to_start(waiting, load, static_cast<int>(running.free_slots.size()));
+  size_t next_slot = 0;
+  for (long long job_id : chosen) {
+    if (next_slot >= running.free_slots.size()) break;
+    if (!start_worker(by_id.at(job_id), running.free_slots[next_slot])) break;
+    ++next_slot;
+  }
+}
+
+launcher::StepRegistration dispatch_step(10, "dispatching jobs", &dispatch_jobs);
+
+}  // namespace
+
+}  // namespace privacy::worker
+
+// Entry point of a job worker. bgw_main_arg is the job id; bgw_extra is "<mode> <slot>".
+extern "C" PGDLLEXPORT void privacy_worker_main(Datum main_arg) {
+  long long job_id = DatumGetInt64(main_arg);
+  char mode[16] = {0};
+  int slot = -1;
+  sscanf(MyBgworkerEntry->bgw_extra, "%15s %d", mode, &slot);
+
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  before_shmem_exit(privacy::worker::release_slot, 0);
+  if (slot >= 0 && privacy::pg::shared_state() != nullptr) privacy::worker::claim_slot(slot, job_id, mode);
+  BackgroundWorkerInitializeConnection(privacy::pg::guc::database, nullptr, 0);
+  char application_name[64];
+  snprintf(application_name, sizeof(application_name), "pg_privacy worker job %lld", job_id);
+  SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
+  pgstat_report_activity(STATE_RUNNING, application_name);
+
+  privacy::worker::WorkerHost host;
+  try {
+    if (std::strcmp(mode, privacy::worker::kModeFinalize) == 0) {
+      privacy::jobs::run_finalization_loop(job_id, host);
+    } else {
+      privacy::jobs::run_job_loop(job_id, host);
+    }
+  } catch (const std::exception& error) {
+    // The job stays as its last committed batch left it; the launcher resumes it.
+    elog(LOG, "pg_privacy worker for job %lld stopped: %s", job_id, error.what());
+    proc_exit(1);
+  }
+  proc_exit(0);
+}
