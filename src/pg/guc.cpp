@@ -73,7 +73,7 @@ void define_all() {
                              &smtp_from, "pg_privacy@localhost", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("privacy.require_distinct_approver",
                            "Refuse approval by the session user who requested the job.", nullptr,
-                           &require_distinct_approver, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                           &require_distinct_approver, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("privacy");
 }
 
