@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace privacy::batch {
@@ -53,5 +54,9 @@ BatchResult purge_batch(const Target& target, Oid relation, const std::optional<
 // Clears the mark of job_id's rows: all of them, those of one relation, or only the rows whose
 // keys are listed (keys_json: a jsonb array of key objects). Returns the number restored.
 long long restore_rows(long long job_id, Oid relation, const std::optional<std::string>& keys_json);
+
+// The same, with the count per relation (for the audit row of privacy.restore).
+std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id, Oid relation,
+                                                                const std::optional<std::string>& keys_json);
 
 }  // namespace privacy::batch

@@ -11,6 +11,8 @@ GRANT privacy_requester TO privacy_admin;
 -- Administrators read every table and view except the audit chain heads and export bytes.
 GRANT SELECT ON ALL TABLES IN SCHEMA privacy TO privacy_admin;
 REVOKE SELECT ON privacy.export_file_chunks FROM privacy_admin;
+-- The 'hash' rule's secret (40_registry.sql) is readable by no role at all.
+REVOKE ALL ON privacy.installation_secret FROM privacy_admin;
 -- Auditors read the trail.
 GRANT SELECT ON privacy.audit_log, privacy.audit_chains TO privacy_auditor;
 

@@ -1,0 +1,610 @@
+// The batch operations (batch.hpp): mark, finalize, purge, restore.
+//
+// All batch SQL is built in one place (the "statement builders" below) from a relation's
+// registration: the filter that selects the target's rows, the keyset condition, the action.
+// Every batch statement has the same six parameters, so one executor serves all of them:
+//   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
+//   $5 after_key (text, a key object)        $6 row_key (text, a key object)
+// Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
+// (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
+// registration or the column rules changed), so a job prepares each statement once.
+//
+// KEY OBJECTS. A position (the cursor a batch returns) and a row key (job_errors.row_key, and
+// the keys privacy.restore accepts) are the same thing: a JSON object from key column name to the
+// value as text, e.g. {"id": "42"} or {"tenant": "acme", "order_no": "7"}.
+//
+// FAILURES. A batch runs as one statement in a subtransaction with lock_timeout set to
+// privacy.lock_timeout. If it fails (a row locked longer than that, a constraint, a foreign key
+// from an unregistered table), the subtransaction is rolled back and the same batch is redone
+// row by row, each row in its own subtransaction; a row that fails again is recorded in
+// privacy.job_errors and counted in `failed`, and the batch goes on.
+#include "batch.hpp"
+
+#include "audit.hpp"
+#include "holds.hpp"
+#include "pg/guc.hpp"
+#include "pg/spi.hpp"
+#include "pg/subtransaction.hpp"
+#include "registry.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+namespace privacy::batch {
+
+using core::Error;
+using registry::Column;
+using registry::TableInfo;
+namespace sqlstate = core::sqlstate;
+
+namespace {
+
+// ----- statement builders --------------------------------------------------------------------
+
+enum class Operation { Mark, Purge, Finalize };
+
+// Which statement: the operation, whether a subject is given (purges of a whole tenant have
+// none), whether the batch starts after a key.
+struct Shape {
+  Operation operation;
+  bool has_subject;
+  bool has_after_key;
+};
+
+std::string operation_name(Operation operation) {
+  switch (operation) {
+    case Operation::Mark: return "mark";
+    case Operation::Purge: return "purge";
+    case Operation::Finalize: return "finalize";
+  }
+  return "?";
+}
+
+// "a"."k1", "a"."k2" (optionally with a suffix per column, e.g. " DESC")
+std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
+  std::string list;
+  for (const Column& key : table.keys) list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
+  return list;
+}
+
+// The key object of a row: jsonb_build_object('k1', a.k1::text, ...)
+std::string key_object(const TableInfo& table, const std::string& alias) {
+  std::string args;
+  for (const Column& key : table.keys) {
+    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." + key.quoted + "::text";
+  }
+  return "jsonb_build_object(" + args + ")";
+}
+
+// The key values of a key object held in `json` (an SQL expression of type jsonb), each cast to
+// its column's type, optionally named after the column.
+std::string key_values(const TableInfo& table, const std::string& json, bool named) {
+  std::string list;
+  for (const Column& key : table.keys) {
+    list += (list.empty() ? "" : ", ") + std::string("(") + json + " ->> " + pg::quote_literal(key.name) + ")::" +
+            key.base_type_sql + (named ? " AS " + key.quoted : "");
+  }
+  return list;
+}
+
+std::string key_match(const TableInfo& table, const std::string& left, const std::string& right) {
+  std::string match;
+  for (const Column& key : table.keys) {
+    match += (match.empty() ? "" : " AND ") + left + "." + key.quoted + " = " + right + "." + key.quoted;
+  }
+  return match;
+}
+
+// The rows of the target a statement acts on (alias `t`).
+std::string target_filter(const TableInfo& table, const Shape& shape) {
+  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by = $1";
+  std::string filter;
+  if (table.tenant) filter = "t." + table.tenant->quoted + " = $2::" + table.tenant->base_type_sql;
+  if (shape.has_subject) {
+    filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.subject.quoted + " = $3::" +
+              table.subject.base_type_sql;
+  }
+  if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
+  return filter;
+}
+
+// What the operation does to the rows of `b` (their keys), re-checking the filter so that a row
+// changed concurrently is re-evaluated after its lock is taken.
+std::string action(const TableInfo& table, const Shape& shape) {
+  std::string where = " WHERE " + key_match(table, "t", "b") + " AND " + target_filter(table, shape);
+  bool deletes = shape.operation == Operation::Purge ||
+                 (shape.operation == Operation::Finalize && table.on_erase == "delete");
+  if (deletes) return "DELETE FROM " + table.qualified + " AS t USING b" + where;
+  std::string set;
+  if (shape.operation == Operation::Mark) {
+    set = "privacy_erased_by = $1";
+  } else {
+    set = table.subject.quoted + " = " + registry::anonymize_expression(table.subject, "hash", "t");
+    for (const auto& [column, rule] : table.rules) {
+      set += ", " + column.quoted + " = " + registry::anonymize_expression(column, rule, "t");
+    }
+    set += ", privacy_erased_by = NULL";
+  }
+  return "UPDATE " + table.qualified + " AS t SET " + set + " FROM b" + where;
+}
+
+std::string after_key_condition(const TableInfo& table, const Shape& shape) {
+  if (!shape.has_after_key) return "";
+  return " AND (" + key_list(table, "t") + ") > (" + key_values(table, "$5::jsonb", false) + ")";
+}
+
+// The next `limit` keys of the target after the position, in key order.
+std::string batch_keys_select(const TableInfo& table, const Shape& shape, const std::string& columns) {
+  return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+         after_key_condition(table, shape) + " ORDER BY " + key_list(table, "t") + " LIMIT $4";
+}
+
+// One batch as one statement. Returns (rows acted on, keys selected, last key selected).
+std::string batch_statement(const TableInfo& table, const Shape& shape) {
+  return "WITH b AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
+         " done AS (" + action(table, shape) + " RETURNING 1)"
+         " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM b),"
+         " (SELECT " + key_object(table, "b") + " FROM b ORDER BY " + key_list(table, "b", " DESC") +
+         " LIMIT 1)::text";
+}
+
+// The keys of the same batch, for the row-by-row retry.
+std::string batch_keys_statement(const TableInfo& table, const Shape& shape) {
+  return batch_keys_select(table, shape, key_object(table, "t") + "::text");
+}
+
+// The action for the one row whose key object is $6.
+std::string row_statement(const TableInfo& table, const Shape& shape) {
+  return "WITH b AS (SELECT " + key_values(table, "$6::jsonb", true) + "),"
+         " done AS (" + action(table, shape) + " RETURNING 1) SELECT count(*) FROM done";
+}
+
+std::string count_statement(const TableInfo& table, const Shape& shape) {
+  return "SELECT count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape);
+}
+
+// ----- execution -----------------------------------------------------------------------------
+
+struct Bound {
+  long long job_id = 0;
+  std::optional<std::string> tenant;
+  std::optional<std::string> subject;
+  long long limit = 0;
+  std::optional<std::string> after_key;
+  std::optional<std::string> row_key;
+};
+
+constexpr int kParamCount = 6;
+
+std::vector<pg::SqlParam> params_of(const Bound& bound) {
+  return {pg::int8_param(bound.job_id), pg::text_param(bound.tenant), pg::text_param(bound.subject),
+          pg::int8_param(bound.limit),  pg::text_param(bound.after_key), pg::text_param(bound.row_key)};
+}
+
+struct CachedPlan {
+  std::string sql;
+  SPIPlanPtr plan = nullptr;
+};
+
+// Backend-lifetime cache of prepared batch statements.
+std::map<std::string, CachedPlan>& plan_cache() {
+  static std::map<std::string, CachedPlan> cache;
+  return cache;
+}
+
+SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
+  CachedPlan& entry = plan_cache()[cache_key];
+  if (entry.plan != nullptr && entry.sql == sql) return entry.plan;
+  if (entry.plan != nullptr) {
+    SPIPlanPtr old = entry.plan;
+    entry.plan = nullptr;
+    pg::pg_guard([&] { SPI_freeplan(old); });
+  }
+  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
+  SPIPlanPtr plan = pg::pg_guard([&] {
+    SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
+    if (made == nullptr) {
+      elog(ERROR, "pg_privacy: could not prepare batch statement (%s): %s",
+           SPI_result_code_string(SPI_result), sql.c_str());
+    }
+    if (SPI_keepplan(made) != 0) elog(ERROR, "pg_privacy: SPI_keepplan failed");
+    return made;
+  });
+  entry.sql = sql;
+  entry.plan = plan;
+  return plan;
+}
+
+// Runs a cached statement and returns its rows as text.
+std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind, const std::string& sql,
+                                 const Bound& bound) {
+  SPIPlanPtr plan = prepared_plan(std::to_string(table.relid) + "/" + kind, sql);
+  std::vector<pg::SqlParam> params = params_of(bound);
+  Datum values[kParamCount];
+  char nulls[kParamCount];
+  for (int i = 0; i < kParamCount; ++i) {
+    values[i] = params[i].value;
+    nulls[i] = params[i].is_null ? 'n' : ' ';
+  }
+  int status = pg::pg_guard([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
+  if (status < 0) {
+    throw Error(sqlstate::kInternalError, std::string("pg_privacy: batch statement failed (") +
+                                              SPI_result_code_string(status) + "): " + sql);
+  }
+  std::vector<pg::TextRow> rows;
+  if (SPI_tuptable == nullptr) return rows;
+  uint64 count = SPI_processed;
+  int columns = SPI_tuptable->tupdesc->natts;
+  for (uint64 row = 0; row < count; ++row) {
+    pg::TextRow values_text;
+    for (int column = 1; column <= columns; ++column) {
+      char* value = pg::pg_guard([&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
+      values_text.push_back(value ? std::optional<std::string>(value) : std::nullopt);
+    }
+    rows.push_back(std::move(values_text));
+  }
+  return rows;
+}
+
+// Sets lock_timeout to privacy.lock_timeout for the lifetime of the object, the way a function's
+// SET clause does (a GUC nest level), so the caller's own setting comes back afterwards.
+class LockTimeoutScope {
+ public:
+  LockTimeoutScope() {
+    std::string value = std::to_string(pg::guc::lock_timeout_ms);
+    level_ = pg::pg_guard([] { return NewGUCNestLevel(); });
+    pg::pg_guard([&] {
+      (void)set_config_option("lock_timeout", value.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                              true, 0, false);
+    });
+  }
+  ~LockTimeoutScope() {
+    int level = level_;
+    MemoryContext context = CurrentMemoryContext;
+    PG_TRY();
+    { AtEOXact_GUC(true, level); }
+    PG_CATCH();
+    {
+      MemoryContextSwitchTo(context);
+      FlushErrorState();
+    }
+    PG_END_TRY();
+  }
+  LockTimeoutScope(const LockTimeoutScope&) = delete;
+  LockTimeoutScope& operator=(const LockTimeoutScope&) = delete;
+
+ private:
+  int level_ = 0;
+};
+
+void record_row_error(long long job_id, Oid relation, const std::string& row_key, const Error& error) {
+  pg::spi_execute(
+      "INSERT INTO privacy.job_errors (job_id, relation, row_key, sqlstate, message)"
+      " VALUES ($1, $2::oid::regclass, $3::jsonb, $4, $5)",
+      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
+       pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
+}
+
+// One batch of `shape` on `table` (see FAILURES above).
+BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
+  const std::string name = operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t") +
+                           (shape.has_after_key ? "/after" : "/first");
+  BatchResult result;
+  LockTimeoutScope timeout;
+  std::vector<pg::TextRow> rows;
+  std::optional<Error> failure = pg::run_in_subtransaction(
+      [&] { rows = execute(table, name, batch_statement(table, shape), bound); });
+  if (!failure) {
+    long long selected = std::stoll(rows.at(0)[1].value_or("0"));
+    result.processed = std::stoll(rows.at(0)[0].value_or("0"));
+    result.last_key = rows.at(0)[2] ? rows.at(0)[2] : bound.after_key;
+    result.relation_done = selected < bound.limit;
+    return result;
+  }
+
+  std::vector<pg::TextRow> keys = execute(table, name + "/keys", batch_keys_statement(table, shape), bound);
+  Shape row_shape = shape;
+  row_shape.has_after_key = false;
+  std::string row_sql = row_statement(table, row_shape);
+  for (const pg::TextRow& key : keys) {
+    Bound row = bound;
+    row.row_key = *key[0];
+    std::vector<pg::TextRow> done;
+    std::optional<Error> row_failure = pg::run_in_subtransaction(
+        [&] { done = execute(table, operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t") + "/row", row_sql, row); });
+    if (row_failure) {
+      record_row_error(bound.job_id, table.relid, *key[0], *row_failure);
+      ++result.failed;
+    } else {
+      result.processed += std::stoll(done.at(0)[0].value_or("0"));
+    }
+  }
+  result.last_key = keys.empty() ? bound.after_key : keys.back()[0];
+  result.relation_done = static_cast<long long>(keys.size()) < bound.limit;
+  return result;
+}
+
+TableInfo require_table(Oid relation) {
+  std::optional<TableInfo> table = registry::load_table(relation);
+  if (!table) {
+    throw Error(sqlstate::kInvalidParameter, "relation " + std::to_string(relation) + " is not registered", "",
+                "SELECT relation FROM privacy.registered_tables lists the registered tables.");
+  }
+  return *table;
+}
+
+// False when a target identifier cannot even be written in the column's type (a subject id
+// "abc" for an integer column): no row can match, and casting it would fail the batch.
+bool value_fits(const Column& column, const std::optional<std::string>& value) {
+  if (!value) return true;
+  switch (column.base_type) {
+    case TEXTOID: case VARCHAROID: case BPCHAROID: return true;
+    default: break;
+  }
+  return !pg::run_in_subtransaction([&] {
+    pg::spi_query_text("SELECT $1::" + column.base_type_sql, {pg::text_param(*value)});
+  });
+}
+
+// Whether the target can address rows of the table at all.
+bool target_applies(const TableInfo& table, const Target& target) {
+  if (!table.tenant && !target.subject_id) return false;  // tenant purge, table without tenants
+  if (table.tenant && !value_fits(*table.tenant, target.tenant_id)) return false;
+  return value_fits(table.subject, target.subject_id);
+}
+
+Bound bound_for(const Target& target, long long limit, const std::optional<std::string>& after_key) {
+  Bound bound;
+  bound.job_id = target.job_id;
+  bound.tenant = target.tenant_id;
+  bound.subject = target.subject_id;
+  bound.limit = limit;
+  bound.after_key = after_key;
+  return bound;
+}
+
+void require_limit(int limit) {
+  if (limit < 1) throw Error(sqlstate::kInvalidParameter, "batch limit must be at least 1");
+}
+
+// The tenant and subject of a job (subject nullopt for tenant purges).
+struct JobTarget {
+  std::string tenant_id;
+  std::optional<std::string> subject_id;
+};
+
+JobTarget job_target(long long job_id) {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT tenant_id, target_type::text, target_id FROM privacy.jobs WHERE id = $1", {pg::int8_param(job_id)});
+  if (rows.empty()) throw Error(sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
+  JobTarget target{*rows[0][0], std::nullopt};
+  if (*rows[0][1] == "subject") target.subject_id = rows[0][2];
+  return target;
+}
+
+long long count_with(Oid relation, const Shape& shape, const Bound& bound) {
+  pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
+  return pg::spi_query_int8(count_statement(table, shape), params_of(bound)).value_or(0);
+}
+
+}  // namespace
+
+// ----- relations in foreign-key order --------------------------------------------------------
+
+std::vector<Oid> relations_in_order() {
+  pg::SpiConnection spi;
+  std::vector<Oid> names_order;  // every registered relation, by name (the tie-breaker)
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT relation::oid::text FROM privacy.registered_tables ORDER BY relation::text, relation::oid")) {
+    names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
+  }
+  // children[parent] = registered tables with a foreign key to it (self-references ignored).
+  std::map<Oid, std::set<Oid>> children;
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT DISTINCT c.conrelid::oid::text, c.confrelid::oid::text FROM pg_catalog.pg_constraint c"
+           "  JOIN privacy.registered_tables child ON child.relation = c.conrelid"
+           "  JOIN privacy.registered_tables parent ON parent.relation = c.confrelid"
+           " WHERE c.contype = 'f' AND c.conrelid <> c.confrelid")) {
+    children[static_cast<Oid>(std::stoul(*row[1]))].insert(static_cast<Oid>(std::stoul(*row[0])));
+  }
+  // Kahn's algorithm: a table comes once all its children have; in a cycle, the first remaining
+  // table by name goes next, so the order is always the same.
+  std::vector<Oid> order;
+  std::set<Oid> emitted;
+  while (order.size() < names_order.size()) {
+    Oid next = InvalidOid;
+    for (Oid candidate : names_order) {
+      if (emitted.count(candidate)) continue;
+      bool ready = std::all_of(children[candidate].begin(), children[candidate].end(),
+                               [&](Oid child) { return emitted.count(child) > 0; });
+      if (ready) { next = candidate; break; }
+    }
+    if (next == InvalidOid) {
+      for (Oid candidate : names_order) {
+        if (!emitted.count(candidate)) { next = candidate; break; }
+      }
+    }
+    order.push_back(next);
+    emitted.insert(next);
+  }
+  return order;
+}
+
+// ----- counts --------------------------------------------------------------------------------
+
+long long count_rows_to_mark(const Target& target, Oid relation) {
+  pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
+  if (!target_applies(table, target)) return 0;
+  return count_with(relation, {Operation::Mark, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
+}
+
+long long count_rows_to_purge(const Target& target, Oid relation) {
+  pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
+  if (!target_applies(table, target)) return 0;
+  return count_with(relation, {Operation::Purge, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
+}
+
+long long count_marked_rows(long long job_id, Oid relation) {
+  Bound bound;
+  bound.job_id = job_id;
+  return count_with(relation, {Operation::Finalize, false, false}, bound);
+}
+
+// ----- the batches ---------------------------------------------------------------------------
+
+BatchResult mark_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key, int limit) {
+  require_limit(limit);
+  pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
+  if (!target.subject_id) {
+    throw Error(sqlstate::kInvalidParameter, "an erase marks the rows of one subject; no subject given");
+  }
+  if (!target_applies(table, target)) return BatchResult{0, 0, after_key, true};
+  return run_batch(table, {Operation::Mark, true, after_key.has_value()}, bound_for(target, limit, after_key));
+}
+
+BatchResult purge_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key, int limit) {
+  require_limit(limit);
+  pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
+  if (!target_applies(table, target)) return BatchResult{0, 0, after_key, true};
+  return run_batch(table, {Operation::Purge, target.subject_id.has_value(), after_key.has_value()},
+                   bound_for(target, limit, after_key));
+}
+
+// A legal hold on the job's tenant, subject or this table stops finalization: the result is
+// {processed 0, relation_done false, last_key unchanged}; the caller must skip this relation
+// (the rows stay hidden and restorable until the hold ends) rather than call again.
+BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<std::string>& after_key, int limit) {
+  require_limit(limit);
+  pg::SpiConnection spi;
+  JobTarget job = job_target(job_id);
+  if (holds::find_hold(job.tenant_id, job.subject_id, relation)) return BatchResult{0, 0, after_key, false};
+  std::optional<TableInfo> table = registry::load_table(relation);
+  if (!table) return BatchResult{0, 0, after_key, true};
+  Bound bound;
+  bound.job_id = job_id;
+  bound.limit = limit;
+  bound.after_key = after_key;
+  return run_batch(*table, {Operation::Finalize, false, after_key.has_value()}, bound);
+}
+
+// ----- restore -------------------------------------------------------------------------------
+
+std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id, Oid relation,
+                                                                const std::optional<std::string>& keys_json) {
+  pg::SpiConnection spi;
+  std::vector<Oid> relations;
+  if (relation != InvalidOid) {
+    relations.push_back(require_table(relation).relid);
+  } else {
+    if (keys_json) {
+      throw Error(sqlstate::kInvalidParameter, "restoring chosen keys needs the relation they belong to", "",
+                  "Pass relation => 'the_table' together with keys.");
+    }
+    relations = relations_in_order();
+  }
+  std::vector<std::pair<Oid, long long>> restored;
+  for (Oid relid : relations) {
+    TableInfo table = require_table(relid);
+    std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL WHERE t.privacy_erased_by = $1";
+    if (keys_json) {
+      std::string names = "ARRAY[";
+      for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
+      names += "]";
+      bool valid = pg::spi_query_text(
+                       "SELECT CASE WHEN jsonb_typeof($1::jsonb) <> 'array' THEN false ELSE NOT EXISTS ("
+                       "  SELECT 1 FROM jsonb_array_elements($1::jsonb) e"
+                       "   WHERE jsonb_typeof(e) <> 'object' OR NOT e ?& " + names + ") END::text",
+                       {pg::text_param(*keys_json)})
+                       .value_or("false") == "true";
+      if (!valid) {
+        throw Error(sqlstate::kInvalidParameter,
+                    "keys must be a JSON array of objects naming every key column of " + table.display,
+                    "The key of " + table.display + " is (" + key_list(table, "t") + ").",
+                    "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
+                    "privacy.job_errors.row_key has this form too.");
+      }
+      sql += " AND (" + key_list(table, "t") + ") IN (SELECT " + key_values(table, "e", false) +
+             " FROM jsonb_array_elements($2::jsonb) e)";
+    }
+    long long count = static_cast<long long>(
+        pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
+    restored.emplace_back(relid, count);
+  }
+  return restored;
+}
+
+long long restore_rows(long long job_id, Oid relation, const std::optional<std::string>& keys_json) {
+  long long total = 0;
+  for (const auto& [relid, count] : restore_rows_by_relation(job_id, relation, keys_json)) total += count;
+  return total;
+}
+
+}  // namespace privacy::batch
+
+// ----- test hooks (superuser only) -----------------------------------------------------------
+// They run whole jobs' worth of batches in the caller's transaction; the real loop (jobs.cpp)
+// commits per batch. Used by the regression tests of this feature.
+namespace pg = privacy::pg;
+namespace batch = privacy::batch;
+
+// privacy._mark_rows(job_id bigint, tenant text, subject text) RETURNS bigint
+PRIVACY_SQL_FUNCTION(privacy_mark_rows) {
+  batch::Target target{PG_GETARG_INT64(0), pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); }),
+                       std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(2)); }))};
+  long long total = 0;
+  for (Oid relation : batch::relations_in_order()) {
+    std::optional<std::string> after;
+    for (;;) {
+      batch::BatchResult result = batch::mark_batch(target, relation, after, pg::guc::batch_size);
+      total += result.processed;
+      after = result.last_key;
+      if (result.relation_done) break;
+    }
+  }
+  return Int64GetDatum(total);
+}
+
+// privacy._finalize_rows(job_id bigint) RETURNS bigint: finalizes every relation not held, and
+// when none is held sets the job's finalized_at and audits 'finalized'.
+PRIVACY_SQL_FUNCTION(privacy_finalize_rows) {
+  long long job_id = PG_GETARG_INT64(0);
+  long long total = 0;
+  long long failed = 0;
+  bool held = false;
+  for (Oid relation : batch::relations_in_order()) {
+    std::optional<std::string> after;
+    for (;;) {
+      batch::BatchResult result = batch::finalize_batch(job_id, relation, after, pg::guc::batch_size);
+      if (!result.relation_done && result.processed == 0 && result.failed == 0 && result.last_key == after) {
+        held = true;  // a legal hold: skip this relation
+        break;
+      }
+      total += result.processed;
+      failed += result.failed;
+      after = result.last_key;
+      if (result.relation_done) break;
+    }
+  }
+  if (!held) {
+    pg::SpiConnection spi;
+    std::vector<pg::TextRow> job = pg::spi_query_rows(
+        "UPDATE privacy.jobs SET finalized_at = now(), updated_at = now() WHERE id = $1 RETURNING tenant_id, target_id",
+        {pg::int8_param(job_id)}, false);
+    if (!job.empty()) {
+      privacy::audit::append({"finalized", job[0][0], job_id, job[0][1], failed ? "partial" : "ok",
+                              "{\"rows\": " + std::to_string(total) + ", \"failed\": " + std::to_string(failed) + "}"});
+    }
+  }
+  return Int64GetDatum(total);
+}

@@ -1,0 +1,89 @@
+// The per-installation secret and the 'hash' anonymization rule.
+//
+// privacy._random_bytes(n) fills privacy.installation_secret at CREATE EXTENSION time from
+// OpenSSL's CSPRNG. privacy._pseudonym(value) is HMAC-SHA-256(secret, value) in hex: the same
+// value gives the same pseudonym within one installation (so anonymized rows still join), and
+// without the secret nobody can test a guessed value against a pseudonym. The secret table is
+// readable by no role; _pseudonym reads it as its definer and caches it for the backend.
+#include "core/hash_chain.hpp"
+#include "pg/boundary.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "utils/lsyscache.h"
+}
+
+#include <openssl/rand.h>
+
+#include <string>
+
+namespace {
+
+namespace pg = privacy::pg;
+using privacy::core::Error;
+
+// The secret of the installation this backend last read it from. Keyed by the OID of the
+// secret table, so DROP/CREATE EXTENSION in the same session reads the new one.
+struct CachedSecret {
+  Oid table = InvalidOid;
+  std::string bytes;
+};
+CachedSecret cached_secret;
+
+Oid secret_table_oid() {
+  return pg::pg_guard([] {
+    Oid schema = get_namespace_oid("privacy", true);
+    return OidIsValid(schema) ? get_relname_relid("installation_secret", schema) : InvalidOid;
+  });
+}
+
+const std::string& installation_secret() {
+  Oid table = secret_table_oid();
+  if (!OidIsValid(table)) {
+    throw Error("55000", "the pg_privacy installation secret is missing", "",
+                "Reinstall the extension (DROP EXTENSION pg_privacy; CREATE EXTENSION pg_privacy).");
+  }
+  if (cached_secret.table == table && !cached_secret.bytes.empty()) return cached_secret.bytes;
+  pg::SpiConnection spi;
+  std::optional<std::string> hex = pg::spi_query_text(
+      "SELECT encode(secret, 'hex') FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
+  if (!hex || hex->empty()) {
+    throw Error("55000", "the pg_privacy installation secret is empty", "",
+                "Reinstall the extension to generate one.");
+  }
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex->size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16)));
+  }
+  cached_secret = CachedSecret{table, bytes};
+  return cached_secret.bytes;
+}
+
+}  // namespace
+
+// privacy._random_bytes(n integer) RETURNS bytea: n bytes from OpenSSL RAND_bytes.
+PRIVACY_SQL_FUNCTION(privacy_random_bytes) {
+  int32 count = PG_GETARG_INT32(0);
+  if (count < 16 || count > 1024) {
+    throw Error(privacy::core::sqlstate::kInvalidParameter, "random byte count must be between 16 and 1024");
+  }
+  std::string buffer(static_cast<size_t>(count), '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(buffer.data()), count) != 1) {
+    throw Error(privacy::core::sqlstate::kInternalError, "OpenSSL RAND_bytes failed to produce a secret");
+  }
+  bytea* result = pg::pg_guard([&] {
+    bytea* bytes = static_cast<bytea*>(palloc(VARHDRSZ + count));
+    SET_VARSIZE(bytes, VARHDRSZ + count);
+    memcpy(VARDATA(bytes), buffer.data(), count);
+    return bytes;
+  });
+  PG_RETURN_BYTEA_P(result);
+}
+
+// privacy._pseudonym(value text) RETURNS text: HMAC-SHA-256 under the installation secret.
+PRIVACY_SQL_FUNCTION(privacy_pseudonym) {
+  std::string value = pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string pseudonym = privacy::core::hmac_sha256_hex(installation_secret(), value);
+  PG_RETURN_TEXT_P(pg::pg_guard([&] { return cstring_to_text(pseudonym.c_str()); }));
+}

@@ -1,0 +1,61 @@
+-- Registration, soft-delete through row-level security, restore (DESIGN sections 4 and 5).
+-- docs/soft-delete.md explains the model; src/registry.cpp, softdelete.cpp and batch.cpp do it.
+
+-- The per-installation secret of the 'hash' anonymization rule, generated here from OpenSSL's
+-- CSPRNG. No role may read it (see the REVOKE below and in 99_grants.sql); privacy._pseudonym
+-- reads it as its definer. It is deliberately NOT an extension config table: pg_dump leaves it
+-- out, so a restored database gets a new secret (see docs/soft-delete.md).
+CREATE TABLE privacy.installation_secret (
+    secret      bytea NOT NULL CHECK (length(secret) >= 32),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION privacy._random_bytes(n integer) RETURNS bytea
+AS 'MODULE_PATHNAME', 'privacy_random_bytes' LANGUAGE C STRICT VOLATILE;
+
+INSERT INTO privacy.installation_secret (secret) SELECT privacy._random_bytes(32);
+
+-- HMAC-SHA-256 of value under the installation secret, in hex. STABLE, not IMMUTABLE: the
+-- secret is data. Internal (no grants): used by the anonymizing finalization.
+CREATE FUNCTION privacy._pseudonym(value text) RETURNS text
+AS 'MODULE_PATHNAME', 'privacy_pseudonym'
+LANGUAGE C STRICT STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.register_table(rel regclass, subject_column name, tenant_column name DEFAULT NULL,
+                                       on_erase text DEFAULT 'delete')
+RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_register_table'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.unregister_table(rel regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_unregister_table'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.set_column_rule(rel regclass, column_name name, rule text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_set_column_rule'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Brings back rows of a completed erase job within its recovery window: all of them, those of
+-- one relation, or the rows whose keys are listed (a JSON array of objects {"key_column": value}).
+CREATE FUNCTION privacy.restore(job_id bigint, relation regclass DEFAULT NULL, keys jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_restore'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Test hooks (superuser only, no grants): every batch of a job in ONE transaction.
+CREATE FUNCTION privacy._mark_rows(job_id bigint, tenant text, subject text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_mark_rows' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION privacy._finalize_rows(job_id bigint) RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_finalize_rows' LANGUAGE C STRICT VOLATILE;
+
+REVOKE ALL ON privacy.installation_secret FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._random_bytes(integer), privacy._pseudonym(text),
+                       privacy._mark_rows(bigint, text, text), privacy._finalize_rows(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy.register_table(regclass, name, name, text), privacy.unregister_table(regclass),
+                       privacy.set_column_rule(regclass, name, text),
+                       privacy.restore(bigint, regclass, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.register_table(regclass, name, name, text), privacy.unregister_table(regclass),
+                          privacy.set_column_rule(regclass, name, text),
+                          privacy.restore(bigint, regclass, jsonb) TO privacy_admin;
