@@ -126,7 +126,8 @@ PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_su
 
 PRIVACY_SQL_FUNCTION(privacy_request_purge) {
   std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
-  std::string target_type = required_text(fcinfo, 1, "target_type", "Pass 'subject' or 'tenant'.");
+  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "target_type must not be NULL", "", "Pass 'subject' or 'tenant'.");
+  std::string target_type = pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(1))); });
   std::string target = required_text(fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
   std::string reason = required_text(fcinfo, 3, "reason", kReasonHint);
   if (target_type == "tenant" && target != tenant) {

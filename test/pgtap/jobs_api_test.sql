@@ -1,7 +1,7 @@
 -- The request/decision API of DESIGN section 4 and the state machine as seen from SQL.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
-SELECT plan(40);
+SELECT plan(41);
 
 CREATE SCHEMA jobs_t;
 CREATE TABLE jobs_t.accounts (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL, note text);

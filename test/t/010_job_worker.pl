@@ -18,6 +18,7 @@ privacy.batch_size = 100
 privacy.default_rows_per_second = 0
 privacy.require_distinct_approver = off
 max_worker_processes = 16
+restart_after_crash = on
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE app');
@@ -38,6 +39,12 @@ sub others_checksum {
   return $node->safe_psql('app', qq{
     SELECT md5(string_agg(id || ':' || payload || ':' || coalesce(privacy_erased_by::text, '-'), ',' ORDER BY id))
       FROM people WHERE NOT (tenant = '$tenant' AND subject = '$subject')});
+}
+
+# How many rows a subject has: every check compares with the data, not with a constant.
+sub target_count {
+  my ($tenant, $subject) = @_;
+  return $node->safe_psql('app', "SELECT count(*) FROM people WHERE tenant = '$tenant' AND subject = '$subject'");
 }
 
 sub job_field {
@@ -65,9 +72,9 @@ $node->safe_psql('app', "SELECT privacy.approve($job)");
 wait_for_status($job, 'completed');
 my $elapsed = time() - $approved_at;
 cmp_ok($elapsed, '<', 30, "approved job completed in ${elapsed}s, before the 60 s naptime could have started it");
-is(job_field($job, 'processed_items'), '1000', 'every target row processed');
-is($node->safe_psql('app', "SELECT count(*) FROM people WHERE tenant = 't1' AND subject = 's1' AND privacy_erased_by = $job"),
-   '1000', 'every target row marked by the job');
+is(job_field($job, 'processed_items'), target_count('t1', 's1'), 'every target row processed');
+is($node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job"),
+   target_count('t1', 's1'), 'every target row marked by the job, and nothing else');
 is(others_checksum('t1', 's1'), $before, 'rows of other subjects and tenants unchanged');
 is($node->safe_psql('app', "SELECT string_agg(action, ',' ORDER BY id) FROM privacy.audit_log WHERE job_id = $job"),
    'submitted,approved,started,completed', 'the job history is audited');
@@ -75,15 +82,15 @@ isnt(job_field($job, 'recoverable_until'), '', 'recoverable_until set at complet
 like($node->safe_psql('app', "SELECT application_name FROM privacy.audit_log WHERE job_id = $job AND action = 'started'"),
      qr/^pg_privacy worker job $job$/, 'the worker is named in pg_stat_activity and the audit trail');
 
-# 2. Throttling: 500 rows/s for a 1,000-row job. The bucket starts with one second of burst,
-#    so the job takes at least about one second.
+# 2. Throttling: 500 rows/s for a 2,000-row job. The bucket starts with one second of burst,
+#    so the job takes at least about three seconds.
 $node->safe_psql('app', q{SELECT privacy.configure_tenant('t2', rows_per_second => 500)});
 $job = $node->safe_psql('app', q{SELECT privacy.request_erase('t2', 's2', 'throttle test')});
 my $start = time();
 $node->safe_psql('app', "SELECT privacy.approve($job)");
 wait_for_status($job, 'completed');
 my $throttled = time() - $start;
-cmp_ok($throttled, '>=', 0.9, "1,000 rows at 500 rows/s took ${throttled}s (at least 0.9 s)");
+cmp_ok($throttled, '>=', 2.5, "2,000 rows at 500 rows/s took ${throttled}s (at least 2.5 s)");
 
 # 3. Cancel a running job: it stops after the batch in flight; no rows are marked afterwards.
 $node->safe_psql('app', q{SELECT privacy.configure_tenant('t3', rows_per_second => 200)});
@@ -93,7 +100,7 @@ wait_for_progress($job, 200);
 $node->safe_psql('app', "SELECT privacy.cancel($job, 'stop it')");
 wait_for_status($job, 'cancelled');
 my $processed = job_field($job, 'processed_items');
-cmp_ok($processed, '<', 1000, "cancelled after $processed of 1000 rows");
+cmp_ok($processed, '<', target_count('t3', 's3'), "cancelled after $processed rows");
 my $marked = $node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job");
 is($marked, $processed, 'marked rows equal the committed progress');
 $node->poll_query_until('app', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_privacy worker'})
@@ -111,42 +118,44 @@ my $worker_pid = $node->safe_psql('app', q{SELECT pid FROM pg_stat_activity WHER
 like($worker_pid, qr/^\d+$/, "a worker runs the job (pid $worker_pid)");
 kill 'KILL', $worker_pid;
 wait_for_status($job, 'completed');
-is($node->safe_psql('app', "SELECT count(*) FROM people WHERE tenant = 't0' AND subject = 's0' AND privacy_erased_by = $job"),
-   '1000', 'after kill -9: every target row marked');
-is(job_field($job, 'processed_items'), '1000', 'after kill -9: each row processed exactly once');
+is($node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job"),
+   target_count('t0', 's0'), 'after kill -9: every target row marked, nothing else');
+is(job_field($job, 'processed_items'), target_count('t0', 's0'), 'after kill -9: each row processed exactly once');
 is(others_checksum('t0', 's0'), $before, 'after kill -9: other rows byte-for-byte unchanged');
 like($node->safe_psql('app', "SELECT string_agg(action, ',' ORDER BY id) FROM privacy.audit_log WHERE job_id = $job"),
      qr/started,resumed,completed$/, 'the resume is audited');
 
 # 5. Immediate shutdown mid-job: after restart the job resumes and completes.
-$before = others_checksum('t0', 's5');
-$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's5', 'immediate stop test')});
+$before = others_checksum('t0', 's4');
+$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's4', 'immediate stop test')});
 $node->safe_psql('app', "SELECT privacy.approve($job)");
 wait_for_progress($job, 200);
 $node->stop('immediate');
 $node->start;
 wait_for_status($job, 'completed');
-is($node->safe_psql('app', "SELECT count(*) FROM people WHERE tenant = 't0' AND subject = 's5' AND privacy_erased_by = $job"),
-   '1000', 'after immediate stop: every target row marked');
-is(job_field($job, 'processed_items'), '1000', 'after immediate stop: each row processed exactly once');
-is(others_checksum('t0', 's5'), $before, 'after immediate stop: other rows unchanged');
+is($node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job"),
+   target_count('t0', 's4'), 'after immediate stop: every target row marked, nothing else');
+is(job_field($job, 'processed_items'), target_count('t0', 's4'), 'after immediate stop: each row processed exactly once');
+is(others_checksum('t0', 's4'), $before, 'after immediate stop: other rows unchanged');
 
 # 6. A job-level failure (a legal hold placed mid-run) fails the job naming the hold; retry
 #    resumes it from where it stopped once the hold is released.
-$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's7', 'hold test')});
+$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's6', 'hold test')});
 $node->safe_psql('app', "SELECT privacy.approve($job)");
 wait_for_progress($job, 100);
 my $hold = $node->safe_psql('app', q{
   INSERT INTO privacy.legal_holds (scope, scope_id, tenant_id, reason)
-  VALUES ('subject', 's7', 't0', 'litigation 2026-17') RETURNING id});
+  VALUES ('subject', 's6', 't0', 'litigation 2026-17') RETURNING id});
 wait_for_status($job, 'failed');
 like(job_field($job, 'error'), qr/legal hold $hold/, 'the failure names the hold');
 my $done_before_retry = job_field($job, 'processed_items');
-cmp_ok($done_before_retry, '<', 1000, "failed after $done_before_retry rows");
+cmp_ok($done_before_retry, '<', target_count('t0', 's6'), "failed after $done_before_retry rows");
 $node->safe_psql('app', "UPDATE privacy.legal_holds SET active = false, released_at = now() WHERE id = $hold");
 $node->safe_psql('app', "SELECT privacy.retry($job)");
 wait_for_status($job, 'completed');
-is(job_field($job, 'processed_items'), '1000', 'retry resumed and processed each row once');
+is(job_field($job, 'processed_items'), target_count('t0', 's6'), 'retry resumed and processed each row once');
+is($node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job"), target_count('t0', 's6'),
+   'after retry every target row is marked');
 
 # 7. Fairness and per-tenant limits: a big tenant limited to one job at a time cannot take both
 #    workers; a small tenant's job runs meanwhile.

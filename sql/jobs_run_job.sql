@@ -1,0 +1,64 @@
+-- CALL privacy.run_job: the worker's batch loop in the calling session (no worker serves this
+-- database in the test cluster). Erase with a zero recovery window finalizes in the same run;
+-- purge deletes in every table, children first.
+CREATE EXTENSION IF NOT EXISTS pg_privacy;
+SET privacy.require_distinct_approver = off;
+SET privacy.batch_size = 7;
+
+CREATE SCHEMA shop;
+CREATE TABLE shop.customers (id bigint PRIMARY KEY, tenant text NOT NULL, customer text NOT NULL, email text);
+CREATE TABLE shop.orders (id bigint PRIMARY KEY, tenant text NOT NULL, customer text NOT NULL,
+                          customer_id bigint NOT NULL REFERENCES shop.customers, total numeric);
+CREATE INDEX ON shop.customers (tenant, customer);
+CREATE INDEX ON shop.orders (tenant, customer);
+INSERT INTO shop.customers SELECT g, 'acme', 'c' || g, 'c' || g || '@example.com' FROM generate_series(1, 5) g;
+INSERT INTO shop.orders SELECT g, 'acme', 'c' || (g % 5 + 1), g % 5 + 1, g FROM generate_series(1, 40) g;
+SELECT privacy.register_table('shop.customers', 'customer', 'tenant');
+SELECT privacy.register_table('shop.orders', 'customer', 'tenant');
+
+-- run_job refuses what it cannot run, with a hint.
+SELECT privacy.request_erase('acme', 'c1', 'ticket 100') AS job \gset
+CALL privacy.run_job(:job);
+BEGIN;
+CALL privacy.run_job(:job);
+ROLLBACK;
+
+-- An erase, processed in batches of 7 in this session.
+SELECT privacy.approve(:job);
+CALL privacy.run_job(:job);
+SELECT status, processed_items, total_items, failed_items, progress_pct
+  FROM privacy.job_overview WHERE id = :job;
+SELECT count(*) AS marked_orders FROM shop.orders WHERE privacy_erased_by = :job;
+SELECT count(*) AS marked_customers FROM shop.customers WHERE privacy_erased_by = :job;
+SELECT recoverable_until > now() + interval '29 days' AS restorable_for_30_days, finalized_at IS NULL AS not_finalized
+  FROM privacy.jobs WHERE id = :job;
+
+-- Zero recovery window: finalized in the same run, children (orders) before parents.
+SELECT tenant_id, recovery_window FROM privacy.configure_tenant('acme', recovery_window => '0');
+SELECT privacy.request_erase('acme', 'c2', 'ticket 101') AS job2 \gset
+SELECT privacy.approve(:job2);
+CALL privacy.run_job(:job2);
+SELECT status, finalized_at IS NOT NULL AS finalized FROM privacy.jobs WHERE id = :job2;
+SELECT count(*) AS c2_orders_left FROM shop.orders WHERE customer = 'c2';
+SELECT count(*) AS c2_customers_left FROM shop.customers WHERE customer = 'c2';
+SELECT action FROM privacy.audit_log WHERE job_id = :job2 ORDER BY id;
+
+-- Purge of a subject: deleted in every table whether marked or not.
+SELECT privacy.request_purge('acme', 'subject', 'c3', 'ticket 102') AS job3 \gset
+SELECT privacy.approve(:job3);
+CALL privacy.run_job(:job3);
+SELECT status, processed_items FROM privacy.jobs WHERE id = :job3;
+SELECT count(*) AS c3_rows_left FROM shop.orders WHERE customer = 'c3';
+
+-- Other customers untouched.
+SELECT customer, count(*) FROM shop.orders GROUP BY customer ORDER BY customer;
+SELECT privacy.job_detail(:job3)->'job'->>'status' AS detail_status;
+SELECT * FROM privacy.dashboard;
+
+-- Restore brings job 1's rows back; then the tables can be unregistered.
+SELECT privacy.restore(:job) AS restored_rows;
+SELECT count(*) AS visible_again FROM shop.orders WHERE privacy_erased_by IS NULL AND customer = 'c1';
+SELECT privacy.unregister_table('shop.orders');
+SELECT privacy.unregister_table('shop.customers');
+DROP SCHEMA shop CASCADE;
+DROP EXTENSION pg_privacy;
