@@ -32,7 +32,7 @@ constexpr const char* kRowsQuery =
     "       to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
     "       actor, acting_role, client_addr, application_name, action, tenant_id, job_id::text, "
     "       target, outcome, detail::text, prev_hash, hash "
-    "FROM privacy.audit_log ORDER BY chain, id";
+    "FROM privacy.audit_log l ORDER BY l.chain, l.id";  // l.id: the output column "id" is text
 
 struct ChainHead {
   long long last_id = 0;
@@ -138,10 +138,12 @@ class ChainWalker {
   }
 
   // The chain's head must name its last row: a deleted newest row leaves the head pointing
-  // at an id that no longer exists (reported as that id).
+  // at an id that no longer exists (reported as that id). Rows behind the head were already
+  // reported by visit().
   void finish_chain() {
     if (head_ == nullptr) return;
-    if (last_id_ != head_->last_id || expected_prev_ != head_->last_hash) bad(head_->last_id);
+    if (last_id_ < head_->last_id) bad(head_->last_id);
+    if (last_id_ == head_->last_id && expected_prev_ != head_->last_hash) bad(head_->last_id);
   }
 
   void bad(long long id) {
