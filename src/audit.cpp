@@ -78,6 +78,7 @@ std::string chain_of(const std::optional<std::string>& tenant_id) {
 
 long long append(const Entry& entry) {
   pg::SpiConnection spi;
+  WriteScope appending(GuardedWrite::kChainHead);  // creates/moves the chain head, inserts the row
   core::AuditRecord record;
   record.chain = chain_of(entry.tenant_id);
   record.action = entry.action;
@@ -90,7 +91,6 @@ long long append(const Entry& entry) {
   fill_from_server(record, entry);
   std::string hash = core::chain_hash(previous_hash, record);
 
-  WriteScope head_update(GuardedWrite::kChainHead);
   pg::spi_execute(
       "WITH appended AS ("
       "  INSERT INTO privacy.audit_log (id, chain, at, actor, acting_role, client_addr,"
@@ -113,11 +113,18 @@ long long append(const Entry& entry) {
 namespace {
 
 // What the append-only trigger decides for one event on one of the two guarded tables.
-// Returns nullptr when the write is allowed, else the reason it is refused.
+// Returns nullptr when the write is allowed, else the kind of write refused.
 const char* refusal(bool is_log_table, TriggerEvent event) {
   using privacy::audit::chain_head_write_allowed;
   using privacy::audit::purge_allowed;
   if (TRIGGER_FIRED_BY_TRUNCATE(event)) return "TRUNCATE";
+  if (TRIGGER_FIRED_BY_INSERT(event)) {
+    // audit::append, or a superuser (pg_restore reloads the trail with COPY; a superuser could
+    // disable the trigger anyway). Not pg_write_all_data members or table owners.
+    if (chain_head_write_allowed || purge_allowed) return nullptr;
+    if (privacy::pg::pg_guard([] { return superuser(); })) return nullptr;
+    return "INSERT";
+  }
   if (TRIGGER_FIRED_BY_DELETE(event)) {
     if (is_log_table && purge_allowed) return nullptr;  // the retention purge of a chain prefix
     return "DELETE";
@@ -126,7 +133,7 @@ const char* refusal(bool is_log_table, TriggerEvent event) {
     if (!is_log_table && (chain_head_write_allowed || purge_allowed)) return nullptr;  // head/anchor
     return "UPDATE";
   }
-  return nullptr;  // INSERT is not guarded (pg_dump restores the trail with COPY)
+  return nullptr;
 }
 
 }  // namespace
@@ -146,8 +153,10 @@ PRIVACY_SQL_FUNCTION(privacy_audit_guard) {
   if (refused != nullptr) {
     const char* table = is_log_table ? "privacy.audit_log" : "privacy.audit_chains";
     throw privacy::core::Error(
-        privacy::core::sqlstate::kInsufficientPrivilege, std::string(refused) + " on " + table + " is not allowed: the audit trail is append-only",
-        "This applies to every role, superusers included, and to session_replication_role = replica.",
+        privacy::core::sqlstate::kInsufficientPrivilege,
+        std::string(refused) + " on " + table + " is not allowed: the audit trail is append-only",
+        "Only pg_privacy's own functions write the trail. This applies to every role, superusers "
+        "included (INSERT excepted, for pg_restore), and to session_replication_role = replica.",
         "Audit rows are removed only by the retention purge (privacy.audit_retention or the "
         "tenant's audit_retention); read them with privacy.audit_export().");
   }

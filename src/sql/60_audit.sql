@@ -2,16 +2,16 @@
 -- The append path itself is privacy._audit (20_core_functions.sql, src/audit.cpp).
 
 -- Append-only guard (src/audit.cpp). Refuses UPDATE, DELETE and TRUNCATE of the trail for every
--- role, superusers included; only the extension's own C++ code (chain head moves on append, the
--- retention purge) gets through. ENABLE ALWAYS: session_replication_role = replica does not skip it.
+-- role, superusers included; only the extension's own C++ code (append, the retention purge) gets
+-- through. INSERT outside the append path is refused too, except for superusers (pg_restore). ENABLE ALWAYS: session_replication_role = replica does not skip it.
 CREATE FUNCTION privacy._audit_guard() RETURNS trigger
 AS 'MODULE_PATHNAME', 'privacy_audit_guard' LANGUAGE C;
 
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON privacy.audit_log
+CREATE TRIGGER audit_log_append_only BEFORE INSERT OR UPDATE OR DELETE ON privacy.audit_log
     FOR EACH ROW EXECUTE FUNCTION privacy._audit_guard('log');
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON privacy.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION privacy._audit_guard('log');
-CREATE TRIGGER audit_chains_guard BEFORE UPDATE OR DELETE ON privacy.audit_chains
+CREATE TRIGGER audit_chains_guard BEFORE INSERT OR UPDATE OR DELETE ON privacy.audit_chains
     FOR EACH ROW EXECUTE FUNCTION privacy._audit_guard('chains');
 CREATE TRIGGER audit_chains_no_truncate BEFORE TRUNCATE ON privacy.audit_chains
     FOR EACH STATEMENT EXECUTE FUNCTION privacy._audit_guard('chains');
