@@ -3,12 +3,25 @@
 #include "core/hash_chain.hpp"
 #include "pg/spi.hpp"
 
+extern "C" {
+#include "commands/trigger.h"
+}
+
 namespace privacy::audit {
 
 using pg::int8_param;
 using pg::text_param;
 
 namespace {
+
+// The in-process permissions of the append-only trigger. Process-local and reachable only
+// through WriteScope: a session can neither see nor set them.
+bool chain_head_write_allowed = false;
+bool purge_allowed = false;
+
+bool& flag_of(GuardedWrite kind) {
+  return kind == GuardedWrite::kChainHead ? chain_head_write_allowed : purge_allowed;
+}
 
 // Locks the chain's head row (creating it on first use) and returns the chain's last hash.
 std::string lock_chain_head(const std::string& chain) {
@@ -53,12 +66,19 @@ void fill_from_server(core::AuditRecord& record, const Entry& entry) {
 
 }  // namespace
 
+WriteScope::WriteScope(GuardedWrite kind) : kind_(kind), previous_(flag_of(kind)) {
+  flag_of(kind_) = true;
+}
+
+WriteScope::~WriteScope() { flag_of(kind_) = previous_; }
+
 std::string chain_of(const std::optional<std::string>& tenant_id) {
   return tenant_id.value_or(std::string());
 }
 
 long long append(const Entry& entry) {
   pg::SpiConnection spi;
+  WriteScope appending(GuardedWrite::kChainHead);  // creates/moves the chain head, inserts the row
   core::AuditRecord record;
   record.chain = chain_of(entry.tenant_id);
   record.action = entry.action;
@@ -89,3 +109,59 @@ long long append(const Entry& entry) {
 }
 
 }  // namespace privacy::audit
+
+namespace {
+
+// What the append-only trigger decides for one event on one of the two guarded tables.
+// Returns nullptr when the write is allowed, else the kind of write refused.
+const char* refusal(bool is_log_table, TriggerEvent event) {
+  using privacy::audit::chain_head_write_allowed;
+  using privacy::audit::purge_allowed;
+  if (TRIGGER_FIRED_BY_TRUNCATE(event)) return "TRUNCATE";
+  if (TRIGGER_FIRED_BY_INSERT(event)) {
+    // audit::append, or a superuser (pg_restore reloads the trail with COPY; a superuser could
+    // disable the trigger anyway). Not pg_write_all_data members or table owners.
+    if (chain_head_write_allowed || purge_allowed) return nullptr;
+    if (privacy::pg::pg_guard([] { return superuser(); })) return nullptr;
+    return "INSERT";
+  }
+  if (TRIGGER_FIRED_BY_DELETE(event)) {
+    if (is_log_table && purge_allowed) return nullptr;  // the retention purge of a chain prefix
+    return "DELETE";
+  }
+  if (TRIGGER_FIRED_BY_UPDATE(event)) {
+    if (!is_log_table && (chain_head_write_allowed || purge_allowed)) return nullptr;  // head/anchor
+    return "UPDATE";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// privacy._audit_guard(): the append-only trigger of privacy.audit_log and privacy.audit_chains,
+// created ENABLE ALWAYS so session_replication_role = replica does not skip it. Its one
+// argument says which table it guards ('log' or 'chains').
+PRIVACY_SQL_FUNCTION(privacy_audit_guard) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) {
+    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter,
+                               "privacy._audit_guard() must be called as a trigger");
+  }
+  auto* trigger_data = reinterpret_cast<TriggerData*>(fcinfo->context);
+  bool is_log_table = trigger_data->tg_trigger->tgnargs > 0 &&
+                      std::string(trigger_data->tg_trigger->tgargs[0]) == "log";
+  const char* refused = refusal(is_log_table, trigger_data->tg_event);
+  if (refused != nullptr) {
+    const char* table = is_log_table ? "privacy.audit_log" : "privacy.audit_chains";
+    throw privacy::core::Error(
+        privacy::core::sqlstate::kInsufficientPrivilege,
+        std::string(refused) + " on " + table + " is not allowed: the audit trail is append-only",
+        "Only pg_privacy's own functions write the trail. This applies to every role, superusers "
+        "included (INSERT excepted, for pg_restore), and to session_replication_role = replica.",
+        "Audit rows are removed only by the retention purge (privacy.audit_retention or the "
+        "tenant's audit_retention); read them with privacy.audit_export().");
+  }
+  if (TRIGGER_FIRED_FOR_STATEMENT(trigger_data->tg_event)) return PointerGetDatum(nullptr);
+  if (TRIGGER_FIRED_BY_UPDATE(trigger_data->tg_event))
+    return PointerGetDatum(trigger_data->tg_newtuple);
+  return PointerGetDatum(trigger_data->tg_trigtuple);
+}

@@ -34,4 +34,27 @@ long long append(const Entry& entry);
 // The chain an entry goes on: its tenant, or the platform chain ('').
 std::string chain_of(const std::optional<std::string>& tenant_id);
 
+// The append-only trigger (privacy._audit_guard, DESIGN section 8) refuses every UPDATE, DELETE
+// and TRUNCATE of privacy.audit_log and privacy.audit_chains, superusers included. The only
+// writes it lets through are the extension's own, announced by a WriteScope that lives in this
+// process's C++ code while the statement runs. No SQL, GUC or session setting can create one.
+enum class GuardedWrite {
+  kChainHead,  // append: move a chain's head (UPDATE audit_chains)
+  kPurge,      // retention: delete a chain's oldest rows and move its anchor
+};
+
+// Allows one kind of guarded write until the object is destroyed (RAII, so an error that
+// unwinds the C++ stack always closes the window again). Scopes nest.
+class WriteScope {
+ public:
+  explicit WriteScope(GuardedWrite kind);
+  ~WriteScope();
+  WriteScope(const WriteScope&) = delete;
+  WriteScope& operator=(const WriteScope&) = delete;
+
+ private:
+  GuardedWrite kind_;
+  bool previous_;
+};
+
 }  // namespace privacy::audit
