@@ -49,9 +49,9 @@ struct StoredFile {
 // export_expired audit row or the job's result says when), not finished yet, or never made.
 [[noreturn]] void raise_no_file(long long job_id, const std::string& status) {
   std::optional<std::string> expired_at = pg::spi_query_text(
-      "SELECT coalesce((SELECT a.detail->>'expires_at' FROM privacy.audit_log a"
+      "SELECT coalesce((SELECT (a.detail->>'expires_at')::timestamptz::text FROM privacy.audit_log a"
       "                  WHERE a.job_id = $1 AND a.action = 'export_expired' ORDER BY a.id DESC LIMIT 1),"
-      "                (SELECT j.result->>'expires_at' FROM privacy.jobs j"
+      "                (SELECT (j.result->>'expires_at')::timestamptz::text FROM privacy.jobs j"
       "                  WHERE j.id = $1 AND (j.result->>'expires_at')::timestamptz <= now()))",
       {int8_param(job_id)});
   if (expired_at) raise_expired(job_id, *expired_at);
