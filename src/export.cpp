@@ -292,7 +292,8 @@ jobs::RunStart ExportExecutor::begin(const jobs::JobInfo& job) {
 // continuing would store a corrupt file: fail instead, and the next run starts over.
 void ExportExecutor::check_stream_in_step(long long job_id) const {
   long long stored = pg::spi_query_int8(
-      "SELECT count(*) FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)})
+      "SELECT count(*) FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)},
+      false /* not read-only: see this transaction's own inserts */)
                          .value_or(0);
   if (stored != chunks_->chunks_written()) {
     throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
