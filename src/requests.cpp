@@ -3,6 +3,7 @@
 // once; the work happens in the background. Status changes go through jobs::change_status.
 #include "audit.hpp"
 #include "core/json.hpp"
+#include "export.hpp"
 #include "batch.hpp"
 #include "holds.hpp"
 #include "jobs.hpp"
@@ -62,6 +63,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
   validate_email(notify_email);
   std::string kind_text(privacy::core::to_string(kind));
   std::optional<std::string> subject = target_type == "subject" ? std::optional<std::string>(target_id) : std::nullopt;
+  if (kind == JobKind::Export) privacy::exports::ensure_recipient_available();
   if (kind != JobKind::Export) {
     privacy::holds::ensure_not_held(kind_text + " of " + target_type + " \"" + target_id + "\" of tenant \"" +
                                         tenant_id + "\"",
