@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pg_privacy demo (README's first command), as root on Debian 12:
-#   sudo bash scripts/demo.sh         install, build, start a demo server and tell the story
-#   sudo bash scripts/demo.sh stop    stop the demo server
+#   bash scripts/demo.sh         install, build, start a demo server and tell the story
+#   bash scripts/demo.sh stop    stop the demo server
 # It installs what is missing, builds and installs pg_privacy, starts a PostgreSQL 15 cluster
 # as user postgres in /var/tmp/pg_privacy-demo with pg_privacy preloaded, loads a small
 # multi-tenant application (scripts/sample_schema.sql) into database privacy_demo and walks
@@ -139,9 +139,9 @@ step_erase_one_user() {
 step_print_how_to_connect() {
   say "Your turn"
   cat <<EOF
-Connect:   sudo -u postgres $PG_BIN/psql -h $DEMO_DIR -p $PGPORT $DEMO_DB
+Connect:   runuser -u postgres -- $PG_BIN/psql -h $DEMO_DIR -p $PGPORT $DEMO_DB
 Try:       SELECT * FROM privacy.worker_status();  SELECT * FROM privacy.dashboard;
-Stop:      sudo bash $repo/scripts/demo.sh stop
+Stop:      bash $repo/scripts/demo.sh stop
 EOF
 }
 
