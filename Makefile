@@ -21,10 +21,10 @@ SHLIB_LINK  = -lssl -lcrypto -lcurl -lstdc++
 
 # pg_regress suites: sql/*.sql with expected/*.out.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pgtap --dbname=privacy_regress
+REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pgtap
 # isolationtester specs: test/isolation/specs/*.spec with test/isolation/expected/*.out.
 ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --dbname=privacy_isolation
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation
 # Perl TAP tests.
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
@@ -36,6 +36,11 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The databases the suites run in (PGXS's defaults, contrib_regression and isolation_regression,
+# are set by the include above, hence after it).
+CONTRIB_TESTDB   = privacy_regress
+ISOLATION_TESTDB = privacy_isolation
 
 # PGXS puts CFLAGS (gcc C options such as -Wmissing-prototypes) into C++ compiles too: use
 # only what is meant for C++.

@@ -6,7 +6,9 @@
 #   cluster_stop DIR       immediate stop, never fails
 #   as_postgres CMD...     runs a command as postgres with PATH/PGHOST/PGPORT set
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-PG_BIN=$("$PG_CONFIG" --bindir)
+# pg_config lives in the bindir; fall back to that before PostgreSQL is installed
+# (scripts/install-deps.sh runs after this file is sourced).
+PG_BIN=$("$PG_CONFIG" --bindir 2>/dev/null || dirname "$PG_CONFIG")
 
 free_port() {
   local port

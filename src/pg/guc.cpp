@@ -25,7 +25,15 @@ bool require_distinct_approver = true;
 
 namespace {
 constexpr int kMaxSeconds = INT_MAX;
+
+// PostgreSQL refuses (with FATAL) to define a PGC_POSTMASTER variable outside
+// shared_preload_libraries. Loaded later (CREATE EXTENSION without the preload) there is no
+// launcher and no shared memory for these settings to shape, so they are defined as
+// superuser-only settings instead and the SQL API keeps working.
+GucContext postmaster_context() {
+  return process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SUSET;
 }
+}  // namespace
 
 // PGC_POSTMASTER where shared memory or the launcher's connection depend on the value; PGC_SIGHUP
 // for what the background processes read each cycle; PGC_SUSET for what a superuser may tune in
@@ -33,10 +41,10 @@ constexpr int kMaxSeconds = INT_MAX;
 void define_all() {
   DefineCustomStringVariable("privacy.database", "Database the pg_privacy launcher connects to.",
                              "The extension must be created in this database.", &database,
-                             "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                             "postgres", postmaster_context(), 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.max_workers", "Maximum number of concurrent pg_privacy job workers.",
                           "Each worker is a dynamic background worker: keep max_worker_processes large enough.",
-                          &max_workers, 2, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                          &max_workers, 2, 1, 64, postmaster_context(), 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.naptime", "Longest time the launcher sleeps between checks.",
                           "Approvals and cancels wake it at once; this bounds everything else.",
                           &naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);

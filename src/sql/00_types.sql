@@ -1,6 +1,10 @@
 -- pg_privacy install script. The Makefile concatenates src/sql/*.sql in file-name order.
 \echo Use "CREATE EXTENSION pg_privacy" to load this file. \quit
 
+-- Created here, not by the control file, so that it is a member of the extension.
+CREATE SCHEMA privacy;
+COMMENT ON SCHEMA privacy IS 'pg_privacy: data-subject requests, legal holds and the audit trail';
+
 -- The public vocabulary of DESIGN section 3.
 CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge');
 CREATE TYPE privacy.job_status AS ENUM

@@ -15,8 +15,9 @@ RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    before  privacy.tenants;
-    after   privacy.tenants;
+    before   privacy.tenants;
+    after    privacy.tenants;
+    created  boolean;
 BEGIN
     IF tenant_id IS NULL OR btrim(tenant_id) = '' THEN
         RAISE EXCEPTION 'tenant_id must not be empty'
@@ -39,29 +40,35 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
 
-    SELECT * INTO before FROM privacy.tenants t WHERE t.tenant_id = configure_tenant.tenant_id;
-    INSERT INTO privacy.tenants AS t (tenant_id, display_name, rows_per_second, max_concurrent_jobs,
-                                      recovery_window, export_ttl, deadline, audit_retention,
-                                      approval_required, updated_by, updated_at)
-    VALUES (configure_tenant.tenant_id, configure_tenant.display_name, configure_tenant.rows_per_second,
-            configure_tenant.max_concurrent_jobs, configure_tenant.recovery_window,
-            configure_tenant.export_ttl, configure_tenant.deadline, configure_tenant.audit_retention,
-            configure_tenant.approval_required, session_user, now())
-    ON CONFLICT ON CONSTRAINT tenants_pkey DO UPDATE SET
-        display_name        = CASE WHEN reset THEN EXCLUDED.display_name        ELSE coalesce(EXCLUDED.display_name, t.display_name) END,
-        rows_per_second     = CASE WHEN reset THEN EXCLUDED.rows_per_second     ELSE coalesce(EXCLUDED.rows_per_second, t.rows_per_second) END,
-        max_concurrent_jobs = CASE WHEN reset THEN EXCLUDED.max_concurrent_jobs ELSE coalesce(EXCLUDED.max_concurrent_jobs, t.max_concurrent_jobs) END,
-        recovery_window     = CASE WHEN reset THEN EXCLUDED.recovery_window     ELSE coalesce(EXCLUDED.recovery_window, t.recovery_window) END,
-        export_ttl          = CASE WHEN reset THEN EXCLUDED.export_ttl          ELSE coalesce(EXCLUDED.export_ttl, t.export_ttl) END,
-        deadline            = CASE WHEN reset THEN EXCLUDED.deadline            ELSE coalesce(EXCLUDED.deadline, t.deadline) END,
-        audit_retention     = CASE WHEN reset THEN EXCLUDED.audit_retention     ELSE coalesce(EXCLUDED.audit_retention, t.audit_retention) END,
-        approval_required   = CASE WHEN reset THEN EXCLUDED.approval_required   ELSE coalesce(EXCLUDED.approval_required, t.approval_required) END,
+    -- Create the row if missing, else lock it before reading it: "before" in the audit row is
+    -- then exactly what this call changed, even when sessions configure one tenant concurrently
+    -- (a second creator waits for the first, then updates the row the first one committed).
+    INSERT INTO privacy.tenants AS t (tenant_id) VALUES (configure_tenant.tenant_id)
+    ON CONFLICT ON CONSTRAINT tenants_pkey DO NOTHING;
+    created := FOUND;
+    IF NOT created THEN
+        SELECT * INTO before FROM privacy.tenants t
+        WHERE t.tenant_id = configure_tenant.tenant_id FOR UPDATE;
+    END IF;
+
+    UPDATE privacy.tenants AS t SET
+        display_name        = CASE WHEN reset THEN configure_tenant.display_name        ELSE coalesce(configure_tenant.display_name, t.display_name) END,
+        rows_per_second     = CASE WHEN reset THEN configure_tenant.rows_per_second     ELSE coalesce(configure_tenant.rows_per_second, t.rows_per_second) END,
+        max_concurrent_jobs = CASE WHEN reset THEN configure_tenant.max_concurrent_jobs ELSE coalesce(configure_tenant.max_concurrent_jobs, t.max_concurrent_jobs) END,
+        recovery_window     = CASE WHEN reset THEN configure_tenant.recovery_window     ELSE coalesce(configure_tenant.recovery_window, t.recovery_window) END,
+        export_ttl          = CASE WHEN reset THEN configure_tenant.export_ttl          ELSE coalesce(configure_tenant.export_ttl, t.export_ttl) END,
+        deadline            = CASE WHEN reset THEN configure_tenant.deadline            ELSE coalesce(configure_tenant.deadline, t.deadline) END,
+        audit_retention     = CASE WHEN reset THEN configure_tenant.audit_retention     ELSE coalesce(configure_tenant.audit_retention, t.audit_retention) END,
+        approval_required   = CASE WHEN reset THEN configure_tenant.approval_required   ELSE coalesce(configure_tenant.approval_required, t.approval_required) END,
         updated_by = session_user,
         updated_at = now()
+    WHERE t.tenant_id = configure_tenant.tenant_id
     RETURNING * INTO after;
 
+    -- A new tenant had no settings before: "before" is JSON null, not an object of nulls.
     PERFORM privacy._audit('settings_changed', after.tenant_id, NULL, after.tenant_id, 'ok',
-        jsonb_build_object('before', to_jsonb(before) - 'updated_at' - 'updated_by',
+        jsonb_build_object('before', CASE WHEN created THEN 'null'::jsonb
+                                          ELSE to_jsonb(before) - 'updated_at' - 'updated_by' END,
                            'after', to_jsonb(after) - 'updated_at' - 'updated_by'));
     RETURN after;
 END
