@@ -116,7 +116,8 @@ JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_
       "SELECT kind::text, tenant_id, target_type::text, target_id, processed_items::text,"
       "       failed_items::text, total_items::text, notify_email,"
       "       CASE WHEN $2 = 'rejected' THEN decision_note ELSE error END,"
-      "       recoverable_until::text, result::text"
+      "       to_char(recoverable_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
+      "       result::text"
       "  FROM privacy.jobs WHERE id = $1",
       {int8_param(job_id), text_param(new_status)});
   if (rows.empty()) {

@@ -28,6 +28,7 @@ void job_status_changed(const JobEvent& event);
 
 // Convenience: the event for job `job_id` as its privacy.jobs row stands now (reason_or_error is
 // decision_note for a rejection, error otherwise), with the given old and new status.
+// recoverable_until is written as "2030-01-02 03:04:05 UTC" whatever the session's DateStyle.
 JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_status,
                         const std::string& new_status);
 
