@@ -1,5 +1,6 @@
 // privacy.worker_status(): what the launcher and the job workers are doing, read from shared
 // memory. Without preload there is no shared memory, and the one row returned says so plainly.
+#include "notify.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -17,7 +18,7 @@ extern "C" {
 namespace {
 
 struct StatusRow {
-  std::string process;  // "launcher" or "worker"
+  std::string process;  // "launcher", "worker" or "mailer"
   std::optional<int> pid;
   std::optional<long long> job_id;
   std::optional<std::string> tenant_id;
@@ -92,6 +93,9 @@ PRIVACY_SQL_FUNCTION(privacy_worker_status) {
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   privacy::pg::SharedState* state = privacy::pg::shared_state();
   std::vector<StatusRow> rows = state ? read_shared_rows(state) : std::vector<StatusRow>{not_preloaded_row()};
+  privacy::notify::MailerStatus mailer = privacy::notify::mailer_status();
+  rows.push_back(StatusRow{"mailer", std::nullopt, std::nullopt, std::nullopt, mailer.state,
+                           std::nullopt, mailer.detail});
   for (const StatusRow& row : rows) emit_row(rsinfo, row);
   return (Datum)0;
 }

@@ -21,6 +21,7 @@ int audit_retention_min = (7 * 365 + 2) * 24 * 60;  // seven years, leap days in
 int notify_min_items = 1000;
 char* smtp_url = nullptr;
 char* smtp_from = nullptr;
+int notify_retry_base_s = 30;
 bool require_distinct_approver = true;
 
 namespace {
@@ -79,6 +80,10 @@ void define_all() {
                              PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("privacy.smtp_from", "Sender address of notification e-mails.", nullptr,
                              &smtp_from, "pg_privacy@localhost", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.notify_retry_base",
+                          "Wait before retrying a failed notification e-mail; it doubles per attempt.",
+                          "At most one hour between attempts.", &notify_retry_base_s, 30, 1, 3600,
+                          PGC_SIGHUP, GUC_UNIT_S | GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("privacy.require_distinct_approver",
                            "Refuse approval by the session user who requested the job.", nullptr,
                            &require_distinct_approver, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);

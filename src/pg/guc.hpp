@@ -17,6 +17,7 @@ extern int audit_retention_min;        // privacy.audit_retention (minutes)
 extern int notify_min_items;           // privacy.notify_min_items
 extern char* smtp_url;                 // privacy.smtp_url
 extern char* smtp_from;                // privacy.smtp_from
+extern int notify_retry_base_s;        // privacy.notify_retry_base (superuser only)
 extern bool require_distinct_approver; // privacy.require_distinct_approver
 
 // Defines every GUC. Called once from _PG_init.

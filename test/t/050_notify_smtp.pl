@@ -1,0 +1,225 @@
+# Notifications end to end (docs/notifications.md): pg_notify payloads reach a listener, queued
+# e-mails reach a small SMTP sink on loopback through the launcher's mailer step with the right
+# headers and body, a dead mail server means retries with backoff, and once it is back the mail
+# is delivered exactly once.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IO::Socket::INET;
+use POSIX ();
+
+my $node = PostgreSQL::Test::Cluster->new('notify');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+privacy.database = 'postgres'
+privacy.naptime = 1
+privacy.notify_min_items = 10
+privacy.notify_retry_base = 1
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
+
+# ---- A minimal SMTP sink: one child process, one connection at a time. Each message is written
+# (undotted, as received) to $maildir/msg-N.eml, atomically, with its envelope in the first lines.
+my $maildir = PostgreSQL::Test::Utils::tempdir();
+my $smtp_port = PostgreSQL::Test::Cluster::get_free_port();
+my $sink_pid;
+my $sink_serial = 0;
+
+sub smtp_session {
+  my ($client) = @_;
+  my $reply = sub { print $client "$_[0]\r\n"; };
+  $reply->('220 sink ESMTP');
+  my ($from, @to);
+  while (defined(my $line = <$client>)) {
+    $line =~ s/\r?\n\z//;
+    if ($line =~ /^(EHLO|HELO)/i) { $reply->('250 sink') }
+    elsif ($line =~ /^MAIL FROM:\s*(.*)/i) { $from = $1; @to = (); $reply->('250 OK') }
+    elsif ($line =~ /^RCPT TO:\s*(.*)/i) { push @to, $1; $reply->('250 OK') }
+    elsif ($line =~ /^DATA/i) {
+      $reply->('354 go ahead');
+      my $data = '';
+      while (defined(my $d = <$client>)) {
+        last if $d eq ".\r\n";
+        $d =~ s/^\.\./\./;    # undo dot-stuffing (RFC 5321 4.5.2)
+        $data .= $d;
+      }
+      $sink_serial++;
+      my $file = "$maildir/msg-$$-$sink_serial.eml";
+      open(my $fh, '>', "$file.tmp") or die;
+      binmode $fh;
+      print $fh "X-Envelope-From: $from\r\nX-Envelope-To: @to\r\n$data";
+      close $fh;
+      rename("$file.tmp", $file) or die;
+      $reply->('250 queued');
+    }
+    elsif ($line =~ /^QUIT/i) { $reply->('221 bye'); last }
+    elsif ($line =~ /^(RSET|NOOP)/i) { $reply->('250 OK') }
+    else { $reply->('502 not implemented') }
+  }
+  close $client;
+}
+
+sub start_sink {
+  my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $smtp_port,
+                                     Proto => 'tcp', Listen => 5, ReuseAddr => 1)
+    or die "cannot listen on $smtp_port: $!";
+  my $pid = fork();
+  die "fork: $!" unless defined $pid;
+  if ($pid == 0) {
+    while (my $client = $server->accept) { smtp_session($client) }
+    POSIX::_exit(0);    # never run the parent's END blocks (they stop the node)
+  }
+  close $server;
+  $sink_pid = $pid;
+}
+
+sub stop_sink {
+  kill 'KILL', $sink_pid;
+  waitpid($sink_pid, 0);
+  undef $sink_pid;
+}
+
+END { kill 'KILL', $sink_pid if $sink_pid; }
+
+sub messages {
+  opendir(my $dh, $maildir) or die;
+  my @files = sort grep { /\.eml$/ } readdir $dh;
+  closedir $dh;
+  return map { local $/; open(my $fh, '<', "$maildir/$_") or die; binmode $fh; scalar <$fh> } @files;
+}
+
+sub messages_with_id {
+  my ($message_id) = @_;
+  return grep { /^Message-ID: <\Q$message_id\E>\r$/m } messages();
+}
+
+# ---- Jobs are inserted directly (superuser); the hook sends the event for a status change.
+sub insert_job {
+  my (%job) = @_;
+  my $email = defined $job{email} ? "'$job{email}'" : 'NULL';
+  my $note = defined $job{note} ? $node->safe_psql('postgres', "SELECT quote_literal(\$q\$$job{note}\$q\$)") : 'NULL';
+  my $error = defined $job{error} ? "'$job{error}'" : 'NULL';
+  return $node->safe_psql('postgres', qq{
+    INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, requires_approval,
+                              status, due_at, total_items, processed_items, failed_items,
+                              notify_email, decision_note, error, recoverable_until)
+    VALUES ('$job{kind}', 'subject', 'user-17', 'acme', 'test', false, '$job{status}',
+            now() + interval '30 days', $job{total}, coalesce($job{total}, 0), 0, $email, $note, $error,
+            now() + interval '30 days')
+    RETURNING id});
+}
+
+sub mailer_row {
+  return $node->safe_psql('postgres',
+    q{SELECT state || ' | ' || detail FROM privacy.worker_status() WHERE process = 'mailer'});
+}
+
+# ---- pg_notify: a listener gets the JSON payload at commit.
+my $small_job = insert_job(kind => 'erase', status => 'processing', total => 3, email => 'dpo@example.com');
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+  "LISTEN privacy_events;\nSELECT privacy._notify_job_event($small_job, 'approved', 'processing');");
+like($stdout, qr/Asynchronous notification "privacy_events" with payload "\{"job_id" : $small_job, "kind" : "erase", "tenant_id" : "acme", "target_type" : "subject", "old_status" : "approved", "new_status" : "processing", "processed_items" : 3, "failed_items" : 0, "total_items" : 3, "at" : "[^"]+"\}" received/,
+     'a LISTEN session receives the event payload');
+unlike($stdout, qr/user-17.*received/, 'the payload does not carry the subject id');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.notifications'), '0',
+   'a status change that is not an outcome queues no e-mail');
+
+# ---- No smtp_url: the mail stays queued and worker_status says so.
+my $export_job = insert_job(kind => 'export', status => 'completed', total => 20, email => 'dpo@example.com');
+$node->safe_psql('postgres', "SELECT privacy._notify_job_event($export_job, 'processing', 'completed')");
+is($node->safe_psql('postgres', "SELECT count(*) FROM privacy.notifications WHERE job_id = $export_job"),
+   '1', 'a completed job with total_items >= notify_min_items queues one e-mail');
+is(mailer_row(), 'disabled | privacy.smtp_url is empty: 1 e-mails queued',
+   'worker_status reports the disabled mailer and the queue');
+
+# ---- With the sink up: delivered with the right envelope, headers and body.
+start_sink();
+$node->safe_psql('postgres', qq{
+  ALTER SYSTEM SET privacy.smtp_url = 'smtp://127.0.0.1:$smtp_port';
+  ALTER SYSTEM SET privacy.smtp_from = 'pg_privacy\@db.example.com';
+  SELECT pg_reload_conf();});
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $export_job"),
+   'the export e-mail is sent once smtp_url is set');
+my $export_notification = $node->safe_psql('postgres',
+  "SELECT id || '|' || attempts || '|' || coalesce(last_error, '') FROM privacy.notifications WHERE job_id = $export_job");
+my ($export_nid, $export_attempts) = split /\|/, $export_notification;
+is($export_attempts, '1', 'sent at the first attempt, no error kept');
+my @export_mail = grep { /download_export\($export_job\)/ } messages();
+is(scalar @export_mail, 1, 'the sink received the export e-mail once');
+my $mail = $export_mail[0] // '';
+like($mail, qr/^X-Envelope-From: <pg_privacy\@db\.example\.com>\r\nX-Envelope-To: <dpo\@example\.com>\r\n/,
+     'SMTP envelope: MAIL FROM privacy.smtp_from, RCPT TO notify_email');
+like($mail, qr/^From: pg_privacy\@db\.example\.com\r$/m, 'From header');
+like($mail, qr/^To: dpo\@example\.com\r$/m, 'To header');
+like($mail, qr/^Subject: \[pg_privacy\] export job $export_job completed \(tenant acme\)\r$/m, 'Subject header');
+like($mail, qr/^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r$/m, 'Date header');
+like($mail, qr/^Message-ID: <pg_privacy\.notification\.$export_nid\.\d+\@db\.example\.com>\r$/m, 'Message-ID header');
+like($mail, qr/^Content-Type: text\/plain; charset=utf-8\r$/m, 'plain text UTF-8');
+like($mail, qr/Target:  subject user-17\r\n/, 'body names the target');
+like($mail, qr/20 of 20 items processed, 0 failed/, 'body gives the counts');
+like($mail, qr/psql -Atc "select privacy\.download_export\($export_job\)" > export\.pem\r\n  openssl cms -decrypt -inform PEM -in export\.pem/,
+     'body says how to download and decrypt');
+is($node->safe_psql('postgres', qq{
+  SELECT count(*) FROM privacy.audit_log WHERE action = 'notification_sent' AND job_id = $export_job
+     AND tenant_id = 'acme' AND (detail->>'attempts')::int = 1 AND NOT detail ? 'body'}),
+   '1', 'the delivery is audited on the tenant chain, without the body');
+
+# ---- A rejection: the reason arrives intact, including a line that is a lone dot.
+my $rejected_job = insert_job(kind => 'erase', status => 'rejected', total => 'NULL', email => 'dpo@example.com',
+                              note => "duplicate request\n.\nsee job 1");
+$node->safe_psql('postgres', "SELECT privacy._notify_job_event($rejected_job, 'pending', 'rejected')");
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $rejected_job"),
+   'the rejection e-mail is sent');
+my ($rejection) = grep { /erase job $rejected_job was rejected/ } messages();
+like($rejection // '', qr/Reason given:\r\n  duplicate request\r\n\.\r\nsee job 1\r\n/,
+     'the reason survives SMTP, a line with a lone dot included (libcurl dot-stuffs)');
+
+# ---- The sink is down: the attempt fails, is recorded and retried with backoff.
+stop_sink();
+my $failed_job = insert_job(kind => 'purge', status => 'failed', total => 2, email => 'dpo@example.com',
+                            error => 'relation public.orders does not exist');
+$node->safe_psql('postgres', "SELECT privacy._notify_job_event($failed_job, 'processing', 'failed')");
+ok($node->poll_query_until('postgres', qq{
+     SELECT attempts >= 1 AND last_error IS NOT NULL AND sent_at IS NULL AND next_attempt_at > now()
+       FROM privacy.notifications WHERE job_id = $failed_job}),
+   'with the mail server down the attempt is counted, its error kept and a retry scheduled');
+like($node->safe_psql('postgres', "SELECT last_error FROM privacy.notifications WHERE job_id = $failed_job"),
+     qr/connect/i, 'last_error says the connection failed');
+is($node->safe_psql('postgres', qq{
+  SELECT count(*) > 0 FROM privacy.audit_log WHERE action = 'notification_failed' AND job_id = $failed_job
+     AND outcome = 'error' AND (detail->>'will_retry')::bool}),
+   't', 'the failed attempt is audited');
+like(mailer_row(), qr/^ready \| 1 e-mails queued \(1 after a failed attempt\), 0 given up$/,
+     'worker_status shows the mail waiting for a retry');
+
+# ---- The sink is back: delivered, and exactly once.
+start_sink();
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $failed_job"),
+   'the mail is delivered once the server is back');
+my $failed_nid = $node->safe_psql('postgres', "SELECT id FROM privacy.notifications WHERE job_id = $failed_job");
+# A later mail proves the mailer ran again after the delivery without resending it.
+my $sentinel_job = insert_job(kind => 'erase', status => 'failed', total => 1, email => 'dpo@example.com',
+                              error => 'sentinel');
+$node->safe_psql('postgres', "SELECT privacy._notify_job_event($sentinel_job, 'processing', 'failed')");
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $sentinel_job"),
+   'a later mail is delivered too');
+my @failure_mails = grep { /purge job $failed_job FAILED/ } messages();
+is(scalar @failure_mails, 1, 'the retried mail arrived exactly once');
+like($failure_mails[0] // '', qr/Error:\r\n  relation public\.orders does not exist\r\n.*privacy\.retry\($failed_job\)/s,
+     'the failure mail quotes the error and says how to retry');
+is(scalar(messages()), 4, 'the sink holds exactly the four mails sent');
+my %ids = map { /^Message-ID: <([^>]+)>/m ? ($1 => 1) : () } messages();
+is(scalar keys %ids, 4, 'every mail has its own Message-ID');
+like(mailer_row(), qr/^ready \| 0 e-mails queued/, 'the queue is empty');
+
+stop_sink();
+$node->stop;
+done_testing();
