@@ -1,6 +1,7 @@
 #include "jobs.hpp"
 
 #include "audit.hpp"
+#include "notify.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
@@ -106,6 +107,8 @@ void change_status(const JobRecord& job, const StatusChange& change) {
   entry.target = job.target_type + ":" + job.target_id;
   entry.detail_json = change.audit_detail_json;
   audit::append(entry);
+  notify::job_status_changed(
+      notify::load_job_event(job.id, std::string(core::to_string(job.status)), std::string(core::to_string(change.to))));
 
   if (change.to == JobStatus::Approved || change.to == JobStatus::Cancelled) wake_launcher_at_commit();
 }

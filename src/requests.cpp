@@ -6,6 +6,7 @@
 #include "export.hpp"
 #include "batch.hpp"
 #include "holds.hpp"
+#include "notify.hpp"
 #include "jobs.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
@@ -98,6 +99,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
   entry.target = target_type + ":" + target_id;
   entry.detail_json = std::string("{\"kind\": \"") + kind_text + "\", \"requires_approval\": " + *rows[0][2] + "}";
   privacy::audit::append(entry);
+  privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
   if (queued) jobs::wake_launcher_at_commit();
   return job_id;
 }
