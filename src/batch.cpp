@@ -73,6 +73,13 @@ std::string key_list(const TableInfo& table, const std::string& alias, const std
   return list;
 }
 
+// "k1", "k2" (for messages)
+std::string key_names(const TableInfo& table) {
+  std::string names;
+  for (const Column& key : table.keys) names += (names.empty() ? "" : ", ") + key.quoted;
+  return names;
+}
+
 // The key object of a row: jsonb_build_object('k1', a.k1::text, ...)
 std::string key_object(const TableInfo& table, const std::string& alias) {
   std::string args;
@@ -391,7 +398,7 @@ JobTarget job_target(long long job_id) {
 long long count_with(Oid relation, const Shape& shape, const Bound& bound) {
   pg::SpiConnection spi;
   TableInfo table = require_table(relation);
-  return pg::spi_query_int8(count_statement(table, shape), params_of(bound)).value_or(0);
+  return pg::spi_query_int8(count_statement(table, shape), params_of(bound), false).value_or(0);
 }
 
 }  // namespace
@@ -530,7 +537,7 @@ std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id
       if (!valid) {
         throw Error(sqlstate::kInvalidParameter,
                     "keys must be a JSON array of objects naming every key column of " + table.display,
-                    "The key of " + table.display + " is (" + key_list(table, "t") + ").",
+                    "The key of " + table.display + " is (" + key_names(table) + ").",
                     "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
                     "privacy.job_errors.row_key has this form too.");
       }

@@ -374,7 +374,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
       "SELECT jsonb_build_object('subject_column', subject_column, 'tenant_column', tenant_column,"
       "  'key_columns', key_columns, 'on_erase', on_erase, 'had_rls', had_rls,"
       "  'had_force_rls', had_force_rls)::text FROM privacy.registered_tables WHERE relation = $1::oid",
-      {pg::int8_param(static_cast<long long>(relid))});
+      {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::audit::append({"table_registered", std::nullopt, std::nullopt, table, "ok", detail.value_or("{}")});
   PG_RETURN_VOID();
 }
@@ -394,7 +394,7 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   pg::spi_execute("LOCK TABLE " + info->qualified + " IN ACCESS EXCLUSIVE MODE");
   std::vector<pg::TextRow> waiting = pg::spi_query_rows(
       "SELECT count(*)::text, string_agg(DISTINCT privacy_erased_by::text, ', ')"
-      "  FROM " + info->qualified + " WHERE privacy_erased_by IS NOT NULL");
+      "  FROM " + info->qualified + " WHERE privacy_erased_by IS NOT NULL", {}, false);
   if (waiting[0][0] && *waiting[0][0] != "0") {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "table " + table + " still has " + *waiting[0][0] + " erased rows awaiting finalization",
@@ -404,7 +404,7 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   }
   std::vector<pg::TextRow> state = pg::spi_query_rows(
       "SELECT had_rls::text, had_force_rls::text FROM privacy.registered_tables WHERE relation = $1::oid",
-      {pg::int8_param(static_cast<long long>(relid))});
+      {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::softdelete::disable(relid, info->qualified, *state[0][0] == "true", *state[0][1] == "true");
   pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
                   {pg::int8_param(static_cast<long long>(relid))});
@@ -473,7 +473,7 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
   }
   std::optional<std::string> previous = pg::spi_query_text(
       "SELECT rule FROM privacy.column_rules WHERE relation = $1::oid AND column_name = $2",
-      {pg::int8_param(static_cast<long long>(relid)), pg::text_param(column.name)});
+      {pg::int8_param(static_cast<long long>(relid)), pg::text_param(column.name)}, false);
   pg::spi_execute(
       "INSERT INTO privacy.column_rules (relation, column_name, rule, set_by, set_at)"
       " VALUES ($1::oid::regclass, $2, $3, session_user, now())"
