@@ -1,6 +1,10 @@
 -- The audit append path (src/audit.cpp) through privacy.configure_tenant: every settings change
 -- writes one settings_changed row whose actor is the session user, chained by hash per tenant.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 
 CREATE ROLE regress_audit_dba NOLOGIN IN ROLE privacy_admin;
 CREATE ROLE regress_audit_outsider NOLOGIN;

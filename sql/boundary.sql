@@ -6,7 +6,11 @@
 -- Each must give a clean ERROR with the right SQLSTATE, run every destructor (live_objects = 0)
 -- and leave the session usable. A leaked SPI connection or memory context would show up here
 -- as a WARNING at the end of the transaction: none may appear in this file's output.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 
 -- The happy path: 4 probes are alive while the function runs, none afterwards.
 SELECT privacy._boundary_selftest('ok') AS probes_alive_during_call;

@@ -1,7 +1,11 @@
 -- Export recipients: certificate validation and the add/remove life cycle (docs/exports.md).
 -- The certificates below are fixed test fixtures (self-signed EC / Ed25519, no private keys),
 -- so fingerprints and dates in the expected output are stable.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 CREATE TEMP TABLE recipient_certs (label text PRIMARY KEY, pem text NOT NULL);
 INSERT INTO recipient_certs VALUES
 ('expired', $pem$-----BEGIN CERTIFICATE-----

@@ -1,7 +1,11 @@
 -- CALL privacy.run_job: the worker's batch loop in the calling session (no worker serves this
 -- database in the test cluster). Erase with a zero recovery window finalizes in the same run;
 -- purge deletes in every table, children first.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 SET privacy.require_distinct_approver = off;
 SET privacy.batch_size = 7;
 

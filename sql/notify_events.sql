@@ -1,6 +1,10 @@
 -- Notifications: the pg_notify payload and the e-mail rules (docs/notifications.md).
 -- Delivery over SMTP is tested end to end in test/t/050_notify_smtp.pl.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 SHOW privacy.notify_min_items;
 
 BEGIN;

@@ -1,6 +1,10 @@
 -- Registration: validation with SQLSTATEs, key discovery, quoting of hostile identifiers,
 -- single-tenant tables, column rules, privileges of the secret.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 DROP SCHEMA IF EXISTS rg CASCADE;
 DROP SCHEMA IF EXISTS "My Schema" CASCADE;
 CREATE SCHEMA rg;

@@ -1,6 +1,10 @@
 -- Soft-delete through row-level security (DESIGN section 5, issue 3): registration, who sees
 -- what, marking, restore, finalization in foreign-key order, anonymization, unregistration.
-CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_privacy CASCADE;
+CREATE EXTENSION pg_privacy;
+RESET client_min_messages;
 SET client_min_messages = notice;
 DROP SCHEMA IF EXISTS sd CASCADE;
 CREATE SCHEMA sd;

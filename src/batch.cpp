@@ -579,6 +579,9 @@ PRIVACY_SQL_FUNCTION(privacy_mark_rows) {
       if (result.relation_done) break;
     }
   }
+  // A test hook still leaves a trace: marking rows outside a job run is audited too.
+  privacy::audit::append({"rows_marked", target.tenant_id, target.job_id, "subject:" + *target.subject_id, "ok",
+                          "{\"rows\": " + std::to_string(total) + "}", std::nullopt});
   return Int64GetDatum(total);
 }
 

@@ -13,7 +13,8 @@ INSERT INTO known_actions VALUES
     ('export_created'), ('export_downloaded'), ('export_expired'),
     ('hold_placed'), ('hold_released'), ('hold_blocked'),
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
-    ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported');
+    ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
+    ('rows_marked');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
@@ -28,7 +29,9 @@ INSERT INTO audit_action_map VALUES
     ('download_export', 'export_downloaded'), ('export_chunks', 'export_downloaded'),
     ('run_job', 'started'),
     ('audit_export', 'audit_exported'), ('audit_export_json', 'audit_exported'),
-    ('_purge_audit', 'audit_purged');
+    ('_purge_audit', 'audit_purged'),
+    -- superuser-only test hooks: they change data, so they audit like the real paths
+    ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created');
 
 -- Functions that change nothing (or are not callable API), with the reason.
 CREATE TEMP TABLE read_only_functions (fn name PRIMARY KEY, why text NOT NULL);
@@ -39,7 +42,12 @@ INSERT INTO read_only_functions VALUES
     ('tenant_settings', 'reads settings'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
     ('_audit_export_check', 'argument check'),
-    ('_boundary_selftest', 'test of the C++ boundary, changes nothing');
+    ('_boundary_selftest', 'test of the C++ boundary, changes nothing'),
+    ('_export_value_fits', 'internal check of a value against a column type'),
+    ('_inspect_certificate', 'parses a certificate'),
+    ('_pseudonym', 'computes an HMAC; changes nothing'),
+    ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),
+    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).
 CREATE TEMP TABLE calls (fn name, call_sql text, action text, tenant_id text);
