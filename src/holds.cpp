@@ -7,6 +7,7 @@
 #include "holds_shared.hpp"
 #include "launcher.hpp"
 #include "pg/guc.hpp"
+#include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -159,8 +160,14 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
 void detach_triggers(Oid relation) {
   pg::SpiConnection spi;
   std::string table = relation_text(relation);
-  pg::spi_execute("DROP TRIGGER IF EXISTS privacy_hold_guard ON " + table);
-  pg::spi_execute("DROP TRIGGER IF EXISTS privacy_hold_guard_truncate ON " + table);
+  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE.
+  std::vector<pg::TextRow> present = pg::spi_query_rows(
+      "SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
+      " AND tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate') ORDER BY tgname",
+      {pg::int8_param(static_cast<long long>(relation))});
+  for (const pg::TextRow& trigger : present) {
+    pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[0]) + " ON " + table);
+  }
 }
 
 namespace {

@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "commands/trigger.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"

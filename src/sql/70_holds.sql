@@ -85,10 +85,23 @@ BEGIN
                 USING ERRCODE = '22023', HINT = 'Pass tenant_id.';
         END IF;
     ELSE
+        -- search_path is pinned here, so an unqualified name is looked up among the
+        -- registered tables; it must be unambiguous.
         table_oid := pg_catalog.to_regclass(held_id);
+        IF table_oid IS NULL AND strpos(held_id, '.') = 0 THEN
+            SELECT r.relation INTO table_oid FROM privacy.registered_tables r
+              JOIN pg_catalog.pg_class c ON c.oid = r.relation
+             WHERE c.relname = held_id;
+            IF (SELECT count(*) FROM privacy.registered_tables r JOIN pg_catalog.pg_class c ON c.oid = r.relation
+                 WHERE c.relname = held_id) > 1 THEN
+                RAISE EXCEPTION 'table name "%" is ambiguous: several registered tables have it', held_id
+                    USING ERRCODE = '22023', HINT = 'Qualify it with its schema, e.g. ''public.orders''.';
+            END IF;
+        END IF;
         IF table_oid IS NULL THEN
             RAISE EXCEPTION 'table "%" does not exist', held_id
-                USING ERRCODE = '42P01', HINT = 'Name a registered table, schema-qualified.';
+                USING ERRCODE = '42P01',
+                      HINT = 'Name a registered table, schema-qualified (e.g. ''public.orders'').';
         END IF;
         IF NOT EXISTS (SELECT FROM privacy.registered_tables r WHERE r.relation = table_oid) THEN
             RAISE EXCEPTION 'table % is not registered with pg_privacy', table_oid
