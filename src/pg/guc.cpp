@@ -31,12 +31,16 @@ constexpr int kMaxSeconds = INT_MAX;
 // for what the background processes read each cycle; PGC_SUSET for what a superuser may tune in
 // a session (CALL privacy.run_job honours the session's batch size and lock timeout).
 void define_all() {
+  // PostgreSQL refuses (FATAL) to define a PGC_POSTMASTER variable unless preloading; loaded by
+  // CREATE EXTENSION alone, these settings are only informative, so PGC_SIGHUP is enough.
+  const GucContext postmaster_context =
+      process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
   DefineCustomStringVariable("privacy.database", "Database the pg_privacy launcher connects to.",
                              "The extension must be created in this database.", &database,
-                             "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                             "postgres", postmaster_context, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.max_workers", "Maximum number of concurrent pg_privacy job workers.",
                           "Each worker is a dynamic background worker: keep max_worker_processes large enough.",
-                          &max_workers, 2, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                          &max_workers, 2, 1, 64, postmaster_context, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.naptime", "Longest time the launcher sleeps between checks.",
                           "Approvals and cancels wake it at once; this bounds everything else.",
                           &naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
