@@ -175,6 +175,12 @@ namespace {
 // Launcher step: holds whose expires_at has passed become inactive, each audited as
 // hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
 void expire_holds() {
+  // Look first: an UPDATE of no row would still fire the change trigger on legal_holds and make
+  // every backend re-read its cached holds after each launcher cycle.
+  if (!pg::spi_query_text("SELECT 1 FROM privacy.legal_holds"
+                          " WHERE active AND expires_at IS NOT NULL AND expires_at <= now() LIMIT 1")) {
+    return;
+  }
   std::vector<pg::TextRow> expired = pg::spi_query_rows(
       "UPDATE privacy.legal_holds SET active = false"
       " WHERE active AND expires_at IS NOT NULL AND expires_at <= now()"

@@ -114,6 +114,7 @@ BEGIN
     -- until commit (in OID order, so concurrent place_hold calls agree).
     FOR locked IN
         SELECT r.relation FROM privacy.registered_tables r
+          JOIN pg_catalog.pg_class c ON c.oid = r.relation   -- skip tables dropped meanwhile
          WHERE table_oid IS NULL OR r.relation = table_oid
          ORDER BY r.relation::oid
     LOOP
