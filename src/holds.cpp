@@ -1,26 +1,29 @@
+// The hold lookup used by every path, the hold_blocked reporting, trigger attachment, and the
+// two launcher steps of legal holds (expiry, writing queued hold_blocked rows).
 #include "holds.hpp"
 
+#include "audit.hpp"
+#include "holds_cache.hpp"
+#include "holds_shared.hpp"
+#include "launcher.hpp"
+#include "pg/guc.hpp"
+#include "pg/shmem.hpp"
 #include "pg/spi.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
 
 namespace privacy::holds {
 
 std::optional<HoldInfo> find_hold(const std::string& tenant_id,
                                   const std::optional<std::string>& subject_id, Oid relation) {
-  pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT id, scope, scope_id, tenant_id, reason, created_by, created_at::text, block_updates::text"
-      "  FROM privacy.legal_holds"
-      " WHERE active AND (expires_at IS NULL OR expires_at > now())"
-      "   AND ((scope = 'tenant' AND scope_id = $1)"
-      "     OR (scope = 'subject' AND tenant_id = $1 AND ($2::text IS NULL OR scope_id = $2))"
-      "     OR (scope = 'table' AND $3::oid <> 0 AND to_regclass(scope_id) = $3::oid::regclass"
-      "         AND (tenant_id IS NULL OR tenant_id = $1)))"
-      " ORDER BY id LIMIT 1",
-      {pg::text_param(tenant_id), pg::text_param(subject_id),
-       pg::int8_param(static_cast<long long>(relation))});
-  if (rows.empty()) return std::nullopt;
-  const pg::TextRow& row = rows[0];
-  return HoldInfo{std::stoll(*row[0]), *row[1], *row[2], row[3], *row[4], *row[5], *row[6], *row[7] == "true"};
+  return covering_hold(HoldTarget{relation, tenant_id, subject_id, false});
 }
 
 void raise_hold_error(const std::string& what, const HoldInfo& hold) {
@@ -36,7 +39,200 @@ void raise_hold_error(const std::string& what, const HoldInfo& hold) {
 void ensure_not_held(const std::string& what, const std::string& tenant_id,
                      const std::optional<std::string>& subject_id, Oid relation) {
   std::optional<HoldInfo> hold = find_hold(tenant_id, subject_id, relation);
-  if (hold) raise_hold_error(what, *hold);
+  if (!hold) return;
+  report_blocked(what, tenant_id, relation, *hold);
+  raise_hold_error(what, *hold);
 }
+
+namespace {
+
+void copy_text(char* destination, size_t size, const std::string& text) {
+  std::strncpy(destination, text.c_str(), size - 1);
+  destination[size - 1] = '\0';
+}
+
+// The session's identity and the refused operation as a queue entry. PostgreSQL calls only.
+void describe_session(shared::BlockedEvent& event, Oid relation) {
+  event.database = MyDatabaseId;
+  event.at = GetCurrentTimestamp();
+  strlcpy(event.session_user, GetUserNameFromId(GetSessionUserId(), false), sizeof(event.session_user));
+  strlcpy(event.current_user, GetUserNameFromId(GetUserId(), false), sizeof(event.current_user));
+  // host(inet_client_addr()), as audit::append records it for a session of its own.
+  LOCAL_FCINFO(client_call, 0);
+  InitFunctionCallInfoData(*client_call, nullptr, 0, InvalidOid, nullptr, nullptr);
+  Datum client = inet_client_addr(client_call);
+  if (!client_call->isnull) {
+    char* host = TextDatumGetCString(DirectFunctionCall1(network_host, client));
+    strlcpy(event.client_addr, host, sizeof(event.client_addr));
+  }
+  if (application_name != nullptr) {
+    strlcpy(event.application_name, application_name, sizeof(event.application_name));
+  }
+  if (OidIsValid(relation)) {
+    char* schema = get_namespace_name(get_rel_namespace(relation));
+    char* name = get_rel_name(relation);
+    if (schema != nullptr && name != nullptr) {
+      strlcpy(event.relation, quote_qualified_identifier(schema, name), sizeof(event.relation));
+    }
+  }
+}
+
+// The launcher writes only to privacy.database: events of other databases cannot be queued.
+bool in_launcher_database() {
+  return pg::pg_guard([] {
+    char* name = get_database_name(MyDatabaseId);
+    return name != nullptr && pg::guc::database != nullptr && std::strcmp(name, pg::guc::database) == 0;
+  });
+}
+
+}  // namespace
+
+void report_blocked(const std::string& operation, const std::optional<std::string>& tenant_id,
+                    Oid relation, const HoldInfo& hold) {
+  shared::BlockedEvent event;
+  std::memset(&event, 0, sizeof(event));
+  event.hold_id = hold.id;
+  event.has_tenant = tenant_id.has_value();
+  if (tenant_id) copy_text(event.tenant_id, sizeof(event.tenant_id), *tenant_id);
+  copy_text(event.operation, sizeof(event.operation), operation);
+  pg::pg_guard([&] { describe_session(event, relation); });
+  if (shared::available() && in_launcher_database() && shared::enqueue_blocked(event)) {
+    pg::wake_launcher();
+    return;
+  }
+  pg::pg_guard([&] {
+    ereport(LOG_SERVER_ONLY,
+            (errmsg("pg_privacy: hold_blocked (not audited: %s): %s%s%s refused by legal hold " INT64_FORMAT
+                    " for session user \"%s\"",
+                    shared::available() ? "database is not privacy.database" : "pg_privacy is not preloaded",
+                    event.operation, event.relation[0] ? " on " : "", event.relation, event.hold_id,
+                    event.session_user)));
+  });
+}
+
+namespace {
+
+// Whether the relation has a live column of this name.
+bool column_exists(Oid relation, const std::string& column) {
+  return pg::spi_query_text(
+             "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attname = $2::name"
+             " AND attnum > 0 AND NOT attisdropped",
+             {pg::int8_param(static_cast<long long>(relation)), pg::text_param(column)})
+      .has_value();
+}
+
+std::string relation_text(Oid relation) {
+  std::optional<std::string> name = pg::spi_query_text(
+      "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
+      {pg::int8_param(static_cast<long long>(relation))});
+  if (!name) {
+    throw core::Error(core::sqlstate::kUndefinedTable,
+                      "relation with OID " + std::to_string(relation) + " does not exist");
+  }
+  return *name;
+}
+
+}  // namespace
+
+void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
+                     const std::string& subject_column) {
+  pg::SpiConnection spi;
+  std::string table = relation_text(relation);
+  std::vector<std::string> columns{subject_column};
+  if (!tenant_column_or_empty.empty()) columns.push_back(tenant_column_or_empty);
+  for (const std::string& column : columns) {
+    if (column.empty() || !column_exists(relation, column)) {
+      throw core::Error(core::sqlstate::kUndefinedColumn,
+                        "column \"" + column + "\" of table " + table + " does not exist",
+                        {}, "Name an existing column of the table.");
+    }
+  }
+  std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
+  detach_triggers(relation);
+  pg::spi_execute("CREATE TRIGGER privacy_hold_guard BEFORE UPDATE OR DELETE ON " + table +
+                  " FOR EACH ROW EXECUTE FUNCTION privacy._hold_guard(" + args + ")");
+  pg::spi_execute("CREATE TRIGGER privacy_hold_guard_truncate BEFORE TRUNCATE ON " + table +
+                  " FOR EACH STATEMENT EXECUTE FUNCTION privacy._hold_guard_truncate(" + args + ")");
+  pg::spi_execute("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER privacy_hold_guard");
+  pg::spi_execute("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER privacy_hold_guard_truncate");
+}
+
+void detach_triggers(Oid relation) {
+  pg::SpiConnection spi;
+  std::string table = relation_text(relation);
+  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE.
+  std::vector<pg::TextRow> present = pg::spi_query_rows(
+      "SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
+      " AND tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate') ORDER BY tgname",
+      {pg::int8_param(static_cast<long long>(relation))});
+  for (const pg::TextRow& trigger : present) {
+    pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[0]) + " ON " + table);
+  }
+}
+
+namespace {
+
+// Launcher step: holds whose expires_at has passed become inactive, each audited as
+// hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
+void expire_holds() {
+  // Look first: an UPDATE of no row would still fire the change trigger on legal_holds and make
+  // every backend re-read its cached holds after each launcher cycle.
+  if (!pg::spi_query_text("SELECT 1 FROM privacy.legal_holds"
+                          " WHERE active AND expires_at IS NOT NULL AND expires_at <= now() LIMIT 1")) {
+    return;
+  }
+  std::vector<pg::TextRow> expired = pg::spi_query_rows(
+      "UPDATE privacy.legal_holds SET active = false"
+      " WHERE active AND expires_at IS NOT NULL AND expires_at <= now()"
+      " RETURNING id::text, tenant_id, jsonb_build_object('hold_id', id, 'scope', scope,"
+      "   'expires_at', expires_at, 'reason', reason)::text",
+      {}, false);
+  for (const pg::TextRow& row : expired) {
+    audit::Entry entry;
+    entry.action = "hold_expired";
+    entry.tenant_id = row[1];
+    entry.target = "hold " + *row[0];
+    entry.detail_json = *row[2];
+    audit::append(entry);
+  }
+}
+
+std::optional<std::string> nonempty(const char* text) {
+  if (text[0] == '\0') return std::nullopt;
+  return std::string(text);
+}
+
+// Launcher step: writes the queued hold_blocked events to the audit log with the identity of
+// the session that was refused. Events lost to a full queue are counted in the next row.
+void write_blocked_events() {
+  static shared::BlockedEvent events[shared::kQueueCapacity];
+  uint64 dropped = 0;
+  int count = shared::peek_blocked(events, shared::kQueueCapacity, &dropped);
+  if (count == 0) return;
+  for (int i = 0; i < count; ++i) {
+    const shared::BlockedEvent& event = events[i];
+    audit::Entry entry;
+    entry.action = "hold_blocked";
+    entry.outcome = "refused";
+    if (event.has_tenant) entry.tenant_id = std::string(event.tenant_id);
+    entry.target = event.relation[0] ? std::string(event.relation) : std::string(event.operation);
+    entry.actor = audit::Actor{event.session_user, event.current_user, nonempty(event.client_addr),
+                               nonempty(event.application_name)};
+    entry.detail_json = *pg::spi_query_text(
+        "SELECT jsonb_build_object('hold_id', $1::bigint, 'operation', $2::text,"
+        "  'refused_at', timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond',"
+        "  'dropped_before', $4::bigint)::text",
+        {pg::int8_param(static_cast<long long>(event.hold_id)), pg::text_param(event.operation),
+         pg::int8_param(static_cast<long long>(event.at)),
+         pg::int8_param(static_cast<long long>(i == 0 ? dropped : 0))});
+    audit::append(entry);
+  }
+  shared::remove_blocked(count, dropped);
+}
+
+launcher::StepRegistration blocked_step(2, "hold_blocked audit", &write_blocked_events);
+launcher::StepRegistration expiry_step(3, "hold expiry", &expire_holds);
+
+}  // namespace
 
 }  // namespace privacy::holds

@@ -1,6 +1,8 @@
 // Legal holds (DESIGN section 7): the one place that answers "is this data held?".
 // Everything that removes or changes subject data asks here: request submission, every job
-// batch, finalization, and the row trigger on registered tables.
+// batch, finalization, and the row trigger on registered tables (holds_trigger.cpp).
+// The answer comes from a per-backend cache of the active holds (holds_cache.hpp) that is
+// re-read only when a hold was placed, released or expired since.
 #pragma once
 
 #include "pg/pg_headers.hpp"
@@ -13,7 +15,7 @@ namespace privacy::holds {
 struct HoldInfo {
   long long id;
   std::string scope;     // "tenant", "subject" or "table"
-  std::string scope_id;  // tenant id, subject id, or table name
+  std::string scope_id;  // tenant id, subject id, or table name (schema-qualified regclass text)
   std::optional<std::string> tenant_id;
   std::string reason;
   std::string created_by;
@@ -21,19 +23,40 @@ struct HoldInfo {
   bool block_updates;
 };
 
-// The first active, unexpired hold that covers a target: a whole tenant, a subject within it
-// (subject_id nullopt means "any subject of the tenant", as for a tenant purge), and, when
-// relation is valid, the table itself.
+// The first (lowest id) active, unexpired hold that covers a target: a whole tenant, a subject
+// within it (subject_id nullopt means "any subject of the tenant", as for a tenant purge), and,
+// when relation is valid, the table itself. Holds committed by other sessions are seen at once,
+// whatever the caller's isolation level. Records nothing.
 std::optional<HoldInfo> find_hold(const std::string& tenant_id,
                                   const std::optional<std::string>& subject_id,
                                   Oid relation = InvalidOid);
 
-// Throws PV001 naming the hold, its reason and who placed it, when find_hold finds one.
-// `what` says what was refused, e.g. "erase of subject 42 of tenant acme".
+// Throws PV001 naming the hold, its reason and who placed it, when find_hold finds one, after
+// queueing a hold_blocked audit row (report_blocked). `what` says what was refused, e.g.
+// "erase of subject 42 of tenant acme". Use find_hold to skip held data silently instead.
 void ensure_not_held(const std::string& what, const std::string& tenant_id,
                      const std::optional<std::string>& subject_id, Oid relation = InvalidOid);
 
 // The PV001 error for a hold (shared by every path that refuses).
 [[noreturn]] void raise_hold_error(const std::string& what, const HoldInfo& hold);
+
+// Records that `operation` was refused by `hold`, in a way that survives the refused
+// transaction's rollback: a shared-memory queue the launcher writes to the audit log as a
+// hold_blocked row carrying this session's identity. Without preload (or in a database other
+// than privacy.database) it can only write a LOG line to the server log.
+void report_blocked(const std::string& operation, const std::optional<std::string>& tenant_id,
+                    Oid relation, const HoldInfo& hold);
+
+// Creates the enforcement triggers on a registered table (called by register_table):
+// privacy_hold_guard (BEFORE UPDATE OR DELETE FOR EACH ROW) and privacy_hold_guard_truncate
+// (BEFORE TRUNCATE FOR EACH STATEMENT), both ENABLE ALWAYS so session_replication_role =
+// replica does not skip them. Idempotent. Needs an SPI connection (opens its own) and the
+// privilege to create triggers on the table (the extension's SECURITY DEFINER functions have it).
+// Throws 42703 when a column does not exist.
+void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
+                     const std::string& subject_column);
+
+// Drops both triggers if present (called by unregister_table). Idempotent.
+void detach_triggers(Oid relation);
 
 }  // namespace privacy::holds

@@ -1,0 +1,302 @@
+#include "holds_cache.hpp"
+
+#include "holds_shared.hpp"
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "storage/proc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+#include <unordered_map>
+
+namespace privacy::holds {
+
+namespace {
+
+struct CachedHold {
+  HoldInfo info;
+  Oid relation;          // table holds: the table (InvalidOid if it no longer exists)
+  bool expires;
+  TimestampTz expires_at;
+};
+
+struct HoldCache {
+  bool valid = false;
+  uint64 generation = 0;            // shared generation the copy was read at
+  LocalTransactionId lxid = 0;      // statement key (no shared memory, or own changes)
+  TimestampTz statement_start = 0;
+  CommandId command_id = 0;
+  TimestampTz earliest_expiry = DT_NOEND;
+  std::vector<CachedHold> holds;
+  std::unordered_map<std::string, std::vector<size_t>> tenant_holds;   // tenant -> holds
+  std::unordered_map<std::string, std::vector<size_t>> subject_holds;  // subject -> holds
+  std::unordered_map<Oid, std::vector<size_t>> table_holds;            // relation -> holds
+};
+
+HoldCache cache;
+
+// One row of privacy.legal_holds as read inside the guard: palloc'd C strings only.
+struct RawHold {
+  int64 id;
+  char* scope;
+  char* scope_id;
+  char* tenant_id;  // nullptr = NULL
+  char* reason;
+  char* created_by;
+  char* created_at;
+  bool block_updates;
+  bool expires;
+  TimestampTz expires_at;
+  Oid relation;
+};
+
+struct RawHolds {
+  RawHold* rows;
+  int count;
+};
+
+char* text_column(HeapTuple tuple, TupleDesc desc, int attnum) {
+  bool isnull = false;
+  Datum value = heap_getattr(tuple, attnum, desc, &isnull);
+  return isnull ? nullptr : TextDatumGetCString(value);
+}
+
+int column_number(TupleDesc desc, const char* name) {
+  int attnum = SPI_fnumber(desc, name);
+  if (attnum <= 0) elog(ERROR, "pg_privacy: privacy.legal_holds has no column \"%s\"", name);
+  return attnum;
+}
+
+// Reads every active, unexpired hold with the latest snapshot. PostgreSQL calls only (runs
+// inside pg_guard); everything is palloc'd in the caller's memory context. A heap scan rather
+// than SPI: it needs no privilege on the table (the trigger runs as whoever writes) and no plan.
+RawHolds read_active_holds(TimestampTz now) {
+  Oid schema = get_namespace_oid("privacy", false);
+  Oid table_oid = get_relname_relid("legal_holds", schema);
+  if (!OidIsValid(table_oid)) elog(ERROR, "pg_privacy: privacy.legal_holds does not exist");
+  Relation table = table_open(table_oid, AccessShareLock);
+  TupleDesc desc = RelationGetDescr(table);
+  const int id_col = column_number(desc, "id"), scope_col = column_number(desc, "scope"),
+            scope_id_col = column_number(desc, "scope_id"), tenant_col = column_number(desc, "tenant_id"),
+            reason_col = column_number(desc, "reason"), by_col = column_number(desc, "created_by"),
+            at_col = column_number(desc, "created_at"), active_col = column_number(desc, "active"),
+            expires_col = column_number(desc, "expires_at"),
+            updates_col = column_number(desc, "block_updates");
+  Oid scope_output = InvalidOid;
+  bool scope_varlena = false;
+  getTypeOutputInfo(TupleDescAttr(desc, scope_col - 1)->atttypid, &scope_output, &scope_varlena);
+
+  RawHolds result{nullptr, 0};
+  int capacity = 16;
+  result.rows = static_cast<RawHold*>(palloc(sizeof(RawHold) * capacity));
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  TableScanDesc scan = table_beginscan(table, snapshot, 0, nullptr);
+  HeapTuple tuple;
+  while ((tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
+    bool isnull = false;
+    Datum active = heap_getattr(tuple, active_col, desc, &isnull);
+    if (isnull || !DatumGetBool(active)) continue;
+    Datum expires_at = heap_getattr(tuple, expires_col, desc, &isnull);
+    bool expires = !isnull;
+    if (expires && DatumGetTimestampTz(expires_at) <= now) continue;
+    if (result.count == capacity) {
+      capacity *= 2;
+      result.rows = static_cast<RawHold*>(repalloc(result.rows, sizeof(RawHold) * capacity));
+    }
+    RawHold& row = result.rows[result.count++];
+    row.id = DatumGetInt64(heap_getattr(tuple, id_col, desc, &isnull));
+    row.scope = OidOutputFunctionCall(scope_output, heap_getattr(tuple, scope_col, desc, &isnull));
+    row.scope_id = text_column(tuple, desc, scope_id_col);
+    row.tenant_id = text_column(tuple, desc, tenant_col);
+    row.reason = text_column(tuple, desc, reason_col);
+    row.created_by = text_column(tuple, desc, by_col);
+    row.created_at = pstrdup(timestamptz_to_str(DatumGetTimestampTz(heap_getattr(tuple, at_col, desc, &isnull))));
+    row.block_updates = DatumGetBool(heap_getattr(tuple, updates_col, desc, &isnull));
+    row.expires = expires;
+    row.expires_at = expires ? DatumGetTimestampTz(expires_at) : DT_NOEND;
+    row.relation = InvalidOid;
+    if (std::strcmp(row.scope, "table") == 0) {
+      // scope_id holds the table's regclass text, schema-qualified by place_hold.
+      List* names = stringToQualifiedNameList(row.scope_id);
+      row.relation = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+    }
+  }
+  table_endscan(scan);
+  UnregisterSnapshot(snapshot);
+  table_close(table, AccessShareLock);
+  return result;
+}
+
+void set_statement_key() {
+  cache.lxid = MyProc->lxid;
+  cache.statement_start = GetCurrentStatementStartTimestamp();
+  cache.command_id = GetCurrentCommandId(false);
+}
+
+bool same_statement() {
+  return cache.lxid == MyProc->lxid && cache.statement_start == GetCurrentStatementStartTimestamp() &&
+         cache.command_id == GetCurrentCommandId(false);
+}
+
+// True when the copy may be used without looking at the expiry: the generation (or statement)
+// it was read at is still current.
+bool generation_current() {
+  if (!cache.valid) return false;
+  if (shared::available() && !shared::changed_in_this_transaction()) {
+    return shared::generation() == cache.generation;
+  }
+  return same_statement();
+}
+
+void reload() {
+  // Read the generation BEFORE the table: a change committed in between moves it again and the
+  // next check reloads. Read after the scan, it could pair a copy that misses that change with
+  // the generation that announced it, and the change would go unseen.
+  uint64 generation = shared::available() ? shared::generation() : 0;
+  TimestampTz now = GetCurrentTimestamp();
+  MemoryContext caller = CurrentMemoryContext;
+  MemoryContext scratch = pg::pg_guard([&] {
+    return AllocSetContextCreate(caller, "pg_privacy holds reload", ALLOCSET_SMALL_SIZES);
+  });
+  RawHolds raw{nullptr, 0};
+  try {
+    raw = pg::pg_guard([&] {
+      MemoryContext previous = MemoryContextSwitchTo(scratch);
+      RawHolds rows = read_active_holds(now);
+      MemoryContextSwitchTo(previous);
+      return rows;
+    });
+  } catch (...) {
+    MemoryContextDelete(scratch);
+    cache.valid = false;
+    throw;
+  }
+
+  cache = HoldCache{};
+  for (int i = 0; i < raw.count; ++i) {
+    const RawHold& row = raw.rows[i];
+    CachedHold hold{HoldInfo{row.id, row.scope, row.scope_id,
+                             row.tenant_id ? std::optional<std::string>(row.tenant_id) : std::nullopt,
+                             row.reason, row.created_by, row.created_at, row.block_updates},
+                    row.relation, row.expires, row.expires_at};
+    size_t index = cache.holds.size();
+    if (hold.expires && hold.expires_at < cache.earliest_expiry) cache.earliest_expiry = hold.expires_at;
+    if (hold.info.scope == "tenant") cache.tenant_holds[hold.info.scope_id].push_back(index);
+    else if (hold.info.scope == "subject") cache.subject_holds[hold.info.scope_id].push_back(index);
+    else if (OidIsValid(hold.relation)) cache.table_holds[hold.relation].push_back(index);
+    cache.holds.push_back(std::move(hold));
+  }
+  MemoryContextDelete(scratch);
+  cache.generation = generation;
+  set_statement_key();
+  cache.valid = true;
+}
+
+void refresh_if_stale() {
+  if (generation_current()) {
+    if (cache.earliest_expiry == DT_NOEND || GetCurrentTimestamp() < cache.earliest_expiry) return;
+  }
+  reload();
+}
+
+bool still_in_force(const CachedHold& hold, TimestampTz now) {
+  return !hold.expires || hold.expires_at > now;
+}
+
+bool blocks(const CachedHold& hold, const HoldTarget& target, TimestampTz now) {
+  if (!still_in_force(hold, now)) return false;
+  if (target.updates_only && !hold.info.block_updates) return false;
+  return true;
+}
+
+}  // namespace
+
+bool known_to_have_no_holds() { return generation_current() && cache.holds.empty(); }
+
+std::optional<HoldInfo> covering_hold(const HoldTarget& target) {
+  refresh_if_stale();
+  if (cache.holds.empty()) return std::nullopt;
+  TimestampTz now = GetCurrentTimestamp();
+  const CachedHold* best = nullptr;
+  auto consider = [&](size_t index, bool covers) {
+    const CachedHold& hold = cache.holds[index];
+    if (!covers || !blocks(hold, target, now)) return;
+    if (best == nullptr || hold.info.id < best->info.id) best = &hold;
+  };
+
+  // Tenant holds: the row's tenant, or every tenant when the row's tenant is unknown.
+  if (target.tenant_id) {
+    auto found = cache.tenant_holds.find(*target.tenant_id);
+    if (found != cache.tenant_holds.end()) {
+      for (size_t index : found->second) consider(index, true);
+    }
+  } else {
+    for (const auto& entry : cache.tenant_holds) {
+      for (size_t index : entry.second) consider(index, true);
+    }
+  }
+  // Subject holds: that subject (or any subject when none is given) within the tenant.
+  if (target.subject_id) {
+    auto found = cache.subject_holds.find(*target.subject_id);
+    if (found != cache.subject_holds.end()) {
+      for (size_t index : found->second) {
+        const auto& hold_tenant = cache.holds[index].info.tenant_id;
+        consider(index, !target.tenant_id || hold_tenant == target.tenant_id);
+      }
+    }
+  } else {
+    for (const auto& entry : cache.subject_holds) {
+      for (size_t index : entry.second) {
+        const auto& hold_tenant = cache.holds[index].info.tenant_id;
+        consider(index, !target.tenant_id || hold_tenant == target.tenant_id);
+      }
+    }
+  }
+  // Table holds: the table, possibly limited to one tenant's rows.
+  if (OidIsValid(target.relation)) {
+    auto found = cache.table_holds.find(target.relation);
+    if (found != cache.table_holds.end()) {
+      for (size_t index : found->second) {
+        const auto& hold_tenant = cache.holds[index].info.tenant_id;
+        consider(index, !hold_tenant || !target.tenant_id || hold_tenant == target.tenant_id);
+      }
+    }
+  }
+  if (best == nullptr) return std::nullopt;
+  return best->info;
+}
+
+RelationHolds holds_for_relation(Oid relation) {
+  refresh_if_stale();
+  RelationHolds result;
+  TimestampTz now = GetCurrentTimestamp();
+  for (const CachedHold& hold : cache.holds) {
+    if (!still_in_force(hold, now)) continue;
+    if (hold.info.scope == "tenant") {
+      result.held_tenants.push_back(hold.info.scope_id);
+    } else if (hold.info.scope == "subject") {
+      result.held_subjects.emplace_back(hold.info.tenant_id.value_or(""), hold.info.scope_id);
+    } else if (hold.relation == relation) {
+      if (!hold.info.tenant_id) {
+        if (!result.whole_table || hold.info.id < result.whole_table->id) result.whole_table = hold.info;
+      } else {
+        result.table_hold_tenants.push_back(*hold.info.tenant_id);
+      }
+    }
+  }
+  return result;
+}
+
+void invalidate_cache() { cache.valid = false; }
+
+}  // namespace privacy::holds
