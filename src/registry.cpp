@@ -6,6 +6,7 @@
 #include "registry.hpp"
 
 #include "audit.hpp"
+#include "holds.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
 #include "softdelete.hpp"
@@ -359,6 +360,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   if (!has_subject_index(relid, tenant, subject)) warn_missing_index(qualified, tenant, subject, keys, table);
 
   privacy::softdelete::enable(relid, qualified, had_rls, had_force);
+  privacy::holds::attach_triggers(relid, tenant_name.value_or(""), subject.name);
 
   std::string key_array = "ARRAY[";
   for (size_t i = 0; i < keys.size(); ++i) key_array += (i ? ", " : "") + pg::quote_literal(keys[i].name);
@@ -377,6 +379,23 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
       {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::audit::append({"table_registered", std::nullopt, std::nullopt, table, "ok", detail.value_or("{}")});
   PG_RETURN_VOID();
+}
+
+// Unregistering removes the hold trigger, so it is refused while any active hold could cover the
+// table's rows: a hold naming the table, or any tenant or subject hold.
+static void refuse_if_held(Oid relid, const std::string& table) {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT id::text, scope::text, scope_id, created_by, reason FROM privacy.legal_holds"
+      " WHERE active AND (expires_at IS NULL OR expires_at > now())"
+      "   AND (scope <> 'table' OR to_regclass(scope_id) = $1::oid::regclass) ORDER BY id LIMIT 1",
+      {pg::int8_param(static_cast<long long>(relid))});
+  if (rows.empty()) return;
+  throw Error(sqlstate::kLegalHold,
+              "unregistering table " + table + " is blocked by legal hold " + *rows[0][0] + " (" + *rows[0][1] +
+                  " " + *rows[0][2] + ")",
+              "Hold " + *rows[0][0] + " was placed by " + *rows[0][3] + ": " + *rows[0][4] +
+                  ". Unregistering would remove the trigger that enforces it.",
+              "Release the hold first (privacy.release_hold), then unregister the table.");
 }
 
 // privacy.unregister_table(rel regclass)
@@ -402,10 +421,12 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
                 "Restore them with privacy.restore(job_id, '" + table +
                     "') or wait until the jobs are finalized, then unregister.");
   }
+  refuse_if_held(relid, table);
   std::vector<pg::TextRow> state = pg::spi_query_rows(
       "SELECT had_rls::text, had_force_rls::text FROM privacy.registered_tables WHERE relation = $1::oid",
       {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::softdelete::disable(relid, info->qualified, *state[0][0] == "true", *state[0][1] == "true");
+  privacy::holds::detach_triggers(relid);
   pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
                   {pg::int8_param(static_cast<long long>(relid))});
   privacy::audit::append({"table_unregistered", std::nullopt, std::nullopt, table, "ok",

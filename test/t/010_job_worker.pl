@@ -140,17 +140,18 @@ is(others_checksum('t0', 's4'), $before, 'after immediate stop: other rows uncha
 
 # 6. A job-level failure (a legal hold placed mid-run) fails the job naming the hold; retry
 #    resumes it from where it stopped once the hold is released.
-$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's6', 'hold test')});
+$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t0', 's6', 'hold test', 'dpo@example.com')});
 $node->safe_psql('app', "SELECT privacy.approve($job)");
 wait_for_progress($job, 100);
 my $hold = $node->safe_psql('app', q{
-  INSERT INTO privacy.legal_holds (scope, scope_id, tenant_id, reason)
-  VALUES ('subject', 's6', 't0', 'litigation 2026-17') RETURNING id});
+  SELECT privacy.place_hold('subject', 's6', 't0', 'litigation 2026-17')});
 wait_for_status($job, 'failed');
 like(job_field($job, 'error'), qr/legal hold $hold/, 'the failure names the hold');
+like($node->safe_psql('app', "SELECT recipient || ' / ' || subject FROM privacy.notifications WHERE job_id = $job"),
+     qr{^dpo\@example.com / .*failed}i, 'the failure queues an e-mail to notify_email');
 my $done_before_retry = job_field($job, 'processed_items');
 cmp_ok($done_before_retry, '<', target_count('t0', 's6'), "failed after $done_before_retry rows");
-$node->safe_psql('app', "UPDATE privacy.legal_holds SET active = false, released_at = now() WHERE id = $hold");
+$node->safe_psql('app', "SELECT privacy.release_hold($hold, 'case settled')");
 $node->safe_psql('app', "SELECT privacy.retry($job)");
 wait_for_status($job, 'completed');
 is(job_field($job, 'processed_items'), target_count('t0', 's6'), 'retry resumed and processed each row once');
