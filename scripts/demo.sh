@@ -7,9 +7,9 @@
 # multi-tenant application (scripts/sample_schema.sql) into database privacy_demo and walks
 # through what pg_privacy does. Running it again starts over from a fresh cluster.
 #
-# The story is a list of steps (one function each, run in order by main). To extend the demo,
-# write a step_* function and add it to the list in main; a step that needs API functions
-# not built yet checks for them with have_functions and says it is skipped.
+# The story is a list of steps (one function each, run in order by main): register the tables,
+# export a user's data encrypted, erase a user with approval, watch a throttled erase, restore,
+# and read the dashboard and the audit trail.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/scripts/cluster.sh"   # PG_CONFIG, PG_BIN, free_port, cluster_start, as_postgres
@@ -29,15 +29,6 @@ demo_sql() {
 # Prints the first column of the first row of a query.
 demo_value() {
   as_postgres psql -X -d "$DEMO_DB" -v ON_ERROR_STOP=1 -Atc "$1"
-}
-
-# True when every named function exists in schema privacy (later issues add them).
-have_functions() {
-  local name
-  for name in "$@"; do
-    [ "$(demo_value "SELECT count(*) FROM pg_proc WHERE proname = '$name'
-                       AND pronamespace = 'privacy'::regnamespace")" != 0 ] || return 1
-  done
 }
 
 stop_previous_demo() {
@@ -101,39 +92,92 @@ step_show_status() {
 }
 
 step_register_tables() {
-  say "Registering the application's tables"
-  if ! have_functions register_table; then
-    echo "skipped: privacy.register_table is not built yet"; return 0
-  fi
+  say "Registering the application's tables (soft-delete through row-level security)"
   local table
   for table in users profiles orders order_items comments; do
     demo_sql "SELECT privacy.register_table('app.$table', 'user_id', 'tenant_id')"
   done
+  demo_sql "SELECT relation, subject_column, tenant_column, key_columns, on_erase FROM privacy.registered_tables"
+}
+
+# Waits (with a deadline) until a job reaches a final status, printing its progress.
+wait_for_job() {
+  local job=$1 deadline=$((SECONDS + WAIT_SECONDS)) status="" line=""
+  while [ $SECONDS -lt $deadline ]; do
+    line=$(demo_value "SELECT status || ' ' || processed_items || '/' || coalesce(total_items, 0) || ' rows, '
+                              || progress_pct || '%, eta ' || coalesce(eta::text, '?')
+                         FROM privacy.job_overview WHERE id = $job")
+    status=${line%% *}
+    echo "  job $job: $line"
+    case $status in completed|failed|cancelled|rejected) return 0 ;; esac
+    sleep 1
+  done
+  echo "job $job did not finish within ${WAIT_SECONDS}s: see $DEMO_DIR/server.log"
+}
+
+step_export_one_user() {
+  say "Exporting everything about user 17 of acme (GDPR art. 15): an encrypted file"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DEMO_DIR/dpo.key" -out "$DEMO_DIR/dpo.crt" \
+    -days 365 -subj "/CN=Demo DPO" 2>/dev/null
+  chmod 644 "$DEMO_DIR/dpo.crt"
+  demo_sql "SELECT recipient, key_type, not_after FROM privacy.add_export_recipient('dpo', pg_read_file('$DEMO_DIR/dpo.crt'))"
+  local job
+  job=$(demo_value "SET SESSION AUTHORIZATION demo_support;
+                    SELECT privacy.request_export('acme', '17', 'subject access request (ticket 4710)')" | tail -n 1)
+  echo "export job $job requested by demo_support (exports need no approval by default)"
+  wait_for_job "$job"
+  demo_value "SELECT privacy.download_export($job)" >"$DEMO_DIR/export-$job.pem"
+  if openssl cms -decrypt -inform PEM -in "$DEMO_DIR/export-$job.pem" -inkey "$DEMO_DIR/dpo.key" \
+       -recip "$DEMO_DIR/dpo.crt" -out "$DEMO_DIR/export-$job.json"; then
+    echo "decrypted $DEMO_DIR/export-$job.json: $(wc -c <"$DEMO_DIR/export-$job.json") bytes"
+    head -c 400 "$DEMO_DIR/export-$job.json"; echo " ..."
+  fi
 }
 
 step_erase_one_user() {
-  say "Erasing user 17 of acme: requested by support, approved by the DPO"
-  if ! have_functions register_table request_erase approve; then
-    echo "skipped: privacy.request_erase / privacy.approve are not built yet"; return 0
-  fi
+  say "Erasing user 17 of acme: requested by support, approved by the DPO, run by the worker"
   local job
   job=$(demo_value "SET SESSION AUTHORIZATION demo_support;
-                    SELECT privacy.request_erase('acme', '17', 'customer asked to be forgotten (ticket 4711)')")
-  job=$(tail -n 1 <<<"$job")
-  echo "job $job requested by demo_support"
+                    SELECT privacy.request_erase('acme', '17', 'customer asked to be forgotten (ticket 4711)')" | tail -n 1)
+  echo "job $job requested by demo_support: $(demo_value "SELECT status FROM privacy.jobs WHERE id = $job")"
+  demo_sql "SELECT * FROM privacy.preview($job)"
   demo_sql "SET SESSION AUTHORIZATION demo_dpo; SELECT privacy.approve($job, 'identity verified')"
-  local deadline=$((SECONDS + WAIT_SECONDS)) status=""
-  while [ $SECONDS -lt $deadline ]; do
-    status=$(demo_value "SELECT status FROM privacy.jobs WHERE id = $job")
-    case $status in completed|failed|cancelled|rejected) break ;; esac
-    sleep 0.2
-  done
-  echo "job $job: ${status:-unknown}"
-  if [ "$(demo_value "SELECT to_regclass('privacy.job_overview') IS NOT NULL")" = t ]; then
-    demo_sql "SELECT * FROM privacy.job_overview WHERE id = $job"
-  fi
+  wait_for_job "$job"
   demo_sql "SET app.tenant = 'acme'; SET ROLE demo_app;
-            SELECT count(*) AS acme_rows_of_user_17_the_app_sees FROM app.users WHERE user_id = 17"
+            SELECT count(*) AS rows_of_user_17_the_app_sees FROM app.comments WHERE user_id = 17"
+  echo "$job" >"$DEMO_DIR/erase-job"
+}
+
+step_watch_a_big_erase() {
+  say "A bigger erasure, throttled to 2,000 rows/s for tenant globex: watch progress and ETA"
+  demo_sql "INSERT INTO app.comments (tenant_id, comment_id, user_id, body, posted_at)
+            SELECT 'globex', 100000 + g, u.user_id, 'bulk comment ' || g, now()
+              FROM (SELECT user_id FROM app.users WHERE tenant_id = 'globex' ORDER BY user_id LIMIT 1) u,
+                   generate_series(1, 12000) g"
+  demo_sql "SELECT tenant_id, rows_per_second FROM privacy.configure_tenant('globex', rows_per_second => 2000)"
+  local user job
+  user=$(demo_value "SELECT user_id FROM app.users WHERE tenant_id = 'globex' ORDER BY user_id LIMIT 1")
+  job=$(demo_value "SET SESSION AUTHORIZATION demo_support;
+                    SELECT privacy.request_erase('globex', '$user', 'account closure (ticket 4712)')" | tail -n 1)
+  demo_value "SET SESSION AUTHORIZATION demo_dpo; SELECT privacy.approve($job, 'ok')" >/dev/null
+  wait_for_job "$job"
+}
+
+step_restore() {
+  say "Changed their mind within the recovery window: restore user 17"
+  local job
+  job=$(cat "$DEMO_DIR/erase-job")
+  demo_sql "SELECT privacy.restore($job) AS rows_restored"
+  demo_sql "SET app.tenant = 'acme'; SET ROLE demo_app;
+            SELECT count(*) AS rows_of_user_17_the_app_sees FROM app.comments WHERE user_id = 17"
+}
+
+step_final_dashboard() {
+  say "The dashboard and the audit trail"
+  demo_sql "SELECT * FROM privacy.dashboard"
+  demo_sql "SELECT id, kind, target_id, tenant_name, status, progress_pct, processed_items, failed_items FROM privacy.job_overview ORDER BY id"
+  demo_sql "SELECT id, at, actor, action, job_id, target FROM privacy.audit_log ORDER BY id DESC LIMIT 12"
+  demo_sql "SELECT * FROM privacy.verify_audit_log()"
 }
 
 step_print_how_to_connect() {
@@ -155,7 +199,11 @@ main() {
   step_create_extension
   step_show_status
   step_register_tables
+  step_export_one_user
   step_erase_one_user
+  step_watch_a_big_erase
+  step_restore
+  step_final_dashboard
   step_print_how_to_connect
 }
 

@@ -47,6 +47,9 @@ INSERT INTO read_only_functions VALUES
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
     ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),
+    ('_attach_hold_triggers', 'superuser repair hook: (re)creates the enforcement triggers; changes no data or hold'),
+    ('_detach_hold_triggers', 'superuser repair hook: removes the enforcement triggers; changes no data or hold'),
+    ('_hold_drop_guard', 'event trigger: refuses DROP of held tables, changes nothing'),
     ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).
