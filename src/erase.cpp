@@ -65,9 +65,11 @@ class RelationWalk : public JobExecutor {
   BatchStep run_batch(const JobInfo& job, int limit) override {
     Position position = parse_position(job.cursor_json, relations_);
     BatchStep step;
-    while (position.relation_index < relations_.size() && step.processed + step.failed == 0) {
+    // Fill the batch across relations: a relation with few rows does not cost a batch of its own.
+    while (position.relation_index < relations_.size() && step.processed + step.failed < limit) {
       Oid relation = relations_[position.relation_index];
-      batch::BatchResult result = run(target_of(job), relation, position.after, limit);
+      int room = limit - static_cast<int>(step.processed + step.failed);
+      batch::BatchResult result = run(target_of(job), relation, position.after, room);
       step.processed += result.processed;
       step.failed += result.failed;
       rows_by_relation_[relation] += result.processed;
@@ -76,6 +78,7 @@ class RelationWalk : public JobExecutor {
         position.after.reset();
       } else {
         position.after = result.last_key;
+        if (result.processed + result.failed == 0) break;  // nothing movable now: next batch
       }
     }
     step.done = position.relation_index >= relations_.size();

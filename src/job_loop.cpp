@@ -63,15 +63,13 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
   }
 }
 
-struct TenantLimits {
-  int rows_per_second;
-};
-
-TenantLimits read_tenant_limits(const std::string& tenant_id) {
+// The tenant's current rate (0 = unlimited), read in each batch's transaction so that
+// privacy.configure_tenant takes effect on a running job at its next batch.
+int read_rows_per_second(const std::string& tenant_id) {
   pg::SpiConnection spi;
   std::optional<long long> rate =
       pg::spi_query_int8("SELECT rows_per_second FROM privacy.tenant_settings($1)", {pg::text_param(tenant_id)});
-  return TenantLimits{static_cast<int>(rate.value_or(0))};
+  return static_cast<int>(rate.value_or(0));
 }
 
 // Claims the job for this runner: approved -> processing, or a processing job left behind by a
@@ -152,9 +150,17 @@ class BatchMemory {
 
 enum class BatchVerdict { Continue, Completed, Cancelled, Stopped };
 
+// What the loop carries from one batch to the next.
+struct BatchPace {
+  int limit;                // rows the next batch may take
+  int rows_per_second = 0;  // the tenant's rate, as read by the last batch
+  long long rows_done = 0;  // rows the last batch handled (what the throttle charges)
+  double last_batch_end;    // for the throughput average
+};
+
 // One batch in its own transaction. Throws on failure (the caller fails the job).
-BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, int limit, double& last_batch_end,
-                           LoopHost& host, BatchMemory& memory) {
+BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, BatchPace& pace, LoopHost& host,
+                           BatchMemory& memory) {
   host.start_transaction();
   memory.enter();
   try {
@@ -176,11 +182,13 @@ BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, int limit, d
       std::optional<std::string> subject = job.target_type == "subject" ? std::optional<std::string>(job.target_id) : std::nullopt;
       holds::ensure_not_held(std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id), job.tenant_id, subject);
     }
+    pace.rows_per_second = read_rows_per_second(job.tenant_id);
     JobInfo info = job_info(job);
-    BatchStep step = executor.run_batch(info, limit);
+    BatchStep step = executor.run_batch(info, pace.limit);
     double now = now_seconds();
-    record_batch(job, step, now - last_batch_end);
-    last_batch_end = now;
+    record_batch(job, step, now - pace.last_batch_end);
+    pace.last_batch_end = now;
+    pace.rows_done = step.processed + step.failed;
     if (step.done) {
       std::string result = executor.finish(info);
       set_commit_mode(true);
@@ -243,19 +251,18 @@ LoopOutcome run_claimed_job(long long job_id, LoopHost& host) {
     return LoopOutcome::Failed;
   }
 
-  double last_batch_end = now_seconds();
+  // Throttling charges each batch's actual rows to the tenant's bucket after the batch and waits
+  // before the next one, so the long-run rate is exact and no extra transaction is needed.
+  BatchPace pace{pg::guc::batch_size, 0, 0, now_seconds()};
   for (;;) {
-    int rows_per_second = 0;
-    int limit = pg::guc::batch_size;
     try {
-      host.start_transaction();
-      rows_per_second = read_tenant_limits(tenant_id).rows_per_second;
-      host.commit(true);
-      limit = throttle::batch_size_for(rows_per_second, pg::guc::batch_size);
-      double wait = throttle::reserve_seconds(tenant_id, rows_per_second, limit);
-      if (wait > 0) host.sleep(static_cast<long>(wait * 1000.0) + 1);
-      BatchVerdict verdict = run_one_batch(job_id, *executor, limit, last_batch_end, host, memory);
-      if (verdict == BatchVerdict::Continue) continue;
+      BatchVerdict verdict = run_one_batch(job_id, *executor, pace, host, memory);
+      if (verdict == BatchVerdict::Continue) {
+        double wait = throttle::reserve_seconds(tenant_id, pace.rows_per_second, static_cast<double>(pace.rows_done));
+        if (wait > 0) host.sleep(static_cast<long>(wait * 1000.0) + 1);
+        pace.limit = throttle::batch_size_for(pace.rows_per_second, pg::guc::batch_size);
+        continue;
+      }
       if (verdict == BatchVerdict::Cancelled) return LoopOutcome::Cancelled;
       if (verdict == BatchVerdict::Stopped) return LoopOutcome::NotRunnable;
       if (kind == core::JobKind::Erase) finalize_if_due(job_id, host, memory);
