@@ -121,6 +121,18 @@ void record_batch(const JobRecord& job, const BatchStep& step, double seconds) {
        eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true}});
 }
 
+// Rows set aside for review (privacy.job_errors) in a batch: one 'items_flagged' audit row.
+void audit_flagged_items(const JobRecord& job, long long failed) {
+  audit::Entry entry;
+  entry.action = "items_flagged";
+  entry.tenant_id = job.tenant_id;
+  entry.job_id = job.id;
+  entry.target = job.target_type + ":" + job.target_id;
+  entry.outcome = "partial";
+  entry.detail_json = "{\"items\": " + std::to_string(failed) + "}";
+  audit::append(entry);
+}
+
 void set_commit_mode(bool synchronous) {
   pg::SpiConnection spi;
   pg::spi_execute(synchronous ? "SET LOCAL synchronous_commit = on" : "SET LOCAL synchronous_commit = off");
@@ -189,6 +201,7 @@ BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, BatchPace& p
     record_batch(job, step, now - pace.last_batch_end);
     pace.last_batch_end = now;
     pace.rows_done = step.processed + step.failed;
+    if (step.failed > 0) audit_flagged_items(job, step.failed);
     if (step.done) {
       std::string result = executor.finish(info);
       set_commit_mode(true);

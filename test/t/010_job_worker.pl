@@ -173,5 +173,42 @@ $node->safe_psql('app', "SELECT privacy.cancel($big1, 'done testing'); SELECT pr
 wait_for_status($big1, 'cancelled');
 wait_for_status($big2, 'cancelled');
 
+# 8. A row locked by an application transaction: the batch waits at most privacy.lock_timeout,
+#    retries the row alone, flags it in privacy.job_errors (55P03) and goes on; the job completes
+#    with failed_items = 1.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET privacy.lock_timeout = '200ms'});
+$node->reload;
+my $locked_id = $node->safe_psql('app', q{SELECT min(id) + 40 FROM people WHERE tenant = 't3' AND subject = 's7'});
+my $locker = $node->background_psql('app');
+$locker->query_safe("BEGIN; SELECT id FROM people WHERE id = $locked_id FOR UPDATE;");
+$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t3', 's7', 'locked row test')});
+$node->safe_psql('app', "SELECT privacy.approve($job)");
+wait_for_status($job, 'completed');
+is(job_field($job, 'failed_items'), '1', 'the locked row is flagged, the job completes');
+is(job_field($job, 'processed_items'), target_count('t3', 's7') - 1, 'every other row processed');
+is($node->safe_psql('app', "SELECT sqlstate || ' ' || (row_key->>'id') FROM privacy.job_errors WHERE job_id = $job"),
+   "55P03 $locked_id", 'job_errors names the row and the lock timeout');
+is($node->safe_psql('app', "SELECT count(*) FROM privacy.audit_log WHERE job_id = $job AND action = 'items_flagged'"),
+   '1', 'flagged items are audited');
+is($node->safe_psql('app', "SELECT privacy_erased_by IS NULL FROM people WHERE id = $locked_id"), 't',
+   'the locked row itself was not marked');
+$locker->query_safe('COMMIT');
+$locker->quit;
+
+# 9. Finalization after the recovery window, by the launcher: the rows are deleted for good.
+$node->safe_psql('app', q{SELECT privacy.configure_tenant('t2', recovery_window => '2 seconds', rows_per_second => 0)});
+$job = $node->safe_psql('app', q{SELECT privacy.request_erase('t2', 's8', 'finalize test')});
+$node->safe_psql('app', "SELECT privacy.approve($job)");
+wait_for_status($job, 'completed');
+is($node->safe_psql('app', "SELECT count(*) FROM people WHERE privacy_erased_by = $job"), target_count('t2', 's8'),
+   'rows hidden, still stored during the window');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET privacy.naptime = 1});
+$node->reload;
+$node->poll_query_until('app', "SELECT finalized_at IS NOT NULL FROM privacy.jobs WHERE id = $job")
+  or die 'job was not finalized after its window';
+is(target_count('t2', 's8'), '0', 'after the window the rows are deleted');
+is($node->safe_psql('app', "SELECT count(*) FROM privacy.audit_log WHERE job_id = $job AND action = 'finalized'"), '1',
+   'finalization is audited');
+
 $node->stop;
 done_testing();
