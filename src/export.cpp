@@ -21,6 +21,7 @@
 #include "core/chunk_buffer.hpp"
 #include "core/cms_writer.hpp"
 #include "core/export_document.hpp"
+#include "core/json.hpp"
 #include "job_executor.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
@@ -370,7 +371,7 @@ std::string ExportExecutor::cursor_json() const {
                     std::to_string(current_table_);
   if (current_table_ < tables_.size()) {
     const TablePlan& table = tables_[current_table_];
-    out += ", \"table\": " + core::json_quote(table.name) + ", \"rows_done\": " +
+    out += ", \"table\": " + core::json_string(table.name) + ", \"rows_done\": " +
            std::to_string(table.rows_written);
   }
   return out + ", \"bytes_out\": " + std::to_string(chunks_->total_bytes()) + "}";
@@ -409,15 +410,15 @@ std::string ExportExecutor::result_json(const jobs::JobInfo& job, const std::str
   std::string tables = "[";
   long long rows = 0;
   for (size_t i = 0; i < tables_.size(); ++i) {
-    tables += (i ? ", " : "") + std::string("{\"table\": ") + core::json_quote(tables_[i].name) +
+    tables += (i ? ", " : "") + std::string("{\"table\": ") + core::json_string(tables_[i].name) +
               ", \"rows\": " + std::to_string(tables_[i].rows_written) + "}";
     rows += tables_[i].rows_written;
   }
   tables += "]";
   std::string recipients = "[";
   for (size_t i = 0; i < recipients_.size(); ++i) {
-    recipients += (i ? ", " : "") + std::string("{\"name\": ") + core::json_quote(recipients_[i].name) +
-                  ", \"fingerprint\": " + core::json_quote(recipients_[i].fingerprint) + "}";
+    recipients += (i ? ", " : "") + std::string("{\"name\": ") + core::json_string(recipients_[i].name) +
+                  ", \"fingerprint\": " + core::json_string(recipients_[i].fingerprint) + "}";
   }
   recipients += "]";
   std::string id = std::to_string(job.id);

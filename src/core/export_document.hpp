@@ -16,10 +16,6 @@
 
 namespace privacy::core {
 
-// `text` as a JSON string literal, quotes included (RFC 8259 escaping; bytes >= 0x80 are passed
-// through, so UTF-8 stays UTF-8).
-std::string json_quote(std::string_view text);
-
 class ExportDocument {
  public:
   using Output = std::function<void(std::string_view)>;

@@ -10,15 +10,6 @@
 
 using privacy::core::ChunkBuffer;
 using privacy::core::ExportDocument;
-using privacy::core::json_quote;
-
-TEST(JsonQuote, EscapesWhatJsonRequires) {
-  EXPECT_EQ(json_quote("plain"), "\"plain\"");
-  EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(json_quote("line\nnext\ttab"), "\"line\\nnext\\ttab\"");
-  EXPECT_EQ(json_quote(std::string("\x01", 1)), "\"\\u0001\"");
-  EXPECT_EQ(json_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
-}
 
 TEST(ExportDocument, FramesTablesAndRows) {
   std::string out;
