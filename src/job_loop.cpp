@@ -85,13 +85,7 @@ bool claim_job(long long job_id) {
   pg::spi_execute("UPDATE privacy.jobs SET worker_pid = pg_backend_pid(), heartbeat_at = now(),"
                   " attempts = attempts + 1, updated_at = now() WHERE id = $1",
                   {pg::int8_param(job_id)});
-  audit::Entry entry;
-  entry.action = "resumed";
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job.id;
-  entry.target = job.target_type + ":" + job.target_id;
-  entry.detail_json = "{\"processed_items\": " + std::to_string(job.processed_items) + "}";
-  audit::append(entry);
+  audit::append(job_audit_entry(job, "resumed", "{\"processed_items\": " + std::to_string(job.processed_items) + "}"));
   return true;
 }
 
@@ -123,13 +117,8 @@ void record_batch(const JobRecord& job, const BatchStep& step, double seconds) {
 
 // Rows set aside for review (privacy.job_errors) in a batch: one 'items_flagged' audit row.
 void audit_flagged_items(const JobRecord& job, long long failed) {
-  audit::Entry entry;
-  entry.action = "items_flagged";
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job.id;
-  entry.target = job.target_type + ":" + job.target_id;
+  audit::Entry entry = job_audit_entry(job, "items_flagged", "{\"items\": " + std::to_string(failed) + "}");
   entry.outcome = "partial";
-  entry.detail_json = "{\"items\": " + std::to_string(failed) + "}";
   audit::append(entry);
 }
 

@@ -100,17 +100,22 @@ void change_status(const JobRecord& job, const StatusChange& change) {
                     "', updated_at = now(), " + assignments_for(job.status, change.to) + " WHERE id = $1";
   pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note)});
 
-  audit::Entry entry;
-  entry.action = std::string(core::audit_action_for(job.status, change.to));
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job.id;
-  entry.target = job.target_type + ":" + job.target_id;
-  entry.detail_json = change.audit_detail_json;
-  audit::append(entry);
+  audit::append(job_audit_entry(job, std::string(core::audit_action_for(job.status, change.to)),
+                                change.audit_detail_json));
   notify::job_status_changed(
       notify::load_job_event(job.id, std::string(core::to_string(job.status)), std::string(core::to_string(change.to))));
 
   if (change.to == JobStatus::Approved || change.to == JobStatus::Cancelled) wake_launcher_at_commit();
+}
+
+audit::Entry job_audit_entry(const JobRecord& job, const std::string& action, const std::string& detail_json) {
+  audit::Entry entry;
+  entry.action = action;
+  entry.tenant_id = job.tenant_id;
+  entry.job_id = job.id;
+  entry.target = job.target_type + ":" + job.target_id;
+  entry.detail_json = detail_json;
+  return entry;
 }
 
 JobInfo job_info(const JobRecord& job) {

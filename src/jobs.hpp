@@ -5,6 +5,7 @@
 // arranges for the launcher to be woken at commit when there is new work for it.
 #pragma once
 
+#include "audit.hpp"
 #include "core/job_state.hpp"
 #include "job_executor.hpp"
 
@@ -45,6 +46,10 @@ struct StatusChange {
 // Moves a job to a new status: checks the transition, sets the timestamps and fields that go
 // with it, audits, notifies, and wakes the launcher at commit when it has work to do.
 void change_status(const JobRecord& job, const StatusChange& change);
+
+// An audit entry about a job: its tenant's chain, the job id, "<target_type>:<target_id>".
+audit::Entry job_audit_entry(const JobRecord& job, const std::string& action,
+                             const std::string& detail_json = "{}");
 
 // The subject/tenant a job acts on, as the batch layer wants it.
 JobInfo job_info(const JobRecord& job);

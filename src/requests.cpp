@@ -170,13 +170,7 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
   pg::SpiConnection spi;
   pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = now() WHERE id = $1",
                   {pg::int8_param(job.id), pg::text_param(reason)});
-  privacy::audit::Entry entry;
-  entry.action = "cancel_requested";
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job.id;
-  entry.target = job.target_type + ":" + job.target_id;
-  entry.detail_json = privacy::core::json_object({{"reason", reason}});
-  privacy::audit::append(entry);
+  privacy::audit::append(jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}})));
   jobs::wake_launcher_at_commit();
   return (Datum)0;
 }
@@ -207,11 +201,7 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   std::optional<std::string> due = pg::spi_query_text(
       "UPDATE privacy.jobs SET due_at = due_at + $2::interval, updated_at = now() WHERE id = $1 RETURNING due_at::text",
       {pg::int8_param(job.id), pg::text_param(by)}, false);
-  privacy::audit::Entry entry;
-  entry.action = "deadline_extended";
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job.id;
-  entry.target = job.target_type + ":" + job.target_id;
+  privacy::audit::Entry entry = jobs::job_audit_entry(job, "deadline_extended");
   entry.detail_json = *pg::spi_query_text("SELECT jsonb_build_object('by', $1::text, 'due_at', $2::text, 'reason', $3::text)::text",
                                           {pg::text_param(by), pg::text_param(due), pg::text_param(reason)});
   privacy::audit::append(entry);
