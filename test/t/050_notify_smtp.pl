@@ -220,6 +220,25 @@ my %ids = map { /^Message-ID: <([^>]+)>/m ? ($1 => 1) : () } messages();
 is(scalar keys %ids, 4, 'every mail has its own Message-ID');
 like(mailer_row(), qr/^ready \| 0 e-mails queued/, 'the queue is empty');
 
+# ---- End to end through the real workflow: an erase with a notify_email, run by the worker;
+#      its completion is e-mailed.
+$node->safe_psql('postgres', q{
+  CREATE TABLE e2e_accounts (id int PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
+  INSERT INTO e2e_accounts SELECT g, 'acme', 'user-99' FROM generate_series(1, 5) g;
+  SELECT privacy.register_table('e2e_accounts', 'subject', 'tenant');
+  ALTER SYSTEM SET privacy.notify_min_items = 1;
+  SELECT pg_reload_conf();
+});
+my $e2e_job = $node->safe_psql('postgres',
+  q{SELECT privacy.request_erase('acme', 'user-99', 'end to end', 'dpo@example.com')});
+$node->safe_psql('postgres', "SET privacy.require_distinct_approver = off; SELECT privacy.approve($e2e_job)");
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $e2e_job"),
+   'the worker completed the erase and its e-mail was sent');
+my @e2e_mails = grep { /erase job $e2e_job/ } messages();
+is(scalar @e2e_mails, 1, 'one completion mail for the real job');
+like($e2e_mails[0] // '', qr/recoverable/i, 'it says until when the erasure can be undone');
+
 stop_sink();
 $node->stop;
 done_testing();
