@@ -90,10 +90,10 @@ Progress finalize_step(long long job_id, int limit) {
     position = relations.begin();
     cursor.after.reset();
   }
-  // Skip relations with nothing left of this job.
-  while (position != relations.end() && batch::count_marked_rows(job_id, *position) == 0) {
+  // Skip relations with nothing of this job, looking only when a relation is entered (a count per
+  // batch would rescan the job's rows every time and make finalization quadratic).
+  while (position != relations.end() && !cursor.after && batch::count_marked_rows(job_id, *position) == 0) {
     ++position;
-    cursor.after.reset();
   }
   if (position == relations.end()) {
     mark_finalized(job_id, job, cursor);

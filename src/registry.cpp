@@ -359,7 +359,9 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   bool had_force = *(*rel)[3] == "true";
   if (!has_subject_index(relid, tenant, subject)) warn_missing_index(qualified, tenant, subject, keys, table);
 
-  privacy::softdelete::enable(relid, qualified, had_rls, had_force);
+  std::string key_columns_sql;
+  for (const Column& key : keys) key_columns_sql += (key_columns_sql.empty() ? "" : ", ") + key.quoted;
+  privacy::softdelete::enable(relid, qualified, key_columns_sql, had_rls, had_force);
   privacy::holds::attach_triggers(relid, tenant_name.value_or(""), subject.name);
 
   std::string key_array = "ARRAY[";

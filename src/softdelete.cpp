@@ -14,9 +14,11 @@
 
 namespace privacy::softdelete {
 
-void enable(Oid relid, const std::string& qualified, bool had_rls, bool had_force_rls) {
+void enable(Oid relid, const std::string& qualified, const std::string& key_columns_sql, bool had_rls,
+            bool had_force_rls) {
   pg::spi_execute("ALTER TABLE " + qualified + " ADD COLUMN privacy_erased_by bigint");
-  pg::spi_execute("CREATE INDEX ON " + qualified + " (privacy_erased_by) WHERE privacy_erased_by IS NOT NULL");
+  pg::spi_execute("CREATE INDEX ON " + qualified + " (privacy_erased_by, " + key_columns_sql +
+                  ") WHERE privacy_erased_by IS NOT NULL");
   pg::spi_execute("CREATE POLICY privacy_hide_erased ON " + qualified +
                   " AS RESTRICTIVE FOR ALL TO PUBLIC USING (privacy_erased_by IS NULL)");
   if (!had_rls) {
