@@ -1,11 +1,12 @@
-// The enforcement triggers of legal holds (DESIGN section 7), attached to every registered table
-// by holds::attach_triggers:
+// The enforcement triggers of legal holds (DESIGN section 7), attached to a registered table by
+// holds::sync_triggers while an active hold could cover its rows (holds_sync.cpp):
 //   privacy._hold_guard(subject_column, tenant_column)           BEFORE UPDATE OR DELETE, per row
 //   privacy._hold_guard_truncate(subject_column, tenant_column)  BEFORE TRUNCATE, per statement
 // and the statement trigger on privacy.legal_holds that announces changes (privacy._holds_changed).
 //
-// Cost with no active hold: known_to_have_no_holds() is one atomic read (preloaded) and the row
-// goes through. Only when some hold is active does the trigger look at the row's values.
+// Cost: a table without covering holds has no trigger at all. The trigger may still run with no
+// active hold (a release that could not lock the table yet, an expired hold not yet processed):
+// then known_to_have_no_holds() is one atomic read (preloaded) and the row goes through.
 #include "holds.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
