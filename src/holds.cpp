@@ -6,6 +6,7 @@
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
 #include "launcher.hpp"
+#include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
@@ -170,8 +171,6 @@ void detach_triggers(Oid relation) {
   }
 }
 
-namespace {
-
 // Launcher step: holds whose expires_at has passed become inactive, each audited as
 // hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
 void expire_holds() {
@@ -195,7 +194,11 @@ void expire_holds() {
     entry.detail_json = *row[2];
     audit::append(entry);
   }
+  // Tables no longer covered lose their triggers (if their lock is free; else the next cycle).
+  sync_all_triggers(Attach::kIfFree);
 }
+
+namespace {
 
 std::optional<std::string> nonempty(const char* text) {
   if (text[0] == '\0') return std::nullopt;
@@ -236,3 +239,11 @@ launcher::StepRegistration expiry_step(3, "hold expiry", &expire_holds);
 }  // namespace
 
 }  // namespace privacy::holds
+
+// privacy._expire_holds(): runs the launcher's expiry step now (tests, and servers without
+// preload). Superuser only.
+PRIVACY_SQL_FUNCTION(privacy_expire_holds) {
+  privacy::pg::SpiConnection spi;
+  privacy::holds::expire_holds();
+  PG_RETURN_VOID();
+}

@@ -47,7 +47,33 @@ void ensure_not_held(const std::string& what, const std::string& tenant_id,
 void report_blocked(const std::string& operation, const std::optional<std::string>& tenant_id,
                     Oid relation, const HoldInfo& hold);
 
-// Creates the enforcement triggers on a registered table (called by register_table):
+// How sync may wait for a table's lock before attaching the triggers.
+enum class Attach {
+  kWait,    // wait (place_hold, register_table: the hold must be enforced when it commits)
+  kIfFree,  // only if the lock is free at once (release, expiry, the launcher's catch-up)
+};
+
+// Attaches the enforcement triggers to a registered table while an active, unexpired hold could
+// cover its rows (any tenant or subject hold; a table hold naming it) and drops them when none
+// does, so tables without holds pay nothing (docs/legal-holds.md, "Cost when nothing is held").
+// Decides after locking the table, on the latest snapshot. Dropping never waits for its ACCESS
+// EXCLUSIVE lock: a busy table keeps its (then inert) triggers until the launcher's next cycle.
+// Returns false when the table had to be left as it was. Opens its own SPI connection.
+bool sync_triggers(Oid relation, Attach attach = Attach::kWait);
+
+// sync_triggers for every registered table, in OID order; returns how many were left as they were.
+int sync_all_triggers(Attach attach);
+
+// For register_table, after inserting the registration: first waits for uncommitted changes of
+// privacy.legal_holds (a hold being placed lists the registered tables only after its INSERT, and
+// so may miss this one), then syncs with Attach::kWait.
+void sync_triggers_of_new_table(Oid relation);
+
+// The launcher's expiry step: marks holds past expires_at inactive (audited hold_expired) and
+// syncs the triggers. Needs an SPI connection. Also privacy._expire_holds() (superuser).
+void expire_holds();
+
+// Creates the enforcement triggers on a registered table (called by sync_triggers):
 // privacy_hold_guard (BEFORE UPDATE OR DELETE FOR EACH ROW) and privacy_hold_guard_truncate
 // (BEFORE TRUNCATE FOR EACH STATEMENT), both ENABLE ALWAYS so session_replication_role =
 // replica does not skip them. Idempotent. Needs an SPI connection (opens its own) and the
@@ -56,7 +82,7 @@ void report_blocked(const std::string& operation, const std::optional<std::strin
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column);
 
-// Drops both triggers if present (called by unregister_table). Idempotent.
+// Drops both triggers if present (called by sync_triggers and unregister_table). Idempotent.
 void detach_triggers(Oid relation);
 
 }  // namespace privacy::holds

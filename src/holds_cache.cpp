@@ -226,11 +226,18 @@ bool known_to_have_no_holds() { return generation_current() && cache.holds.empty
 std::optional<HoldInfo> covering_hold(const HoldTarget& target) {
   refresh_if_stale();
   if (cache.holds.empty()) return std::nullopt;
-  TimestampTz now = GetCurrentTimestamp();
+  // The clock is read only when a hold matches: most rows match none (the trigger's held path).
+  TimestampTz now = 0;
+  bool have_now = false;
   const CachedHold* best = nullptr;
   auto consider = [&](size_t index, bool covers) {
     const CachedHold& hold = cache.holds[index];
-    if (!covers || !blocks(hold, target, now)) return;
+    if (!covers) return;
+    if (!have_now) {
+      now = GetCurrentTimestamp();
+      have_now = true;
+    }
+    if (!blocks(hold, target, now)) return;
     if (best == nullptr || hold.info.id < best->info.id) best = &hold;
   };
 

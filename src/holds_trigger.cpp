@@ -1,11 +1,12 @@
-// The enforcement triggers of legal holds (DESIGN section 7), attached to every registered table
-// by holds::attach_triggers:
+// The enforcement triggers of legal holds (DESIGN section 7), attached to a registered table by
+// holds::sync_triggers while an active hold could cover its rows (holds_sync.cpp):
 //   privacy._hold_guard(subject_column, tenant_column)           BEFORE UPDATE OR DELETE, per row
 //   privacy._hold_guard_truncate(subject_column, tenant_column)  BEFORE TRUNCATE, per statement
 // and the statement trigger on privacy.legal_holds that announces changes (privacy._holds_changed).
 //
-// Cost with no active hold: known_to_have_no_holds() is one atomic read (preloaded) and the row
-// goes through. Only when some hold is active does the trigger look at the row's values.
+// Cost: a table without covering holds has no trigger at all. The trigger may still run with no
+// active hold (a release that could not lock the table yet, an expired hold not yet processed):
+// then known_to_have_no_holds() is one atomic read (preloaded) and the row goes through.
 #include "holds.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
@@ -15,6 +16,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -38,7 +40,11 @@ struct GuardColumns {
   int erased_attnum;  // 0: no privacy_erased_by column (not yet registered for soft-delete)
   Oid subject_output;
   Oid tenant_output;
+  bool subject_is_text;  // text or varchar: read the bytes, no output function call per row
+  bool tenant_is_text;
 };
+
+bool is_plain_text(Oid type) { return type == TEXTOID || type == VARCHAROID; }
 
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
   if (!CALLED_AS_TRIGGER(fcinfo)) {
@@ -75,9 +81,13 @@ GuardColumns* guard_columns(FunctionCallInfo fcinfo, TriggerData* data) {
   columns.erased_attnum = erased > 0 ? erased : 0;
   pg::pg_guard([&] {
     bool varlena = false;
-    getTypeOutputInfo(TupleDescAttr(desc, columns.subject_attnum - 1)->atttypid, &columns.subject_output, &varlena);
+    Oid subject_type = TupleDescAttr(desc, columns.subject_attnum - 1)->atttypid;
+    getTypeOutputInfo(subject_type, &columns.subject_output, &varlena);
+    columns.subject_is_text = is_plain_text(subject_type);
     if (columns.tenant_attnum > 0) {
-      getTypeOutputInfo(TupleDescAttr(desc, columns.tenant_attnum - 1)->atttypid, &columns.tenant_output, &varlena);
+      Oid tenant_type = TupleDescAttr(desc, columns.tenant_attnum - 1)->atttypid;
+      getTypeOutputInfo(tenant_type, &columns.tenant_output, &varlena);
+      columns.tenant_is_text = is_plain_text(tenant_type);
     }
     auto* kept = static_cast<GuardColumns*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GuardColumns)));
     *kept = columns;
@@ -87,13 +97,25 @@ GuardColumns* guard_columns(FunctionCallInfo fcinfo, TriggerData* data) {
 }
 
 // A column's value as text; NULL becomes "" (no hold has a blank id, so it matches none).
-std::string column_text(HeapTuple tuple, TupleDesc desc, int attnum, Oid output) {
-  char* text = pg::pg_guard([&]() -> char* {
+// text and varchar values are copied straight from the datum (detoasted if needed): this runs for
+// every row while holds are active, and ids are short enough not to allocate.
+std::string column_text(HeapTuple tuple, TupleDesc desc, int attnum, Oid output, bool is_text) {
+  struct Bytes {
+    const char* data;
+    int length;  // -1: NULL
+  };
+  Bytes bytes = pg::pg_guard([&]() -> Bytes {
     bool isnull = false;
     Datum value = heap_getattr(tuple, attnum, desc, &isnull);
-    return isnull ? nullptr : OidOutputFunctionCall(output, value);
+    if (isnull) return Bytes{nullptr, -1};
+    if (is_text) {
+      text* t = DatumGetTextPP(value);
+      return Bytes{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
+    }
+    char* out = OidOutputFunctionCall(output, value);
+    return Bytes{out, static_cast<int>(std::strlen(out))};
   });
-  return text == nullptr ? std::string() : std::string(text);
+  return bytes.length < 0 ? std::string() : std::string(bytes.data, static_cast<size_t>(bytes.length));
 }
 
 // An UPDATE that only clears privacy_erased_by (privacy.restore bringing rows back) keeps held
@@ -196,9 +218,11 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
   TupleDesc desc = RelationGetDescr(data->tg_relation);
   HoldTarget target;
   target.relation = RelationGetRelid(data->tg_relation);
-  target.subject_id = column_text(data->tg_trigtuple, desc, columns.subject_attnum, columns.subject_output);
+  target.subject_id = column_text(data->tg_trigtuple, desc, columns.subject_attnum, columns.subject_output,
+                                  columns.subject_is_text);
   if (columns.tenant_attnum > 0) {
-    target.tenant_id = column_text(data->tg_trigtuple, desc, columns.tenant_attnum, columns.tenant_output);
+    target.tenant_id = column_text(data->tg_trigtuple, desc, columns.tenant_attnum, columns.tenant_output,
+                                   columns.tenant_is_text);
   }
   target.updates_only = is_update;
   std::optional<HoldInfo> hold = privacy::holds::covering_hold(target);

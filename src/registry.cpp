@@ -362,7 +362,6 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   std::string key_columns_sql;
   for (const Column& key : keys) key_columns_sql += (key_columns_sql.empty() ? "" : ", ") + key.quoted;
   privacy::softdelete::enable(relid, qualified, key_columns_sql, had_rls, had_force);
-  privacy::holds::attach_triggers(relid, tenant_name.value_or(""), subject.name);
 
   std::string key_array = "ARRAY[";
   for (size_t i = 0; i < keys.size(); ++i) key_array += (i ? ", " : "") + pg::quote_literal(keys[i].name);
@@ -373,6 +372,9 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
       " VALUES ($1::oid::regclass, $2, $3, " + key_array + ", $4, $5, $6, session_user)",
       {pg::int8_param(static_cast<long long>(relid)), pg::text_param(subject.name),
        pg::text_param(tenant_name), pg::text_param(on_erase), pg::bool_param(had_rls), pg::bool_param(had_force)});
+
+  // The hold triggers only while a hold could cover the table (an active tenant or subject hold).
+  privacy::holds::sync_triggers_of_new_table(relid);
 
   std::optional<std::string> detail = pg::spi_query_text(
       "SELECT jsonb_build_object('subject_column', subject_column, 'tenant_column', tenant_column,"

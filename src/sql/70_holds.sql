@@ -20,16 +20,27 @@ CREATE TRIGGER legal_holds_truncated
 ALTER TABLE privacy.legal_holds ENABLE ALWAYS TRIGGER legal_holds_changed;
 ALTER TABLE privacy.legal_holds ENABLE ALWAYS TRIGGER legal_holds_truncated;
 
--- Internal (superuser only): attach or remove the enforcement triggers by hand. The registry
--- calls holds::attach_triggers / detach_triggers directly.
+-- Internal (superuser only): attach or remove the enforcement triggers by hand (tests, repairs).
+-- Normally holds::sync_triggers does it: see privacy._sync_hold_triggers below.
 CREATE FUNCTION privacy._attach_hold_triggers(rel regclass, subject_column name, tenant_column name DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_attach_hold_triggers' LANGUAGE C VOLATILE;
 CREATE FUNCTION privacy._detach_hold_triggers(rel regclass)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_detach_hold_triggers' LANGUAGE C VOLATILE;
 
+-- Internal (superuser only): bring the enforcement triggers of one registered table (NULL: all)
+-- in line with the active holds (holds::sync_triggers); returns how many tables were left as they
+-- were because their lock was not free. wait => true waits for the lock before attaching.
+CREATE FUNCTION privacy._sync_hold_triggers(rel regclass DEFAULT NULL, wait boolean DEFAULT false)
+RETURNS integer AS 'MODULE_PATHNAME', 'privacy_sync_hold_triggers' LANGUAGE C VOLATILE;
+-- Internal (superuser only): the launcher's expiry step, run now.
+CREATE FUNCTION privacy._expire_holds()
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_expire_holds' LANGUAGE C VOLATILE;
+
 -- Places a legal hold and returns its id. A hold protects from its commit on: place_hold takes
--- a SHARE lock on every registered table it could cover, which waits for writers already in
--- flight (their changes came before the hold) and keeps new writers out until the hold commits.
+-- a SHARE ROW EXCLUSIVE lock on every registered table it could cover, which waits for writers
+-- already in flight (their changes came before the hold) and keeps new writers out until the
+-- hold commits; then it attaches the enforcement triggers where they are missing (the lock is
+-- the one CREATE TRIGGER needs, so two place_hold calls cannot deadlock upgrading it).
 CREATE FUNCTION privacy.place_hold(
     scope          privacy.hold_scope,
     scope_id       text,
@@ -118,13 +129,17 @@ BEGIN
          WHERE table_oid IS NULL OR r.relation = table_oid
          ORDER BY r.relation::oid
     LOOP
-        EXECUTE format('LOCK TABLE %s IN SHARE MODE', locked);
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', locked);
     END LOOP;
 
     INSERT INTO privacy.legal_holds (scope, scope_id, tenant_id, reason, created_by, created_at,
                                      expires_at, block_updates)
     VALUES (scope, held_id, hold_tenant, reason, session_user, now(), expires_at, block_updates)
     RETURNING id INTO new_id;
+
+    -- Enforcement commits with the hold: the triggers on every table it covers (also tables
+    -- registered since the loop above: the registered tables are listed again, latest snapshot).
+    PERFORM privacy._sync_hold_triggers(table_oid, true);
 
     PERFORM privacy._audit('hold_placed', hold_tenant, NULL, 'hold ' || new_id, 'ok',
         jsonb_build_object('hold_id', new_id, 'scope', scope, 'scope_id', held_id,
@@ -163,6 +178,14 @@ BEGIN
        SET active = false, released_by = session_user, released_at = now(),
            release_reason = release_hold.reason
      WHERE h.id = release_hold.hold_id;
+
+    -- Tables no longer covered by any hold lose their triggers (those whose lock is free now;
+    -- the launcher catches up with the others).
+    IF hold.scope <> 'table' THEN
+        PERFORM privacy._sync_hold_triggers(NULL);
+    ELSIF pg_catalog.to_regclass(hold.scope_id) IS NOT NULL THEN
+        PERFORM privacy._sync_hold_triggers(pg_catalog.to_regclass(hold.scope_id));
+    END IF;
 
     PERFORM privacy._audit('hold_released', hold.tenant_id, NULL, 'hold ' || hold.id, 'ok',
         jsonb_build_object('hold_id', hold.id, 'scope', hold.scope, 'scope_id', hold.scope_id,
@@ -210,6 +233,7 @@ REVOKE ALL ON FUNCTION privacy.place_hold(privacy.hold_scope, text, text, text, 
                        privacy.release_hold(bigint, text),
                        privacy._attach_hold_triggers(regclass, name, name),
                        privacy._detach_hold_triggers(regclass),
+                       privacy._sync_hold_triggers(regclass, boolean), privacy._expire_holds(),
                        privacy._hold_guard(), privacy._hold_guard_truncate(), privacy._holds_changed(),
                        privacy._hold_drop_guard()
     FROM PUBLIC;

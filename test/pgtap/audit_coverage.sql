@@ -11,7 +11,7 @@ INSERT INTO known_actions VALUES
     ('submitted'), ('approved'), ('rejected'), ('cancelled'), ('started'), ('completed'), ('failed'),
     ('retried'), ('items_flagged'), ('finalized'), ('restored'), ('deadline_extended'),
     ('export_created'), ('export_downloaded'), ('export_expired'),
-    ('hold_placed'), ('hold_released'), ('hold_blocked'),
+    ('hold_placed'), ('hold_released'), ('hold_blocked'), ('hold_expired'),
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
     ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
     ('rows_marked');
@@ -31,7 +31,8 @@ INSERT INTO audit_action_map VALUES
     ('audit_export', 'audit_exported'), ('audit_export_json', 'audit_exported'),
     ('_purge_audit', 'audit_purged'),
     -- superuser-only test hooks: they change data, so they audit like the real paths
-    ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created');
+    ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created'),
+    ('_expire_holds', 'hold_expired');
 
 -- Functions that change nothing (or are not callable API), with the reason.
 CREATE TEMP TABLE read_only_functions (fn name PRIMARY KEY, why text NOT NULL);
@@ -47,9 +48,10 @@ INSERT INTO read_only_functions VALUES
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
     ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),
-    ('_attach_hold_triggers', 'superuser repair hook: (re)creates the enforcement triggers; changes no data or hold'),
-    ('_detach_hold_triggers', 'superuser repair hook: removes the enforcement triggers; changes no data or hold'),
-    ('_hold_drop_guard', 'event trigger: refuses DROP of held tables, changes nothing'),
+    ('_attach_hold_triggers', 'superuser repair hook: hold trigger DDL only, no data change'),
+    ('_detach_hold_triggers', 'superuser repair hook: hold trigger DDL only, no data change'),
+    ('_sync_hold_triggers', 'hold trigger DDL following the (audited) holds; no data change'),
+    ('_hold_drop_guard', 'event trigger function: not callable'),
     ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).

@@ -1,0 +1,224 @@
+// Keeping the enforcement triggers attached only where a hold could apply (docs/legal-holds.md,
+// "Cost when nothing is held").
+//
+// A BEFORE ROW trigger costs every UPDATE and DELETE of its table even when the trigger function
+// returns at once: PostgreSQL fetches and locks the old row for it (GetTupleForTrigger). So the
+// triggers sit on a registered table only while an active, unexpired hold could cover its rows:
+// any tenant or subject hold covers every registered table, a table hold covers its table.
+//
+// Who calls sync:
+//  * place_hold, after inserting the hold: attaches, waiting for the table lock (the hold and its
+//    enforcement commit together);
+//  * register_table: attaches when a hold is already active;
+//  * release_hold, the expiry step and the launcher's reconcile step: detach, but only when the
+//    table can be locked at once; otherwise the trigger stays (it enforces nothing once no hold
+//    covers the table) and the launcher's next cycle tries again.
+//
+// Races. The decision is taken after the table lock is held, reading the holds with the latest
+// snapshot (own uncommitted changes included), so:
+//  * a hold being placed holds SHARE ROW EXCLUSIVE on its tables from before its INSERT until
+//    commit: a release deciding to detach either cannot lock the table (and skips it) or locked
+//    it first, in which case place_hold waits and then finds the trigger gone and attaches again;
+//  * writers (ROW EXCLUSIVE) conflict with both lock levels used here, and take their lock before
+//    building their trigger list, so a DELETE either ran before the hold or sees the trigger;
+//  * a table registered while a hold is being placed: register_table waits for uncommitted
+//    changes of privacy.legal_holds (SHARE lock) before deciding, and place_hold lists the
+//    registered tables with the latest snapshot after its INSERT; one of them sees the other.
+#include "holds.hpp"
+#include "launcher.hpp"
+#include "pg/boundary.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/relation.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+#include <cstring>
+
+namespace privacy::holds {
+
+namespace {
+
+constexpr const char* kRowTrigger = "privacy_hold_guard";
+constexpr const char* kTruncateTrigger = "privacy_hold_guard_truncate";
+
+// Whether an active, unexpired hold could cover rows of relation $1 (SQL, one place).
+constexpr const char* kCoveredSql =
+    "EXISTS (SELECT FROM privacy.legal_holds h"
+    "         WHERE h.active AND (h.expires_at IS NULL OR h.expires_at > pg_catalog.now())"
+    "           AND (h.scope <> 'table' OR pg_catalog.to_regclass(h.scope_id) = r.relation))";
+
+// Runs the enclosed SPI queries (pass read_only = true) on the latest snapshot, after making this
+// transaction's own changes visible: holds committed by others a moment ago count, whatever the
+// caller's isolation level.
+class LatestSnapshot {
+ public:
+  LatestSnapshot() {
+    pushed_ = pg::pg_guard([] {
+      CommandCounterIncrement();
+      PushActiveSnapshot(GetLatestSnapshot());
+      return GetActiveSnapshot();
+    });
+  }
+  ~LatestSnapshot() {
+    // On an error PostgreSQL's abort cleans the snapshot stack; pop only what is still ours.
+    if (ActiveSnapshotSet() && GetActiveSnapshot() == pushed_) PopActiveSnapshot();
+  }
+  LatestSnapshot(const LatestSnapshot&) = delete;
+  LatestSnapshot& operator=(const LatestSnapshot&) = delete;
+
+ private:
+  Snapshot pushed_ = nullptr;
+};
+
+struct RegisteredTable {
+  Oid relation;
+  std::string subject_column;
+  std::string tenant_column;  // "" when the table has no tenant column
+  bool covered;               // as seen before locking: a hint only
+  bool has_triggers;          // likewise
+};
+
+// The registered tables (one, or all when relation is invalid) that still exist, in OID order
+// (the order place_hold locks them in), with a first, unlocked look at their state.
+std::vector<RegisteredTable> registered_tables(Oid relation) {
+  std::vector<pg::TextRow> rows;
+  {
+    LatestSnapshot latest;
+    rows = pg::spi_query_rows(
+        std::string("SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), ") +
+            kCoveredSql +
+            "::text, EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.relation"
+            "   AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate'))::text"
+            "  FROM privacy.registered_tables r JOIN pg_catalog.pg_class c ON c.oid = r.relation"
+            " WHERE $1::oid = 0 OR r.relation = $1::oid ORDER BY r.relation::oid",
+        {pg::int8_param(static_cast<long long>(relation))}, true);
+  }
+  std::vector<RegisteredTable> tables;
+  for (const pg::TextRow& row : rows) {
+    tables.push_back(RegisteredTable{static_cast<Oid>(std::stoul(*row[0])), *row[1], *row[2],
+                                     *row[3] == "true", *row[4] == "true"});
+  }
+  return tables;
+}
+
+// Whether a hold could cover the table, read after its lock is held.
+bool covered_now(Oid relation) {
+  LatestSnapshot latest;
+  return *pg::spi_query_text(std::string("SELECT ") + kCoveredSql + "::text FROM (SELECT $1::oid::regclass AS relation) r",
+                             {pg::int8_param(static_cast<long long>(relation))}, true) == "true";
+}
+
+struct TriggerState {
+  bool any;       // at least one of the two triggers is there
+  bool complete;  // both, ENABLE ALWAYS, with the registered columns as arguments
+};
+
+bool trigger_matches(const Trigger& trigger, const char* subject, const char* tenant) {
+  return trigger.tgenabled == TRIGGER_FIRES_ALWAYS && trigger.tgnargs == 2 &&
+         std::strcmp(trigger.tgargs[0], subject) == 0 && std::strcmp(trigger.tgargs[1], tenant) == 0;
+}
+
+// The triggers as the relcache has them: current, since the caller holds a lock on the table
+// (taking it processed pending invalidations) that keeps others from changing them.
+TriggerState trigger_state(const RegisteredTable& table) {
+  return pg::pg_guard([&] {
+    TriggerState state{false, false};
+    Relation rel = try_relation_open(table.relation, NoLock);
+    if (rel == nullptr) return state;
+    bool row_ok = false, truncate_ok = false;
+    const char* subject = table.subject_column.c_str();
+    const char* tenant = table.tenant_column.c_str();
+    if (rel->trigdesc != nullptr) {
+      for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
+        const Trigger& trigger = rel->trigdesc->triggers[i];
+        if (std::strcmp(trigger.tgname, kRowTrigger) == 0) {
+          state.any = true;
+          row_ok = trigger_matches(trigger, subject, tenant);
+        } else if (std::strcmp(trigger.tgname, kTruncateTrigger) == 0) {
+          state.any = true;
+          truncate_ok = trigger_matches(trigger, subject, tenant);
+        }
+      }
+    }
+    state.complete = row_ok && truncate_ok;
+    relation_close(rel, NoLock);
+    return state;
+  });
+}
+
+bool lock_table(Oid relation, LOCKMODE mode, bool wait) {
+  return pg::pg_guard([&] {
+    if (!wait) return ConditionalLockRelationOid(relation, mode);
+    LockRelationOid(relation, mode);
+    return true;
+  });
+}
+
+// Brings one table in line. Returns false when it had to be left as it is (lock not free).
+bool sync_table(const RegisteredTable& table, Attach attach) {
+  if (attach == Attach::kIfFree && table.covered == table.has_triggers) return true;  // in line
+  if (!lock_table(table.relation, ShareRowExclusiveLock, attach == Attach::kWait)) return false;
+  bool covered = covered_now(table.relation);
+  TriggerState state = trigger_state(table);
+  if (covered) {
+    if (!state.complete) attach_triggers(table.relation, table.tenant_column, table.subject_column);
+    return true;
+  }
+  if (!state.any) return true;
+  // DROP TRIGGER takes ACCESS EXCLUSIVE: never queue for it (readers would queue behind us).
+  if (!lock_table(table.relation, AccessExclusiveLock, false)) return false;
+  detach_triggers(table.relation);
+  return true;
+}
+
+int sync_tables(Oid relation, Attach attach) {
+  pg::SpiConnection spi;
+  int left = 0;
+  for (const RegisteredTable& table : registered_tables(relation)) {
+    if (!sync_table(table, attach)) ++left;
+  }
+  return left;
+}
+
+// Launcher step: catches up with what release and expiry could not do at once (a busy table), and
+// with holds edited directly in privacy.legal_holds. One query when everything is in line.
+void reconcile_triggers() { sync_tables(InvalidOid, Attach::kIfFree); }
+
+launcher::StepRegistration reconcile_step(4, "hold triggers", &reconcile_triggers);
+
+}  // namespace
+
+bool sync_triggers(Oid relation, Attach attach) {
+  if (!OidIsValid(relation)) return true;
+  return sync_tables(relation, attach) == 0;
+}
+
+int sync_all_triggers(Attach attach) { return sync_tables(InvalidOid, attach); }
+
+void sync_triggers_of_new_table(Oid relation) {
+  pg::SpiConnection spi;
+  pg::spi_execute("LOCK TABLE privacy.legal_holds IN SHARE MODE");
+  sync_triggers(relation, Attach::kWait);
+}
+
+}  // namespace privacy::holds
+
+// privacy._sync_hold_triggers(rel regclass DEFAULT NULL, wait boolean DEFAULT false) -> integer:
+// brings the triggers of one registered table (NULL: all) in line with the active holds and
+// returns how many tables had to be left as they were (their lock was not free). wait = true
+// waits for the table lock before attaching (place_hold). Superuser only; place_hold,
+// release_hold and tests call it.
+PRIVACY_SQL_FUNCTION(privacy_sync_hold_triggers) {
+  Oid relation = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+  bool wait = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+  privacy::holds::Attach attach = wait ? privacy::holds::Attach::kWait : privacy::holds::Attach::kIfFree;
+  int left = OidIsValid(relation) ? (privacy::holds::sync_triggers(relation, attach) ? 0 : 1)
+                                  : privacy::holds::sync_all_triggers(attach);
+  PG_RETURN_INT32(left);
+}

@@ -1,0 +1,96 @@
+-- Legal holds: the enforcement triggers sit on a registered table only while a hold could cover
+-- its rows (docs/legal-holds.md, "Cost when nothing is held"): attached by place_hold and by
+-- register_table under an active hold, dropped by release_hold, the expiry step and
+-- privacy._sync_hold_triggers. Enforcement itself is tested in holds.sql.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_privacy;
+BEGIN;
+SELECT plan(27);
+
+CREATE SCHEMA holds_trg;
+CREATE TABLE holds_trg.a (id int PRIMARY KEY, tenant text, subject text, amount int);
+CREATE TABLE holds_trg.b (id int PRIMARY KEY, subject text);
+CREATE TABLE holds_trg.c (id int PRIMARY KEY, tenant text, subject text);
+CREATE INDEX ON holds_trg.a (tenant, subject, id);
+CREATE INDEX ON holds_trg.b (subject, id);
+CREATE INDEX ON holds_trg.c (tenant, subject, id);
+INSERT INTO holds_trg.a SELECT g, 't' || (g % 2), 's' || (g % 5), g FROM generate_series(1, 20) g;
+INSERT INTO holds_trg.b SELECT g, 's' || (g % 5) FROM generate_series(1, 10) g;
+INSERT INTO holds_trg.c SELECT g, 't1', 's' || (g % 5) FROM generate_series(1, 10) g;
+SELECT privacy.register_table('holds_trg.a', 'subject', 'tenant');
+SELECT privacy.register_table('holds_trg.b', 'subject');
+
+-- The hold triggers of a table, e.g. 'privacy_hold_guard:A,privacy_hold_guard_truncate:A'; '' for none.
+CREATE FUNCTION pg_temp.hold_triggers(rel regclass) RETURNS text LANGUAGE sql AS $$
+  SELECT coalesce(string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname), '')
+    FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname LIKE 'privacy\_hold\_guard%'
+$$;
+\set both '''privacy_hold_guard:A,privacy_hold_guard_truncate:A'''
+
+-- No hold: no trigger at all.
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'registered table without holds has no hold trigger');
+SELECT is(pg_temp.hold_triggers('holds_trg.b'), '', 'single-tenant table without holds has no hold trigger');
+
+-- A subject hold covers every registered table.
+SELECT privacy.place_hold('subject', 's1', 't1', 'case 1') AS h1 \gset
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), :both, 'place_hold attached both triggers, ENABLE ALWAYS');
+SELECT is(pg_temp.hold_triggers('holds_trg.b'), :both, 'and on the other registered table');
+SELECT is((SELECT tgfoid::regproc::text || '(' || encode(tgargs, 'escape') || ')' FROM pg_trigger
+            WHERE tgrelid = 'holds_trg.a'::regclass AND tgname = 'privacy_hold_guard'),
+          'privacy._hold_guard(subject\000tenant\000)', 'the row trigger names the registered columns');
+SELECT throws_ok($$DELETE FROM holds_trg.a WHERE id = 11$$, 'PV001', NULL, 'superuser DELETE of a held row refused');
+SET LOCAL session_replication_role = replica;
+SELECT throws_ok($$UPDATE holds_trg.a SET amount = 0 WHERE id = 11$$, 'PV001', NULL, 'replica mode: UPDATE refused');
+SELECT throws_ok($$TRUNCATE holds_trg.a$$, 'PV001', NULL, 'replica mode: TRUNCATE refused');
+SET LOCAL session_replication_role = origin;
+
+-- A second hold; releasing one keeps the triggers, releasing the last removes them.
+SELECT privacy.place_hold('subject', 's2', 't1', 'case 2') AS h2 \gset
+SELECT privacy.release_hold(:h1, 'settled');
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), :both, 'triggers stay while another hold is active');
+SELECT throws_ok($$DELETE FROM holds_trg.a WHERE id = 7$$, 'PV001', NULL, 'the remaining hold is enforced');
+SELECT privacy.release_hold(:h2, 'settled');
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'release of the last hold removed the triggers');
+SELECT is(pg_temp.hold_triggers('holds_trg.b'), '', 'from every table');
+SELECT lives_ok($$DELETE FROM holds_trg.a WHERE id = 11$$, 'DELETE allowed after release');
+
+-- A table hold covers its table only.
+SELECT privacy.place_hold('table', 'holds_trg.b', NULL, 'regulator') AS h3 \gset
+SELECT is(pg_temp.hold_triggers('holds_trg.b'), :both, 'table hold: its table has the triggers');
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'table hold: other tables have none');
+SELECT throws_ok($$DELETE FROM holds_trg.b WHERE id = 1$$, 'PV001', NULL, 'table hold enforced');
+SELECT privacy.release_hold(:h3, 'done');
+SELECT is(pg_temp.hold_triggers('holds_trg.b'), '', 'released table hold: triggers gone');
+
+-- A table registered while a tenant hold is active gets the triggers at once.
+SELECT privacy.place_hold('tenant', 't1', NULL, 'audit') AS h4 \gset
+SELECT privacy.register_table('holds_trg.c', 'subject', 'tenant');
+SELECT is(pg_temp.hold_triggers('holds_trg.c'), :both, 'registered under a tenant hold: triggers attached');
+SELECT throws_ok($$DELETE FROM holds_trg.c WHERE id = 1$$, 'PV001', NULL, 'and enforced');
+SELECT privacy.release_hold(:h4, 'done');
+SELECT is(pg_temp.hold_triggers('holds_trg.c'), '', 'released: gone from the new table too');
+
+-- Expiry: the expiry step deactivates the hold, audits it, and drops the triggers.
+SELECT privacy.place_hold('subject', 's3', 't1', 'short', now() + interval '1 hour') AS h5 \gset
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), :both, 'expiring hold: triggers attached');
+UPDATE privacy.legal_holds SET expires_at = now() - interval '1 second' WHERE id = :h5;  -- time passes
+SELECT privacy._expire_holds();
+SELECT is((SELECT active FROM privacy.legal_holds WHERE id = :h5), false, 'expiry step deactivated the hold');
+SELECT is((SELECT count(*) FROM privacy.audit_log WHERE action = 'hold_expired' AND target = 'hold ' || :h5),
+          1::bigint, 'hold_expired audited');
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'expiry step removed the triggers');
+
+-- A hold written directly into privacy.legal_holds: the launcher's catch-up step (run here by
+-- hand) attaches the triggers; removing it, detaches them.
+INSERT INTO privacy.legal_holds (scope, scope_id, tenant_id, reason) VALUES ('tenant', 't0', 't0', 'direct');
+SELECT is(privacy._sync_hold_triggers(), 0, 'sync left no table behind');
+SELECT is(pg_temp.hold_triggers('holds_trg.a') || ';' || pg_temp.hold_triggers('holds_trg.c'),
+          :both || ';' || :both, 'sync attached the triggers for a directly inserted hold');
+DELETE FROM privacy.legal_holds WHERE reason = 'direct';
+SELECT privacy._sync_hold_triggers();
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'sync detached them once no hold is left');
+
+SELECT * FROM finish();
+ROLLBACK;
