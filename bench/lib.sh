@@ -20,7 +20,7 @@ EOF
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 # calc EXPR: floating point arithmetic (awk).
-calc() { awk "BEGIN {printf \"%.6g\", $1}"; }
+calc() { awk "BEGIN {printf \"%.15g\", $1}"; }
 fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN {printf "%.*f", d, v}'; }
 fmt_int() { awk -v v="$1" 'BEGIN {printf "%d", v + 0.5}' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 # yes/no: does the awk condition hold?
@@ -30,18 +30,19 @@ holds() { awk "BEGIN {exit !($1)}" && echo yes || echo no; }
 has_function() { [ "$(q "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'privacy' AND p.proname = '$1'")" != 0 ]; }
 
 # ----- the result table ------------------------------------------------------------------
-RESULTS=()
+# Rows go to a file: each figure runs in a subshell (so that `set -e` stops the figure, not the
+# suite, at its first failing command).
 # result FIGURE PG_PRIVACY BASELINE RATIO TARGET MEETS
 result() {
   local row="| $1 | $2 | $3 | $4 | $5 | $6 |"
-  RESULTS+=("$row")
+  echo "$row" >>"$WORK/results.md"
   echo "  $row" >&2
 }
 not_measured() { result "$1" "not measured: $2" "" "" "$3" "n/a"; }
 print_results() {
   echo "| figure | pg_privacy | baseline | ratio | target | meets target |"
   echo "|---|---|---|---|---|---|"
-  printf '%s\n' "${RESULTS[@]}"
+  cat "$WORK/results.md"
 }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
@@ -55,19 +56,19 @@ job_rate() { q "SELECT total_items / extract(epoch FROM finished_at - started_at
 
 # ----- pgbench ---------------------------------------------------------------------------
 # pgbench_run PREFIX SCRIPT CLIENTS SECONDS [extra pgbench args...]: per-transaction log in
-# $WORK/PREFIX.*; prints nothing. As the non-superuser role bench_app, so RLS applies.
+# $WORK/log_PREFIX.<pid>[.<thread>], summary in $WORK/log_PREFIX.out; prints nothing. As the non-superuser role bench_app, so RLS applies.
 pgbench_run() {
   local prefix=$1 script=$2 clients=$3 seconds=$4; shift 4
-  rm -f "$WORK/$prefix".*
+  rm -f "$WORK/log_$prefix".*
   as_postgres pgbench -n -U "${BENCH_USER:-bench_app}" -d postgres -c "$clients" -j "$(( clients < 2 ? clients : 2 ))" \
-    -T "$seconds" -f "$script" -l --log-prefix="$WORK/$prefix" "$@" >"$WORK/$prefix.out" 2>&1 \
-    || { cat "$WORK/$prefix.out" >&2; return 1; }
+    -T "$seconds" -f "$script" -l --log-prefix="$WORK/log_$prefix" "$@" >"$WORK/log_$prefix.out" 2>&1 \
+    || { cat "$WORK/log_$prefix.out" >&2; return 1; }
 }
 # First and last transaction completion time (epoch seconds) of a pgbench log.
-pgbench_span() { cat "$WORK/$1".[0-9]* | awk 'NR==1 {lo=hi=$5+$6/1e6} {t=$5+$6/1e6; if (t<lo) lo=t; if (t>hi) hi=t} END {printf "%.6f %.6f\n", lo, hi}'; }
+pgbench_span() { cat "$WORK/log_$1".[0-9]* | awk 'NR==1 {lo=hi=$5+$6/1e6} {t=$5+$6/1e6; if (t<lo) lo=t; if (t>hi) hi=t} END {printf "%.6f %.6f\n", lo, hi}'; }
 # pgbench_stats PREFIX FROM TO: "tps p99_ms" of the transactions that completed in [FROM, TO].
 pgbench_stats() {
-  cat "$WORK/$1".[0-9]* | awk -v w0="$2" -v w1="$3" '{t=$5+$6/1e6; if (t>=w0 && t<=w1) print $3}' | sort -n |
+  cat "$WORK/log_$1".[0-9]* | awk -v w0="$2" -v w1="$3" '{t=$5+$6/1e6; if (t>=w0 && t<=w1) print $3}' | sort -n |
     awk -v span="$(calc "$3 - $2")" '{v[NR]=$1} END {
       if (NR == 0 || span <= 0) {print "0 nan"; exit}
       i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1
