@@ -100,14 +100,6 @@ std::string key_values(const TableInfo& table, const std::string& json, bool nam
   return list;
 }
 
-std::string key_match(const TableInfo& table, const std::string& left, const std::string& right) {
-  std::string match;
-  for (const Column& key : table.keys) {
-    match += (match.empty() ? "" : " AND ") + left + "." + key.quoted + " = " + right + "." + key.quoted;
-  }
-  return match;
-}
-
 // The rows of the target a statement acts on (alias `t`).
 std::string target_filter(const TableInfo& table, const Shape& shape) {
   if (shape.operation == Operation::Finalize) return "t.privacy_erased_by = $1";
@@ -121,13 +113,16 @@ std::string target_filter(const TableInfo& table, const Shape& shape) {
   return filter;
 }
 
-// What the operation does to the rows of `b` (their keys), re-checking the filter so that a row
-// changed concurrently is re-evaluated after its lock is taken.
-std::string action(const TableInfo& table, const Shape& shape) {
-  std::string where = " WHERE " + key_match(table, "t", "b") + " AND " + target_filter(table, shape);
+// What the operation does to the target's rows that also satisfy `rows` (a condition on alias t).
+// The target filter is part of the statement, so a row changed concurrently is re-evaluated after
+// its lock is taken. No join: the rows are found by index conditions alone, so a stale estimate
+// (right after marking, the statistics say no row is marked) cannot turn a batch into a scan of
+// every row of the job.
+std::string action(const TableInfo& table, const Shape& shape, const std::string& rows) {
+  std::string where = " WHERE " + target_filter(table, shape) + " AND " + rows;
   bool deletes = shape.operation == Operation::Purge ||
                  (shape.operation == Operation::Finalize && table.on_erase == "delete");
-  if (deletes) return "DELETE FROM " + table.qualified + " AS t USING b" + where;
+  if (deletes) return "DELETE FROM " + table.qualified + " AS t" + where;
   std::string set;
   if (shape.operation == Operation::Mark) {
     set = "privacy_erased_by = $1";
@@ -138,7 +133,7 @@ std::string action(const TableInfo& table, const Shape& shape) {
     }
     set += ", privacy_erased_by = NULL";
   }
-  return "UPDATE " + table.qualified + " AS t SET " + set + " FROM b" + where;
+  return "UPDATE " + table.qualified + " AS t SET " + set + where;
 }
 
 std::string after_key_condition(const TableInfo& table, const Shape& shape) {
@@ -153,12 +148,20 @@ std::string batch_keys_select(const TableInfo& table, const Shape& shape, const 
 }
 
 // One batch as one statement. Returns (rows acted on, keys selected, last key selected).
+// `picked` is the next `limit` keys in key order (an index range scan); the action then covers
+// the key range (after, last picked key], again by index conditions: each batch reads only its own
+// rows whatever the planner believes about the table.
 std::string batch_statement(const TableInfo& table, const Shape& shape) {
-  return "WITH b AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
-         " done AS (" + action(table, shape) + " RETURNING 1)"
-         " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM b),"
-         " (SELECT " + key_object(table, "b") + " FROM b ORDER BY " + key_list(table, "b", " DESC") +
-         " LIMIT 1)::text";
+  std::string upper_bound;
+  for (const Column& key : table.keys) {
+    upper_bound += (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
+  }
+  return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
+         " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " + key_list(table, "picked", " DESC") + " LIMIT 1),"
+         " done AS (" + action(table, shape, "(" + key_list(table, "t") + ") <= (" + upper_bound + ")" +
+         after_key_condition(table, shape)) + " RETURNING 1)"
+         " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM picked),"
+         " (SELECT " + key_object(table, "last") + " FROM last)::text";
 }
 
 // The keys of the same batch, for the row-by-row retry.
@@ -168,8 +171,8 @@ std::string batch_keys_statement(const TableInfo& table, const Shape& shape) {
 
 // The action for the one row whose key object is $6.
 std::string row_statement(const TableInfo& table, const Shape& shape) {
-  return "WITH b AS (SELECT " + key_values(table, "$6::jsonb", true) + "),"
-         " done AS (" + action(table, shape) + " RETURNING 1) SELECT count(*) FROM done";
+  return "WITH done AS (" + action(table, shape, "(" + key_list(table, "t") + ") = (" + key_values(table, "$6::jsonb", false) + ")") +
+         " RETURNING 1) SELECT count(*) FROM done";
 }
 
 std::string count_statement(const TableInfo& table, const Shape& shape) {
@@ -259,19 +262,28 @@ std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind
   return rows;
 }
 
-// Sets lock_timeout to privacy.lock_timeout for the lifetime of the object, the way a function's
-// SET clause does (a GUC nest level), so the caller's own setting comes back afterwards.
-class LockTimeoutScope {
+// The settings of a batch statement, for the lifetime of the object, the way a function's SET
+// clause does it (a GUC nest level), so the caller's own settings come back afterwards:
+//  * lock_timeout = privacy.lock_timeout: a batch never waits long for a row someone else holds;
+//  * no hash or merge joins: a batch joins at most batch_size keys back to its table, for which
+//    a nested loop on the key index is always right. Right after marking, the statistics still
+//    say that no row is marked, and the planner would otherwise hash-join every marked row of
+//    the job in each batch, which made finalization quadratic (bench B2).
+class BatchSettingsScope {
  public:
-  LockTimeoutScope() {
-    std::string value = std::to_string(pg::guc::lock_timeout_ms);
+  BatchSettingsScope() {
+    std::string timeout = std::to_string(pg::guc::lock_timeout_ms);
     level_ = pg::pg_guard([] { return NewGUCNestLevel(); });
     pg::pg_guard([&] {
-      (void)set_config_option("lock_timeout", value.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+      (void)set_config_option("lock_timeout", timeout.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                               true, 0, false);
+      (void)set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                              false);
+      (void)set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                              false);
     });
   }
-  ~LockTimeoutScope() {
+  ~BatchSettingsScope() {
     int level = level_;
     MemoryContext context = CurrentMemoryContext;
     PG_TRY();
@@ -283,8 +295,8 @@ class LockTimeoutScope {
     }
     PG_END_TRY();
   }
-  LockTimeoutScope(const LockTimeoutScope&) = delete;
-  LockTimeoutScope& operator=(const LockTimeoutScope&) = delete;
+  BatchSettingsScope(const BatchSettingsScope&) = delete;
+  BatchSettingsScope& operator=(const BatchSettingsScope&) = delete;
 
  private:
   int level_ = 0;
@@ -303,7 +315,7 @@ BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& b
   const std::string name = operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t") +
                            (shape.has_after_key ? "/after" : "/first");
   BatchResult result;
-  LockTimeoutScope timeout;
+  BatchSettingsScope settings;
   std::vector<pg::TextRow> rows;
   std::optional<Error> failure = pg::run_in_subtransaction(
       [&] { rows = execute(table, name, batch_statement(table, shape), bound); });
