@@ -1,6 +1,7 @@
 #include "pg/spi.hpp"
 
 #include <cstdlib>
+#include <map>
 
 namespace privacy::pg {
 
@@ -35,6 +36,48 @@ struct ParamArrays {
     }
   }
 };
+
+// Every statement is prepared once per backend and kept (SPI_keepplan), keyed by its text and
+// parameter types: the audit append, the batch loop's bookkeeping and the API run the same few
+// statements over and over, and parsing and planning them each time was most of their cost.
+// PostgreSQL's plan cache revalidates a kept plan when the objects it uses change. The cache is
+// bounded; when it is full it starts over.
+constexpr size_t kMaxCachedPlans = 512;
+
+struct PlanKey {
+  std::string sql;
+  std::vector<Oid> types;
+  bool operator<(const PlanKey& other) const {
+    return sql != other.sql ? sql < other.sql : types < other.types;
+  }
+};
+
+std::map<PlanKey, SPIPlanPtr>& plan_cache() {
+  static std::map<PlanKey, SPIPlanPtr> cache;
+  return cache;
+}
+
+void forget_all_plans() {
+  for (auto& [key, plan] : plan_cache()) SPI_freeplan(plan);
+  plan_cache().clear();
+}
+
+SPIPlanPtr cached_plan(const std::string& sql, std::vector<Oid>& types) {
+  PlanKey key{sql, types};
+  auto found = plan_cache().find(key);
+  if (found != plan_cache().end()) return found->second;
+  if (plan_cache().size() >= kMaxCachedPlans) pg_guard([] { forget_all_plans(); });
+  SPIPlanPtr plan = pg_guard([&] {
+    SPIPlanPtr prepared = SPI_prepare(sql.c_str(), static_cast<int>(types.size()), types.data());
+    if (prepared == nullptr) {
+      elog(ERROR, "pg_privacy: could not prepare (%s): %s", SPI_result_code_string(SPI_result), sql.c_str());
+    }
+    if (SPI_keepplan(prepared) != 0) elog(ERROR, "pg_privacy: could not keep a prepared statement");
+    return prepared;
+  });
+  plan_cache().emplace(std::move(key), plan);
+  return plan;
+}
 
 std::optional<std::string> cell_text(uint64 row, int column) {
   char* value = pg_guard([&] {
@@ -74,10 +117,9 @@ SqlParam float8_param(double number) {
 
 uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params, bool read_only) {
   ParamArrays arrays(params);
+  SPIPlanPtr plan = cached_plan(sql, arrays.types);
   int status = pg_guard([&] {
-    return SPI_execute_with_args(sql.c_str(), static_cast<int>(params.size()),
-                                 arrays.types.data(), arrays.values.data(), arrays.nulls.data(),
-                                 read_only, 0);
+    return SPI_execute_plan(plan, arrays.values.data(), arrays.nulls.data(), read_only, 0);
   });
   if (status < 0) {
     throw core::Error(core::sqlstate::kInternalError,
