@@ -119,7 +119,7 @@ sub mailer_row {
 }
 
 # ---- pg_notify: a listener gets the JSON payload at commit.
-my $small_job = insert_job(kind => 'erase', status => 'processing', total => 3, email => 'dpo@example.com');
+my $small_job = insert_job(kind => 'erase', status => 'pending', total => 3, email => 'dpo@example.com');
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
   "LISTEN privacy_events;\nSELECT privacy._notify_job_event($small_job, 'approved', 'processing');");
 like($stdout, qr/Asynchronous notification "privacy_events" with payload "\{"job_id" : $small_job, "kind" : "erase", "tenant_id" : "acme", "target_type" : "subject", "old_status" : "approved", "new_status" : "processing", "processed_items" : 3, "failed_items" : 0, "total_items" : 3, "at" : "[^"]+"\}" received/,

@@ -4,7 +4,8 @@
 # that must not decrypt, privileges, restart after an interrupted run, flat memory, expiry.
 #
 # The export runs through privacy._run_export_now (the executor's begin / run_batch / finish in
-# one transaction); the background-worker path is tested with the job loop.
+# one transaction) on jobs inserted as 'pending', which the launcher leaves alone; the
+# background-worker path is tested in 071_export_worker.pl.
 use strict;
 use warnings;
 
@@ -75,7 +76,7 @@ sub new_export_job {
 	my ($subject) = @_;
 	return $node->safe_psql('postgres', qq{
 INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES ('export', 'subject', '$subject', 'acme', 'TAP export', false, 'processing', now() + interval '30 days')
+VALUES ('export', 'subject', '$subject', 'acme', 'TAP export', true, 'pending', now() + interval '30 days')
 RETURNING id});
 }
 
