@@ -23,45 +23,45 @@ bool& flag_of(GuardedWrite kind) {
   return kind == GuardedWrite::kChainHead ? chain_head_write_allowed : purge_allowed;
 }
 
-// Locks the chain's head row (creating it on first use) and returns the chain's last hash.
-std::string lock_chain_head(const std::string& chain) {
-  const std::string lock_sql =
-      "SELECT last_hash FROM privacy.audit_chains WHERE chain = $1 FOR UPDATE";
-  std::optional<std::string> last_hash = pg::spi_query_text(lock_sql, {text_param(chain)}, false);
-  if (last_hash) return *last_hash;
-  pg::spi_execute(
-      "INSERT INTO privacy.audit_chains (chain, last_id, last_hash) VALUES ($1, 0, $2) "
-      "ON CONFLICT (chain) DO NOTHING",
-      {text_param(chain), text_param(std::string(core::kGenesisHash))});
-  last_hash = pg::spi_query_text(lock_sql, {text_param(chain)}, false);
-  if (!last_hash) throw core::Error(core::sqlstate::kInternalError, "audit chain head vanished");
-  return *last_hash;
-}
-
-// Fills the parts of the record that come from the server: id, canonical time, the session's
-// identity and the canonical (jsonb) text of detail.
-void fill_from_server(core::AuditRecord& record, const Entry& entry) {
+// Locks the chain's head row and reads, after the lock is granted, what the server contributes
+// to the row: the previous hash, the id, the canonical time, the session's identity and the
+// canonical (jsonb) text of detail. One statement: the locking scan is a CTE, so nextval and
+// clock_timestamp run only once the lock is held, and ids follow the chain's order.
+// Returns false when the chain has no head yet.
+bool lock_head_and_fill(core::AuditRecord& record, const Entry& entry, std::string& previous_hash) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT nextval('privacy.audit_log_id_seq')::text, "
-      "       to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-      "       session_user::text, current_user::text, host(inet_client_addr()), "
-      "       current_setting('application_name'), ($1::jsonb)::text",
-      {text_param(entry.detail_json)}, false);
-  const pg::TextRow& row = rows.at(0);
-  record.id = std::stoll(*row[0]);
-  record.at = *row[1];
+      "WITH head AS (SELECT last_hash FROM privacy.audit_chains WHERE chain = $1 FOR UPDATE)"
+      " SELECT head.last_hash, nextval('privacy.audit_log_id_seq')::text,"
+      "        to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+      "        session_user::text, current_user::text, host(inet_client_addr()),"
+      "        current_setting('application_name'), ($2::jsonb)::text"
+      "   FROM head",
+      {text_param(record.chain), text_param(entry.detail_json)}, false);
+  if (rows.empty()) return false;
+  const pg::TextRow& row = rows[0];
+  previous_hash = *row[0];
+  record.id = std::stoll(*row[1]);
+  record.at = *row[2];
   if (entry.actor) {
     record.session_user = entry.actor->session_user;
     record.current_user = entry.actor->current_user;
     record.client_addr = entry.actor->client_addr;
     record.application_name = entry.actor->application_name;
   } else {
-    record.session_user = row[2];
-    record.current_user = row[3];
-    record.client_addr = row[4];
-    record.application_name = row[5];
+    record.session_user = row[3];
+    record.current_user = row[4];
+    record.client_addr = row[5];
+    record.application_name = row[6];
   }
-  record.detail = row[6];
+  record.detail = row[7];
+  return true;
+}
+
+void create_chain_head(const std::string& chain) {
+  pg::spi_execute(
+      "INSERT INTO privacy.audit_chains (chain, last_id, last_hash) VALUES ($1, 0, $2) "
+      "ON CONFLICT (chain) DO NOTHING",
+      {text_param(chain), text_param(std::string(core::kGenesisHash))});
 }
 
 }  // namespace
@@ -87,8 +87,13 @@ long long append(const Entry& entry) {
   record.target = entry.target;
   record.outcome = entry.outcome;
 
-  std::string previous_hash = lock_chain_head(record.chain);
-  fill_from_server(record, entry);
+  std::string previous_hash;
+  if (!lock_head_and_fill(record, entry, previous_hash)) {
+    create_chain_head(record.chain);
+    if (!lock_head_and_fill(record, entry, previous_hash)) {
+      throw core::Error(core::sqlstate::kInternalError, "audit chain head vanished");
+    }
+  }
   std::string hash = core::chain_hash(previous_hash, record);
 
   pg::spi_execute(

@@ -138,8 +138,14 @@ class BatchMemory {
     });
   }
   ~BatchMemory() { MemoryContextDelete(context_); }
-  void enter() { previous_ = MemoryContextSwitchTo(context_); }
+  void enter() {
+    previous_ = MemoryContextSwitchTo(context_);
+    inside_ = true;
+  }
+  // Idempotent: an error path may leave after a normal leave already ran.
   void leave() {
+    if (!inside_) return;
+    inside_ = false;
     MemoryContextSwitchTo(previous_);
     MemoryContextReset(context_);
   }
@@ -147,6 +153,7 @@ class BatchMemory {
  private:
   MemoryContext context_ = nullptr;
   MemoryContext previous_ = nullptr;
+  bool inside_ = false;
 };
 
 enum class BatchVerdict { Continue, Completed, Cancelled, Stopped };
