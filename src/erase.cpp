@@ -63,7 +63,11 @@ class RelationWalk : public JobExecutor {
   }
 
   BatchStep run_batch(const JobInfo& job, int limit) override {
-    Position position = parse_position(job.cursor_json, relations_);
+    // The position this run committed last is kept in memory (the job's counts show that the
+    // row still holds it); the cursor in the job row is parsed only on a run's first batch.
+    Position position = have_position_ && job.processed_items + job.failed_items == done_after_last_batch_
+                            ? last_position_
+                            : parse_position(job.cursor_json, relations_);
     BatchStep step;
     // Fill the batch across relations: a relation with few rows does not cost a batch of its own.
     while (position.relation_index < relations_.size() && step.processed + step.failed < limit) {
@@ -83,6 +87,9 @@ class RelationWalk : public JobExecutor {
     }
     step.done = position.relation_index >= relations_.size();
     step.cursor_json = position_json(relations_, position);
+    last_position_ = position;
+    have_position_ = true;
+    done_after_last_batch_ = job.processed_items + job.failed_items + step.processed + step.failed;
     return step;
   }
 
@@ -107,6 +114,9 @@ class RelationWalk : public JobExecutor {
  private:
   std::vector<Oid> relations_;
   std::map<Oid, long long> rows_by_relation_;
+  Position last_position_;
+  bool have_position_ = false;
+  long long done_after_last_batch_ = 0;
 };
 
 class EraseExecutor final : public RelationWalk {

@@ -12,6 +12,7 @@
 #include "throttle.hpp"
 
 extern "C" {
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 }
 
@@ -122,9 +123,12 @@ void audit_flagged_items(const JobRecord& job, long long failed) {
   audit::append(entry);
 }
 
+// SET LOCAL synchronous_commit, without a statement: it is set once or twice in every batch.
 void set_commit_mode(bool synchronous) {
-  pg::SpiConnection spi;
-  pg::spi_execute(synchronous ? "SET LOCAL synchronous_commit = on" : "SET LOCAL synchronous_commit = off");
+  pg::pg_guard([&] {
+    (void)set_config_option("synchronous_commit", synchronous ? "on" : "off", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+  });
 }
 
 // Batch memory: everything a batch allocates in its own context, reset after the batch, so a
