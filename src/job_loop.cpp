@@ -22,9 +22,6 @@ using core::JobStatus;
 
 namespace {
 
-// Advisory lock key space of pg_privacy job runners (two-int form: this constant, job id).
-constexpr int kRunnerLockClass = 0x70726976;  // "priv"
-
 double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; }
 
 // A session-level advisory lock proves that a runner is alive: the launcher resumes only

@@ -14,6 +14,11 @@
 
 namespace privacy::jobs {
 
+// Every runner of a job (worker or run_job session) holds the session advisory lock
+// (kRunnerLockClass, job id) while it runs; the launcher resumes only processing jobs whose lock
+// nobody holds (pg_locks: classid = kRunnerLockClass, objid = job id, objsubid = 2).
+inline constexpr int kRunnerLockClass = 0x70726976;  // "priv"
+
 // The columns of privacy.jobs the workflow needs.
 struct JobRecord {
   long long id;

@@ -127,7 +127,8 @@ std::vector<Candidate> read_candidates() {
       "SELECT j.id::text, j.tenant_id, extract(epoch FROM coalesce(j.queued_at, j.requested_at))::text, 'run'"
       "  FROM privacy.jobs j WHERE j.status = 'processing'"
       "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory'"
-      "                   AND l.classid = 1886546294::oid AND l.objid = j.id::oid AND l.objsubid = 2"
+      "                   AND l.classid = " + std::to_string(jobs::kRunnerLockClass) +
+      "::oid AND l.objid = j.id::oid AND l.objsubid = 2"
       "                   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
       " UNION ALL "
       "SELECT j.id::text, j.tenant_id, extract(epoch FROM j.recoverable_until)::text, 'finalize'"
