@@ -11,15 +11,6 @@ namespace privacy::finalize {
 
 namespace {
 
-// Where finalization of a job stands, kept in privacy.jobs.cursor as
-//   {"phase": "finalize", "relation": <oid>, "after": <key or null>, "rows": n, "failed": n}
-struct FinalizeCursor {
-  Oid relation = InvalidOid;
-  std::optional<std::string> after;
-  long long rows = 0;
-  long long failed = 0;
-};
-
 struct DueJob {
   std::string tenant_id;
   std::optional<std::string> subject_id;
@@ -78,39 +69,44 @@ void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& c
 
 }  // namespace
 
-Progress finalize_step(long long job_id, int limit) {
+Progress Finalizer::step(int limit) {
   pg::SpiConnection spi;
-  DueJob job = load_due_job(job_id);
+  DueJob job = load_due_job(job_id_);
   if (job.finalized || !job.due) return job.finalized ? Progress::Done : Progress::NotDue;
+  if (!loaded_) {
+    relations_ = batch::relations_in_order();
+    cursor_ = parse_cursor(job.cursor_json);
+    loaded_ = true;
+  }
 
-  std::vector<Oid> relations = batch::relations_in_order();
-  FinalizeCursor cursor = parse_cursor(job.cursor_json);
-  auto position = std::find(relations.begin(), relations.end(), cursor.relation);
-  if (position == relations.end()) {  // first step, or the relation was unregistered
-    position = relations.begin();
+  FinalizeCursor cursor = cursor_;
+  auto position = std::find(relations_.begin(), relations_.end(), cursor.relation);
+  if (position == relations_.end()) {  // first step, or the relation was unregistered
+    position = relations_.begin();
     cursor.after.reset();
   }
   // Skip relations with nothing of this job, looking only when a relation is entered (a count per
   // batch would rescan the job's rows every time and make finalization quadratic).
-  while (position != relations.end() && !cursor.after && batch::count_marked_rows(job_id, *position) == 0) {
+  while (position != relations_.end() && !cursor.after && batch::count_marked_rows(job_id_, *position) == 0) {
     ++position;
   }
-  if (position == relations.end()) {
-    mark_finalized(job_id, job, cursor);
+  if (position == relations_.end()) {
+    mark_finalized(job_id_, job, cursor);
     return Progress::Done;
   }
   if (holds::find_hold(job.tenant_id, job.subject_id, *position)) return Progress::Held;
 
   cursor.relation = *position;
-  batch::BatchResult result = batch::finalize_batch(job_id, *position, cursor.after, limit);
+  batch::BatchResult result = batch::finalize_batch(job_id_, *position, cursor.after, limit);
   cursor.rows += result.processed;
   cursor.failed += result.failed;
   cursor.after = result.relation_done ? std::nullopt : result.last_key;
   if (result.relation_done) {
     ++position;
-    cursor.relation = position == relations.end() ? InvalidOid : *position;
+    cursor.relation = position == relations_.end() ? InvalidOid : *position;
   }
-  save_cursor(job_id, cursor);
+  save_cursor(job_id_, cursor);
+  cursor_ = cursor;
   return Progress::More;
 }
 

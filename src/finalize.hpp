@@ -4,13 +4,41 @@
 // end of an erase job whose recovery window is zero.
 #pragma once
 
+#include "pg/pg_headers.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace privacy::finalize {
 
 enum class Progress { More, Done, Held, NotDue };
 
-// One batch of finalization for the job, in the current transaction; keeps its position in
-// privacy.jobs.cursor and sets finalized_at (and audits 'finalized') when everything is done.
-// Held: a legal hold covers the next relation; nothing changed, try again later.
-Progress finalize_step(long long job_id, int limit);
+// Where finalization of a job stands, kept in privacy.jobs.cursor as
+//   {"phase": "finalize", "relation": <oid>, "after": <key or null>, "rows": n, "failed": n}
+struct FinalizeCursor {
+  Oid relation = InvalidOid;
+  std::optional<std::string> after;
+  long long rows = 0;
+  long long failed = 0;
+};
+
+// Finalizes one job, one batch per step(). The relation order and the position are read from
+// the database on the first step and then kept in memory for the run (the runner holds the
+// job's runner lock, so nobody else moves them); each step still saves the position with its
+// batch, so a crash resumes from the last committed one.
+class Finalizer {
+ public:
+  explicit Finalizer(long long job_id) : job_id_(job_id) {}
+  // One batch in the current transaction. Done sets finalized_at (and audits 'finalized');
+  // Held: a legal hold covers the next relation, nothing changed, try again later.
+  Progress step(int limit);
+
+ private:
+  long long job_id_;
+  bool loaded_ = false;
+  std::vector<Oid> relations_;
+  FinalizeCursor cursor_;
+};
 
 }  // namespace privacy::finalize

@@ -219,13 +219,14 @@ BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, BatchPace& p
 
 // After an erase whose recovery window is zero: finalize in the same run.
 void finalize_if_due(long long job_id, LoopHost& host, BatchMemory& memory) {
+  finalize::Finalizer finalizer(job_id);
   for (;;) {
     host.start_transaction();
     memory.enter();
     finalize::Progress progress;
     try {
       set_commit_mode(false);
-      progress = finalize::finalize_step(job_id, pg::guc::batch_size);
+      progress = finalizer.step(pg::guc::batch_size);
     } catch (...) {
       memory.leave();
       host.abort();
