@@ -1,5 +1,6 @@
 #include "launcher.hpp"
 
+#include "pg/bgworker.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -128,15 +129,8 @@ void run_cycle() {
 }
 
 void register_launcher() {
-  BackgroundWorker worker;
-  std::memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = kRestartSeconds;
-  std::strncpy(worker.bgw_library_name, "pg_privacy", BGW_MAXLEN - 1);
-  std::strncpy(worker.bgw_function_name, "privacy_launcher_main", BGW_MAXLEN - 1);
-  std::strncpy(worker.bgw_name, "pg_privacy launcher", BGW_MAXLEN - 1);
-  std::strncpy(worker.bgw_type, "pg_privacy launcher", BGW_MAXLEN - 1);
+  BackgroundWorker worker =
+      pg::describe_background_worker("privacy_launcher_main", "pg_privacy launcher", kRestartSeconds);
   RegisterBackgroundWorker(&worker);
 }
 

@@ -10,6 +10,7 @@
 #include "holds.hpp"
 #include "jobs.hpp"
 #include "launcher.hpp"
+#include "pg/bgworker.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
@@ -163,15 +164,9 @@ bool finalization_held(long long job_id) {
 }
 
 bool start_worker(const Candidate& candidate, int slot) {
-  BackgroundWorker worker;
-  std::memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  std::strncpy(worker.bgw_library_name, "pg_privacy", BGW_MAXLEN - 1);
-  std::strncpy(worker.bgw_function_name, "privacy_worker_main", BGW_MAXLEN - 1);
+  BackgroundWorker worker =
+      pg::describe_background_worker("privacy_worker_main", "pg_privacy worker", BGW_NEVER_RESTART);
   snprintf(worker.bgw_name, BGW_MAXLEN, "pg_privacy worker for job %lld", candidate.job_id);
-  std::strncpy(worker.bgw_type, "pg_privacy worker", BGW_MAXLEN - 1);
   snprintf(worker.bgw_extra, BGW_EXTRALEN, "%s %d", candidate.mode, slot);
   worker.bgw_main_arg = Int64GetDatum(candidate.job_id);
   worker.bgw_notify_pid = MyProcPid;

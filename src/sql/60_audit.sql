@@ -41,11 +41,7 @@ RETURNS SETOF privacy.audit_log
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    PERFORM privacy._audit_export_check(from_ts, to_ts);
-    PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
-        jsonb_build_object('format', 'csv', 'from', from_ts, 'to', to_ts,
-                           'rows', (SELECT count(*) FROM privacy.audit_log l
-                                    WHERE l.at >= from_ts AND l.at < to_ts)));
+    PERFORM privacy._audit_export_begin(from_ts, to_ts, 'csv');
     RETURN QUERY
         SELECT l.* FROM privacy.audit_log l
         WHERE l.at >= from_ts AND l.at < to_ts
@@ -60,11 +56,7 @@ RETURNS SETOF jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    PERFORM privacy._audit_export_check(from_ts, to_ts);
-    PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
-        jsonb_build_object('format', 'json', 'from', from_ts, 'to', to_ts,
-                           'rows', (SELECT count(*) FROM privacy.audit_log l
-                                    WHERE l.at >= from_ts AND l.at < to_ts)));
+    PERFORM privacy._audit_export_begin(from_ts, to_ts, 'json');
     RETURN QUERY
         SELECT jsonb_build_object(
                    'id', l.id, 'chain', l.chain,
@@ -81,9 +73,10 @@ BEGIN
 END
 $fn$;
 
--- One place for the argument check of both export forms.
-CREATE FUNCTION privacy._audit_export_check(from_ts timestamptz, to_ts timestamptz) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+-- One place for what both export forms do first: check the period and audit the export.
+CREATE FUNCTION privacy._audit_export_begin(from_ts timestamptz, to_ts timestamptz, format text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
     IF from_ts IS NULL OR to_ts IS NULL OR from_ts >= to_ts THEN
@@ -91,6 +84,10 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'Pass the start (inclusive) and end (exclusive) of the period, e.g. ''2024-01-01'', now().';
     END IF;
+    PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
+        jsonb_build_object('format', format, 'from', from_ts, 'to', to_ts,
+                           'rows', (SELECT count(*) FROM privacy.audit_log l
+                                    WHERE l.at >= from_ts AND l.at < to_ts)));
 END
 $fn$;
 
@@ -99,7 +96,7 @@ $fn$;
 REVOKE ALL ON privacy.audit_log, privacy.audit_chains FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy._audit(text, text, bigint, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy._purge_audit(timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy._audit_export_check(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._audit_export_begin(timestamptz, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.verify_audit_log() FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.audit_export(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.audit_export_json(timestamptz, timestamptz) FROM PUBLIC;

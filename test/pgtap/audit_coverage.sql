@@ -29,6 +29,7 @@ INSERT INTO audit_action_map VALUES
     ('download_export', 'export_downloaded'), ('export_chunks', 'export_downloaded'),
     ('run_job', 'started'),
     ('audit_export', 'audit_exported'), ('audit_export_json', 'audit_exported'),
+    ('_audit_export_begin', 'audit_exported'),
     ('_purge_audit', 'audit_purged'),
     -- superuser-only test hooks: they change data, so they audit like the real paths
     ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created'),
@@ -42,7 +43,6 @@ INSERT INTO read_only_functions VALUES
     ('find_jobs', 'reads jobs'), ('job_detail', 'reads a job'), ('preview', 'counts matching rows'),
     ('tenant_settings', 'reads settings'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
-    ('_audit_export_check', 'argument check'),
     ('_boundary_selftest', 'test of the C++ boundary, changes nothing'),
     ('_export_value_fits', 'internal check of a value against a column type'),
     ('_inspect_certificate', 'parses a certificate'),
