@@ -10,11 +10,11 @@
 // Every statement is schema-qualified: functions as pg_catalog.fn, operators as
 // OPERATOR(pg_catalog.op), casts to built-in types as pg_catalog.type; column types come from
 // format_type under the pinned search_path, which qualifies every type outside pg_catalog.
-// Every batch statement has the same nine parameters, so one executor serves all of them:
+// Every batch statement has the same eight parameters, so one executor serves all of them:
 //   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
 //   $5 after_key (text, a key object)        $6 row_key (text, a key object)
-//   $7 the subject's pseudonym (text)        $8 key objects (text[])
-//   $9 pseudonyms of the rows in $8 (text[][]: one row per key, one column per 'hash' column)
+//   $7 the subject's pseudonym (text)
+//   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
 // Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
 // (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
 // registration or the column rules changed), so a job prepares each statement once.
@@ -27,7 +27,10 @@
 // hashes with it, so the anonymizing finalization gets its pseudonyms as parameters, computed
 // in C++ (pseudonym.hpp): the subject column's is the same for every row of the job ($7). When
 // other columns have the 'hash' rule, a batch first picks its rows with those columns' values
-// (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the rows from $8/$9.
+// (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the same key range,
+// each row taking its pseudonyms from $8 by its key object. A lookup, not a join with a list of
+// keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
+// stale estimate cannot make it scan the job's rows once per picked key.
 //
 // FAILURES. A batch runs as one statement (or pick and rewrite) in a subtransaction with
 // lock_timeout set to privacy.lock_timeout. If it fails for a reason that concerns a row (see
@@ -38,6 +41,7 @@
 #include "batch.hpp"
 
 #include "audit.hpp"
+#include "core/json.hpp"
 #include "holds.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"
@@ -47,13 +51,12 @@
 #include "registry.hpp"
 
 extern "C" {
-#include "utils/array.h"
+#include "utils/jsonb.h"
 }
 
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 
@@ -146,7 +149,7 @@ bool anonymizes(const TableInfo& table, const Shape& shape) {
   return shape.operation == Operation::Finalize && table.on_erase == "anonymize";
 }
 
-// The columns besides the subject with rule 'hash', in the order of their pseudonyms in $9.
+// The columns besides the subject with rule 'hash', in the order of their pseudonyms in $8.
 std::vector<Column> hashed_columns(const TableInfo& table) {
   std::vector<Column> columns;
   for (const auto& [column, rule] : table.rules) {
@@ -160,15 +163,19 @@ bool picks_first(const TableInfo& table, const Shape& shape) {
   return anonymizes(table, shape) && !hashed_columns(table).empty();
 }
 
+// The pseudonyms of the row of alias t among the picked rows ($8, see PSEUDONYMS).
+std::string picked_pseudonyms(const TableInfo& table) {
+  return "($8 OPERATOR(pg_catalog.->) " + key_object(table, "t") + "::pg_catalog.text)";
+}
+
 // The SET list of an anonymizing finalization: the subject's pseudonym ($7), each other 'hash'
-// column's pseudonym from $9 (row h.i of the picked rows, see rewrite_statement), the constants
-// of the other rules, and the mark cleared.
+// column's pseudonym from $8, the constants of the other rules, and the mark cleared.
 std::string anonymize_assignments(const TableInfo& table) {
   std::string set = table.subject.quoted + " = $7::" + table.subject.type_sql;
   int hashed = 0;
   for (const auto& [column, rule] : table.rules) {
-    std::string value = rule == "hash" ? "(($9::pg_catalog.text[])[h.i][" + std::to_string(++hashed) + "])::" +
-                                             column.type_sql
+    std::string value = rule == "hash" ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
+                                             std::to_string(hashed++) + ")::" + column.type_sql
                                        : registry::anonymize_expression(column, rule);
     set += ", " + column.quoted + " = " + value;
   }
@@ -240,12 +247,14 @@ std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_
   return batch_keys_select(table, shape, columns) + " FOR UPDATE";
 }
 
-// Rewrites the picked rows (key objects in $8, pseudonyms in $9).
-std::string rewrite_statement(const TableInfo& table, const Shape& shape) {
-  return "WITH done AS (UPDATE " + table.qualified + " AS t SET " + anonymize_assignments(table) +
-         " FROM pg_catalog.unnest($8::pg_catalog.text[]) WITH ORDINALITY AS h(k, i)"
-         " WHERE " + target_filter(table, shape) + " AND " + key_matches(table, "h.k::pg_catalog.jsonb") +
-         " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
+// Rewrites the picked rows, those whose pseudonyms are in $8: of the key range (after, $6], or
+// (one_row) the row whose key object is $6.
+std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool one_row) {
+  std::string rows = one_row ? key_matches(table, "$6::pg_catalog.jsonb")
+                             : "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" +
+                                   key_values(table, "$6::pg_catalog.jsonb") + ")" + after_key_condition(table, shape);
+  rows += " AND $8 OPERATOR(pg_catalog.?) " + key_object(table, "t") + "::pg_catalog.text";
+  return "WITH done AS (" + action(table, shape, rows) + " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
 }
 
 std::string count_statement(const TableInfo& table, const Shape& shape) {
@@ -253,8 +262,6 @@ std::string count_statement(const TableInfo& table, const Shape& shape) {
 }
 
 // ----- execution -----------------------------------------------------------------------------
-
-using Pseudonyms = std::vector<std::optional<std::string>>;  // of one row, one per 'hash' column
 
 struct Bound {
   long long job_id = 0;
@@ -264,43 +271,23 @@ struct Bound {
   std::optional<std::string> after_key;
   std::optional<std::string> row_key;
   std::optional<std::string> subject_pseudonym;
-  std::vector<std::string> picked_keys;
-  std::vector<Pseudonyms> picked_pseudonyms;
+  std::optional<std::string> picked_pseudonyms;  // JSON text: key object -> [pseudonym, ...]
 };
 
-constexpr int kParamCount = 9;
+constexpr int kParamCount = 8;
 
-// A text[] parameter with `rows` rows of `values.size() / rows` columns (one dimension when
-// `columns` is 0), NULL when empty. palloc'd in the current memory context.
-pg::SqlParam text_array_param(const std::vector<std::optional<std::string>>& values, int rows, int columns) {
-  if (values.empty()) return pg::SqlParam{TEXTARRAYOID, (Datum)0, true};
-  std::vector<Datum> datums;
-  std::unique_ptr<bool[]> nulls(new bool[values.size()]);
-  for (size_t i = 0; i < values.size(); ++i) {
-    nulls[i] = !values[i].has_value();
-    datums.push_back(values[i] ? pg::text_param(*values[i]).value : (Datum)0);
-  }
-  int dimensions[2] = {rows, columns};
-  int lower_bounds[2] = {1, 1};
-  Datum array = pg::pg_guard([&] {
-    return PointerGetDatum(construct_md_array(datums.data(), nulls.get(), columns > 0 ? 2 : 1, dimensions,
-                                              lower_bounds, TEXTOID, -1, false, TYPALIGN_INT));
-  });
-  return pg::SqlParam{TEXTARRAYOID, array, false};
+// A jsonb parameter (NULL when absent), converted once per statement rather than once per row.
+pg::SqlParam jsonb_param(const std::optional<std::string>& json) {
+  if (!json) return pg::SqlParam{JSONBOID, (Datum)0, true};
+  Datum value = pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json->c_str())); });
+  return pg::SqlParam{JSONBOID, value, false};
 }
 
 std::vector<pg::SqlParam> params_of(const Bound& bound) {
-  std::vector<std::optional<std::string>> keys(bound.picked_keys.begin(), bound.picked_keys.end());
-  std::vector<std::optional<std::string>> pseudonyms;
-  for (const Pseudonyms& row : bound.picked_pseudonyms) pseudonyms.insert(pseudonyms.end(), row.begin(), row.end());
-  int rows = static_cast<int>(bound.picked_pseudonyms.size());
-  int columns = rows > 0 ? static_cast<int>(bound.picked_pseudonyms[0].size()) : 0;
   return {pg::int8_param(bound.job_id),       pg::text_param(bound.tenant),
           pg::text_param(bound.subject),      pg::int8_param(bound.limit),
           pg::text_param(bound.after_key),    pg::text_param(bound.row_key),
-          pg::text_param(bound.subject_pseudonym),
-          text_array_param(keys, static_cast<int>(keys.size()), 0),
-          text_array_param(pseudonyms, rows, columns)};
+          pg::text_param(bound.subject_pseudonym), jsonb_param(bound.picked_pseudonyms)};
 }
 
 struct CachedPlan {
@@ -322,8 +309,7 @@ SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
     entry.plan = nullptr;
     pg::pg_guard([&] { SPI_freeplan(old); });
   }
-  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID,
-                                   TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
   SPIPlanPtr plan = pg::pg_guard([&] {
     SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
     if (made == nullptr) {
@@ -415,19 +401,24 @@ struct Acted {
 };
 
 // Hashes the 'hash' columns of picked rows (key object, then one value per column) and rewrites
-// them. Runs inside the owner's scope: the secret was read before it, as the extension owner.
+// them: the key range (after, last picked key], or the one row of bound.row_key. Runs inside the
+// owner's scope: the secret was read before it, as the extension owner.
 long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound, const std::vector<pg::TextRow>& picked,
                          const std::string& secret, const std::string& name) {
   if (picked.empty()) return 0;
+  std::string pseudonyms = "{";
   for (const pg::TextRow& row : picked) {
-    bound.picked_keys.push_back(*row[0]);
-    Pseudonyms pseudonyms;
+    pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[0]) + ": [";
     for (size_t column = 1; column < row.size(); ++column) {
-      pseudonyms.push_back(row[column] ? std::optional<std::string>(pseudonym::of(secret, *row[column])) : std::nullopt);
+      pseudonyms += (column > 1 ? ", " : "") +
+                    (row[column] ? core::json_string(pseudonym::of(secret, *row[column])) : std::string("null"));
     }
-    bound.picked_pseudonyms.push_back(std::move(pseudonyms));
+    pseudonyms += "]";
   }
-  return first_count(execute(table, name + "/rewrite", rewrite_statement(table, shape), bound));
+  bound.picked_pseudonyms = pseudonyms + "}";
+  bool one_row = bound.row_key.has_value();
+  if (!one_row) bound.row_key = picked.back()[0];  // the upper end of the range
+  return first_count(execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
 }
 
 // The whole batch: one statement, or pick and rewrite (see PSEUDONYMS).
