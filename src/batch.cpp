@@ -12,7 +12,8 @@
 // format_type under the pinned search_path, which qualifies every type outside pg_catalog.
 // Every batch statement has the same eight parameters, so one executor serves all of them:
 //   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
-//   $5 after_key (text, a key object)        $6 row_key (text, a key object)
+//   $5 after_key (text, a key object)        $6 row_key (text, a key object: the one row of the
+//                                               row-by-row retry, or the last row a rewrite covers)
 //   $7 the subject's pseudonym (text)
 //   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
 // Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
