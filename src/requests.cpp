@@ -2,6 +2,7 @@
 // request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
 // once; the work happens in the background. Status changes go through jobs::change_status.
 #include "audit.hpp"
+#include "citus_node.hpp"
 #include "core/json.hpp"
 #include "export.hpp"
 #include "batch.hpp"
@@ -61,8 +62,9 @@ const char* kReasonHint = "Say why: the request reference, the legal basis, who 
 long long submit(JobKind kind, const std::string& tenant_id, const std::string& target_type,
                  const std::string& target_id, const std::string& reason,
                  const std::optional<std::string>& notify_email) {
-  validate_email(notify_email);
   std::string kind_text(privacy::core::to_string(kind));
+  privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
+  validate_email(notify_email);
   std::optional<std::string> subject = target_type == "subject" ? std::optional<std::string>(target_id) : std::nullopt;
   if (kind == JobKind::Export) privacy::exports::ensure_recipient_available();
   if (kind != JobKind::Export) {
@@ -143,6 +145,7 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
 }
 
 PRIVACY_SQL_FUNCTION(privacy_approve) {
+  privacy::citus_node::refuse_on_worker_node("privacy.approve");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   privacy::core::check_transition(job.id, job.status, JobStatus::Approved);
   if (job.status == JobStatus::Pending) ensure_distinct_approver(job);
@@ -152,6 +155,7 @@ PRIVACY_SQL_FUNCTION(privacy_approve) {
 }
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
+  privacy::citus_node::refuse_on_worker_node("privacy.reject");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
   jobs::change_status(job, {JobStatus::Rejected, reason, privacy::core::json_object({{"reason", reason}})});
@@ -161,6 +165,7 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // Pending and approved jobs are cancelled at once; a processing job is asked to stop and its
 // runner cancels it after the batch in flight (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
+  privacy::citus_node::refuse_on_worker_node("privacy.cancel");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
   if (job.status != JobStatus::Processing) {
@@ -176,12 +181,14 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
 }
 
 PRIVACY_SQL_FUNCTION(privacy_retry) {
+  privacy::citus_node::refuse_on_worker_node("privacy.retry");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   jobs::change_status(job, {JobStatus::Approved, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
 
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
+  privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   std::string by = pg::pg_guard([&] {

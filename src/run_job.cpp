@@ -6,6 +6,7 @@
 // it checks that the caller is a member of privacy_admin and then runs each batch as the
 // extension's owner (a superuser, so row-level security does not hide the rows being handled),
 // the way SECURITY DEFINER functions do, switching back before every commit.
+#include "citus_node.hpp"
 #include "jobs.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
@@ -107,6 +108,7 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
                 "It commits after every batch.", "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
   }
   ensure_admin();
+  privacy::citus_node::refuse_on_worker_node("privacy.run_job");
   pg::pg_guard([] {
     if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect_ext failed");
   });
