@@ -18,6 +18,7 @@ int recovery_window_s = 30 * 24 * 3600;
 int export_ttl_s = 7 * 24 * 3600;
 int deadline_s = 30 * 24 * 3600;
 int audit_retention_min = (7 * 365 + 2) * 24 * 60;  // seven years, leap days included
+int audit_retention_floor_min = 365 * 24 * 60;      // one year (a calendar year is never shorter)
 int notify_min_items = 1000;
 char* smtp_url = nullptr;
 char* smtp_from = nullptr;
@@ -71,6 +72,12 @@ void define_all() {
                           "Tenants may override it (privacy.configure_tenant).", &audit_retention_min,
                           (7 * 365 + 2) * 24 * 60, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN,
                           nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.audit_retention_floor",
+                          "Shortest audit retention: no setting may be shorter, and the purge never "
+                          "deletes rows younger than this.",
+                          "Protects the trail from the administrators it records (docs/audit.md).",
+                          &audit_retention_floor_min, 365 * 24 * 60, 0, INT_MAX, PGC_SIGHUP,
+                          GUC_UNIT_MIN | GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.notify_min_items",
                           "Smallest job (total_items) whose completion is e-mailed to notify_email.",
                           "Failures and rejections are always e-mailed.", &notify_min_items, 1000, 0,

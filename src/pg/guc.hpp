@@ -14,6 +14,7 @@ extern int recovery_window_s;          // privacy.recovery_window
 extern int export_ttl_s;               // privacy.export_ttl
 extern int deadline_s;                 // privacy.deadline
 extern int audit_retention_min;        // privacy.audit_retention (minutes)
+extern int audit_retention_floor_min;  // privacy.audit_retention_floor (minutes, superuser only)
 extern int notify_min_items;           // privacy.notify_min_items
 extern char* smtp_url;                 // privacy.smtp_url
 extern char* smtp_from;                // privacy.smtp_from
