@@ -22,6 +22,8 @@ int audit_retention_floor_min = 365 * 24 * 60;      // one year (a calendar year
 int notify_min_items = 1000;
 char* smtp_url = nullptr;
 char* smtp_from = nullptr;
+bool smtp_require_tls = false;
+char* smtp_ca_file = nullptr;
 int notify_retry_base_s = 30;
 bool require_distinct_approver = true;
 
@@ -87,6 +89,15 @@ void define_all() {
                              PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("privacy.smtp_from", "Sender address of notification e-mails.", nullptr,
                              &smtp_from, "pg_privacy@localhost", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("privacy.smtp_require_tls",
+                           "Send notification e-mail over smtp:// only after STARTTLS.",
+                           "Off: STARTTLS whenever the server offers it, plain text otherwise.",
+                           &smtp_require_tls, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
+                           nullptr);
+  DefineCustomStringVariable("privacy.smtp_ca_file",
+                             "CA certificates (PEM file) that the mail server's certificate must chain to.",
+                             "Empty: the system's CA store.", &smtp_ca_file, "", PGC_SIGHUP,
+                             GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.notify_retry_base",
                           "Wait before retrying a failed notification e-mail; it doubles per attempt.",
                           "At most one hour between attempts.", &notify_retry_base_s, 30, 1, 3600,

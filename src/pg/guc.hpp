@@ -18,6 +18,8 @@ extern int audit_retention_floor_min;  // privacy.audit_retention_floor (minutes
 extern int notify_min_items;           // privacy.notify_min_items
 extern char* smtp_url;                 // privacy.smtp_url
 extern char* smtp_from;                // privacy.smtp_from
+extern bool smtp_require_tls;          // privacy.smtp_require_tls (superuser only)
+extern char* smtp_ca_file;             // privacy.smtp_ca_file (superuser only), empty = system CAs
 extern int notify_retry_base_s;        // privacy.notify_retry_base (superuser only)
 extern bool require_distinct_approver; // privacy.require_distinct_approver
 
