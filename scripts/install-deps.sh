@@ -2,7 +2,8 @@
 # Installs what pg_privacy needs on Debian 12 (as root). Quick when everything is there already.
 set -euo pipefail
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libssl-dev libcurl4-openssl-dev
+          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libio-socket-ssl-perl libssl-dev
+          libcurl4-openssl-dev
           openssl cmake g++ make googletest libgtest-dev)
 # Only real packages here: a virtual one (postgresql-contrib-15 is provided by postgresql-15)
 # never shows as installed and would send every run to apt-get.

@@ -1,6 +1,8 @@
 -- Export recipients: certificate validation and the add/remove life cycle (docs/exports.md).
--- The certificates below are fixed test fixtures (self-signed EC / Ed25519, no private keys),
--- so fingerprints and dates in the expected output are stable.
+-- The certificates below are fixed test fixtures (self-signed EC / Ed25519 / RSA, no private
+-- keys), so fingerprints and dates in the expected output are stable. The weak ones (issue 13)
+-- were made with the openssl command of docs/exports.md and -newkey rsa:1024, -pkeyopt
+-- ec_paramgen_curve:secp224r1, or -addext keyUsage=digitalSignature.
 -- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_privacy CASCADE;
@@ -55,6 +57,45 @@ AARhxEL5Jsdnkb6TytjZHjPe0mjFmrhmdIXFbMFh8xuV8AwPIyrOZFYIPcvM9H8j
 YnVfYrKts/HV3WTtIUFZse8bvMMUfAIgdfGYLocZgsVf1uR2X222hljaQ1uHgzTI
 d8tls6uXw90=
 -----END CERTIFICATE-----
+$pem$),
+('rsa1024', $pem$-----BEGIN CERTIFICATE-----
+MIICGDCCAYGgAwIBAgIUEUwStW2OeT4RssYZQv4pOlf6hvswDQYJKoZIhvcNAQEL
+BQAwHTEbMBkGA1UEAwwSd2VhayByc2EgcmVjaXBpZW50MCAXDTI2MTIwMjAzNDQz
+MVoYDzIxMDAxMTA0MDM0NDMxWjAdMRswGQYDVQQDDBJ3ZWFrIHJzYSByZWNpcGll
+bnQwgZ8wDQYJKoZIhvcNAQEBBQADgY0AMIGJAoGBALotGSU/zxMfWVLa2kCP+02h
+xyoLft2qVSMnsZAkxFSb/uCiFkCLS3nzdyMFLAgnE0/LobkNFGxVTZimUDqVK4sM
+DjxoQM7wqXu//fryBmbIUYkoR9k4mNiX5FLgicMD4EH17k1ndV7B+adnQ0x1RVN1
++0VShYhTSGSB6caK2zf7AgMBAAGjUzBRMB0GA1UdDgQWBBRf4C77m8AI+rAho2au
+KuzxBkNFJzAfBgNVHSMEGDAWgBRf4C77m8AI+rAho2auKuzxBkNFJzAPBgNVHRMB
+Af8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4GBAFxinmhp040qTz3MZoTThHu3HmnO
+/kuzSfpobVumlKXbt3TO2PKRrWfh6D0el0hpSbn2C8vGDOR0dqFq/77uWDEGyk8u
+AphXrM5kbofvxydzO3UCJWM9f6/RXS7CxXxQPIF+oRMaU5TASizKFNKnHagt0YsJ
+4Rg0KNVWGDhTZazW
+-----END CERTIFICATE-----
+$pem$),
+('ec224', $pem$-----BEGIN CERTIFICATE-----
+MIIBhTCCATKgAwIBAgIUe3A0kqcdCK+4ex/Pg7Z6MrePvTgwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVc21hbGwgY3VydmUgcmVjaXBpZW50MCAXDTI2MTIwMjAzNDQz
+MVoYDzIxMDAxMTA0MDM0NDMxWjAgMR4wHAYDVQQDDBVzbWFsbCBjdXJ2ZSByZWNp
+cGllbnQwTjAQBgcqhkjOPQIBBgUrgQQAIQM6AARF2slIVzE6lPVibrBfz5p1/IyL
+YrvxnA8JRVA/M3HfiQiJMI8B/sZWJfk6JslWLcvTypRrE4RJuqNTMFEwHQYDVR0O
+BBYEFLhhVkoceuo3ALEESEiPXmGEW1TqMB8GA1UdIwQYMBaAFLhhVkoceuo3ALEE
+SEiPXmGEW1TqMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDQQAwPgIdAOCA
+kSXoU2CqBm7WVB+ZyPKz07+BYZwja6fYTr4CHQC3T1oW2FAO4ZxSLMeTVI+futKE
+PgtiYFu+LDRe
+-----END CERTIFICATE-----
+$pem$),
+('sign_only', $pem$-----BEGIN CERTIFICATE-----
+MIIBpzCCAUygAwIBAgIUURnP1INBBYlKFrJVC6xkTTTe+e4wCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWc2lnbmluZyBvbmx5IHJlY2lwaWVudDAgFw0yNjEyMDIwMzQ0
+MzFaGA8yMTAwMTEwNDAzNDQzMVowITEfMB0GA1UEAwwWc2lnbmluZyBvbmx5IHJl
+Y2lwaWVudDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABOKSBL4/8/OYnrRAfher
+LjzOed6pa+ierS5dNiqvm9NmxKSrN7I9p7FZ8SARtVGIwsh4P1iEmSuycqheWhNx
+H5ajYDBeMB0GA1UdDgQWBBS83NCXX5WZUJAPGpR0Tky73b/r9jAfBgNVHSMEGDAW
+gBS83NCXX5WZUJAPGpR0Tky73b/r9jAPBgNVHRMBAf8EBTADAQH/MAsGA1UdDwQE
+AwIHgDAKBggqhkjOPQQDAgNJADBGAiEA0BbzC6P9zrAYdnJX8RbFF3kBORHRfChh
+Cuya+GfZuXECIQDBfGXH15Yc36G9kVBTAT+db99TJ0jVPaIdOMvqCFwoww==
+-----END CERTIFICATE-----
 $pem$);
 SET client_min_messages = notice;
 -- Reports an error's SQLSTATE and message with the job id replaced by N.
@@ -79,6 +120,10 @@ SELECT * FROM privacy.add_export_recipient('regress', 'not a certificate');
 SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'ed'));
 SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'expired'));
 SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'future'));
+-- Weak keys and keys not meant for encryption (issue 13).
+SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'rsa1024'));
+SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'ec224'));
+SELECT * FROM privacy.add_export_recipient('regress', (SELECT pem FROM recipient_certs WHERE label = 'sign_only'));
 SELECT count(*) AS stored FROM privacy.export_recipients WHERE name = 'regress';
 
 -- A valid certificate is stored with its fingerprint and audited.
@@ -120,6 +165,12 @@ SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job
 ROLLBACK;
 BEGIN;
 UPDATE privacy.export_recipients SET certificate = (SELECT pem FROM recipient_certs WHERE label = 'expired')
+ WHERE name = 'regress';
+SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job), :export_job);
+ROLLBACK;
+-- A weak certificate stored before the check existed is refused when an export starts.
+BEGIN;
+UPDATE privacy.export_recipients SET certificate = (SELECT pem FROM recipient_certs WHERE label = 'rsa1024')
  WHERE name = 'regress';
 SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job), :export_job);
 ROLLBACK;

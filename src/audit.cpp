@@ -1,5 +1,7 @@
 #include "audit.hpp"
 
+#include "citus_node.hpp"
+
 #include "core/hash_chain.hpp"
 #include "pg/spi.hpp"
 
@@ -78,6 +80,8 @@ std::string chain_of(const std::optional<std::string>& tenant_id) {
 
 long long append(const Entry& entry) {
   pg::SpiConnection spi;
+  // The one audit trail is the coordinator's; this also refuses the API functions written in SQL.
+  citus_node::refuse_on_worker_node("recording the audit event \"" + entry.action + "\"");
   WriteScope appending(GuardedWrite::kChainHead);  // creates/moves the chain head, inserts the row
   core::AuditRecord record;
   record.chain = chain_of(entry.tenant_id);

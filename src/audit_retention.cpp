@@ -1,6 +1,7 @@
 // Audit retention (DESIGN section 8, issue 6): rows older than their chain's retention are
 // deleted, oldest first, in batches. The platform chain ('') keeps privacy.audit_retention; a
-// tenant's chain keeps privacy.tenant_settings(tenant).audit_retention.
+// tenant's chain keeps privacy.tenant_settings(tenant).audit_retention. No chain ever keeps less
+// than privacy.audit_retention_floor (docs/audit.md, "Retention").
 //
 // A purge only ever removes a PREFIX of one chain, so the rest still verifies: the chain's anchor
 // (audit_chains.anchor_id / anchor_hash) records the first retained row and the hash it links
@@ -10,6 +11,7 @@
 // privacy._purge_audit(now_override) (superuser only; every batch at once, "as of" a chosen time).
 #include "audit.hpp"
 #include "launcher.hpp"
+#include "pg/guc.hpp"
 #include "pg/spi.hpp"
 
 #include <optional>
@@ -29,15 +31,24 @@ struct DueChain {
   std::string cutoff;  // timestamptz text: rows strictly older are due
 };
 
-// Every chain with its cutoff = now - retention. `now` is NULL for the transaction's now().
+// Every chain with its cutoff: rows older than it are due. `now` is NULL for the transaction's
+// now(). The cutoff is now - retention, but never later than now - privacy.audit_retention_floor:
+// whatever retention is stored (a tenant's value set before the floor was raised, a GUC default
+// below it), the rows of the last floor period stay. The admins whose actions the trail records
+// can change the retention; only a superuser can change the floor. Timestamps are compared, not
+// intervals, because interval comparison counts a year as 360 days.
 std::vector<DueChain> chains_with_cutoffs(const std::optional<std::string>& now) {
   std::vector<DueChain> chains;
   for (const TextRow& row : privacy::pg::spi_query_rows(
-           "SELECT c.chain, (coalesce($1::timestamptz, now()) - "
-           "        CASE WHEN c.chain = '' THEN current_setting('privacy.audit_retention')::interval "
-           "             ELSE (SELECT s.audit_retention FROM privacy.tenant_settings(c.chain) s) END)::text "
-           "FROM privacy.audit_chains c ORDER BY c.chain",
-           {text_param(now)})) {
+           "SELECT c.chain, "
+           "       least(n.as_of - CASE WHEN c.chain = '' "
+           "                            THEN current_setting('privacy.audit_retention')::interval "
+           "                            ELSE (SELECT s.audit_retention "
+           "                                  FROM privacy.tenant_settings(c.chain) s) END, "
+           "             n.as_of - $2::bigint * interval '1 minute')::text "
+           "FROM (SELECT coalesce($1::timestamptz, now()) AS as_of) n, privacy.audit_chains c "
+           "ORDER BY c.chain",
+           {text_param(now), int8_param(privacy::pg::guc::audit_retention_floor_min)})) {
     chains.push_back(DueChain{row[0].value_or(""), row[1].value_or("")});
   }
   return chains;
@@ -126,7 +137,8 @@ privacy::launcher::StepRegistration audit_retention_registration(90, "audit rete
 }  // namespace
 
 // privacy._purge_audit(now_override timestamptz DEFAULT now()): the retention purge "as of"
-// now_override, every batch at once. Superuser only (tests and maintenance windows).
+// now_override, every batch at once. Superuser only (tests and maintenance windows). The floor
+// counts back from now_override too, so "as of" a time within the floor of a row keeps it.
 PRIVACY_SQL_FUNCTION(privacy_purge_audit) {
   if (!privacy::pg::pg_guard([] { return superuser(); })) {
     throw privacy::core::Error(privacy::core::sqlstate::kInsufficientPrivilege,

@@ -7,8 +7,13 @@
 //   * the chain head (audit_chains.last_id/last_hash) is the last row
 //                                                            (a deleted newest row breaks this)
 // The first failing row's id is reported (the smallest over all chains). Rows are read through a
-// cursor in batches, so memory stays flat however long the trail is. Every read uses the calling
-// statement's snapshot, so concurrent appends cannot make the heads and rows disagree.
+// cursor in batches, so memory stays flat however long the trail is.
+//
+// The heads and the rows must be read in ONE snapshot: an append commits its row and the new
+// head together, so in one snapshot they always agree, but heads read in a later snapshot than
+// the rows name rows the walk cannot see yet, a false "deleted newest row" (docs/audit.md).
+// Every read here is therefore read-only SPI, which uses the calling statement's snapshot;
+// read-write SPI would take a fresh snapshot for each query.
 #include "audit.hpp"
 #include "core/hash_chain.hpp"
 #include "pg/spi.hpp"
@@ -71,11 +76,14 @@ StoredRow stored_row_from(const TextRow& cells) {
   return row;
 }
 
+// The chain heads, read in the calling statement's snapshot (read_only), like the rows.
 std::map<std::string, ChainHead> load_chain_heads() {
   std::map<std::string, ChainHead> heads;
+  constexpr bool kStatementSnapshot = true;
   for (const TextRow& cells : privacy::pg::spi_query_rows(
            "SELECT chain, last_id::text, last_hash, anchor_id::text, anchor_hash "
-           "FROM privacy.audit_chains")) {
+           "FROM privacy.audit_chains",
+           {}, kStatementSnapshot)) {
     ChainHead head;
     head.last_id = std::stoll(value_or_empty(cells[1]));
     head.last_hash = value_or_empty(cells[2]);
@@ -187,7 +195,7 @@ std::vector<TextRow> take_fetched_rows() {
 }
 
 // Feeds every audit row to the walker, kFetchRows at a time, from a read-only cursor (which
-// runs in the caller's snapshot).
+// runs in the calling statement's snapshot, like load_chain_heads).
 void walk_all_rows(ChainWalker& walker) {
   Portal portal = pg_guard([&] {
     return SPI_cursor_open_with_args(nullptr, kRowsQuery, 0, nullptr, nullptr, nullptr, true, 0);

@@ -1,5 +1,6 @@
 #include "launcher.hpp"
 
+#include "citus_node.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
@@ -27,6 +28,11 @@ namespace {
 
 constexpr int kRestartSeconds = 5;
 constexpr int kMaxSteps = 16;
+constexpr const char* kWorkerNodeState = "idle: Citus worker node";
+
+// Whether the last step found this database to be a Citus worker node, where the launcher runs
+// no step at all (docs/citus.md): the jobs and the holds it would work on are the coordinator's.
+bool on_citus_worker_node = false;
 
 struct RegisteredStep {
   int order;
@@ -43,7 +49,7 @@ void set_launcher_state(const char* state_text) {
   LWLockAcquire(state->lock, LW_EXCLUSIVE);
   std::strncpy(state->launcher_state, state_text, pg::kStateBytes - 1);
   state->launcher_state[pg::kStateBytes - 1] = '\0';
-  if (std::strcmp(state_text, "idle") == 0) state->launcher_last_cycle = GetCurrentTimestamp();
+  if (std::strncmp(state_text, "idle", 4) == 0) state->launcher_last_cycle = GetCurrentTimestamp();
   LWLockRelease(state->lock);
 }
 
@@ -91,11 +97,16 @@ void run_step_in_transaction(const RegisteredStep& registered) {
   try {
     pg::PinnedSearchPath pinned;  // the database's own search_path must not reach the steps
     pg::SpiConnection spi;
-    if (extension_installed()) {
+    if (!extension_installed()) {
+      set_launcher_state("waiting for extension");
+    } else if (citus_node::this_worker_node()) {
+      if (!on_citus_worker_node) elog(LOG, "pg_privacy launcher: this node is a Citus worker node, it runs no jobs");
+      on_citus_worker_node = true;
+      set_launcher_state(kWorkerNodeState);
+    } else {
+      on_citus_worker_node = false;
       set_launcher_state(registered.name);
       registered.step();
-    } else {
-      set_launcher_state("waiting for extension");
     }
   } catch (const std::exception& error) {
     failed = true;
@@ -128,6 +139,7 @@ void register_cycle_step(int order, const char* name, CycleStep step) {
 // One cycle: every registered step, in order.
 void run_cycle() {
   for (int i = 0; i < cycle_step_count; ++i) run_step_in_transaction(cycle_steps[i]);
+  set_launcher_state(on_citus_worker_node ? kWorkerNodeState : "idle");
 }
 
 void register_launcher() {
@@ -160,7 +172,6 @@ extern "C" PGDLLEXPORT void privacy_launcher_main(Datum) {
       elog(LOG, "pg_privacy launcher reloaded its configuration");
     }
     privacy::launcher::run_cycle();
-    privacy::launcher::set_launcher_state("idle");
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                     static_cast<long>(privacy::pg::guc::naptime_s) * 1000L, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);

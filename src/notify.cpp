@@ -175,10 +175,34 @@ extern "C" size_t read_upload(char* buffer, size_t size, size_t count, void* use
   return n;
 }
 
+// The mail server and how to talk to it, from the settings (docs/notifications.md).
+struct SmtpServer {
+  std::string url;      // privacy.smtp_url: smtp://... or smtps://...
+  std::string ca_file;  // privacy.smtp_ca_file; empty: the system's CA store
+  bool require_tls;     // privacy.smtp_require_tls
+};
+
+SmtpServer configured_server() {
+  return SmtpServer{pg::guc::smtp_url ? pg::guc::smtp_url : "",
+                    pg::guc::smtp_ca_file ? pg::guc::smtp_ca_file : "", pg::guc::smtp_require_tls};
+}
+
+// TLS for the mail: smtps:// is TLS from the first byte. On smtp://, libcurl upgrades with
+// STARTTLS whenever the server offers it (CURLUSESSL_TRY); with require_tls it sends nothing
+// unless the upgrade succeeds (CURLUSESSL_ALL), because a server that does not offer STARTTLS
+// may be an attacker in the middle who removed the offer. Once TLS is on, the server's
+// certificate and name are verified (libcurl's default, never turned off); ca_file lets a
+// private relay's CA be trusted.
+void set_tls_options(CURL* curl, const SmtpServer& server) {
+  curl_easy_setopt(curl, CURLOPT_USE_SSL,
+                   static_cast<long>(server.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+  if (!server.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, server.ca_file.c_str());
+}
+
 // One SMTP transaction with libcurl. Returns nullopt on success, else the error text.
 // libcurl dot-stuffs the upload and appends the final CRLF.CRLF (see core/smtp_message.hpp).
 // No PostgreSQL call happens in here.
-std::optional<std::string> smtp_send(const std::string& url, const std::string& from,
+std::optional<std::string> smtp_send(const SmtpServer& server, const std::string& from,
                                      const std::string& to, const std::string& message) {
   static bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   if (!curl_ready) return std::string("libcurl could not be initialised");
@@ -190,12 +214,13 @@ std::optional<std::string> smtp_send(const std::string& url, const std::string& 
   curl_slist* recipients = curl_slist_append(nullptr, to_path.c_str());
   char error_buffer[CURL_ERROR_SIZE] = {0};
 
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, server.url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 #else
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_SMTP | CURLPROTO_SMTPS));
 #endif
+  set_tls_options(curl, server);
   curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from_path.c_str());
   curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, recipients);
   curl_easy_setopt(curl, CURLOPT_READFUNCTION, &read_upload);
@@ -212,6 +237,10 @@ std::optional<std::string> smtp_send(const std::string& url, const std::string& 
   if (code == CURLE_OK) return std::nullopt;
   std::string error = curl_easy_strerror(code);
   if (error_buffer[0] != '\0') error += ": " + std::string(error_buffer);
+  if (code == CURLE_USE_SSL_FAILED) {
+    error = "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
+            error;
+  }
   return error;
 }
 
@@ -272,9 +301,9 @@ void record_failure(const OutboxRow& row, const std::string& error) {
 // both copies carry the same Message-ID). A failed connection ends the cycle early, so a dead
 // mail server costs the launcher at most one timeout per cycle.
 void send_due_mail() {
-  std::string url = pg::guc::smtp_url ? pg::guc::smtp_url : "";
+  SmtpServer server = configured_server();
   std::string from = pg::guc::smtp_from ? pg::guc::smtp_from : "";
-  if (url.empty()) return;  // mail stays queued; privacy.worker_status() says so
+  if (server.url.empty()) return;  // mail stays queued; privacy.worker_status() says so
   for (const OutboxRow& row : lock_due_rows()) {
     std::string message;
     try {
@@ -286,7 +315,7 @@ void send_due_mail() {
       record_failure(row, std::string(unusable.what()) + ": " + unusable.detail());
       continue;
     }
-    std::optional<std::string> error = smtp_send(url, from, row.recipient, message);
+    std::optional<std::string> error = smtp_send(server, from, row.recipient, message);
     if (!error) {
       record_sent(row);
       continue;

@@ -6,6 +6,7 @@
 #include "registry.hpp"
 
 #include "audit.hpp"
+#include "citus_node.hpp"
 #include "holds.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
@@ -320,6 +321,7 @@ std::string json_string(const std::string& text) {
 
 // privacy.register_table(rel regclass, subject_column name, tenant_column name, on_erase text)
 PRIVACY_SQL_FUNCTION(privacy_register_table) {
+  privacy::citus_node::refuse_on_worker_node("privacy.register_table");
   require_arg(fcinfo, 0, "rel");
   require_arg(fcinfo, 1, "subject_column");
   require_arg(fcinfo, 3, "on_erase");
@@ -449,6 +451,7 @@ static void refuse_if_held(Oid relid, const std::string& table) {
 
 // privacy.unregister_table(rel regclass)
 PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
+  privacy::citus_node::refuse_on_worker_node("privacy.unregister_table");
   require_arg(fcinfo, 0, "rel");
   Oid relid = PG_GETARG_OID(0);
   pg::SpiConnection spi;
@@ -491,6 +494,7 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
 
 // privacy.set_column_rule(rel regclass, column_name name, rule text)
 PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
+  privacy::citus_node::refuse_on_worker_node("privacy.set_column_rule");
   require_arg(fcinfo, 0, "rel");
   require_arg(fcinfo, 1, "column_name");
   require_arg(fcinfo, 2, "rule");

@@ -2,6 +2,7 @@
 // request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
 // once; the work happens in the background. Status changes go through jobs::change_status.
 #include "audit.hpp"
+#include "citus_node.hpp"
 #include "core/json.hpp"
 #include "export.hpp"
 #include "batch.hpp"
@@ -62,8 +63,9 @@ const char* kReasonHint = "Say why: the request reference, the legal basis, who 
 long long submit(JobKind kind, const std::string& tenant_id, const std::string& target_type,
                  const std::string& target_id, const std::string& reason,
                  const std::optional<std::string>& notify_email) {
-  validate_email(notify_email);
   std::string kind_text(privacy::core::to_string(kind));
+  privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
+  validate_email(notify_email);
   std::optional<std::string> subject = target_type == "subject" ? std::optional<std::string>(target_id) : std::nullopt;
   if (kind == JobKind::Export) privacy::exports::ensure_recipient_available();
   if (kind != JobKind::Export) {
@@ -133,6 +135,7 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
 
 // Four-eyes approval: the state machine refuses an approval by the requester (change_status).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
+  privacy::citus_node::refuse_on_worker_node("privacy.approve");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::optional<std::string> note = text_arg(fcinfo, 1);
   jobs::change_status(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}})});
@@ -140,6 +143,7 @@ PRIVACY_SQL_FUNCTION(privacy_approve) {
 }
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
+  privacy::citus_node::refuse_on_worker_node("privacy.reject");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
   jobs::change_status(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}})});
@@ -149,6 +153,7 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // Pending and approved jobs are cancelled at once; a processing job is asked to stop and its
 // runner cancels it after the batch in flight (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
+  privacy::citus_node::refuse_on_worker_node("privacy.cancel");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
   if (job.status != JobStatus::Processing) {
@@ -167,12 +172,14 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
 // Queues a failed or cancelled job again; it resumes from its last committed batch. Never a way
 // around approval: a pending job is refused, and so is a cancelled one that was never approved.
 PRIVACY_SQL_FUNCTION(privacy_retry) {
+  privacy::citus_node::refuse_on_worker_node("privacy.retry");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   jobs::change_status(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
 
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
+  privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   std::string by = pg::pg_guard([&] {

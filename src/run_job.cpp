@@ -8,6 +8,7 @@
 // function with SET search_path does, switching back before every commit. Nothing of the
 // caller's session (its search_path, its temporary objects) reaches the work; statements on
 // application tables run as their owners (docs/security.md).
+#include "citus_node.hpp"
 #include "jobs.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
@@ -127,6 +128,10 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
                 "It commits after every batch.", "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
   }
   ensure_admin();
+  {
+    pg::PinnedSearchPath pinned;  // its look at the catalog, too, ignores the caller's path
+    privacy::citus_node::refuse_on_worker_node("privacy.run_job");
+  }
   pg::pg_guard([] {
     if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect_ext failed");
   });

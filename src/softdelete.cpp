@@ -9,6 +9,7 @@
 
 #include "audit.hpp"
 #include "batch.hpp"
+#include "citus_node.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
 
@@ -50,6 +51,7 @@ void disable(Oid relid, const std::string& qualified, bool had_rls, bool had_for
 // privacy.restore(job_id bigint, relation regclass DEFAULT NULL, keys jsonb DEFAULT NULL)
 // Brings back the rows an erase job hid, while its recovery window is open.
 PRIVACY_SQL_FUNCTION(privacy_restore) {
+  privacy::citus_node::refuse_on_worker_node("privacy.restore");
   namespace pg = privacy::pg;
   using privacy::core::Error;
   namespace sqlstate = privacy::core::sqlstate;

@@ -3,8 +3,10 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 #include <string>
@@ -18,12 +20,21 @@ namespace {
 // No real certificate comes near this; the limit keeps the int-sized OpenSSL length honest.
 constexpr size_t kMaxCertificateBytes = 1024 * 1024;
 
-// The hint for every "this is not a usable certificate" error: a command that makes a good one.
+// The hint for every "this is not a usable certificate" error: a command that makes a good one
+// (the same as in docs/exports.md).
 constexpr const char* kHowToMakeOne =
     "create a key and self-signed certificate with: openssl req -x509 -newkey rsa:3072 -nodes "
     "-keyout recipient.key -out recipient.crt -days 365 -subj \"/CN=privacy export recipient\" "
-    "(or -newkey ec -pkeyopt ec_paramgen_curve:prime256v1), then pass the contents of "
+    "-addext keyUsage=keyEncipherment (or, for EC: -newkey ec -pkeyopt "
+    "ec_paramgen_curve:prime256v1 -addext keyUsage=keyAgreement), then pass the contents of "
     "recipient.crt and keep recipient.key private";
+
+// The weakest keys an export is encrypted to. Exports hold personal data that must stay
+// confidential for years: RSA under 2048 bits and elliptic curves under 256 bits (about 112
+// and 128 bits of security) are refused, as current guidance (NIST SP 800-57, BSI TR-02102)
+// does for data protected beyond today.
+constexpr int kMinRsaBits = 2048;
+constexpr int kMinEcOrderBits = 256;
 
 [[noreturn]] void refuse(const std::string& message, const std::string& detail,
                          const std::string& hint) {
@@ -98,6 +109,98 @@ std::string usable_key_type(const X509* cert) {
              "keys by ECDH key agreement; other key types cannot do either",
              kHowToMakeOne);
   }
+}
+
+// Refuses an RSA key shorter than kMinRsaBits.
+void check_rsa_strength(EVP_PKEY* key) {
+  const int bits = EVP_PKEY_get_bits(key);
+  if (bits >= kMinRsaBits) return;
+  refuse("export recipient certificate has a " + std::to_string(bits) +
+             "-bit RSA key, but an RSA recipient key needs at least " +
+             std::to_string(kMinRsaBits) + " bits",
+         "exports hold personal data that must stay confidential for years; shorter RSA keys "
+         "are within reach of attackers now or soon",
+         kHowToMakeOne);
+}
+
+// Refuses an EC key on a curve of fewer than kMinEcOrderBits bits, or given by explicit
+// parameters instead of a curve name (such parameters are what the recipient's software
+// trusts blindly, and no standard certificate needs them).
+void check_ec_strength(EVP_PKEY* key) {
+  char encoding[32] = "";
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
+                                     sizeof encoding, nullptr) == 1 &&
+      std::string(encoding) == OSSL_PKEY_EC_ENCODING_EXPLICIT) {
+    refuse("export recipient certificate has an EC key with explicit curve parameters, but only "
+           "named curves are accepted",
+           "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1)", kHowToMakeOne);
+  }
+  char curve[64] = "";
+  if (EVP_PKEY_get_group_name(key, curve, sizeof curve, nullptr) != 1) {
+    refuse("export recipient certificate has an EC key on an unknown curve",
+           "OpenSSL said: " + openssl::take_error_text(), kHowToMakeOne);
+  }
+  const int bits = EVP_PKEY_get_bits(key);
+  if (bits >= kMinEcOrderBits) return;
+  refuse("export recipient certificate has an EC key on curve " + std::string(curve) + " (" +
+             std::to_string(bits) + " bits), but an EC recipient key needs a curve of at least " +
+             std::to_string(kMinEcOrderBits) + " bits",
+         "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1); exports hold personal "
+         "data that must stay confidential for years",
+         kHowToMakeOne);
+}
+
+// The names of the keyUsage bits, as openssl.cnf and `openssl x509 -text` spell them.
+std::string key_usage_names(uint32_t usage) {
+  static const struct {
+    uint32_t bit;
+    const char* name;
+  } kNames[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
+                {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+                {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+                {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+                {KU_DECIPHER_ONLY, "decipherOnly"}};
+  std::string names;
+  for (const auto& entry : kNames) {
+    if ((usage & entry.bit) == 0) continue;
+    if (!names.empty()) names += ", ";
+    names += entry.name;
+  }
+  return names.empty() ? "nothing" : names;
+}
+
+// A certificate may say what its key is for (the keyUsage extension). An export reaches an RSA
+// recipient by key transport, which needs keyEncipherment, and an EC recipient by key
+// agreement, which needs keyAgreement. A certificate that has the extension without the bit
+// its key needs was made for something else (signing, a CA) and is refused; one without the
+// extension allows every use.
+void check_key_usage(X509* cert, const std::string& key_type) {
+  if (X509_check_purpose(cert, -1, 0) != 1) {  // also caches the extensions read below
+    refuse("export recipient certificate has an extension OpenSSL cannot read",
+           "OpenSSL said: " + openssl::take_error_text(), kHowToMakeOne);
+  }
+  if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) == 0) return;
+  const uint32_t usage = X509_get_key_usage(cert);
+  const bool rsa = key_type == "RSA";
+  const uint32_t needed = rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT;
+  if ((usage & needed) != 0) return;
+  const std::string needed_name = rsa ? "keyEncipherment" : "keyAgreement";
+  refuse("export recipient certificate's keyUsage does not allow " + needed_name + ", which an " +
+             key_type + " key needs to receive an export",
+         "its keyUsage allows: " + key_usage_names(usage),
+         "make a certificate with keyUsage " + needed_name + " (or without a keyUsage " +
+             "extension): " + kHowToMakeOne);
+}
+
+// Refuses what CMS could encrypt to but should not: weak keys and keys not meant for it.
+void check_recipient_key(X509* cert, const std::string& key_type) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  if (key_type == "RSA") {
+    check_rsa_strength(key);
+  } else {
+    check_ec_strength(key);
+  }
+  check_key_usage(cert, key_type);
 }
 
 // An ASN1_TIME as ISO 8601 UTC, "2027-01-31T12:00:00Z".
@@ -184,7 +287,7 @@ openssl::X509Ptr parse_recipient_certificate(std::string_view pem) {
   }
   refuse_private_key(pem);
   openssl::X509Ptr cert = read_exactly_one_certificate(pem);
-  usable_key_type(cert.get());
+  check_recipient_key(cert.get(), usable_key_type(cert.get()));
   return cert;
 }
 

@@ -25,12 +25,15 @@ struct CertificateInfo {
 // Parses exactly one PEM X.509 certificate and checks it can receive an export at time `now`.
 // Throws Error(SQLSTATE 22023) with a message, detail and hint when the text is not a PEM
 // certificate, holds more than one certificate or a private key, has a key that is neither RSA
-// nor EC, has expired, or is not yet valid.
+// nor EC, a weak key (RSA under 2048 bits, an EC curve under 256 bits or with explicit
+// parameters), a keyUsage that does not allow the key's use (keyEncipherment for RSA,
+// keyAgreement for EC), has expired, or is not yet valid (docs/exports.md).
 CertificateInfo inspect_recipient_certificate(std::string_view pem, std::time_t now);
 
 // The parsing half of inspect_recipient_certificate(), without the validity-date checks: one PEM
-// certificate with an RSA or EC key, or Error(SQLSTATE 22023). The CMS writer uses it so that a
-// certificate that went bad in the database gives the same clear message as at registration.
+// certificate with a strong enough RSA or EC key meant for encryption, or Error(SQLSTATE
+// 22023). The CMS writer uses it so that a certificate that went bad in the database gives the
+// same clear message as at registration.
 openssl::X509Ptr parse_recipient_certificate(std::string_view pem);
 
 }  // namespace privacy::core

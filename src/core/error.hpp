@@ -25,6 +25,7 @@ inline constexpr const char* kNoDataFound = "P0002";
 inline constexpr const char* kInternalError = "XX000";
 inline constexpr const char* kOutOfMemory = "53200";
 inline constexpr const char* kLegalHold = "PV001";
+inline constexpr const char* kFeatureNotSupported = "0A000";
 }  // namespace sqlstate
 
 class Error : public std::runtime_error {

@@ -18,9 +18,12 @@ int recovery_window_s = 30 * 24 * 3600;
 int export_ttl_s = 7 * 24 * 3600;
 int deadline_s = 30 * 24 * 3600;
 int audit_retention_min = (7 * 365 + 2) * 24 * 60;  // seven years, leap days included
+int audit_retention_floor_min = 365 * 24 * 60;      // one year (a calendar year is never shorter)
 int notify_min_items = 1000;
 char* smtp_url = nullptr;
 char* smtp_from = nullptr;
+bool smtp_require_tls = false;
+char* smtp_ca_file = nullptr;
 int notify_retry_base_s = 30;
 bool require_distinct_approver = true;
 
@@ -71,6 +74,12 @@ void define_all() {
                           "Tenants may override it (privacy.configure_tenant).", &audit_retention_min,
                           (7 * 365 + 2) * 24 * 60, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN,
                           nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.audit_retention_floor",
+                          "Shortest audit retention: no setting may be shorter, and the purge never "
+                          "deletes rows younger than this.",
+                          "Protects the trail from the administrators it records (docs/audit.md).",
+                          &audit_retention_floor_min, 365 * 24 * 60, 0, INT_MAX, PGC_SIGHUP,
+                          GUC_UNIT_MIN | GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.notify_min_items",
                           "Smallest job (total_items) whose completion is e-mailed to notify_email.",
                           "Failures and rejections are always e-mailed.", &notify_min_items, 1000, 0,
@@ -80,6 +89,15 @@ void define_all() {
                              PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("privacy.smtp_from", "Sender address of notification e-mails.", nullptr,
                              &smtp_from, "pg_privacy@localhost", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("privacy.smtp_require_tls",
+                           "Send notification e-mail over smtp:// only after STARTTLS.",
+                           "Off: STARTTLS whenever the server offers it, plain text otherwise.",
+                           &smtp_require_tls, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
+                           nullptr);
+  DefineCustomStringVariable("privacy.smtp_ca_file",
+                             "CA certificates (PEM file) that the mail server's certificate must chain to.",
+                             "Empty: the system's CA store.", &smtp_ca_file, "", PGC_SIGHUP,
+                             GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.notify_retry_base",
                           "Wait before retrying a failed notification e-mail; it doubles per attempt.",
                           "At most one hour between attempts.", &notify_retry_base_s, 30, 1, 3600,

@@ -14,9 +14,12 @@ extern int recovery_window_s;          // privacy.recovery_window
 extern int export_ttl_s;               // privacy.export_ttl
 extern int deadline_s;                 // privacy.deadline
 extern int audit_retention_min;        // privacy.audit_retention (minutes)
+extern int audit_retention_floor_min;  // privacy.audit_retention_floor (minutes, superuser only)
 extern int notify_min_items;           // privacy.notify_min_items
 extern char* smtp_url;                 // privacy.smtp_url
 extern char* smtp_from;                // privacy.smtp_from
+extern bool smtp_require_tls;          // privacy.smtp_require_tls (superuser only)
+extern char* smtp_ca_file;             // privacy.smtp_ca_file (superuser only), empty = system CAs
 extern int notify_retry_base_s;        // privacy.notify_retry_base (superuser only)
 extern bool require_distinct_approver; // privacy.require_distinct_approver
 

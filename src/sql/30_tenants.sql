@@ -39,6 +39,16 @@ BEGIN
         RAISE EXCEPTION 'export_ttl, deadline and audit_retention for tenant "%" must be positive', tenant_id
             USING ERRCODE = '22023';
     END IF;
+    -- The trail is evidence about the admins who call this function: none of them may shorten
+    -- it below the floor only a superuser can set (docs/audit.md, "Retention"). Compared as
+    -- timestamps: interval comparison would count '1 year' as 360 days, below a 365-day floor.
+    IF now() - audit_retention > now() - current_setting('privacy.audit_retention_floor')::interval THEN
+        RAISE EXCEPTION 'audit_retention for tenant "%" must be at least privacy.audit_retention_floor (%), not %',
+                tenant_id, current_setting('privacy.audit_retention_floor')::interval, audit_retention
+            USING ERRCODE = '22023',
+                  HINT = 'Audit rows are kept at least as long as privacy.audit_retention_floor, which only '
+                         || 'a superuser can lower (postgresql.conf). Pass a longer audit_retention, e.g. ''1 year''.';
+    END IF;
 
     -- Create the row if missing, else lock it before reading it: "before" in the audit row is
     -- then exactly what this call changed, even when sessions configure one tenant concurrently

@@ -1,5 +1,7 @@
 -- Audit retention (issue 6): each chain loses only a prefix older than its retention, gets an
 -- anchor, still verifies, and the purge itself is audited. Other chains are untouched.
+-- Retentions are at least privacy.audit_retention_floor (1 year by default, see
+-- audit_retention_floor.sql), so the purges run "as of" a year and more from now.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 SELECT plan(23);
@@ -10,8 +12,8 @@ AS $$ SELECT id FROM fx WHERE name = n $$;
 CREATE FUNCTION pg_temp.chain_ids(c text) RETURNS bigint[] LANGUAGE sql STABLE
 AS $$ SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM privacy.audit_log WHERE chain = c $$;
 
-SELECT lives_ok($$SELECT privacy.configure_tenant('ret_short', audit_retention => '1 day')$$,
-                'a tenant keeps its audit rows for one day');
+SELECT lives_ok($$SELECT privacy.configure_tenant('ret_short', audit_retention => '1 year')$$,
+                'a tenant keeps its audit rows for one year');
 SELECT lives_ok($$SELECT privacy.configure_tenant('ret_long')$$, 'another tenant keeps the default (7 years)');
 INSERT INTO fx VALUES ('s1', privacy._audit('retention_test', 'ret_short', NULL, 's1'));
 INSERT INTO fx VALUES ('l1', privacy._audit('retention_test', 'ret_long', NULL, 'l1'));
@@ -24,8 +26,8 @@ CREATE TEMP TABLE before_purge AS
            (SELECT prev_hash FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) AS s3_prev,
            (SELECT min(id) FROM privacy.audit_log WHERE chain = 'ret_short') AS short_first;
 
--- Purge "as of" one day after s3 was written: everything of ret_short before s3 is due.
-SELECT cmp_ok(privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 day'),
+-- Purge "as of" one year after s3 was written: everything of ret_short before s3 is due.
+SELECT cmp_ok(privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'),
               '>=', 3::bigint, '_purge_audit returns the rows it deleted');
 SELECT is(pg_temp.chain_ids('ret_short'),
           ARRAY[pg_temp.fx('s3'), pg_temp.fx('s4'),
@@ -51,25 +53,25 @@ SELECT throws_ok(format('DELETE FROM privacy.audit_log WHERE id = %s', pg_temp.f
 
 -- The same purge again changes nothing.
 CREATE TEMP TABLE after_first AS SELECT pg_temp.chain_ids('ret_short') AS short_ids;
-DO $$ BEGIN PERFORM privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 day'); END $$;
+DO $$ BEGIN PERFORM privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'); END $$;
 SELECT is(pg_temp.chain_ids('ret_short'), (SELECT short_ids FROM after_first), 'a repeated purge deletes nothing');
 
 -- Everything of the chain is due: the chain keeps only the new purge row, which is its anchor.
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '2 days'); END $$;
+DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '1 year 2 days'); END $$;
 SELECT is((SELECT array_agg(action) FROM privacy.audit_log WHERE chain = 'ret_short'), ARRAY['audit_purged'],
           'a fully purged chain holds only its purge row');
 SELECT is((SELECT anchor_id FROM privacy.audit_chains WHERE chain = 'ret_short'),
           (SELECT min(id) FROM privacy.audit_log WHERE chain = 'ret_short'), 'which is the new anchor');
 SELECT is((SELECT ok FROM privacy.verify_audit_log()), true, 'and the chain verifies from it');
 CREATE TEMP TABLE after_full AS SELECT pg_temp.chain_ids('ret_short') AS short_ids;
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '2 days'); END $$;
+DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '1 year 2 days'); END $$;
 SELECT is(pg_temp.chain_ids('ret_short'), (SELECT short_ids FROM after_full),
           'a chain holding only purge rows is left alone (no purge row replaces a purge row)');
 
 -- Batches: 2500 rows go 1000 at a time, each batch audited, the chain verifiable throughout.
-DO $$ BEGIN PERFORM privacy.configure_tenant('ret_batch', audit_retention => '1 hour'); END $$;
+DO $$ BEGIN PERFORM privacy.configure_tenant('ret_batch', audit_retention => '1 year'); END $$;
 DO $$ BEGIN PERFORM count(privacy._audit('retention_batch', 'ret_batch', g, NULL)) FROM generate_series(1, 2500) g; END $$;
-SELECT cmp_ok(privacy._purge_audit(now() + interval '2 hours'), '>=', 2501::bigint,
+SELECT cmp_ok(privacy._purge_audit(now() + interval '1 year 2 hours'), '>=', 2501::bigint,
               'a large purge deletes every due row');
 SELECT is((SELECT (detail->>'deleted')::int FROM privacy.audit_log WHERE chain = 'ret_batch'),
           2501 + 2 - 2000, 'in batches of 1000 (the last batch also takes the two earlier purge rows)');

@@ -1,13 +1,16 @@
 # Notifications end to end (docs/notifications.md): pg_notify payloads reach a listener, queued
 # e-mails reach a small SMTP sink on loopback through the launcher's mailer step with the right
 # headers and body, a dead mail server means retries with backoff, and once it is back the mail
-# is delivered exactly once.
+# is delivered exactly once. TLS (issue 13): STARTTLS whenever the server offers it, with the
+# server's certificate verified (privacy.smtp_ca_file trusts the test CA), and with
+# privacy.smtp_require_tls nothing is sent to a server that does not offer it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IO::Socket::INET;
+use IO::Socket::SSL;
 use POSIX ();
 
 my $node = PostgreSQL::Test::Cluster->new('notify');
@@ -23,20 +26,34 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
 # ---- A minimal SMTP sink: one child process, one connection at a time. Each message is written
-# (undotted, as received) to $maildir/msg-N.eml, atomically, with its envelope in the first lines.
+# (undotted, as received) to $maildir/msg-N.eml, atomically, with its envelope in the first lines
+# and, in X-Sink-TLS, the TLS version the client switched to with STARTTLS ("none" without).
+# With %sink_tls (cert, key) set, the sink offers STARTTLS.
 my $maildir = PostgreSQL::Test::Utils::tempdir();
 my $smtp_port = PostgreSQL::Test::Cluster::get_free_port();
 my $sink_pid;
 my $sink_serial = 0;
+my %sink_tls;
 
 sub smtp_session {
   my ($client) = @_;
   my $reply = sub { print $client "$_[0]\r\n"; };
   $reply->('220 sink ESMTP');
   my ($from, @to);
+  my $tls = 'none';
   while (defined(my $line = <$client>)) {
     $line =~ s/\r?\n\z//;
-    if ($line =~ /^(EHLO|HELO)/i) { $reply->('250 sink') }
+    my $can_starttls = %sink_tls && $tls eq 'none';
+    if ($line =~ /^EHLO/i && $can_starttls) { $reply->('250-sink'); $reply->('250 STARTTLS') }
+    elsif ($line =~ /^STARTTLS/i && $can_starttls) {
+      $reply->('220 ready to start TLS');
+      # A client that does not trust our certificate ends the handshake: end the session too.
+      IO::Socket::SSL->start_SSL($client, SSL_server => 1, SSL_cert_file => $sink_tls{cert},
+                                 SSL_key_file => $sink_tls{key}) or last;
+      $tls = $client->get_sslversion;
+      ($from, @to) = ();    # RFC 3207: everything before STARTTLS is forgotten
+    }
+    elsif ($line =~ /^(EHLO|HELO)/i) { $reply->('250 sink') }
     elsif ($line =~ /^MAIL FROM:\s*(.*)/i) { $from = $1; @to = (); $reply->('250 OK') }
     elsif ($line =~ /^RCPT TO:\s*(.*)/i) { push @to, $1; $reply->('250 OK') }
     elsif ($line =~ /^DATA/i) {
@@ -51,7 +68,7 @@ sub smtp_session {
       my $file = "$maildir/msg-$$-$sink_serial.eml";
       open(my $fh, '>', "$file.tmp") or die;
       binmode $fh;
-      print $fh "X-Envelope-From: $from\r\nX-Envelope-To: @to\r\n$data";
+      print $fh "X-Envelope-From: $from\r\nX-Envelope-To: @to\r\nX-Sink-TLS: $tls\r\n$data";
       close $fh;
       rename("$file.tmp", $file) or die;
       $reply->('250 queued');
@@ -64,6 +81,8 @@ sub smtp_session {
 }
 
 sub start_sink {
+  my (%tls) = @_;    # cert => ..., key => ...: offer STARTTLS
+  %sink_tls = %tls;
   my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $smtp_port,
                                      Proto => 'tcp', Listen => 5, ReuseAddr => 1)
     or die "cannot listen on $smtp_port: $!";
@@ -238,6 +257,74 @@ ok($node->poll_query_until('postgres',
 my @e2e_mails = grep { /erase job $e2e_job/ } messages();
 is(scalar @e2e_mails, 1, 'one completion mail for the real job');
 like($e2e_mails[0] // '', qr/recoverable/i, 'it says until when the erasure can be undone');
+
+
+# ---- TLS (issue 13). A test CA and a certificate for 127.0.0.1 signed by it.
+my $tlsdir = PostgreSQL::Test::Utils::tempdir();
+my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+PostgreSQL::Test::Utils::system_or_bail('sh', '-c', qq{
+  cd $tlsdir &&
+  openssl req -x509 $ec -keyout ca.key -out ca.crt -days 2 -subj '/CN=pg_privacy test CA' 2>/dev/null &&
+  openssl req $ec -keyout sink.key -out sink.csr -subj '/CN=127.0.0.1' 2>/dev/null &&
+  printf 'subjectAltName = IP:127.0.0.1\n' > sink.ext &&
+  openssl x509 -req -in sink.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile sink.ext -out sink.crt 2>/dev/null});
+
+# The launcher has applied a configuration change once it logs the reload.
+sub reload_and_wait {
+  my ($settings) = @_;
+  my $offset = -s $node->logfile;
+  $node->safe_psql('postgres', "$settings\nSELECT pg_reload_conf();");
+  $node->wait_for_log(qr/pg_privacy launcher reloaded its configuration/, $offset);
+}
+
+sub queue_failure_mail {
+  my ($error) = @_;
+  my $job = insert_job(kind => 'erase', status => 'failed', total => 1, email => 'dpo@example.com',
+                       error => $error);
+  $node->safe_psql('postgres', "SELECT privacy._notify_job_event($job, 'processing', 'failed')");
+  return $job;
+}
+
+# A sink that offers STARTTLS: the mailer upgrades, and verifies the certificate. Without the
+# test CA it does not trust the sink, so nothing is sent.
+stop_sink();
+start_sink(cert => "$tlsdir/sink.crt", key => "$tlsdir/sink.key");
+my $tls_job = queue_failure_mail('tls run');
+ok($node->poll_query_until('postgres', qq{
+     SELECT attempts >= 1 AND sent_at IS NULL AND last_error ~* 'certificate'
+       FROM privacy.notifications WHERE job_id = $tls_job}),
+   'STARTTLS to a server whose certificate is not trusted fails, saying why');
+note($node->safe_psql('postgres', "SELECT last_error FROM privacy.notifications WHERE job_id = $tls_job"));
+is(scalar(grep { /erase job $tls_job FAILED/ } messages()), 0, 'and nothing was sent');
+
+reload_and_wait("ALTER SYSTEM SET privacy.smtp_ca_file = '$tlsdir/ca.crt';");
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $tls_job"),
+   'with privacy.smtp_ca_file naming the test CA, the mail is delivered');
+my ($tls_mail) = grep { /erase job $tls_job FAILED/ } messages();
+like($tls_mail // '', qr/^X-Sink-TLS: TLSv1_[23]\r$/m, 'the client issued STARTTLS and sent the mail over TLS');
+
+# A sink without STARTTLS and privacy.smtp_require_tls on: nothing is sent, the error says why,
+# and the mail is retried like any failure.
+stop_sink();
+start_sink();
+reload_and_wait('ALTER SYSTEM SET privacy.smtp_require_tls = on;');
+my $plain_job = queue_failure_mail('plain run');
+ok($node->poll_query_until('postgres', qq{
+     SELECT attempts >= 1 AND sent_at IS NULL AND next_attempt_at > now()
+            AND last_error LIKE 'TLS is required (privacy.smtp_require_tls = on)%STARTTLS%'
+       FROM privacy.notifications WHERE job_id = $plain_job}),
+   'with smtp_require_tls on, a server without STARTTLS gets nothing; last_error says TLS was required');
+note($node->safe_psql('postgres', "SELECT last_error FROM privacy.notifications WHERE job_id = $plain_job"));
+is(scalar(grep { /erase job $plain_job FAILED/ } messages()), 0, 'the sink received nothing');
+
+# require_tls off: STARTTLS is opportunistic, so the same server gets the mail in plain text.
+reload_and_wait('ALTER SYSTEM SET privacy.smtp_require_tls = off;');
+ok($node->poll_query_until('postgres',
+     "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $plain_job"),
+   'with smtp_require_tls off, the retry delivers the mail');
+my ($plain_mail) = grep { /erase job $plain_job FAILED/ } messages();
+like($plain_mail // '', qr/^X-Sink-TLS: none\r$/m, 'in plain text: the server did not offer STARTTLS');
 
 stop_sink();
 $node->stop;

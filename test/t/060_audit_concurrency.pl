@@ -1,5 +1,7 @@
 # Audit chains stay linear with 8 concurrent writers (issue 6), and the launcher's
-# "audit retention" step purges a tenant's expired prefix while the trail still verifies.
+# "audit retention" step purges a tenant's expired prefix while the trail still verifies. The
+# retention floor (issue 12) starts at 0 here, so that a one-second retention can be purged
+# within the test; raised back, it keeps what the stored retentions no longer would.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -12,6 +14,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_privacy'
 privacy.database = 'postgres'
 privacy.naptime = 1
+privacy.audit_retention_floor = 0
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
@@ -80,6 +83,43 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE c
 	$others_before, 'other chains are untouched by the launcher purge');
 is($node->safe_psql('postgres', 'SELECT ok FROM privacy.verify_audit_log()'),
 	't', 'the trail verifies after the launcher purge');
+
+# ---- The floor: a year again, and a platform retention (GUC default) below it.
+# The launcher reloads its configuration at the top of a cycle, so once a second reload is
+# logged, the cycle that began with the first one is over: every step has seen what was
+# committed before.
+sub wait_for_launcher_cycle {
+	for (1 .. 2) {
+		my $offset = -s $node->logfile;
+		$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+		$node->wait_for_log(qr/pg_privacy launcher reloaded its configuration/, $offset);
+	}
+}
+$node->safe_psql('postgres', q{
+    ALTER SYSTEM SET privacy.audit_retention_floor = '365d';
+    ALTER SYSTEM SET privacy.audit_retention = '60min';});
+wait_for_launcher_cycle();
+my ($status, $out, $err) = $node->psql('postgres',
+	q{SELECT privacy.configure_tenant('conc_floor', audit_retention => '1 second')});
+like($err, qr/audit_retention for tenant "conc_floor" must be at least privacy.audit_retention_floor \(365 days\), not 00:00:01/,
+	'with the floor back at a year, a one-second retention is refused');
+
+# A retention stored before the floor was raised, and rows on that chain and the platform's.
+$node->safe_psql('postgres', q{
+    SELECT privacy.configure_tenant('conc_floor', display_name => 'kept');
+    UPDATE privacy.tenants SET audit_retention = '1 second' WHERE tenant_id = 'conc_floor';
+    SELECT privacy._audit('retention_test', 'conc_floor', NULL, 'kept row');
+    SELECT privacy._audit('retention_test', NULL, NULL, 'kept platform row');});
+my $kept = q{SELECT string_agg(id::text, ',' ORDER BY id) FROM privacy.audit_log
+             WHERE chain IN ('conc_floor', '') AND at > now() - interval '1 hour'};
+my $kept_before = $node->safe_psql('postgres', $kept);
+wait_for_launcher_cycle();
+is($node->safe_psql('postgres', $kept), $kept_before,
+	'the launcher keeps the floor period of a chain whose stored retention is one second');
+is($node->safe_psql('postgres', q{SELECT privacy._purge_audit(now() + interval '2 hours')}), '0',
+	'a purge as of two hours from now keeps the platform rows although privacy.audit_retention is 60min');
+is($node->safe_psql('postgres', $kept), $kept_before, 'every row of the floor period is still there');
+is($node->safe_psql('postgres', 'SELECT ok FROM privacy.verify_audit_log()'), 't', 'the trail verifies');
 
 $node->stop;
 done_testing();

@@ -3,9 +3,11 @@
 // check our output against the stock tools a data protection officer would use.
 #pragma once
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -44,16 +46,40 @@ inline core::openssl::EvpPkeyPtr generate_key(KeyKind kind) {
   return core::openssl::EvpPkeyPtr(key);
 }
 
+// Keys of a chosen strength, for the tests that weak ones are refused.
+inline core::openssl::EvpPkeyPtr rsa_key(size_t bits) {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits);
+  if (key == nullptr) throw std::runtime_error("RSA key generation failed");
+  return core::openssl::EvpPkeyPtr(key);
+}
+inline core::openssl::EvpPkeyPtr ec_key(const char* curve) {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
+  if (key == nullptr) throw std::runtime_error(std::string("EC key generation failed: ") + curve);
+  return core::openssl::EvpPkeyPtr(key);
+}
+// An EC key whose certificate will carry the curve's parameters instead of its name.
+inline core::openssl::EvpPkeyPtr ec_key_with_explicit_parameters(const char* curve) {
+  core::openssl::EvpPkeyPtr key = ec_key(curve);
+  if (EVP_PKEY_set_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_ENCODING,
+                                     OSSL_PKEY_EC_ENCODING_EXPLICIT) != 1) {
+    throw std::runtime_error("could not switch the EC key to explicit parameters");
+  }
+  return key;
+}
+
 inline std::string bio_text(BIO* bio) {
   char* data = nullptr;
   long length = BIO_get_mem_data(bio, &data);
   return std::string(data, static_cast<size_t>(length));
 }
 
-// A self-signed certificate for `key`, valid from `not_before` to `not_after` (Unix times).
+// A self-signed certificate for `key`, valid from `not_before` to `not_after` (Unix times),
+// with a keyUsage extension when `key_usage` is not empty (openssl.cnf syntax, e.g.
+// "digitalSignature,keyCertSign").
 inline std::string self_signed_certificate(EVP_PKEY* key, KeyKind kind,
                                            const std::string& common_name,
-                                           std::time_t not_before, std::time_t not_after) {
+                                           std::time_t not_before, std::time_t not_after,
+                                           const std::string& key_usage = "") {
   core::openssl::X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
@@ -65,6 +91,12 @@ inline std::string self_signed_certificate(EVP_PKEY* key, KeyKind kind,
                              0);
   X509_set_issuer_name(cert.get(), name);
   X509_set_pubkey(cert.get(), key);
+  if (!key_usage.empty()) {
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, NID_key_usage, key_usage.c_str());
+    if (extension == nullptr) throw std::runtime_error("bad keyUsage: " + key_usage);
+    X509_add_ext(cert.get(), extension, -1);
+    X509_EXTENSION_free(extension);
+  }
   // Ed25519 signs the message itself: it takes no separate digest.
   const EVP_MD* digest = kind == KeyKind::Ed25519 ? nullptr : EVP_sha256();
   if (X509_sign(cert.get(), key, digest) <= 0) throw std::runtime_error("X509_sign failed");
@@ -86,6 +118,13 @@ inline KeyAndCertificate make_recipient(KeyKind kind, const std::string& common_
   core::openssl::EvpPkeyPtr key = generate_key(kind);
   return {private_key_pem(key.get()),
           self_signed_certificate(key.get(), kind, common_name, not_before, not_after)};
+}
+
+// A certificate for an RSA or EC key made by the caller (both sign with SHA-256), valid from an
+// hour ago for 30 days.
+inline std::string certificate_for(EVP_PKEY* key, const std::string& key_usage = "") {
+  return self_signed_certificate(key, KeyKind::Rsa, "test recipient", std::time(nullptr) - 3600,
+                                 std::time(nullptr) + 30 * 86400, key_usage);
 }
 
 // One RSA and one EC recipient, made once per test program (RSA key generation is slow).

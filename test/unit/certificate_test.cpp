@@ -170,3 +170,96 @@ TEST(Certificate, ToleratesTextAroundThePemBlock) {
   std::string pem = "Certificate:\n    Data: ...\n" + privacy::test::ec_recipient().certificate_pem;
   EXPECT_EQ(inspect_recipient_certificate(pem, std::time(nullptr)).key_type, "EC");
 }
+
+// ---- Key strength and key usage (issue 13): exports must stay confidential for years.
+
+using privacy::test::certificate_for;
+using privacy::test::ec_key;
+using privacy::test::rsa_key;
+
+TEST(Certificate, RefusesA1024BitRsaKeySayingHowToMakeAGoodOne) {
+  Error error = refusal_of(certificate_for(rsa_key(1024).get()));
+  EXPECT_EQ(error.sqlstate(), "22023");
+  EXPECT_STREQ(error.what(),
+               "export recipient certificate has a 1024-bit RSA key, but an RSA recipient key "
+               "needs at least 2048 bits");
+  EXPECT_TRUE(contains(error.hint(), "openssl req -x509 -newkey rsa:3072")) << error.hint();
+}
+
+TEST(Certificate, RefusesAnRsaKeyOneStepBelow2048Bits) {
+  EXPECT_TRUE(contains(refusal_of(certificate_for(rsa_key(2040).get())).what(), "2040-bit RSA key"));
+}
+
+TEST(Certificate, AcceptsRsa3072) {
+  EXPECT_EQ(inspect_recipient_certificate(certificate_for(rsa_key(3072).get()), std::time(nullptr)).key_type,
+            "RSA");
+}
+
+TEST(Certificate, RefusesEcCurvesBelow256BitsNamingTheCurve) {
+  for (const char* curve : {"secp224r1", "prime192v1", "secp160r1"}) {
+    Error error = refusal_of(certificate_for(ec_key(curve).get()));
+    EXPECT_EQ(error.sqlstate(), "22023") << curve;
+    EXPECT_TRUE(contains(error.what(), std::string("EC key on curve ") + curve)) << error.what();
+    EXPECT_TRUE(contains(error.what(), "needs a curve of at least 256 bits")) << error.what();
+    EXPECT_TRUE(contains(error.detail(), "P-256 (prime256v1)")) << error.detail();
+  }
+}
+
+TEST(Certificate, AcceptsNamedCurvesOfAtLeast256Bits) {
+  for (const char* curve : {"prime256v1", "secp384r1", "secp521r1", "brainpoolP256r1", "brainpoolP512r1"}) {
+    EXPECT_EQ(inspect_recipient_certificate(certificate_for(ec_key(curve).get()), std::time(nullptr)).key_type,
+              "EC")
+        << curve;
+  }
+}
+
+TEST(Certificate, RefusesExplicitCurveParameters) {
+  auto key = privacy::test::ec_key_with_explicit_parameters("prime256v1");
+  Error error = refusal_of(certificate_for(key.get()));
+  EXPECT_EQ(error.sqlstate(), "22023");
+  EXPECT_TRUE(contains(error.what(), "explicit curve parameters")) << error.what();
+}
+
+TEST(Certificate, RefusesAnRsaCertificateWhoseKeyUsageIsSigningOnly) {
+  Error error = refusal_of(certificate_for(rsa_key(2048).get(), "digitalSignature,keyCertSign"));
+  EXPECT_EQ(error.sqlstate(), "22023");
+  EXPECT_STREQ(error.what(),
+               "export recipient certificate's keyUsage does not allow keyEncipherment, which an "
+               "RSA key needs to receive an export");
+  EXPECT_EQ(error.detail(), "its keyUsage allows: digitalSignature, keyCertSign");
+  EXPECT_TRUE(contains(error.hint(), "-addext keyUsage=keyEncipherment")) << error.hint();
+}
+
+TEST(Certificate, RefusesAnEcCertificateWithoutKeyAgreement) {
+  // keyEncipherment is RSA's key transport; an EC key receives by key agreement only.
+  Error error = refusal_of(certificate_for(ec_key("prime256v1").get(), "digitalSignature,keyEncipherment"));
+  EXPECT_TRUE(contains(error.what(), "does not allow keyAgreement, which an EC key needs")) << error.what();
+}
+
+TEST(Certificate, AcceptsAKeyUsageThatAllowsTheKeysUse) {
+  const std::time_t now = std::time(nullptr);
+  EXPECT_EQ(inspect_recipient_certificate(certificate_for(rsa_key(2048).get(), "keyEncipherment"), now).key_type,
+            "RSA");
+  EXPECT_EQ(inspect_recipient_certificate(
+                certificate_for(ec_key("prime256v1").get(), "digitalSignature,keyAgreement"), now)
+                .key_type,
+            "EC");
+}
+
+TEST(Certificate, AcceptsWhatTheDocumentedCommandsMake) {
+  privacy::test::ScratchDir dir;
+  const std::string common = " -nodes -days 365 -subj /CN=dpo -keyout " + dir.file("k.pem") +
+                             " -out " + dir.file("c.pem") + " 2>/dev/null";
+  ASSERT_EQ(privacy::test::run("openssl req -x509 -newkey rsa:3072 -addext keyUsage=keyEncipherment" + common), 0);
+  EXPECT_EQ(inspect_recipient_certificate(dir.read("c.pem"), std::time(nullptr)).key_type, "RSA");
+  ASSERT_EQ(privacy::test::run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                               "-addext keyUsage=keyAgreement" + common),
+            0);
+  EXPECT_EQ(inspect_recipient_certificate(dir.read("c.pem"), std::time(nullptr)).key_type, "EC");
+}
+
+TEST(Certificate, AWeakKeyIsRefusedWhenAnExportIsEncryptedToo) {
+  // The CMS writer parses its recipients with the same check (a certificate stored before
+  // the check existed).
+  EXPECT_THROW(privacy::core::parse_recipient_certificate(certificate_for(rsa_key(1024).get())), Error);
+}

@@ -104,6 +104,24 @@ TEST(CmsEnvelopeWriter, BothRecipientsDecryptPemWithStockOpenssl) {
   expect_both_decrypt(dir, dir.write("f.pem", der_to_pem(der)), "PEM", plaintext);
 }
 
+// Curves other than the NIST ones are accepted when they have at least 256 bits
+// (docs/exports.md): each must really work for CMS key agreement.
+TEST(CmsEnvelopeWriter, OtherAcceptedCurvesDecryptWithStockOpenssl) {
+  for (const char* curve : {"secp384r1", "secp521r1", "brainpoolP256r1", "secp256k1"}) {
+    auto key = privacy::test::ec_key(curve);
+    KeyAndCertificate recipient{privacy::test::private_key_pem(key.get()),
+                                privacy::test::certificate_for(key.get(), "keyAgreement")};
+    std::string der;
+    CmsEnvelopeWriter writer({recipient.certificate_pem}, append_to(der));
+    writer.write("{\"curve\": true}");
+    writer.finish();
+    ScratchDir dir;
+    ASSERT_EQ(openssl_decrypt(dir, dir.write("f.der", der), "DER", recipient), 0)
+        << curve << ": " << dir.read("err.txt");
+    EXPECT_EQ(dir.read("out.bin"), "{\"curve\": true}") << curve;
+  }
+}
+
 TEST(CmsEnvelopeWriter, OutputIsAuthEnvelopedDataWithAes256Gcm) {
   std::string der = encrypt_in_small_pieces("{\"format\": \"pg_privacy.export/1\"}");
   ScratchDir dir;
