@@ -1,10 +1,21 @@
 // The batch operations (batch.hpp): mark, finalize, purge, restore.
 //
+// IDENTITY. Every statement that reads or writes an application table runs as that table's
+// owner (pg::TableOwnerScope, docs/security.md): a trigger, an index expression or a domain
+// check of the table runs with its owner's rights and never with the worker's. The bookkeeping
+// in privacy.* (job_errors) runs as the extension owner, outside that scope.
+//
 // All batch SQL is built in one place (the "statement builders" below) from a relation's
 // registration: the filter that selects the target's rows, the keyset condition, the action.
-// Every batch statement has the same six parameters, so one executor serves all of them:
+// Every statement is schema-qualified: functions as pg_catalog.fn, operators as
+// OPERATOR(pg_catalog.op), casts to built-in types as pg_catalog.type; column types come from
+// format_type under the pinned search_path, which qualifies every type outside pg_catalog.
+// Every batch statement has the same eight parameters, so one executor serves all of them:
 //   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
-//   $5 after_key (text, a key object)        $6 row_key (text, a key object)
+//   $5 after_key (text, a key object)        $6 row_key (text, a key object: the one row of the
+//                                               row-by-row retry, or the last row a rewrite covers)
+//   $7 the subject's pseudonym (text)
+//   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
 // Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
 // (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
 // registration or the column rules changed), so a job prepares each statement once.
@@ -13,25 +24,39 @@
 // the keys privacy.restore accepts) are the same thing: a JSON object from key column name to the
 // value as text, e.g. {"id": "42"} or {"tenant": "acme", "order_no": "7"}.
 //
-// FAILURES. A batch runs as one statement in a subtransaction with lock_timeout set to
-// privacy.lock_timeout. If it fails (a row locked longer than that, a constraint, a foreign key
-// from an unregistered table), the subtransaction is rolled back and the same batch is redone
-// row by row, each row in its own subtransaction; a row that fails again is recorded in
-// privacy.job_errors and counted in `failed`, and the batch goes on.
+// PSEUDONYMS. The table owner may neither read the installation secret nor call a function that
+// hashes with it, so the anonymizing finalization gets its pseudonyms as parameters, computed
+// in C++ (pseudonym.hpp): the subject column's is the same for every row of the job ($7). When
+// other columns have the 'hash' rule, a batch first picks its rows with those columns' values
+// (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the same key range,
+// each row taking its pseudonyms from $8 by its key object. A lookup, not a join with a list of
+// keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
+// stale estimate cannot make it scan the job's rows once per picked key.
+//
+// FAILURES. A batch runs as one statement (or pick and rewrite) in a subtransaction with
+// lock_timeout set to privacy.lock_timeout. If it fails for a reason that concerns a row (see
+// is_row_failure), the subtransaction is rolled back and the same batch is redone row by row,
+// each row in its own subtransaction; a row that fails again is recorded in privacy.job_errors
+// and counted in `failed`, and the batch goes on. Any other failure (a cancel, a legal hold, a
+// missing privilege, ...) ends the batch and is thrown to the job loop.
 #include "batch.hpp"
 
 #include "audit.hpp"
+#include "core/json.hpp"
 #include "holds.hpp"
 #include "pg/guc.hpp"
+#include "pg/security_context.hpp"
 #include "pg/spi.hpp"
 #include "pg/subtransaction.hpp"
+#include "pseudonym.hpp"
 #include "registry.hpp"
 
 extern "C" {
-#include "utils/guc.h"
+#include "utils/jsonb.h"
 }
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -66,6 +91,8 @@ std::string operation_name(Operation operation) {
   return "?";
 }
 
+const std::string kEquals = " OPERATOR(pg_catalog.=) ";
+
 // "a"."k1", "a"."k2" (optionally with a suffix per column, e.g. " DESC")
 std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
   std::string list;
@@ -84,33 +111,76 @@ std::string key_names(const TableInfo& table) {
 std::string key_object(const TableInfo& table, const std::string& alias) {
   std::string args;
   for (const Column& key : table.keys) {
-    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." + key.quoted + "::text";
+    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." + key.quoted +
+            "::pg_catalog.text";
   }
-  return "jsonb_build_object(" + args + ")";
+  return "pg_catalog.jsonb_build_object(" + args + ")";
 }
 
 // The key values of a key object held in `json` (an SQL expression of type jsonb), each cast to
-// its column's type, optionally named after the column.
-std::string key_values(const TableInfo& table, const std::string& json, bool named) {
+// its column's type.
+std::string key_values(const TableInfo& table, const std::string& json) {
   std::string list;
   for (const Column& key : table.keys) {
-    list += (list.empty() ? "" : ", ") + std::string("(") + json + " ->> " + pg::quote_literal(key.name) + ")::" +
-            key.base_type_sql + (named ? " AS " + key.quoted : "");
+    list += (list.empty() ? "" : ", ") + std::string("(") + json + " OPERATOR(pg_catalog.->>) " +
+            pg::quote_literal(key.name) + ")::" + key.base_type_sql;
   }
   return list;
 }
 
+// The row of alias t whose key is the key object `json`.
+std::string key_matches(const TableInfo& table, const std::string& json) {
+  return "(" + key_list(table, "t") + ")" + kEquals + "(" + key_values(table, json) + ")";
+}
+
 // The rows of the target a statement acts on (alias `t`).
 std::string target_filter(const TableInfo& table, const Shape& shape) {
-  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by = $1";
+  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by" + kEquals + "$1";
   std::string filter;
-  if (table.tenant) filter = "t." + table.tenant->quoted + " = $2::" + table.tenant->base_type_sql;
+  if (table.tenant) filter = "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
   if (shape.has_subject) {
-    filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.subject.quoted + " = $3::" +
+    filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.subject.quoted + kEquals + "$3::" +
               table.subject.base_type_sql;
   }
   if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
   return filter;
+}
+
+bool anonymizes(const TableInfo& table, const Shape& shape) {
+  return shape.operation == Operation::Finalize && table.on_erase == "anonymize";
+}
+
+// The columns besides the subject with rule 'hash', in the order of their pseudonyms in $8.
+std::vector<Column> hashed_columns(const TableInfo& table) {
+  std::vector<Column> columns;
+  for (const auto& [column, rule] : table.rules) {
+    if (rule == "hash") columns.push_back(column);
+  }
+  return columns;
+}
+
+// An anonymizing finalization of a table with such columns picks its rows first (see PSEUDONYMS).
+bool picks_first(const TableInfo& table, const Shape& shape) {
+  return anonymizes(table, shape) && !hashed_columns(table).empty();
+}
+
+// The pseudonyms of the row of alias t among the picked rows ($8, see PSEUDONYMS).
+std::string picked_pseudonyms(const TableInfo& table) {
+  return "($8 OPERATOR(pg_catalog.->) " + key_object(table, "t") + "::pg_catalog.text)";
+}
+
+// The SET list of an anonymizing finalization: the subject's pseudonym ($7), each other 'hash'
+// column's pseudonym from $8, the constants of the other rules, and the mark cleared.
+std::string anonymize_assignments(const TableInfo& table) {
+  std::string set = table.subject.quoted + " = $7::" + table.subject.type_sql;
+  int hashed = 0;
+  for (const auto& [column, rule] : table.rules) {
+    std::string value = rule == "hash" ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
+                                             std::to_string(hashed++) + ")::" + column.type_sql
+                                       : registry::anonymize_expression(column, rule);
+    set += ", " + column.quoted + " = " + value;
+  }
+  return set + ", privacy_erased_by = NULL";
 }
 
 // What the operation does to the target's rows that also satisfy `rows` (a condition on alias t).
@@ -123,22 +193,13 @@ std::string action(const TableInfo& table, const Shape& shape, const std::string
   bool deletes = shape.operation == Operation::Purge ||
                  (shape.operation == Operation::Finalize && table.on_erase == "delete");
   if (deletes) return "DELETE FROM " + table.qualified + " AS t" + where;
-  std::string set;
-  if (shape.operation == Operation::Mark) {
-    set = "privacy_erased_by = $1";
-  } else {
-    set = table.subject.quoted + " = " + registry::anonymize_expression(table.subject, "hash", "t");
-    for (const auto& [column, rule] : table.rules) {
-      set += ", " + column.quoted + " = " + registry::anonymize_expression(column, rule, "t");
-    }
-    set += ", privacy_erased_by = NULL";
-  }
+  std::string set = shape.operation == Operation::Mark ? "privacy_erased_by = $1" : anonymize_assignments(table);
   return "UPDATE " + table.qualified + " AS t SET " + set + where;
 }
 
 std::string after_key_condition(const TableInfo& table, const Shape& shape) {
   if (!shape.has_after_key) return "";
-  return " AND (" + key_list(table, "t") + ") > (" + key_values(table, "$5::jsonb", false) + ")";
+  return " AND (" + key_list(table, "t") + ") OPERATOR(pg_catalog.>) (" + key_values(table, "$5::pg_catalog.jsonb") + ")";
 }
 
 // The next `limit` keys of the target after the position, in key order.
@@ -158,25 +219,47 @@ std::string batch_statement(const TableInfo& table, const Shape& shape) {
   }
   return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
          " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " + key_list(table, "picked", " DESC") + " LIMIT 1),"
-         " done AS (" + action(table, shape, "(" + key_list(table, "t") + ") <= (" + upper_bound + ")" +
+         " done AS (" + action(table, shape, "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
          after_key_condition(table, shape)) + " RETURNING 1)"
-         " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM picked),"
-         " (SELECT " + key_object(table, "last") + " FROM last)::text";
+         " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT pg_catalog.count(*) FROM picked),"
+         " (SELECT " + key_object(table, "last") + " FROM last)::pg_catalog.text";
 }
 
 // The keys of the same batch, for the row-by-row retry.
 std::string batch_keys_statement(const TableInfo& table, const Shape& shape) {
-  return batch_keys_select(table, shape, key_object(table, "t") + "::text");
+  return batch_keys_select(table, shape, key_object(table, "t") + "::pg_catalog.text");
 }
 
 // The action for the one row whose key object is $6.
 std::string row_statement(const TableInfo& table, const Shape& shape) {
-  return "WITH done AS (" + action(table, shape, "(" + key_list(table, "t") + ") = (" + key_values(table, "$6::jsonb", false) + ")") +
-         " RETURNING 1) SELECT count(*) FROM done";
+  return "WITH done AS (" + action(table, shape, key_matches(table, "$6::pg_catalog.jsonb")) +
+         " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
+}
+
+// The rows an anonymizing finalization rewrites, locked, with the values of their 'hash'
+// columns: the batch's next rows, or (one_row) the row whose key object is $6.
+std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_row) {
+  std::string columns = key_object(table, "t") + "::pg_catalog.text";
+  for (const Column& column : hashed_columns(table)) columns += ", t." + column.quoted + "::pg_catalog.text";
+  if (one_row) {
+    return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+           " AND " + key_matches(table, "$6::pg_catalog.jsonb") + " FOR UPDATE";
+  }
+  return batch_keys_select(table, shape, columns) + " FOR UPDATE";
+}
+
+// Rewrites the picked rows, those whose pseudonyms are in $8: of the key range (after, $6], or
+// (one_row) the row whose key object is $6.
+std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool one_row) {
+  std::string rows = one_row ? key_matches(table, "$6::pg_catalog.jsonb")
+                             : "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" +
+                                   key_values(table, "$6::pg_catalog.jsonb") + ")" + after_key_condition(table, shape);
+  rows += " AND $8 OPERATOR(pg_catalog.?) " + key_object(table, "t") + "::pg_catalog.text";
+  return "WITH done AS (" + action(table, shape, rows) + " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
 }
 
 std::string count_statement(const TableInfo& table, const Shape& shape) {
-  return "SELECT count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape);
+  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape);
 }
 
 // ----- execution -----------------------------------------------------------------------------
@@ -188,13 +271,24 @@ struct Bound {
   long long limit = 0;
   std::optional<std::string> after_key;
   std::optional<std::string> row_key;
+  std::optional<std::string> subject_pseudonym;
+  std::optional<std::string> picked_pseudonyms;  // JSON text: key object -> [pseudonym, ...]
 };
 
-constexpr int kParamCount = 6;
+constexpr int kParamCount = 8;
+
+// A jsonb parameter (NULL when absent), converted once per statement rather than once per row.
+pg::SqlParam jsonb_param(const std::optional<std::string>& json) {
+  if (!json) return pg::SqlParam{JSONBOID, (Datum)0, true};
+  Datum value = pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json->c_str())); });
+  return pg::SqlParam{JSONBOID, value, false};
+}
 
 std::vector<pg::SqlParam> params_of(const Bound& bound) {
-  return {pg::int8_param(bound.job_id), pg::text_param(bound.tenant), pg::text_param(bound.subject),
-          pg::int8_param(bound.limit),  pg::text_param(bound.after_key), pg::text_param(bound.row_key)};
+  return {pg::int8_param(bound.job_id),       pg::text_param(bound.tenant),
+          pg::text_param(bound.subject),      pg::int8_param(bound.limit),
+          pg::text_param(bound.after_key),    pg::text_param(bound.row_key),
+          pg::text_param(bound.subject_pseudonym), jsonb_param(bound.picked_pseudonyms)};
 }
 
 struct CachedPlan {
@@ -216,7 +310,7 @@ SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
     entry.plan = nullptr;
     pg::pg_guard([&] { SPI_freeplan(old); });
   }
-  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
+  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
   SPIPlanPtr plan = pg::pg_guard([&] {
     SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
     if (made == nullptr) {
@@ -262,87 +356,137 @@ std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind
   return rows;
 }
 
-// The settings of a batch statement, for the lifetime of the object, the way a function's SET
-// clause does it (a GUC nest level), so the caller's own settings come back afterwards:
+long long first_count(const std::vector<pg::TextRow>& rows) { return std::stoll(rows.at(0)[0].value_or("0")); }
+
+// A batch statement on a table: as the table's owner (docs/security.md), with the settings of a
+// batch for the statement's lifetime:
 //  * lock_timeout = privacy.lock_timeout: a batch never waits long for a row someone else holds;
 //  * no hash or merge joins: a batch joins at most batch_size keys back to its table, for which
 //    a nested loop on the key index is always right. Right after marking, the statistics still
 //    say that no row is marked, and the planner would otherwise hash-join every marked row of
 //    the job in each batch, which made finalization quadratic (bench B2).
-class BatchSettingsScope {
+class BatchStatementScope {
  public:
-  BatchSettingsScope() {
-    std::string timeout = std::to_string(pg::guc::lock_timeout_ms);
-    level_ = pg::pg_guard([] { return NewGUCNestLevel(); });
-    pg::pg_guard([&] {
-      (void)set_config_option("lock_timeout", timeout.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                              true, 0, false);
-      (void)set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                              false);
-      (void)set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                              false);
-    });
+  explicit BatchStatementScope(Oid relation) : owner_(relation) {
+    owner_.set("lock_timeout", std::to_string(pg::guc::lock_timeout_ms));
+    owner_.set("enable_hashjoin", "off");
+    owner_.set("enable_mergejoin", "off");
   }
-  ~BatchSettingsScope() {
-    int level = level_;
-    MemoryContext context = CurrentMemoryContext;
-    PG_TRY();
-    { AtEOXact_GUC(true, level); }
-    PG_CATCH();
-    {
-      MemoryContextSwitchTo(context);
-      FlushErrorState();
-    }
-    PG_END_TRY();
-  }
-  BatchSettingsScope(const BatchSettingsScope&) = delete;
-  BatchSettingsScope& operator=(const BatchSettingsScope&) = delete;
 
  private:
-  int level_ = 0;
+  pg::TableOwnerScope owner_;
 };
+
+// Runs `work` in a subtransaction inside a BatchStatementScope; returns its failure, if any.
+std::optional<Error> attempt(const TableInfo& table, const std::function<void()>& work) {
+  BatchStatementScope scope(table.relid);
+  return pg::run_in_subtransaction(work);
+}
+
+// The failures a batch redoes row by row, recording the rows that fail again (docs/jobs.md,
+// "Row locks"): a row locked longer than privacy.lock_timeout (55P03), a deadlock (40P01), a
+// constraint (class 23, e.g. a foreign key from a table pg_privacy does not know) and a value
+// the anonymization cannot write (class 22). Anything else is not about one row and ends the
+// batch: a cancel or statement_timeout (57014), a shutdown (class 57), a legal hold (PV001), a
+// missing privilege (42501), lack of resources (class 53), an internal error (XX000).
+bool is_row_failure(const Error& error) {
+  const std::string& code = error.sqlstate();
+  return code == "55P03" || code == "40P01" || code.rfind("23", 0) == 0 || code.rfind("22", 0) == 0;
+}
+
+// What a batch statement did: rows acted on, keys selected, the last key selected.
+struct Acted {
+  long long rows = 0;
+  long long selected = 0;
+  std::optional<std::string> last_key;
+};
+
+// Hashes the 'hash' columns of picked rows (key object, then one value per column) and rewrites
+// them: the key range (after, last picked key], or the one row of bound.row_key. Runs inside the
+// owner's scope: the secret was read before it, as the extension owner.
+long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound, const std::vector<pg::TextRow>& picked,
+                         const std::string& secret, const std::string& name) {
+  if (picked.empty()) return 0;
+  std::string pseudonyms = "{";
+  for (const pg::TextRow& row : picked) {
+    pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[0]) + ": [";
+    for (size_t column = 1; column < row.size(); ++column) {
+      pseudonyms += (column > 1 ? ", " : "") +
+                    (row[column] ? core::json_string(pseudonym::of(secret, *row[column])) : std::string("null"));
+    }
+    pseudonyms += "]";
+  }
+  bound.picked_pseudonyms = pseudonyms + "}";
+  bool one_row = bound.row_key.has_value();
+  if (!one_row) bound.row_key = picked.back()[0];  // the upper end of the range
+  return first_count(execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
+}
+
+// The whole batch: one statement, or pick and rewrite (see PSEUDONYMS).
+Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
+                   const std::string& name) {
+  if (!picks_first(table, shape)) {
+    std::vector<pg::TextRow> rows = execute(table, name, batch_statement(table, shape), bound);
+    return Acted{first_count(rows), std::stoll(rows.at(0)[1].value_or("0")), rows.at(0)[2]};
+  }
+  std::vector<pg::TextRow> picked = execute(table, name + "/pick", pick_statement(table, shape, false), bound);
+  long long rows = rewrite_picked(table, shape, bound, picked, secret, name);
+  return Acted{rows, static_cast<long long>(picked.size()), picked.empty() ? std::nullopt : picked.back()[0]};
+}
+
+// One row, whose key object is bound.row_key.
+long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
+                     const std::string& name) {
+  if (!picks_first(table, shape)) return first_count(execute(table, name + "/row", row_statement(table, shape), bound));
+  std::vector<pg::TextRow> picked = execute(table, name + "/row-pick", pick_statement(table, shape, true), bound);
+  return rewrite_picked(table, shape, bound, picked, secret, name + "/row");
+}
 
 void record_row_error(long long job_id, Oid relation, const std::string& row_key, const Error& error) {
   pg::spi_execute(
       "INSERT INTO privacy.job_errors (job_id, relation, row_key, sqlstate, message)"
-      " VALUES ($1, $2::oid::regclass, $3::jsonb, $4, $5)",
+      " VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.jsonb, $4, $5)",
       {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
        pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
 }
 
 // One batch of `shape` on `table` (see FAILURES above).
 BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
-  const std::string name = operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t") +
-                           (shape.has_after_key ? "/after" : "/first");
+  const std::string statement = operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t");
+  const std::string name = statement + (shape.has_after_key ? "/after" : "/first");
+  // Read as the extension owner, before any owner scope (cached for the backend).
+  const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
   BatchResult result;
-  BatchSettingsScope settings;
-  std::vector<pg::TextRow> rows;
-  std::optional<Error> failure = pg::run_in_subtransaction(
-      [&] { rows = execute(table, name, batch_statement(table, shape), bound); });
+  Acted whole;
+  std::optional<Error> failure = attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret, name); });
   if (!failure) {
-    long long selected = std::stoll(rows.at(0)[1].value_or("0"));
-    result.processed = std::stoll(rows.at(0)[0].value_or("0"));
-    result.last_key = rows.at(0)[2] ? rows.at(0)[2] : bound.after_key;
-    result.relation_done = selected < bound.limit;
+    result.processed = whole.rows;
+    result.last_key = whole.last_key ? whole.last_key : bound.after_key;
+    result.relation_done = whole.selected < bound.limit;
     return result;
   }
+  if (!is_row_failure(*failure)) throw *failure;
 
-  std::vector<pg::TextRow> keys = execute(table, name + "/keys", batch_keys_statement(table, shape), bound);
+  std::vector<pg::TextRow> keys;
+  {
+    BatchStatementScope scope(table.relid);
+    keys = execute(table, name + "/keys", batch_keys_statement(table, shape), bound);
+  }
   Shape row_shape = shape;
   row_shape.has_after_key = false;
-  std::string row_sql = row_statement(table, row_shape);
   for (const pg::TextRow& key : keys) {
     Bound row = bound;
     row.row_key = *key[0];
-    std::vector<pg::TextRow> done;
-    std::optional<Error> row_failure = pg::run_in_subtransaction(
-        [&] { done = execute(table, operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t") + "/row", row_sql, row); });
-    if (row_failure) {
-      record_row_error(bound.job_id, table.relid, *key[0], *row_failure);
-      ++result.failed;
-    } else {
-      result.processed += std::stoll(done.at(0)[0].value_or("0"));
+    long long done = 0;
+    std::optional<Error> row_failure =
+        attempt(table, [&] { done = act_on_row(table, row_shape, row, secret, statement); });
+    if (!row_failure) {
+      result.processed += done;
+      continue;
     }
+    if (!is_row_failure(*row_failure)) throw *row_failure;
+    record_row_error(bound.job_id, table.relid, *key[0], *row_failure);
+    ++result.failed;
   }
   result.last_key = keys.empty() ? bound.after_key : keys.back()[0];
   result.relation_done = static_cast<long long>(keys.size()) < bound.limit;
@@ -360,22 +504,20 @@ TableInfo require_table(Oid relation) {
 
 // False when a target identifier cannot even be written in the column's type (a subject id
 // "abc" for an integer column): no row can match, and casting it would fail the batch.
-bool value_fits(const Column& column, const std::optional<std::string>& value) {
+bool fits_column(const TableInfo& table, const Column& column, const std::optional<std::string>& value) {
   if (!value) return true;
   switch (column.base_type) {
     case TEXTOID: case VARCHAROID: case BPCHAROID: return true;
     default: break;
   }
-  return !pg::run_in_subtransaction([&] {
-    pg::spi_query_text("SELECT $1::" + column.base_type_sql, {pg::text_param(*value)});
-  });
+  return value_fits(table.relid, column.base_type_sql, *value);
 }
 
 // Whether the target can address rows of the table at all.
 bool target_applies(const TableInfo& table, const Target& target) {
   if (!table.tenant && !target.subject_id) return false;  // tenant purge, table without tenants
-  if (table.tenant && !value_fits(*table.tenant, target.tenant_id)) return false;
-  return value_fits(table.subject, target.subject_id);
+  if (table.tenant && !fits_column(table, *table.tenant, target.tenant_id)) return false;
+  return fits_column(table, table.subject, target.subject_id);
 }
 
 Bound bound_for(const Target& target, long long limit, const std::optional<std::string>& after_key) {
@@ -400,20 +542,47 @@ struct JobTarget {
 
 JobTarget job_target(long long job_id) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, target_type::text, target_id FROM privacy.jobs WHERE id = $1", {pg::int8_param(job_id)});
+      "SELECT tenant_id, target_type::pg_catalog.text, target_id FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id)});
   if (rows.empty()) throw Error(sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
   JobTarget target{*rows[0][0], std::nullopt};
   if (*rows[0][1] == "subject") target.subject_id = rows[0][2];
   return target;
 }
 
-long long count_with(Oid relation, const Shape& shape, const Bound& bound) {
-  pg::SpiConnection spi;
-  TableInfo table = require_table(relation);
+// The pseudonym every finalized row of an erase job gets in its subject column: the job found
+// its rows by subject = target id, so they all hold it (a char(n) column pads it, and its text
+// drops the padding again).
+std::string subject_pseudonym(const TableInfo& table, long long job_id, const std::optional<std::string>& subject_id) {
+  if (!subject_id) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "job " + std::to_string(job_id) + " has no subject, so its rows cannot be anonymized");
+  }
+  std::string value = *subject_id;
+  if (table.subject.base_type == BPCHAROID) value.erase(value.find_last_not_of(' ') + 1);
+  return pseudonym::of(pseudonym::installation_secret(), value);
+}
+
+long long count_with(const TableInfo& table, const Shape& shape, const Bound& bound) {
+  pg::TableOwnerScope owner(table.relid);
   return pg::spi_query_int8(count_statement(table, shape), params_of(bound), false).value_or(0);
 }
 
 }  // namespace
+
+// True when `value` is valid input for `type_sql` (see batch.hpp).
+bool value_fits(Oid relation, const std::string& type_sql, const std::string& value) {
+  std::optional<Error> failure;
+  {
+    pg::TableOwnerScope owner(relation);
+    failure = pg::run_in_subtransaction(
+        [&] { pg::spi_query_text("SELECT $1::pg_catalog.text::" + type_sql, {pg::text_param(value)}); });
+  }
+  if (!failure) return true;
+  const std::string& code = failure->sqlstate();
+  if (code.rfind("22", 0) == 0 || code.rfind("23", 0) == 0) return false;
+  throw *failure;
+}
 
 // ----- relations in foreign-key order --------------------------------------------------------
 
@@ -421,16 +590,17 @@ std::vector<Oid> relations_in_order() {
   pg::SpiConnection spi;
   std::vector<Oid> names_order;  // every registered relation, by name (the tie-breaker)
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT relation::oid::text FROM privacy.registered_tables ORDER BY relation::text, relation::oid")) {
+           "SELECT relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables"
+           " ORDER BY relation::pg_catalog.text, relation::pg_catalog.oid")) {
     names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
   }
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
   std::map<Oid, std::set<Oid>> children;
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT DISTINCT c.conrelid::oid::text, c.confrelid::oid::text FROM pg_catalog.pg_constraint c"
-           "  JOIN privacy.registered_tables child ON child.relation = c.conrelid"
-           "  JOIN privacy.registered_tables parent ON parent.relation = c.confrelid"
-           " WHERE c.contype = 'f' AND c.conrelid <> c.confrelid")) {
+           "SELECT DISTINCT c.conrelid::pg_catalog.text, c.confrelid::pg_catalog.text FROM pg_catalog.pg_constraint c"
+           "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
+           "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
+           " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
     children[static_cast<Oid>(std::stoul(*row[1]))].insert(static_cast<Oid>(std::stoul(*row[0])));
   }
   // Kahn's algorithm: a table comes once all its children have; in a cycle, the first remaining
@@ -462,20 +632,21 @@ long long count_rows_to_mark(const Target& target, Oid relation) {
   pg::SpiConnection spi;
   TableInfo table = require_table(relation);
   if (!target_applies(table, target)) return 0;
-  return count_with(relation, {Operation::Mark, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
+  return count_with(table, {Operation::Mark, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
 }
 
 long long count_rows_to_purge(const Target& target, Oid relation) {
   pg::SpiConnection spi;
   TableInfo table = require_table(relation);
   if (!target_applies(table, target)) return 0;
-  return count_with(relation, {Operation::Purge, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
+  return count_with(table, {Operation::Purge, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
 }
 
 long long count_marked_rows(long long job_id, Oid relation) {
+  pg::SpiConnection spi;
   Bound bound;
   bound.job_id = job_id;
-  return count_with(relation, {Operation::Finalize, false, false}, bound);
+  return count_with(require_table(relation), {Operation::Finalize, false, false}, bound);
 }
 
 // ----- the batches ---------------------------------------------------------------------------
@@ -514,6 +685,7 @@ BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<s
   bound.job_id = job_id;
   bound.limit = limit;
   bound.after_key = after_key;
+  if (table->on_erase == "anonymize") bound.subject_pseudonym = subject_pseudonym(*table, job_id, job.subject_id);
   return run_batch(*table, {Operation::Finalize, false, after_key.has_value()}, bound);
 }
 
@@ -535,15 +707,18 @@ std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id
   std::vector<std::pair<Oid, long long>> restored;
   for (Oid relid : relations) {
     TableInfo table = require_table(relid);
-    std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL WHERE t.privacy_erased_by = $1";
+    std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
+                      " WHERE t.privacy_erased_by" + kEquals + "$1";
     if (keys_json) {
       std::string names = "ARRAY[";
       for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
-      names += "]";
+      names += "]::pg_catalog.text[]";
       bool valid = pg::spi_query_text(
-                       "SELECT CASE WHEN jsonb_typeof($1::jsonb) <> 'array' THEN false ELSE NOT EXISTS ("
-                       "  SELECT 1 FROM jsonb_array_elements($1::jsonb) e"
-                       "   WHERE jsonb_typeof(e) <> 'object' OR NOT e ?& " + names + ") END::text",
+                       "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
+                       " THEN false ELSE NOT EXISTS ("
+                       "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
+                       "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
+                       "      OR NOT e OPERATOR(pg_catalog.?&) " + names + ") END::pg_catalog.text",
                        {pg::text_param(*keys_json)})
                        .value_or("false") == "true";
       if (!valid) {
@@ -553,9 +728,10 @@ std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id
                     "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
                     "privacy.job_errors.row_key has this form too.");
       }
-      sql += " AND (" + key_list(table, "t") + ") IN (SELECT " + key_values(table, "e", false) +
-             " FROM jsonb_array_elements($2::jsonb) e)";
+      sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
+             " FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) e)";
     }
+    pg::TableOwnerScope owner(relid);
     long long count = static_cast<long long>(
         pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
     restored.emplace_back(relid, count);
@@ -573,12 +749,14 @@ long long restore_rows(long long job_id, Oid relation, const std::optional<std::
 
 // ----- test hooks (superuser only) -----------------------------------------------------------
 // They run whole jobs' worth of batches in the caller's transaction; the real loop (jobs.cpp)
-// commits per batch. Used by the regression tests of this feature.
+// commits per batch. Used by the regression tests of this feature. Like every unit of work they
+// pin the search_path first.
 namespace pg = privacy::pg;
 namespace batch = privacy::batch;
 
 // privacy._mark_rows(job_id bigint, tenant text, subject text) RETURNS bigint
 PRIVACY_SQL_FUNCTION(privacy_mark_rows) {
+  pg::PinnedSearchPath pinned;
   batch::Target target{PG_GETARG_INT64(0), pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); }),
                        std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(2)); }))};
   long long total = 0;
@@ -600,6 +778,7 @@ PRIVACY_SQL_FUNCTION(privacy_mark_rows) {
 // privacy._finalize_rows(job_id bigint) RETURNS bigint: finalizes every relation not held, and
 // when none is held sets the job's finalized_at and audits 'finalized'.
 PRIVACY_SQL_FUNCTION(privacy_finalize_rows) {
+  pg::PinnedSearchPath pinned;
   long long job_id = PG_GETARG_INT64(0);
   long long total = 0;
   long long failed = 0;
@@ -621,7 +800,8 @@ PRIVACY_SQL_FUNCTION(privacy_finalize_rows) {
   if (!held) {
     pg::SpiConnection spi;
     std::vector<pg::TextRow> job = pg::spi_query_rows(
-        "UPDATE privacy.jobs SET finalized_at = now(), updated_at = now() WHERE id = $1 RETURNING tenant_id, target_id",
+        "UPDATE privacy.jobs SET finalized_at = pg_catalog.now(), updated_at = pg_catalog.now()"
+        " WHERE id OPERATOR(pg_catalog.=) $1 RETURNING tenant_id, target_id",
         {pg::int8_param(job_id)}, false);
     if (!job.empty()) {
       privacy::audit::append({"finalized", job[0][0], job_id, job[0][1], failed ? "partial" : "ok",

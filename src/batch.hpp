@@ -1,5 +1,6 @@
 // The batch operations every job runs (DESIGN section 5), shared by CALL privacy.run_job and the
-// background worker. Each call does one batch inside the caller's transaction; the caller
+// background worker. Every statement on an application table runs as that table's owner
+// (docs/security.md). Each call does one batch inside the caller's transaction; the caller
 // commits it together with the job's progress.
 //
 // Batches walk a relation in key order (keyset pagination on its key columns, never ctid), so
@@ -29,6 +30,13 @@ struct BatchResult {
   std::optional<std::string> last_key;  // position after this batch (jsonb text)
   bool relation_done = false;           // no rows left after last_key
 };
+
+// True when `value` is valid input for `type_sql` (a type as format_type prints it under the
+// pinned search_path) in a column of `relation`: a subject id that is not, say, an integer has
+// no rows in an integer column. The cast runs as the table's owner in a subtransaction, so a
+// domain's CHECK runs with the owner's rights (docs/security.md). A data exception (class 22) or
+// a failed domain constraint (class 23) means it does not fit; any other error is thrown.
+bool value_fits(Oid relation, const std::string& type_sql, const std::string& value);
 
 // Registered relations in the order jobs visit them: children before parents by foreign keys.
 std::vector<Oid> relations_in_order();

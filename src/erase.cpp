@@ -32,7 +32,8 @@ Position parse_position(const std::optional<std::string>& cursor_json, const std
   if (!cursor_json) return position;
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT ($1::jsonb->>'relation')::oid::text, nullif($1::jsonb->'after', 'null'::jsonb)::text",
+      "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'relation')::pg_catalog.oid::pg_catalog.text,"
+      "       NULLIF($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text",
       {pg::text_param(*cursor_json)});
   Oid relation = static_cast<Oid>(std::stoul(rows[0][0].value_or("0")));
   auto found = std::find(relations.begin(), relations.end(), relation);
@@ -48,7 +49,8 @@ std::string position_json(const std::vector<Oid>& relations, const Position& pos
 
 std::string relation_name(Oid relation) {
   pg::SpiConnection spi;
-  return pg::spi_query_text("SELECT $1::oid::regclass::text", {pg::int8_param(static_cast<long long>(relation))})
+  return pg::spi_query_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
+                            {pg::int8_param(static_cast<long long>(relation))})
       .value_or(std::to_string(relation));
 }
 

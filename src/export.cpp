@@ -10,6 +10,10 @@
 // Memory stays flat: each batch's SPI result is freed when the batch ends, the writer holds less
 // than 64 kB of plaintext and the chunk buffer less than one chunk.
 //
+// Every read of an application table (and the check that the subject id fits a column's type)
+// runs as that table's owner (docs/security.md); privacy.* is read and written as the extension
+// owner. Every statement is schema-qualified.
+//
 // The encryption stream lives in this process only, so it cannot survive a crash: a resumed run
 // would have committed chunks but no stream to continue them. begin() therefore always starts
 // over (deletes any old chunks, asks the loop to reset its counters). The file row in
@@ -17,6 +21,7 @@
 #include "export.hpp"
 
 #include "audit.hpp"
+#include "batch.hpp"
 #include "core/certificate.hpp"
 #include "core/chunk_buffer.hpp"
 #include "core/cms_writer.hpp"
@@ -25,6 +30,7 @@
 #include "job_executor.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/security_context.hpp"
 #include "pg/spi.hpp"
 
 #include <ctime>
@@ -87,6 +93,7 @@ namespace {
 
 // What the export reads from one registered table, decided once per run in begin().
 struct TablePlan {
+  Oid relid = InvalidOid;       // read as its owner
   std::string name;             // "schema.table", as shown in the document
   std::string first_sql;        // first page: $1 subject, $2 tenant, $3 limit
   std::string next_sql;         // later pages: the same plus $4.. the last key seen
@@ -101,6 +108,7 @@ struct TablePlan {
 
 // One registered table as the catalog describes it.
 struct TableColumns {
+  Oid relid = InvalidOid;
   std::string qualified_name;
   std::vector<std::string> columns;  // exported columns, in table order (internal ones left out)
   bool has_erased_marker = false;
@@ -111,8 +119,9 @@ struct TableColumns {
 
 std::string column_type(const std::string& relid, const std::string& column) {
   std::optional<std::string> type = pg::spi_query_text(
-      "SELECT format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
-      " WHERE attrelid = $1::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+      "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
+      " WHERE attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND attname OPERATOR(pg_catalog.=) $2::pg_catalog.name"
+      "   AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped",
       {text_param(relid), text_param(column)});
   if (!type) {
     throw core::Error(core::sqlstate::kUndefinedColumn,
@@ -125,15 +134,16 @@ std::string column_type(const std::string& relid, const std::string& column) {
 std::vector<TableColumns> describe_registered_tables() {
   std::vector<TableColumns> tables;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT r.relation::oid::text, format('%I.%I', n.nspname, c.relname), r.subject_column,"
-      "       r.tenant_column, r.key_columns::text[]"
+      "SELECT r.relation::pg_catalog.oid::pg_catalog.text, pg_catalog.format('%I.%I', n.nspname, c.relname),"
+      "       r.subject_column, r.tenant_column, r.key_columns::pg_catalog.text[]"
       "  FROM privacy.registered_tables r"
-      "  JOIN pg_catalog.pg_class c ON c.oid = r.relation"
-      "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+      "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relation"
+      "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
       " ORDER BY 2");
   for (const pg::TextRow& row : rows) {
     TableColumns table;
     const std::string relid = *row[0];
+    table.relid = static_cast<Oid>(std::stoul(relid));
     table.qualified_name = *row[1];
     table.subject_column = *row[2];
     table.subject_type = column_type(relid, table.subject_column);
@@ -142,13 +152,14 @@ std::vector<TableColumns> describe_registered_tables() {
       table.tenant_type = column_type(relid, *row[3]);
     }
     for (const pg::TextRow& key : pg::spi_query_rows(
-             "SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i",
+             "SELECT k FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(k, i) ORDER BY i",
              {text_param(*row[4])})) {
       table.keys.emplace_back(*key[0], column_type(relid, *key[0]));
     }
     for (const pg::TextRow& column : pg::spi_query_rows(
              "SELECT attname FROM pg_catalog.pg_attribute"
-             " WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+             " WHERE attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0"
+             "   AND NOT attisdropped ORDER BY attnum",
              {text_param(relid)})) {
       if (is_internal_column(*column[0])) {
         table.has_erased_marker = true;
@@ -161,24 +172,19 @@ std::vector<TableColumns> describe_registered_tables() {
   return tables;
 }
 
-// True when `value` is valid input for `type` (privacy._export_value_fits catches the error in
-// a subtransaction). A subject id that is not, say, an integer has no rows in an integer column.
-bool value_fits(const std::string& value, const std::string& type) {
-  return pg::spi_query_text("SELECT privacy._export_value_fits($1, $2)::text",
-                            {text_param(value), text_param(type)}, false) == std::string("true");
-}
-
 // Builds the queries of one table. Each row comes back as the JSON text of its exported columns
 // (row_to_json keeps the table's column order) plus "_erased", then the text of its key
 // columns for the keyset position.
 TablePlan plan_table(const TableColumns& table) {
   TablePlan plan;
+  plan.relid = table.relid;
   plan.name = table.qualified_name;
   plan.key_count = table.keys.size();
   std::string from = " FROM " + table.qualified_name + " AS t";
-  std::string where = " WHERE t." + pg::quote_ident(table.subject_column) + " = $1::" + table.subject_type;
+  const std::string equals = " OPERATOR(pg_catalog.=) ";
+  std::string where = " WHERE t." + pg::quote_ident(table.subject_column) + equals + "$1::" + table.subject_type;
   if (table.tenant_column) {
-    where += " AND t." + pg::quote_ident(*table.tenant_column) + " = $2::" + *table.tenant_type;
+    where += " AND t." + pg::quote_ident(*table.tenant_column) + equals + "$2::" + *table.tenant_type;
   }
   std::string select_list;
   for (const std::string& column : table.columns) {
@@ -192,15 +198,15 @@ TablePlan plan_table(const TableColumns& table) {
     const auto& [column, type] = table.keys[i];
     std::string separator = i == 0 ? "" : ", ";
     key_list += separator + "t." + pg::quote_ident(column);
-    key_texts += ", t." + pg::quote_ident(column) + "::text";
+    key_texts += ", t." + pg::quote_ident(column) + "::pg_catalog.text";
     key_params += separator + "$" + std::to_string(i + 4) + "::" + type;
   }
-  std::string select = "SELECT (SELECT row_to_json(x) FROM (SELECT " + select_list + ") AS x)::text" +
-                       key_texts + from + where;
+  std::string select = "SELECT (SELECT pg_catalog.row_to_json(x) FROM (SELECT " + select_list +
+                       ") AS x)::pg_catalog.text" + key_texts + from + where;
   std::string order = " ORDER BY " + key_list + " LIMIT $3";
   plan.first_sql = select + order;
-  plan.next_sql = select + " AND (" + key_list + ") > (" + key_params + ")" + order;
-  plan.count_sql = "SELECT count(*)" + from + where;
+  plan.next_sql = select + " AND (" + key_list + ") OPERATOR(pg_catalog.>) (" + key_params + ")" + order;
+  plan.count_sql = "SELECT pg_catalog.count(*)" + from + where;
   return plan;
 }
 
@@ -251,18 +257,19 @@ jobs::RunStart ExportExecutor::begin(const jobs::JobInfo& job) {
   tenant_ = job.tenant_id;
   recipients_ = load_active_recipients();
   uint64 stale_chunks = pg::spi_execute(
-      "DELETE FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job.id)});
+      "DELETE FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1", {int8_param(job.id)});
   uint64 stale_files = pg::spi_execute(
-      "DELETE FROM privacy.export_files WHERE job_id = $1", {int8_param(job.id)});
+      "DELETE FROM privacy.export_files WHERE job_id OPERATOR(pg_catalog.=) $1", {int8_param(job.id)});
   bool restart = job.cursor_json.has_value() || job.processed_items > 0 || stale_chunks > 0 ||
                  stale_files > 0;
 
   long long total = 0;
   for (const TableColumns& columns : describe_registered_tables()) {
     TablePlan plan = plan_table(columns);
-    plan.subject_fits = value_fits(job.target_id, columns.subject_type) &&
-                        (!columns.tenant_type || value_fits(job.tenant_id, *columns.tenant_type));
+    plan.subject_fits = batch::value_fits(columns.relid, columns.subject_type, job.target_id) &&
+                        (!columns.tenant_type || batch::value_fits(columns.relid, *columns.tenant_type, job.tenant_id));
     if (plan.subject_fits) {
+      pg::TableOwnerScope owner(plan.relid);
       plan.expected_rows = pg::spi_query_int8(plan.count_sql, {text_param(job.target_id),
                                                                text_param(job.tenant_id)})
                                .value_or(0);
@@ -283,7 +290,7 @@ jobs::RunStart ExportExecutor::begin(const jobs::JobInfo& job) {
   document_ = std::make_unique<core::ExportDocument>(
       [writer](std::string_view piece) { writer->write(piece); });
   std::string generated_at = *pg::spi_query_text(
-      "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+      "SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
   document_->begin(job.id, job.tenant_id, job.target_id, generated_at);
   return jobs::RunStart{total, restart};
 }
@@ -293,7 +300,8 @@ jobs::RunStart ExportExecutor::begin(const jobs::JobInfo& job) {
 // continuing would store a corrupt file: fail instead, and the next run starts over.
 void ExportExecutor::check_stream_in_step(long long job_id) const {
   long long stored = pg::spi_query_int8(
-      "SELECT count(*) FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)},
+      "SELECT pg_catalog.count(*) FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1",
+      {int8_param(job_id)},
       false /* not read-only: see this transaction's own inserts */)
                          .value_or(0);
   if (stored != chunks_->chunks_written()) {
@@ -311,7 +319,11 @@ long long ExportExecutor::fetch_page(TablePlan& table, long long limit) {
   if (table.last_key) {
     for (const std::string& key : *table.last_key) params.push_back(text_param(key));
   }
-  uint64 count = pg::spi_execute(table.last_key ? table.next_sql : table.first_sql, params);
+  uint64 count = 0;
+  {
+    pg::TableOwnerScope owner(table.relid);
+    count = pg::spi_execute(table.last_key ? table.next_sql : table.first_sql, params);
+  }
   SPITupleTable* page = SPI_tuptable;
   for (uint64 row = 0; row < count; ++row) {
     HeapTuple tuple = page->vals[row];
@@ -388,8 +400,9 @@ std::string ExportExecutor::finish(const jobs::JobInfo& job) {
   chunks_->finish();
   std::optional<std::string> expires_at = pg::spi_query_text(
       "INSERT INTO privacy.export_files (job_id, size_bytes, sha256, chunks, expires_at)"
-      " SELECT $1, $2, $3, $4, now() + s.export_ttl FROM privacy.tenant_settings($5) AS s"
-      " RETURNING expires_at::text",
+      " SELECT $1, $2, $3, $4, pg_catalog.now() OPERATOR(pg_catalog.+) s.export_ttl"
+      "   FROM privacy.tenant_settings($5::pg_catalog.text) AS s"
+      " RETURNING expires_at::pg_catalog.text",
       {int8_param(job.id), int8_param(static_cast<long long>(chunks_->total_bytes())),
        text_param(chunks_->sha256_hex()), int8_param(static_cast<long long>(chunks_->chunks_written())),
        text_param(job.tenant_id)},
@@ -399,7 +412,8 @@ std::string ExportExecutor::finish(const jobs::JobInfo& job) {
   for (const Recipient& recipient : recipients_) names.push_back(recipient.name);
   audit::append(audit::Entry{
       "export_created", job.tenant_id, job.id, job.target_id, "ok",
-      *pg::spi_query_text("SELECT ($1::jsonb - 'download' - 'decrypt' - 'check')::text",
+      *pg::spi_query_text("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.-) 'download'"
+                          " OPERATOR(pg_catalog.-) 'decrypt' OPERATOR(pg_catalog.-) 'check')::pg_catalog.text",
                           {text_param(result)}),
       std::nullopt});
   return result;
@@ -424,10 +438,10 @@ std::string ExportExecutor::result_json(const jobs::JobInfo& job, const std::str
   std::string id = std::to_string(job.id);
   std::string pem = "export-" + id + ".pem";
   return *pg::spi_query_text(
-      "SELECT jsonb_build_object('format', 'pg_privacy.export/1', 'size_bytes', $1::bigint,"
-      " 'sha256', $2, 'chunks', $3::integer, 'rows', $4::bigint, 'tables', $5::jsonb,"
-      " 'recipients', $6::jsonb, 'expires_at', $7::timestamptz,"
-      " 'download', $8, 'decrypt', $9, 'check', $10)::text",
+      "SELECT pg_catalog.jsonb_build_object('format', 'pg_privacy.export/1', 'size_bytes', $1::pg_catalog.int8,"
+      " 'sha256', $2, 'chunks', $3::pg_catalog.int4, 'rows', $4::pg_catalog.int8, 'tables', $5::pg_catalog.jsonb,"
+      " 'recipients', $6::pg_catalog.jsonb, 'expires_at', $7::pg_catalog.timestamptz,"
+      " 'download', $8, 'decrypt', $9, 'check', $10)::pg_catalog.text",
       {int8_param(static_cast<long long>(chunks_->total_bytes())), text_param(chunks_->sha256_hex()),
        int8_param(static_cast<long long>(chunks_->chunks_written())), int8_param(rows),
        text_param(tables), text_param(recipients), text_param(expires_at),
@@ -453,8 +467,9 @@ jobs::ExecutorRegistration export_registration(core::JobKind::Export, &make_expo
 // behind like a worker that crashed, so tests can prove that the next run starts over.
 jobs::JobInfo load_job(long long job_id) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT kind::text, target_type::text, target_id, tenant_id, cursor::text, processed_items::text,"
-      "       failed_items::text FROM privacy.jobs WHERE id = $1",
+      "SELECT kind::pg_catalog.text, target_type::pg_catalog.text, target_id, tenant_id, cursor::pg_catalog.text,"
+      "       processed_items::pg_catalog.text, failed_items::pg_catalog.text"
+      "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
       {int8_param(job_id)});
   if (rows.empty()) {
     throw core::Error(core::sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
@@ -484,6 +499,7 @@ PRIVACY_SQL_FUNCTION(privacy_run_export_now) {
   if (!PG_ARGISNULL(1)) stop_after = PG_GETARG_INT32(1);
   std::string result;
   {
+    pg::PinnedSearchPath pinned;  // like every unit of work (docs/security.md)
     pg::SpiConnection spi;
     jobs::JobInfo job = exports::load_job(job_id);
     std::unique_ptr<jobs::JobExecutor> executor = jobs::make_executor(core::JobKind::Export);
@@ -493,7 +509,8 @@ PRIVACY_SQL_FUNCTION(privacy_run_export_now) {
       job.processed_items = 0;
       job.failed_items = 0;
     }
-    pg::spi_execute("UPDATE privacy.jobs SET total_items = $2, processed_items = $3, cursor = NULL WHERE id = $1",
+    pg::spi_execute("UPDATE privacy.jobs SET total_items = $2, processed_items = $3, cursor = NULL"
+                    " WHERE id OPERATOR(pg_catalog.=) $1",
                     {int8_param(job_id), int8_param(start.total_items), int8_param(job.processed_items)});
     long long batches = 0;
     for (bool done = false; !done;) {
@@ -506,13 +523,14 @@ PRIVACY_SQL_FUNCTION(privacy_run_export_now) {
       job.processed_items += step.processed;
       job.cursor_json = step.cursor_json;
       done = step.done;
-      pg::spi_execute("UPDATE privacy.jobs SET processed_items = $2, cursor = $3::jsonb WHERE id = $1",
+      pg::spi_execute("UPDATE privacy.jobs SET processed_items = $2, cursor = $3::pg_catalog.jsonb"
+                      " WHERE id OPERATOR(pg_catalog.=) $1",
                       {int8_param(job_id), int8_param(job.processed_items), text_param(step.cursor_json)});
     }
     result = executor->finish(job);
     pg::spi_execute(
-        "UPDATE privacy.jobs SET status = 'completed', result = $2::jsonb, cursor = NULL,"
-        " finished_at = now(), updated_at = now() WHERE id = $1",
+        "UPDATE privacy.jobs SET status = 'completed', result = $2::pg_catalog.jsonb, cursor = NULL,"
+        " finished_at = pg_catalog.now(), updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
         {int8_param(job_id), text_param(result)});
   }
   return pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(result.c_str())); });

@@ -21,11 +21,14 @@ struct DueJob {
 
 DueJob load_due_job(long long job_id) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, CASE WHEN target_type = 'subject' THEN target_id END,"
-      "       CASE WHEN cursor->>'phase' = 'finalize' THEN cursor::text END,"
-      "       (kind = 'erase' AND status = 'completed' AND recoverable_until <= now())::text,"
+      "SELECT tenant_id, CASE WHEN target_type OPERATOR(pg_catalog.=) 'subject'::privacy.target_type THEN target_id END,"
+      "       CASE WHEN cursor OPERATOR(pg_catalog.->>) 'phase' OPERATOR(pg_catalog.=) 'finalize'"
+      "            THEN cursor::pg_catalog.text END,"
+      "       (kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+      "        AND status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
+      "        AND recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now())::pg_catalog.text,"
       "       (finalized_at IS NOT NULL)::text"
-      "  FROM privacy.jobs WHERE id = $1 FOR UPDATE",
+      "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
       {pg::int8_param(job_id)});
   if (rows.empty()) throw core::Error(core::sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
   const pg::TextRow& row = rows[0];
@@ -36,8 +39,10 @@ FinalizeCursor parse_cursor(const std::optional<std::string>& json) {
   FinalizeCursor cursor;
   if (!json) return cursor;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT ($1::jsonb->>'relation')::oid::text, nullif($1::jsonb->'after', 'null'::jsonb)::text,"
-      "       coalesce($1::jsonb->>'rows', '0'), coalesce($1::jsonb->>'failed', '0')",
+      "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'relation')::pg_catalog.oid::pg_catalog.text,"
+      "       NULLIF($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
+      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'rows', '0'),"
+      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'failed', '0')",
       {pg::text_param(*json)});
   cursor.relation = static_cast<Oid>(std::stoul(rows[0][0].value_or("0")));
   cursor.after = rows[0][1];
@@ -50,13 +55,14 @@ void save_cursor(long long job_id, const FinalizeCursor& cursor) {
   std::string json = "{\"phase\": \"finalize\", \"relation\": " + std::to_string(cursor.relation) +
                      ", \"after\": " + cursor.after.value_or("null") + ", \"rows\": " + std::to_string(cursor.rows) +
                      ", \"failed\": " + std::to_string(cursor.failed) + "}";
-  pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::jsonb, updated_at = now() WHERE id = $1",
+  pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::pg_catalog.jsonb, updated_at = pg_catalog.now()"
+                  " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job_id), pg::text_param(json)});
 }
 
 void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& cursor) {
-  pg::spi_execute("UPDATE privacy.jobs SET finalized_at = now(), cursor = NULL, updated_at = now(),"
-                  " failed_items = failed_items + $2 WHERE id = $1",
+  pg::spi_execute("UPDATE privacy.jobs SET finalized_at = pg_catalog.now(), cursor = NULL, updated_at = pg_catalog.now(),"
+                  " failed_items = failed_items OPERATOR(pg_catalog.+) $2 WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job_id), pg::int8_param(cursor.failed)});
   audit::Entry entry;
   entry.action = "finalized";

@@ -11,11 +11,11 @@
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
 #include "pg/boundary.hpp"
+#include "pg/security_context.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/datum.h"
@@ -153,24 +153,6 @@ std::string table_name(Relation relation) {
   privacy::holds::raise_hold_error(what, hold);
 }
 
-// Runs the rest of a scope as the bootstrap superuser: the TRUNCATE check must see every row
-// (soft-deleted ones too, so no row-level security) whatever the truncating role may read.
-class AsSuperuser {
- public:
-  AsSuperuser() {
-    GetUserIdAndSecContext(&saved_user_, &saved_context_);
-    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-                           saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-  }
-  ~AsSuperuser() { SetUserIdAndSecContext(saved_user_, saved_context_); }
-  AsSuperuser(const AsSuperuser&) = delete;
-  AsSuperuser& operator=(const AsSuperuser&) = delete;
-
- private:
-  Oid saved_user_ = InvalidOid;
-  int saved_context_ = 0;
-};
-
 std::string json_string(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
@@ -237,9 +219,12 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
 }
 
 // BEFORE TRUNCATE FOR EACH STATEMENT. Refuses TRUNCATE of a table that holds any held row: a
-// table hold on it, or a row of a held tenant or subject (looked up as superuser, so hidden
-// soft-deleted rows count). On a table without tenant column a tenant hold refuses outright,
-// since its rows cannot be told apart by tenant.
+// table hold on it, or a row of a held tenant or subject. On a table without tenant column a
+// tenant hold refuses outright, since its rows cannot be told apart by tenant.
+// The look for a held row runs as the table's owner with its row-level security not forced, so
+// hidden soft-deleted rows count whatever the truncating role may read, and with search_path
+// pinned: nothing of the truncating session (its path, its temporary types) reaches it, and
+// whatever code of the table runs, runs with its owner's rights (docs/security.md).
 PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   TriggerData* data = trigger_data(fcinfo, "privacy._hold_guard_truncate()");
   if (!TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)) {
@@ -265,25 +250,31 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   if (tenants.empty() && holds.held_subjects.empty()) return PointerGetDatum(nullptr);
 
   // One row of a held tenant or subject, if there is any.
-  std::string subject = pg::quote_ident(subject_column) + "::text";
+  const std::string is_any = " OPERATOR(pg_catalog.=) ANY ";
+  const std::string held_subjects = "(SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 1"
+                                    "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
+  std::string subject = "t." + pg::quote_ident(subject_column) + "::pg_catalog.text";
+  std::string tenant =
+      tenant_column.empty() ? "NULL::pg_catalog.text" : "t." + pg::quote_ident(tenant_column) + "::pg_catalog.text";
   std::string condition;
   if (tenant_column.empty()) {
-    condition = subject + " IN (SELECT x->>1 FROM pg_catalog.jsonb_array_elements($2::jsonb) x)";
+    condition = subject + is_any + "(SELECT x OPERATOR(pg_catalog.->>) 1"
+                                   "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
   } else {
-    std::string tenant = pg::quote_ident(tenant_column) + "::text";
-    condition = tenant + " IN (SELECT pg_catalog.jsonb_array_elements_text($1::jsonb)) OR (" + tenant +
-                ", " + subject + ") IN (SELECT x->>0, x->>1 FROM pg_catalog.jsonb_array_elements($2::jsonb) x)";
+    condition = tenant + is_any + "(SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb)) OR (" +
+                tenant + ", " + subject + ")" + is_any + held_subjects;
   }
-  std::string tenant_select = tenant_column.empty() ? "NULL::text" : pg::quote_ident(tenant_column) + "::text";
-  std::string sql = "SELECT " + tenant_select + ", " + subject + " FROM " + table + " WHERE " + condition + " LIMIT 1";
+  std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " + condition +
+                    " LIMIT 1";
   std::string tenants_json = json_array(tenants, json_string);
   std::string subjects_json = json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
     return "[" + json_string(pair.first) + "," + json_string(pair.second) + "]";
   });
   std::vector<pg::TextRow> rows;
   {
+    pg::PinnedSearchPath pinned;
     pg::SpiConnection spi;
-    AsSuperuser superuser;
+    pg::TableOwnerScope owner(relation);
     rows = pg::spi_query_rows(sql, {pg::text_param(tenants_json), pg::text_param(subjects_json)});
   }
   if (rows.empty()) return PointerGetDatum(nullptr);

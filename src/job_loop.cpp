@@ -29,13 +29,13 @@ double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; 
 // runner's process dies.
 bool try_lock_runner(long long job_id) {
   pg::SpiConnection spi;
-  return pg::spi_query_text("SELECT pg_try_advisory_lock($1::int, $2::int)::text",
+  return pg::spi_query_text("SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int4, $2::pg_catalog.int4)::pg_catalog.text",
                             {pg::int8_param(kRunnerLockClass), pg::int8_param(job_id)}) == std::optional<std::string>("true");
 }
 
 void unlock_runner(long long job_id) {
   pg::SpiConnection spi;
-  pg::spi_execute("SELECT pg_advisory_unlock($1::int, $2::int)",
+  pg::spi_execute("SELECT pg_catalog.pg_advisory_unlock($1::pg_catalog.int4, $2::pg_catalog.int4)",
                   {pg::int8_param(kRunnerLockClass), pg::int8_param(job_id)});
 }
 
@@ -50,7 +50,7 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
     JobRecord job = load_job(job_id, true);
     if (job.status == JobStatus::Processing) {
       std::string message = error.what();
-      change_status(job, {JobStatus::Failed, message,
+      change_status(job, {core::JobAction::Fail, message,
                           core::json_object({{"sqlstate", error.sqlstate()}, {"message", message},
                                              {"detail", error.detail()}})});
     }
@@ -66,7 +66,7 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
 int read_rows_per_second(const std::string& tenant_id) {
   pg::SpiConnection spi;
   std::optional<long long> rate =
-      pg::spi_query_int8("SELECT rows_per_second FROM privacy.tenant_settings($1)", {pg::text_param(tenant_id)});
+      pg::spi_query_int8("SELECT rows_per_second FROM privacy.tenant_settings($1::pg_catalog.text)", {pg::text_param(tenant_id)});
   return static_cast<int>(rate.value_or(0));
 }
 
@@ -75,13 +75,14 @@ int read_rows_per_second(const std::string& tenant_id) {
 bool claim_job(long long job_id) {
   JobRecord job = load_job(job_id, true);
   if (job.status == JobStatus::Approved) {
-    change_status(job, {JobStatus::Processing, std::nullopt, "{}"});
+    change_status(job, {core::JobAction::Start, std::nullopt, "{}"});
     return true;
   }
   if (job.status != JobStatus::Processing) return false;
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET worker_pid = pg_backend_pid(), heartbeat_at = now(),"
-                  " attempts = attempts + 1, updated_at = now() WHERE id = $1",
+  pg::spi_execute("UPDATE privacy.jobs SET worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now(),"
+                  " attempts = attempts OPERATOR(pg_catalog.+) 1, updated_at = pg_catalog.now()"
+                  " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job_id)});
   audit::append(job_audit_entry(job, "resumed", "{\"processed_items\": " + std::to_string(job.processed_items) + "}"));
   return true;
@@ -90,10 +91,11 @@ bool claim_job(long long job_id) {
 void record_start(long long job_id, const RunStart& start) {
   pg::SpiConnection spi;
   if (start.restart_from_scratch) {
-    pg::spi_execute("UPDATE privacy.jobs SET cursor = NULL, processed_items = 0, failed_items = 0 WHERE id = $1",
+    pg::spi_execute("UPDATE privacy.jobs SET cursor = NULL, processed_items = 0, failed_items = 0"
+                    " WHERE id OPERATOR(pg_catalog.=) $1",
                     {pg::int8_param(job_id)});
   }
-  pg::spi_execute("UPDATE privacy.jobs SET total_items = $2, updated_at = now() WHERE id = $1",
+  pg::spi_execute("UPDATE privacy.jobs SET total_items = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job_id), pg::int8_param(start.total_items)});
 }
 
@@ -105,9 +107,10 @@ void record_batch(const JobRecord& job, const BatchStep& step, double seconds) {
   std::optional<double> eta = core::eta_seconds(remaining < 0 ? 0 : remaining, throughput);
   pg::SpiConnection spi;
   pg::spi_execute(
-      "UPDATE privacy.jobs SET processed_items = processed_items + $2, failed_items = failed_items + $3,"
-      " cursor = $4::jsonb, throughput = $5, eta = make_interval(secs => $6::float8),"
-      " heartbeat_at = now(), updated_at = now() WHERE id = $1",
+      "UPDATE privacy.jobs SET processed_items = processed_items OPERATOR(pg_catalog.+) $2,"
+      " failed_items = failed_items OPERATOR(pg_catalog.+) $3, cursor = $4::pg_catalog.jsonb, throughput = $5,"
+      " eta = pg_catalog.make_interval(secs => $6::pg_catalog.float8), heartbeat_at = pg_catalog.now(),"
+      " updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job.id), pg::int8_param(step.processed), pg::int8_param(step.failed),
        pg::text_param(step.cursor_json), pg::float8_param(throughput),
        eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true}});
@@ -182,7 +185,7 @@ BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, BatchPace& p
     }
     if (job.cancel_requested) {
       set_commit_mode(true);
-      change_status(job, {JobStatus::Cancelled, std::nullopt, "{\"after_batches\": true}"});
+      change_status(job, {core::JobAction::Cancel, std::nullopt, "{\"after_batches\": true}"});
       memory.leave();
       host.commit(true);
       return BatchVerdict::Cancelled;
@@ -202,7 +205,7 @@ BatchVerdict run_one_batch(long long job_id, JobExecutor& executor, BatchPace& p
     if (step.done) {
       std::string result = executor.finish(info);
       set_commit_mode(true);
-      change_status(load_job(job_id, true), {JobStatus::Completed, result, result});
+      change_status(load_job(job_id, true), {core::JobAction::Complete, result, result});
       memory.leave();
       host.commit(true);
       return BatchVerdict::Completed;

@@ -2,6 +2,7 @@
 
 #include "audit.hpp"
 #include "notify.hpp"
+#include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
@@ -17,9 +18,13 @@ using core::JobStatus;
 
 namespace {
 
+// Every statement here is schema-qualified (docs/security.md): functions as pg_catalog.fn,
+// operators as OPERATOR(pg_catalog.op), whatever the search_path of the unit of work.
 constexpr const char* kJobColumns =
-    "id, kind::text, status::text, target_type::text, target_id, tenant_id, requested_by, notify_email,"
-    " cursor::text, processed_items, failed_items, total_items, throughput, cancel_requested::text";
+    "id, kind::pg_catalog.text, status::pg_catalog.text, target_type::pg_catalog.text, target_id, tenant_id,"
+    " requested_by, notify_email, cursor::pg_catalog.text, processed_items, failed_items, total_items, throughput,"
+    " cancel_requested::pg_catalog.text,"
+    " (NOT requires_approval OR decided_by IS NOT NULL)::pg_catalog.text";
 
 JobRecord job_from_row(const pg::TextRow& row) {
   JobRecord job;
@@ -37,33 +42,53 @@ JobRecord job_from_row(const pg::TextRow& row) {
   if (row[11]) job.total_items = std::stoll(*row[11]);
   if (row[12]) job.throughput = std::stod(*row[12]);
   job.cancel_requested = *row[13] == "true";
+  job.was_approved = *row[14] == "true";
   return job;
 }
 
-// The column assignments that go with entering a status, besides status and updated_at.
-// $2 is the note (decision note, reason or error text) of the change.
-std::string assignments_for(JobStatus from, JobStatus to) {
-  switch (to) {
-    case JobStatus::Approved:
-      if (from == JobStatus::Failed) return "queued_at = now(), error = NULL, finished_at = NULL";
-      return "decided_by = session_user, decided_at = now(), decision_note = $2, queued_at = now()";
-    case JobStatus::Rejected:
-      return "decided_by = session_user, decided_at = now(), decision_note = $2, finished_at = now()";
-    case JobStatus::Cancelled:
-      return "decision_note = $2, finished_at = now(), cancel_requested = true";
-    case JobStatus::Processing:
-      return "started_at = coalesce(started_at, now()), attempts = attempts + 1,"
-             " worker_pid = pg_backend_pid(), heartbeat_at = now()";
-    case JobStatus::Completed:
-      return "finished_at = now(), result = $2::jsonb, eta = interval '0', worker_pid = NULL, cursor = NULL,"
-             " recoverable_until = CASE WHEN kind = 'erase' THEN now() +"
+// The column assignments that go with an action, besides status and updated_at.
+// $2 is the note (decision note, reason, result or error text) of the change.
+std::string assignments_for(core::JobAction action) {
+  switch (action) {
+    case core::JobAction::Approve:
+      return "decided_by = session_user, decided_at = pg_catalog.now(), decision_note = $2,"
+             " queued_at = pg_catalog.now()";
+    case core::JobAction::Retry:
+      return "queued_at = pg_catalog.now(), error = NULL, finished_at = NULL, cancel_requested = false";
+    case core::JobAction::Reject:
+      return "decided_by = session_user, decided_at = pg_catalog.now(), decision_note = $2,"
+             " finished_at = pg_catalog.now()";
+    case core::JobAction::Cancel:
+      return "decision_note = $2, finished_at = pg_catalog.now(), cancel_requested = true";
+    case core::JobAction::Start:
+      return "started_at = COALESCE(started_at, pg_catalog.now()), attempts = attempts OPERATOR(pg_catalog.+) 1,"
+             " worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now()";
+    case core::JobAction::Complete:
+      return "finished_at = pg_catalog.now(), result = $2::pg_catalog.jsonb, eta = '0'::pg_catalog.interval,"
+             " worker_pid = NULL, cursor = NULL,"
+             " recoverable_until = CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+             " THEN pg_catalog.now() OPERATOR(pg_catalog.+)"
              " (SELECT s.recovery_window FROM privacy.tenant_settings(tenant_id) s) END";
-    case JobStatus::Failed:
-      return "finished_at = now(), error = $2, worker_pid = NULL";
-    case JobStatus::Pending:
-      break;
+    case core::JobAction::Fail:
+      return "finished_at = pg_catalog.now(), error = $2, worker_pid = NULL";
   }
   return "";
+}
+
+// What the state machine needs to know about the session and the job besides its status.
+core::ActionContext action_context(const JobRecord& job) {
+  core::ActionContext context;
+  context.requester = job.requested_by;
+  context.distinct_approver_required = pg::guc::require_distinct_approver;
+  context.was_approved = job.was_approved;
+  // The session user is the actor of the audit trail. Code that runs for another role (a table
+  // owner's trigger in a worker's batch) keeps the worker's session user, so the state machine
+  // refuses approvals from inside such code altogether.
+  pg::pg_guard([&] {
+    context.approver_is_requester = job.requested_by == GetUserNameFromId(GetSessionUserId(), false);
+    context.inside_restricted_operation = InSecurityRestrictedOperation();
+  });
+  return context;
 }
 
 bool wake_registered = false;
@@ -83,7 +108,7 @@ std::map<core::JobKind, ExecutorFactory>& executor_registry() {
 
 JobRecord load_job(long long job_id, bool lock) {
   pg::SpiConnection spi;
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM privacy.jobs WHERE id = $1" +
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1" +
                     (lock ? " FOR UPDATE" : "");
   std::vector<pg::TextRow> rows = pg::spi_query_rows(sql, {pg::int8_param(job_id)}, !lock);
   if (rows.empty()) {
@@ -94,18 +119,18 @@ JobRecord load_job(long long job_id, bool lock) {
 }
 
 void change_status(const JobRecord& job, const StatusChange& change) {
-  core::check_transition(job.id, job.status, change.to);
+  core::JobStatus to = core::decide(job.id, job.status, change.action, action_context(job));
   pg::SpiConnection spi;
-  std::string sql = "UPDATE privacy.jobs SET status = '" + std::string(core::to_string(change.to)) +
-                    "', updated_at = now(), " + assignments_for(job.status, change.to) + " WHERE id = $1";
+  std::string sql = "UPDATE privacy.jobs SET status = '" + std::string(core::to_string(to)) +
+                    "'::privacy.job_status, updated_at = pg_catalog.now(), " + assignments_for(change.action) +
+                    " WHERE id OPERATOR(pg_catalog.=) $1";
   pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note)});
 
-  audit::append(job_audit_entry(job, std::string(core::audit_action_for(job.status, change.to)),
-                                change.audit_detail_json));
+  audit::append(job_audit_entry(job, std::string(core::audit_action(change.action)), change.audit_detail_json));
   notify::job_status_changed(
-      notify::load_job_event(job.id, std::string(core::to_string(job.status)), std::string(core::to_string(change.to))));
+      notify::load_job_event(job.id, std::string(core::to_string(job.status)), std::string(core::to_string(to))));
 
-  if (change.to == JobStatus::Approved || change.to == JobStatus::Cancelled) wake_launcher_at_commit();
+  if (to == JobStatus::Approved || to == JobStatus::Cancelled) wake_launcher_at_commit();
 }
 
 audit::Entry job_audit_entry(const JobRecord& job, const std::string& action, const std::string& detail_json) {

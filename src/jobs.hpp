@@ -1,8 +1,8 @@
 // Jobs: reading a job, changing its status (the only place that does), and running it.
 //
 // Every status change goes through change_status(): it asks the state machine in src/core
-// (core::check_transition), updates the row, writes the audit row and the notification, and
-// arranges for the launcher to be woken at commit when there is new work for it.
+// (core::decide) whether the action is allowed, updates the row, writes the audit row and the
+// notification, and arranges for the launcher to be woken at commit when there is new work.
 #pragma once
 
 #include "audit.hpp"
@@ -35,21 +35,24 @@ struct JobRecord {
   std::optional<long long> total_items;
   std::optional<double> throughput;
   bool cancel_requested;
+  bool was_approved;  // approved by someone, or submitted without needing approval
 };
 
 // Reads a job; with lock, takes its row lock (FOR UPDATE). Throws 22023 if there is none.
 JobRecord load_job(long long job_id, bool lock);
 
-// Extra column assignments of one status change, as SQL fragments using $2, $3, ... is overkill
-// here: the callers pass the few values a transition sets.
+// One action on a job and the few values it records.
 struct StatusChange {
-  core::JobStatus to;
-  std::optional<std::string> note;   // decision note, rejection/cancel reason, or error text
+  core::JobAction action;
+  std::optional<std::string> note;   // decision note, rejection/cancel reason, result or error text
   std::string audit_detail_json = "{}";
 };
 
-// Moves a job to a new status: checks the transition, sets the timestamps and fields that go
-// with it, audits, notifies, and wakes the launcher at commit when it has work to do.
+// Carries out an action on a job: asks the state machine (which also enforces four-eyes
+// approval: the approving session user differs from the requester while
+// privacy.require_distinct_approver is on, and no approval comes from code running for another
+// role), sets the status and the timestamps and fields that go with it, audits, notifies, and
+// wakes the launcher at commit when it has work to do.
 void change_status(const JobRecord& job, const StatusChange& change);
 
 // An audit entry about a job: its tenant's chain, the job id, "<target_type>:<target_id>".

@@ -4,6 +4,7 @@
 #include "pg/bgworker.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/security_context.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
@@ -78,11 +79,11 @@ void unpublish_launcher(int, Datum) {
 
 bool extension_installed() {
   std::optional<std::string> found =
-      pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy'");
+      pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
   return found.has_value();
 }
 
-// Runs one step in its own transaction. An error (from C++ or PostgreSQL) is logged and the
+// Runs one step in its own transaction, with search_path pinned (docs/security.md). An error (from C++ or PostgreSQL) is logged and the
 // transaction aborted; the launcher lives on, runs the next step, and tries again next cycle.
 // A step that finds the extension missing does nothing: it may be created at any time.
 void run_step_in_transaction(const RegisteredStep& registered) {
@@ -94,6 +95,7 @@ void run_step_in_transaction(const RegisteredStep& registered) {
   PushActiveSnapshot(GetTransactionSnapshot());
   pgstat_report_activity(STATE_RUNNING, "pg_privacy launcher cycle");
   try {
+    pg::PinnedSearchPath pinned;  // the database's own search_path must not reach the steps
     pg::SpiConnection spi;
     if (!extension_installed()) {
       set_launcher_state("waiting for extension");

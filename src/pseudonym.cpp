@@ -4,7 +4,11 @@
 // OpenSSL's CSPRNG. privacy._pseudonym(value) is HMAC-SHA-256(secret, value) in hex: the same
 // value gives the same pseudonym within one installation (so anonymized rows still join), and
 // without the secret nobody can test a guessed value against a pseudonym. The secret table is
-// readable by no role; _pseudonym reads it as its definer and caches it for the backend.
+// readable by no role; it is read as the extension owner and cached for the backend.
+// Finalization hashes in C++ (pseudonym.hpp); privacy._pseudonym (superuser only) shows the
+// pseudonym of a value, to find the anonymized rows of a known value.
+#include "pseudonym.hpp"
+
 #include "core/hash_chain.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
@@ -18,10 +22,11 @@ extern "C" {
 
 #include <string>
 
+namespace privacy::pseudonym {
+
 namespace {
 
-namespace pg = privacy::pg;
-using privacy::core::Error;
+using core::Error;
 
 // The secret of the installation this backend last read it from. Keyed by the OID of the
 // secret table, so DROP/CREATE EXTENSION in the same session reads the new one.
@@ -38,6 +43,8 @@ Oid secret_table_oid() {
   });
 }
 
+}  // namespace
+
 const std::string& installation_secret() {
   Oid table = secret_table_oid();
   if (!OidIsValid(table)) {
@@ -47,7 +54,7 @@ const std::string& installation_secret() {
   if (cached_secret.table == table && !cached_secret.bytes.empty()) return cached_secret.bytes;
   pg::SpiConnection spi;
   std::optional<std::string> hex = pg::spi_query_text(
-      "SELECT encode(secret, 'hex') FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
+      "SELECT pg_catalog.encode(secret, 'hex') FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
   if (!hex || hex->empty()) {
     throw Error("55000", "the pg_privacy installation secret is empty", "",
                 "Reinstall the extension to generate one.");
@@ -60,6 +67,13 @@ const std::string& installation_secret() {
   return cached_secret.bytes;
 }
 
+std::string of(const std::string& secret, const std::string& value) { return core::hmac_sha256_hex(secret, value); }
+
+}  // namespace privacy::pseudonym
+
+namespace {
+namespace pg = privacy::pg;
+using privacy::core::Error;
 }  // namespace
 
 // privacy._random_bytes(n integer) RETURNS bytea: n bytes from OpenSSL RAND_bytes.
@@ -84,6 +98,6 @@ PRIVACY_SQL_FUNCTION(privacy_random_bytes) {
 // privacy._pseudonym(value text) RETURNS text: HMAC-SHA-256 under the installation secret.
 PRIVACY_SQL_FUNCTION(privacy_pseudonym) {
   std::string value = pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-  std::string pseudonym = privacy::core::hmac_sha256_hex(installation_secret(), value);
+  std::string pseudonym = privacy::pseudonym::of(privacy::pseudonym::installation_secret(), value);
   PG_RETURN_TEXT_P(pg::pg_guard([&] { return cstring_to_text(pseudonym.c_str()); }));
 }

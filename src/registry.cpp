@@ -9,8 +9,17 @@
 #include "citus_node.hpp"
 #include "holds.hpp"
 #include "pg/boundary.hpp"
+#include "pg/security_context.hpp"
 #include "pg/spi.hpp"
 #include "softdelete.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+}
 
 #include <string>
 
@@ -27,14 +36,17 @@ pg::SqlParam oid_param(Oid relid) { return int8_param(static_cast<long long>(rel
 
 // Reads columns of a relation from the catalog, as TextRows of
 // (attname, format_type, base type oid, base type name, typmod, attnotnull).
+// Schema-qualified like every statement the batches run (docs/security.md); format_type, run
+// under the pinned search_path, qualifies every type outside pg_catalog.
 const char* kColumnQuery =
-    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),"
-    "       coalesce(nullif(t.typbasetype, 0), a.atttypid)::oid::text,"
-    "       format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), NULL),"
-    "       CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END::text,"
-    "       a.attnotnull::text"
-    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
-    " WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped";
+    "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod),"
+    "       COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::pg_catalog.oid::pg_catalog.text,"
+    "       pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL),"
+    "       CASE WHEN t.typbasetype OPERATOR(pg_catalog.<>) 0 THEN t.typtypmod ELSE a.atttypmod END::pg_catalog.text,"
+    "       a.attnotnull::pg_catalog.text"
+    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid"
+    " WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name"
+    "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped";
 
 Column column_from_row(const pg::TextRow& row) {
   Column column;
@@ -52,7 +64,7 @@ Column column_from_row(const pg::TextRow& row) {
 std::vector<std::string> name_array(const std::string& array_text) {
   std::vector<std::string> names;
   for (const pg::TextRow& row :
-       pg::spi_query_rows("SELECT unnest($1::name[])::text", {text_param(array_text)})) {
+       pg::spi_query_rows("SELECT pg_catalog.unnest($1::pg_catalog.name[])::pg_catalog.text", {text_param(array_text)})) {
     names.push_back(*row[0]);
   }
   return names;
@@ -70,12 +82,14 @@ std::optional<Column> load_column(Oid relid, const std::string& name) {
 std::optional<TableInfo> load_table(Oid relid) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), r.relation::text,"
-      "       r.subject_column::text, r.tenant_column::text, r.key_columns::text, r.on_erase"
+      "SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+      "       pg_catalog.quote_ident(c.relname), r.relation::pg_catalog.text,"
+      "       r.subject_column::pg_catalog.text, r.tenant_column::pg_catalog.text,"
+      "       r.key_columns::pg_catalog.text, r.on_erase"
       "  FROM privacy.registered_tables r"
-      "  JOIN pg_catalog.pg_class c ON c.oid = r.relation"
-      "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE r.relation = $1::oid",
+      "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relation"
+      "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+      " WHERE r.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
       {oid_param(relid)});
   if (rows.empty()) return std::nullopt;
   const pg::TextRow& row = rows[0];
@@ -97,8 +111,9 @@ std::optional<TableInfo> load_table(Oid relid) {
   if (row[3]) info.tenant = column(*row[3]);
   for (const std::string& key : name_array(*row[4])) info.keys.push_back(column(key));
   for (const pg::TextRow& rule : pg::spi_query_rows(
-           "SELECT column_name::text, rule FROM privacy.column_rules"
-           " WHERE relation = $1::oid AND rule <> 'keep' ORDER BY column_name",
+           "SELECT column_name::pg_catalog.text, rule FROM privacy.column_rules"
+           " WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND rule OPERATOR(pg_catalog.<>) 'keep'"
+           " ORDER BY column_name",
            {oid_param(relid)})) {
     info.rules.emplace_back(column(*rule[0]), *rule[1]);
   }
@@ -143,7 +158,7 @@ std::string redact_constant(const Column& column) {
   return "(" + value + ")::" + column.type_sql;
 }
 
-std::string anonymize_expression(const Column& column, const std::string& rule, const std::string& alias) {
+std::string anonymize_expression(const Column& column, const std::string& rule) {
   if (rule == "null") return "NULL";
   if (rule == "redact") {
     std::string constant = redact_constant(column);
@@ -152,9 +167,6 @@ std::string anonymize_expression(const Column& column, const std::string& rule, 
                   "column " + column.quoted + " of type " + column.type_sql + " has no redaction constant");
     }
     return constant;
-  }
-  if (rule == "hash") {
-    return "(privacy._pseudonym(" + alias + "." + column.quoted + "::text))::" + column.type_sql;
   }
   throw Error(sqlstate::kInvalidParameter, "unknown anonymization rule \"" + rule + "\"");
 }
@@ -232,6 +244,38 @@ std::vector<std::string> find_key(Oid relid) {
     names.push_back(*row[0]);
   }
   return names;
+}
+
+// The namespace of an operator (InvalidOid when there is none).
+Oid operator_namespace(Oid op) {
+  if (!OidIsValid(op)) return InvalidOid;
+  HeapTuple tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(op));
+  if (!HeapTupleIsValid(tuple)) return InvalidOid;
+  Oid namespace_oid = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tuple))->oprnamespace;
+  ReleaseSysCache(tuple);
+  return namespace_oid;
+}
+
+// Batches page through a table in key order with OPERATOR(pg_catalog.<) and
+// OPERATOR(pg_catalog.=) (docs/security.md: nothing the extension runs depends on a
+// search_path). A key column whose type orders with operators of another schema (citext, an
+// extension's or a user's type) would silently be compared by another operator, so it is refused.
+void require_catalog_key_operators(const std::string& table, const std::vector<Column>& keys) {
+  for (const Column& key : keys) {
+    bool in_catalog = pg::pg_guard([&] {
+      TypeCacheEntry* entry = lookup_type_cache(key.base_type, TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
+      return operator_namespace(entry->eq_opr) == PG_CATALOG_NAMESPACE &&
+             operator_namespace(entry->lt_opr) == PG_CATALOG_NAMESPACE;
+    });
+    if (in_catalog) continue;
+    throw Error("0A000",
+                "key column " + key.quoted + " of table " + table + " has type " + key.type_sql +
+                    ", whose btree operators are not built in",
+                "Batches walk a table in key order with pg_catalog's = and < operators only, so that no "
+                "search_path can change what they call.",
+                "Give the table a primary key (or a unique index on NOT NULL columns) of built-in types, "
+                "e.g. ALTER TABLE " + table + " ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.");
+  }
 }
 
 // True when some valid index starts with (tenant column, subject column), or with the subject
@@ -356,6 +400,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   }
   std::vector<Column> keys;
   for (const std::string& name : key_names) keys.push_back(require_column(relid, table, name, "key column"));
+  require_catalog_key_operators(table, keys);
 
   bool had_rls = *(*rel)[2] == "true";
   bool had_force = *(*rel)[3] == "true";
@@ -418,9 +463,14 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   }
   // No batch may mark rows between the check and the change.
   pg::spi_execute("LOCK TABLE " + info->qualified + " IN ACCESS EXCLUSIVE MODE");
-  std::vector<pg::TextRow> waiting = pg::spi_query_rows(
-      "SELECT count(*)::text, string_agg(DISTINCT privacy_erased_by::text, ', ')"
-      "  FROM " + info->qualified + " WHERE privacy_erased_by IS NOT NULL", {}, false);
+  std::vector<pg::TextRow> waiting;
+  {
+    pg::TableOwnerScope owner(relid);  // application data is read as its owner (docs/security.md)
+    waiting = pg::spi_query_rows(
+        "SELECT pg_catalog.count(*)::pg_catalog.text,"
+        "       pg_catalog.string_agg(DISTINCT privacy_erased_by::pg_catalog.text, ', ')"
+        "  FROM " + info->qualified + " WHERE privacy_erased_by IS NOT NULL", {}, false);
+  }
   if (waiting[0][0] && *waiting[0][0] != "0") {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "table " + table + " still has " + *waiting[0][0] + " erased rows awaiting finalization",

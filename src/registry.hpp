@@ -49,8 +49,8 @@ bool is_identifier_type(const Column& column);
 // The SQL constant 'redact' writes into a column of this type ("" when the type has none).
 std::string redact_constant(const Column& column);
 
-// The SQL expression that anonymizes `column` of alias `alias` under `rule`
-// ('null', 'redact', 'hash'); the subject column uses 'hash'.
-std::string anonymize_expression(const Column& column, const std::string& rule, const std::string& alias);
+// The SQL expression that anonymizes `column` under `rule` ('null' or 'redact'). Pseudonyms of
+// the 'hash' rule are computed by the batch in C++ (batch.cpp, PSEUDONYMS).
+std::string anonymize_expression(const Column& column, const std::string& rule);
 
 }  // namespace privacy::registry

@@ -19,6 +19,7 @@ extern "C" {
 namespace {
 
 using privacy::core::Error;
+using privacy::core::JobAction;
 using privacy::core::JobKind;
 using privacy::core::JobStatus;
 namespace sqlstate = privacy::core::sqlstate;
@@ -73,7 +74,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
                                     tenant_id, subject);
   }
   pg::SpiConnection spi;
-  std::optional<long long> registered = pg::spi_query_int8("SELECT count(*) FROM privacy.registered_tables");
+  std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
   if (registered.value_or(0) == 0) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
@@ -84,10 +85,10 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
       "                          requires_approval, status, queued_at, due_at)"
       " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
       "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
-      "        CASE WHEN needs THEN NULL ELSE now() END, now() + s.deadline"
+      "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, pg_catalog.now() OPERATOR(pg_catalog.+) s.deadline"
       "   FROM privacy.tenant_settings($4) s,"
-      "        LATERAL (SELECT $1::privacy.job_kind = ANY (s.approval_required) AS needs) n"
-      " RETURNING id::text, status::text, requires_approval::text",
+      "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
+      " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
       {pg::text_param(kind_text), pg::text_param(target_type), pg::text_param(target_id),
        pg::text_param(tenant_id), pg::text_param(reason), pg::text_param(notify_email)},
       false);
@@ -113,18 +114,6 @@ long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
   return submit(kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3));
 }
 
-// Refuses an approval by the person who asked, when privacy.require_distinct_approver is on.
-void ensure_distinct_approver(const jobs::JobRecord& job) {
-  if (!privacy::pg::guc::require_distinct_approver) return;
-  std::string approver = pg::pg_guard([] { return GetUserNameFromId(GetSessionUserId(), false); });
-  if (approver == job.requested_by) {
-    throw Error(sqlstate::kInsufficientPrivilege,
-                "job " + std::to_string(job.id) + " was requested by " + approver + ", who may not approve it",
-                "privacy.require_distinct_approver is on: approval needs a second person.",
-                "Ask another member of privacy_admin to run privacy.approve(" + std::to_string(job.id) + ").");
-  }
-}
-
 }  // namespace
 
 PRIVACY_SQL_FUNCTION(privacy_request_export) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export)); }
@@ -144,13 +133,12 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
   return Int64GetDatum(submit(JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4)));
 }
 
+// Four-eyes approval: the state machine refuses an approval by the requester (change_status).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
   privacy::citus_node::refuse_on_worker_node("privacy.approve");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
-  privacy::core::check_transition(job.id, job.status, JobStatus::Approved);
-  if (job.status == JobStatus::Pending) ensure_distinct_approver(job);
   std::optional<std::string> note = text_arg(fcinfo, 1);
-  jobs::change_status(job, {JobStatus::Approved, note, privacy::core::json_object({{"note", note}})});
+  jobs::change_status(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}})});
   return (Datum)0;
 }
 
@@ -158,7 +146,7 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
   privacy::citus_node::refuse_on_worker_node("privacy.reject");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
-  jobs::change_status(job, {JobStatus::Rejected, reason, privacy::core::json_object({{"reason", reason}})});
+  jobs::change_status(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}})});
   return (Datum)0;
 }
 
@@ -169,21 +157,24 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
   if (job.status != JobStatus::Processing) {
-    jobs::change_status(job, {JobStatus::Cancelled, reason, privacy::core::json_object({{"reason", reason}})});
+    jobs::change_status(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}})});
     return (Datum)0;
   }
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = now() WHERE id = $1",
+  pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = pg_catalog.now()"
+                  " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job.id), pg::text_param(reason)});
   privacy::audit::append(jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}})));
   jobs::wake_launcher_at_commit();
   return (Datum)0;
 }
 
+// Queues a failed or cancelled job again; it resumes from its last committed batch. Never a way
+// around approval: a pending job is refused, and so is a cancelled one that was never approved.
 PRIVACY_SQL_FUNCTION(privacy_retry) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry");
   jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
-  jobs::change_status(job, {JobStatus::Approved, std::nullopt, "{\"resume\": true}"});
+  jobs::change_status(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
 
@@ -201,15 +192,19 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
                     " and has no deadline left to extend", "", "Only open jobs have a deadline.");
   }
   pg::SpiConnection spi;
-  std::optional<std::string> positive = pg::spi_query_text("SELECT ($1::interval > interval '0')::text", {pg::text_param(by)});
+  std::optional<std::string> positive = pg::spi_query_text(
+      "SELECT ($1::pg_catalog.interval OPERATOR(pg_catalog.>) '0'::pg_catalog.interval)::pg_catalog.text",
+      {pg::text_param(by)});
   if (positive.value_or("false") != "true") {
     throw Error(sqlstate::kInvalidParameter, "by must be a positive interval, not " + by, "", "Pass e.g. '14 days'.");
   }
   std::optional<std::string> due = pg::spi_query_text(
-      "UPDATE privacy.jobs SET due_at = due_at + $2::interval, updated_at = now() WHERE id = $1 RETURNING due_at::text",
+      "UPDATE privacy.jobs SET due_at = due_at OPERATOR(pg_catalog.+) $2::pg_catalog.interval, updated_at = pg_catalog.now()"
+      " WHERE id OPERATOR(pg_catalog.=) $1 RETURNING due_at::pg_catalog.text",
       {pg::int8_param(job.id), pg::text_param(by)}, false);
   privacy::audit::Entry entry = jobs::job_audit_entry(job, "deadline_extended");
-  entry.detail_json = *pg::spi_query_text("SELECT jsonb_build_object('by', $1::text, 'due_at', $2::text, 'reason', $3::text)::text",
+  entry.detail_json = *pg::spi_query_text("SELECT pg_catalog.jsonb_build_object('by', $1::pg_catalog.text, 'due_at', $2::pg_catalog.text,"
+                                          " 'reason', $3::pg_catalog.text)::pg_catalog.text",
                                           {pg::text_param(by), pg::text_param(due), pg::text_param(reason)});
   privacy::audit::append(entry);
   return (Datum)0;

@@ -3,12 +3,15 @@
 // batch loop as the background worker, committing after each batch.
 //
 // A procedure may commit only when it is not SECURITY DEFINER, so run_job is SECURITY INVOKER:
-// it checks that the caller is a member of privacy_admin and then runs each batch as the
-// extension's owner (a superuser, so row-level security does not hide the rows being handled),
-// the way SECURITY DEFINER functions do, switching back before every commit.
+// it checks that the caller is a member of privacy_admin and then runs each transaction as the
+// extension's owner with search_path pinned to pg_catalog, pg_temp, the way a SECURITY DEFINER
+// function with SET search_path does, switching back before every commit. Nothing of the
+// caller's session (its search_path, its temporary objects) reaches the work; statements on
+// application tables run as their owners (docs/security.md).
 #include "citus_node.hpp"
 #include "jobs.hpp"
 #include "pg/boundary.hpp"
+#include "pg/security_context.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -21,22 +24,27 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+#include <optional>
+
 namespace {
 
 namespace pg = privacy::pg;
 using privacy::core::Error;
 
-// The role that created the extension (a superuser: the control file requires it).
+// The role that created the extension (a superuser: the control file requires it). Read with
+// search_path pinned: the caller's own path must not decide what runs here.
 Oid extension_owner() {
+  pg::PinnedSearchPath pinned;
   pg::SpiConnection spi;
-  std::optional<long long> owner =
-      pg::spi_query_int8("SELECT extowner::bigint FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy'");
+  std::optional<long long> owner = pg::spi_query_int8(
+      "SELECT extowner::pg_catalog.int8 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
   if (!owner) throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState, "extension pg_privacy is not installed");
   return static_cast<Oid>(*owner);
 }
 
 // Transactions of a procedure: SPI_commit / SPI_rollback on the procedure's non-atomic SPI
-// connection. Work between them runs as the extension owner.
+// connection. Work between them runs as the extension owner with search_path pinned; both are
+// undone before each commit or rollback, so the next transaction starts as the caller.
 class ProcedureHost final : public privacy::jobs::LoopHost {
  public:
   explicit ProcedureHost(Oid owner) : owner_(owner) {}
@@ -47,8 +55,15 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
       SetUserIdAndSecContext(owner_, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
       PushActiveSnapshot(GetTransactionSnapshot());
     });
+    try {
+      pinned_.emplace();
+    } catch (...) {
+      abort();
+      throw;
+    }
   }
   void commit(bool synchronous) override {
+    pinned_.reset();
     pg::pg_guard([&] {
       PopActiveSnapshot();
       SetUserIdAndSecContext(saved_user_, saved_security_context_);
@@ -56,6 +71,8 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
     });
   }
   void abort() override {
+    if (pinned_) pinned_->discard_on_exit();
+    pinned_.reset();
     pg::pg_guard([&] {
       if (ActiveSnapshotSet()) PopActiveSnapshot();
       SetUserIdAndSecContext(saved_user_, saved_security_context_);
@@ -74,6 +91,7 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
   Oid owner_;
   Oid saved_user_ = InvalidOid;
   int saved_security_context_ = 0;
+  std::optional<pg::PinnedSearchPath> pinned_;
 };
 
 void ensure_admin() {
@@ -91,8 +109,10 @@ void ensure_admin() {
 bool needs_finalization(long long job_id) {
   pg::SpiConnection spi;
   return pg::spi_query_text(
-             "SELECT (kind = 'erase' AND status = 'completed' AND finalized_at IS NULL"
-             "        AND recoverable_until <= now())::text FROM privacy.jobs WHERE id = $1",
+             "SELECT (kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+             "        AND status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status AND finalized_at IS NULL"
+             "        AND recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now())::pg_catalog.text"
+             "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
              {pg::int8_param(job_id)}) == std::optional<std::string>("true");
 }
 
@@ -108,7 +128,10 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
                 "It commits after every batch.", "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
   }
   ensure_admin();
-  privacy::citus_node::refuse_on_worker_node("privacy.run_job");
+  {
+    pg::PinnedSearchPath pinned;  // its look at the catalog, too, ignores the caller's path
+    privacy::citus_node::refuse_on_worker_node("privacy.run_job");
+  }
   pg::pg_guard([] {
     if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect_ext failed");
   });
@@ -131,7 +154,8 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
                       " and cannot be run",
                   "run_job runs approved jobs, resumes abandoned processing jobs and finalizes erasures whose recovery window has closed.",
                   job.status == privacy::core::JobStatus::Pending ? "Approve it first: privacy.approve(" + std::to_string(job_id) + ")."
-                  : job.status == privacy::core::JobStatus::Failed ? "Retry it first: privacy.retry(" + std::to_string(job_id) + ")."
+                  : job.status == privacy::core::JobStatus::Failed || job.status == privacy::core::JobStatus::Cancelled
+                      ? "Retry it first: privacy.retry(" + std::to_string(job_id) + ")."
                                                                     : "Nothing to do.");
     }
     outcome = finalize ? privacy::jobs::run_finalization_loop(job_id, host)

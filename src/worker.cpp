@@ -12,6 +12,7 @@
 #include "launcher.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/guc.hpp"
+#include "pg/security_context.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
@@ -30,6 +31,7 @@ extern "C" {
 
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace privacy::worker {
@@ -40,6 +42,9 @@ constexpr const char* kModeRun = "run";
 constexpr const char* kModeFinalize = "finalize";
 
 // Transactions of a background worker: plain StartTransactionCommand/CommitTransactionCommand.
+// The worker connects as the bootstrap superuser, with whatever settings its database gives it
+// (ALTER DATABASE ... SET search_path): each transaction pins the search_path before anything
+// runs (docs/security.md).
 class WorkerHost final : public jobs::LoopHost {
  public:
   void start_transaction() override {
@@ -48,14 +53,23 @@ class WorkerHost final : public jobs::LoopHost {
       StartTransactionCommand();
       PushActiveSnapshot(GetTransactionSnapshot());
     });
+    try {
+      pinned_.emplace();
+    } catch (...) {
+      pg::pg_guard([] { AbortCurrentTransaction(); });
+      throw;
+    }
   }
   void commit(bool) override {
+    pinned_.reset();
     pg::pg_guard([] {
       PopActiveSnapshot();
       CommitTransactionCommand();
     });
   }
   void abort() override {
+    if (pinned_) pinned_->discard_on_exit();
+    pinned_.reset();
     pg::pg_guard([] { AbortCurrentTransaction(); });
   }
   void sleep(long milliseconds) override {
@@ -65,6 +79,9 @@ class WorkerHost final : public jobs::LoopHost {
       CHECK_FOR_INTERRUPTS();
     });
   }
+
+ private:
+  std::optional<pg::PinnedSearchPath> pinned_;
 };
 
 // The worker slot of this process, claimed at start and freed at exit.
@@ -122,19 +139,22 @@ Running read_running() {
 
 std::vector<Candidate> read_candidates() {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT id::text, tenant_id, extract(epoch FROM coalesce(queued_at, requested_at))::text, 'run'"
-      "  FROM privacy.jobs WHERE status = 'approved'"
+      "SELECT id::pg_catalog.text, tenant_id, EXTRACT(epoch FROM COALESCE(queued_at, requested_at))::pg_catalog.text, 'run'"
+      "  FROM privacy.jobs WHERE status OPERATOR(pg_catalog.=) 'approved'::privacy.job_status"
       " UNION ALL "
-      "SELECT j.id::text, j.tenant_id, extract(epoch FROM coalesce(j.queued_at, j.requested_at))::text, 'run'"
-      "  FROM privacy.jobs j WHERE j.status = 'processing'"
-      "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory'"
-      "                   AND l.classid = " + std::to_string(jobs::kRunnerLockClass) +
-      "::oid AND l.objid = j.id::oid AND l.objsubid = 2"
-      "                   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))"
+      "SELECT j.id::pg_catalog.text, j.tenant_id,"
+      "       EXTRACT(epoch FROM COALESCE(j.queued_at, j.requested_at))::pg_catalog.text, 'run'"
+      "  FROM privacy.jobs j WHERE j.status OPERATOR(pg_catalog.=) 'processing'::privacy.job_status"
+      "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'"
+      "                   AND l.classid OPERATOR(pg_catalog.=) " + std::to_string(jobs::kRunnerLockClass) +
+      "::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) j.id::pg_catalog.oid AND l.objsubid OPERATOR(pg_catalog.=) 2"
+      "                   AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database"
+      "                                      WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))"
       " UNION ALL "
-      "SELECT j.id::text, j.tenant_id, extract(epoch FROM j.recoverable_until)::text, 'finalize'"
-      "  FROM privacy.jobs j WHERE j.kind = 'erase' AND j.status = 'completed' AND j.finalized_at IS NULL"
-      "   AND j.recoverable_until <= now()"
+      "SELECT j.id::pg_catalog.text, j.tenant_id, EXTRACT(epoch FROM j.recoverable_until)::pg_catalog.text, 'finalize'"
+      "  FROM privacy.jobs j WHERE j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+      "   AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status AND j.finalized_at IS NULL"
+      "   AND j.recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now()"
       " ORDER BY 3 LIMIT 1000");
   std::vector<Candidate> candidates;
   for (const pg::TextRow& row : rows) {
@@ -147,7 +167,8 @@ std::vector<Candidate> read_candidates() {
 std::map<std::string, int> read_tenant_limits() {
   std::map<std::string, int> limits;
   for (const pg::TextRow& row :
-       pg::spi_query_rows("SELECT tenant_id, max_concurrent_jobs FROM privacy.tenants WHERE max_concurrent_jobs IS NOT NULL")) {
+       pg::spi_query_rows("SELECT tenant_id, max_concurrent_jobs FROM privacy.tenants"
+                          " WHERE max_concurrent_jobs IS NOT NULL")) {
     limits[*row[0]] = std::stoi(*row[1]);
   }
   return limits;
@@ -157,7 +178,8 @@ std::map<std::string, int> read_tenant_limits() {
 // leave it out until the hold ends.
 bool finalization_held(long long job_id) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, CASE WHEN target_type = 'subject' THEN target_id END FROM privacy.jobs WHERE id = $1",
+      "SELECT tenant_id, CASE WHEN target_type OPERATOR(pg_catalog.=) 'subject'::privacy.target_type THEN target_id END"
+      "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job_id)});
   if (rows.empty()) return true;
   return holds::find_hold(*rows[0][0], rows[0][1]).has_value();

@@ -2,8 +2,8 @@
 -- docs/soft-delete.md explains the model; src/registry.cpp, softdelete.cpp and batch.cpp do it.
 
 -- The per-installation secret of the 'hash' anonymization rule, generated here from OpenSSL's
--- CSPRNG. No role may read it (see the REVOKE below and in 99_grants.sql); privacy._pseudonym
--- reads it as its definer. It is deliberately NOT an extension config table: pg_dump leaves it
+-- CSPRNG. No role may read it (see the REVOKE below and in 99_grants.sql); the extension reads
+-- it as its owner. It is deliberately NOT an extension config table: pg_dump leaves it
 -- out, so a restored database gets a new secret (see docs/soft-delete.md).
 CREATE TABLE privacy.installation_secret (
     secret      bytea NOT NULL CHECK (length(secret) >= 32),
@@ -16,7 +16,9 @@ AS 'MODULE_PATHNAME', 'privacy_random_bytes' LANGUAGE C STRICT VOLATILE;
 INSERT INTO privacy.installation_secret (secret) SELECT privacy._random_bytes(32);
 
 -- HMAC-SHA-256 of value under the installation secret, in hex. STABLE, not IMMUTABLE: the
--- secret is data. Internal (no grants): used by the anonymizing finalization.
+-- secret is data. Superuser only (no grants): shows the pseudonym of a known value. The
+-- anonymizing finalization hashes in C++ and writes the values as the table's owner, who must
+-- not get this oracle (docs/security.md).
 CREATE FUNCTION privacy._pseudonym(value text) RETURNS text
 AS 'MODULE_PATHNAME', 'privacy_pseudonym'
 LANGUAGE C STRICT STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;

@@ -8,20 +8,6 @@ CREATE FUNCTION privacy._inspect_certificate(certificate text,
 RETURNS record
 AS 'MODULE_PATHNAME', 'privacy_inspect_certificate' LANGUAGE C STRICT STABLE;
 
--- True when `value` is valid input for the type named `type_name` (as format_type prints it).
--- The export uses it so that a subject id that cannot be, say, an integer finds no rows in an
--- integer column instead of failing the job. Internal.
-CREATE FUNCTION privacy._export_value_fits(value text, type_name text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    EXECUTE format('SELECT %L::%s', value, type_name);
-    RETURN true;
-EXCEPTION WHEN data_exception THEN
-    RETURN false;
-END
-$fn$;
-
 -- Adds a certificate whose key can open export files. A removed recipient's name may be reused.
 CREATE FUNCTION privacy.add_export_recipient(name text, certificate text)
 RETURNS TABLE (recipient text, subject text, key_type text, not_after timestamptz, fingerprint text)
@@ -132,7 +118,6 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'privacy_run_export_now' LANGUAGE C VOLATILE;
 
 REVOKE ALL ON FUNCTION privacy._inspect_certificate(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy._export_value_fits(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.add_export_recipient(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.remove_export_recipient(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.download_export(bigint) FROM PUBLIC;

@@ -44,7 +44,6 @@ INSERT INTO read_only_functions VALUES
     ('tenant_settings', 'reads settings'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
     ('_boundary_selftest', 'test of the C++ boundary, changes nothing'),
-    ('_export_value_fits', 'internal check of a value against a column type'),
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
     ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),

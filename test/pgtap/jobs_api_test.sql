@@ -57,7 +57,7 @@ SELECT is((SELECT actor FROM privacy.audit_log WHERE job_id = :erase_job AND act
 
 -- Refused transitions say where the job is and what is allowed.
 SELECT throws_ok(format('SELECT privacy.approve(%s)', :erase_job), '55000',
-                 format('job %s is approved and cannot become approved', :erase_job), 'approving twice is refused');
+                 format('job %s is approved and cannot be approved', :erase_job), 'approving twice is refused');
 SELECT throws_ok(format('SELECT privacy.retry(%s)', :erase_job), '55000', NULL, 'only failed jobs are retried');
 SELECT throws_ok(format('SELECT privacy.reject(%s, %L)', :erase_job, 'late'), '55000', NULL, 'an approved job cannot be rejected');
 SELECT throws_ok('SELECT privacy.approve(999999)', '22023', 'job 999999 does not exist', 'unknown job');

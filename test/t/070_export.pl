@@ -122,6 +122,7 @@ CREATE ROLE aud LOGIN IN ROLE privacy_auditor;
 CREATE ROLE plain LOGIN;
 CREATE ROLE owner LOGIN;
 ALTER TABLE app.orders OWNER TO owner;
+GRANT USAGE ON SCHEMA app TO owner;   -- the export reads each table as its owner (docs/security.md)
 });
 
 psql_to_file('adm', "select privacy.download_export($job)", "$dir/export.pem");

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -13,25 +14,38 @@ using namespace privacy::core;
 namespace {
 
 using S = JobStatus;
+using A = JobAction;
 
-// The transition table of DESIGN.md section 3, restated independently of the implementation.
-const std::set<std::pair<S, S>> kExpectedAllowed = {
-    {S::Pending, S::Approved},      {S::Pending, S::Rejected},     {S::Pending, S::Cancelled},
-    {S::Approved, S::Processing},   {S::Approved, S::Cancelled},   {S::Processing, S::Completed},
-    {S::Processing, S::Failed},     {S::Processing, S::Cancelled}, {S::Failed, S::Approved},
+// The action table of docs/jobs.md, restated independently of the implementation:
+// (action, from) -> to.
+const std::map<std::pair<A, S>, S> kExpectedAllowed = {
+    {{A::Approve, S::Pending}, S::Approved},      {{A::Reject, S::Pending}, S::Rejected},
+    {{A::Cancel, S::Pending}, S::Cancelled},      {{A::Cancel, S::Approved}, S::Cancelled},
+    {{A::Cancel, S::Processing}, S::Cancelled},   {{A::Retry, S::Failed}, S::Approved},
+    {{A::Retry, S::Cancelled}, S::Approved},      {{A::Start, S::Approved}, S::Processing},
+    {{A::Complete, S::Processing}, S::Completed}, {{A::Fail, S::Processing}, S::Failed},
 };
 
 std::string name(S status) { return std::string(to_string(status)); }
+std::string name(A action) { return std::string(to_string(action)); }
 
-// Runs check_transition and returns the Error it threw; fails the test if it did not throw.
-Error refusal_of(long long job_id, S from, S to) {
+// Runs decide and returns the Error it threw; fails the test if it did not throw.
+Error refusal_of(long long job_id, S from, A action, const ActionContext& context = {}) {
   try {
-    check_transition(job_id, from, to);
+    decide(job_id, from, action, context);
   } catch (const Error& error) {
     return error;
   }
-  ADD_FAILURE() << name(from) << " -> " << name(to) << " did not throw";
+  ADD_FAILURE() << name(action) << " from " << name(from) << " did not throw";
   return Error("", "");
+}
+
+ActionContext approval_by_requester(bool distinct_required) {
+  ActionContext context;
+  context.requester = "alice";
+  context.approver_is_requester = true;
+  context.distinct_approver_required = distinct_required;
+  return context;
 }
 
 }  // namespace
@@ -47,6 +61,7 @@ TEST(JobState, NamesAreTheSqlLabels) {
   EXPECT_EQ(to_string(JobKind::Export), "export");
   EXPECT_EQ(to_string(JobKind::Erase), "erase");
   EXPECT_EQ(to_string(JobKind::Purge), "purge");
+  EXPECT_EQ(to_string(A::Retry), "retry");
 }
 
 TEST(JobState, ParseIsTheInverseOfToString) {
@@ -64,101 +79,126 @@ TEST(JobState, ParseRefusesUnknownAndDifferentlyCasedText) {
   EXPECT_EQ(parse_job_kind("delete"), std::nullopt);
 }
 
-TEST(JobState, EveryPairFollowsTheTable) {
-  for (S from : kAllJobStatuses)
-    for (S to : kAllJobStatuses)
-      EXPECT_EQ(transition_allowed(from, to), kExpectedAllowed.count({from, to}) == 1)
-          << name(from) << " -> " << name(to);
+TEST(JobState, EveryActionFollowsTheTable) {
+  for (A action : kAllJobActions)
+    for (S from : kAllJobStatuses)
+      EXPECT_EQ(action_allowed_from(action, from), kExpectedAllowed.count({action, from}) == 1)
+          << name(action) << " from " << name(from);
 }
 
-TEST(JobState, AllowedPairsPassCheckTransition) {
-  for (const auto& [from, to] : kExpectedAllowed) EXPECT_NO_THROW(check_transition(1, from, to));
+TEST(JobState, AllowedActionsLeadWhereTheTableSays) {
+  for (const auto& [step, to] : kExpectedAllowed) EXPECT_EQ(decide(1, step.second, step.first), to);
 }
 
-TEST(JobState, EveryRefusedPairThrows55000NamingBothStatuses) {
-  for (S from : kAllJobStatuses) {
-    for (S to : kAllJobStatuses) {
-      if (kExpectedAllowed.count({from, to})) continue;
-      Error error = refusal_of(42, from, to);
+TEST(JobState, EveryRefusedActionThrows55000NamingStatusAndAction) {
+  for (A action : kAllJobActions) {
+    for (S from : kAllJobStatuses) {
+      if (kExpectedAllowed.count({action, from})) continue;
+      Error error = refusal_of(42, from, action);
       EXPECT_EQ(error.sqlstate(), "55000");
       EXPECT_EQ(std::string(error.what()),
-                "job 42 is " + name(from) + " and cannot become " + name(to));
+                "job 42 is " + name(from) + " and cannot be " + std::string(audit_action(action)));
       EXPECT_FALSE(error.detail().empty());
-      EXPECT_FALSE(error.hint().empty()) << name(from) << " -> " << name(to);
+      EXPECT_FALSE(error.hint().empty()) << name(action) << " from " << name(from);
     }
   }
+}
+
+// Only approve leads from pending to approved: retry, start and the rest cannot skip approval.
+TEST(JobState, NothingButApproveLeadsPendingToApproved) {
+  for (A action : kAllJobActions) {
+    if (action == A::Approve) continue;
+    bool reaches_approved = action_allowed_from(action, S::Pending) && target_status(action) == S::Approved;
+    EXPECT_FALSE(reaches_approved) << name(action);
+  }
+  Error retry = refusal_of(7, S::Pending, A::Retry);
+  EXPECT_EQ(retry.sqlstate(), "55000");
+  EXPECT_NE(retry.hint().find("privacy.approve()"), std::string::npos);
+}
+
+TEST(JobState, RetryOnlyFromFailedOrCancelled) {
+  for (S from : kAllJobStatuses) {
+    EXPECT_EQ(action_allowed_from(A::Retry, from), from == S::Failed || from == S::Cancelled) << name(from);
+  }
+}
+
+TEST(JobState, ACancelledJobThatWasNeverApprovedIsNotRetried) {
+  ActionContext never_approved;
+  never_approved.was_approved = false;
+  Error error = refusal_of(9, S::Cancelled, A::Retry, never_approved);
+  EXPECT_EQ(error.sqlstate(), "55000");
+  EXPECT_EQ(std::string(error.what()), "job 9 was cancelled before it was approved and cannot be retried");
+  EXPECT_EQ(decide(9, S::Cancelled, A::Retry), S::Approved);  // approved before: allowed
+  EXPECT_EQ(decide(9, S::Failed, A::Retry, never_approved), S::Approved);  // a failed job ran
+}
+
+TEST(JobState, TheRequesterDoesNotApproveTheirOwnJob) {
+  Error error = refusal_of(5, S::Pending, A::Approve, approval_by_requester(true));
+  EXPECT_EQ(error.sqlstate(), "42501");
+  EXPECT_EQ(std::string(error.what()), "job 5 was requested by alice, who may not approve it");
+  EXPECT_NE(error.hint().find("privacy.approve(5)"), std::string::npos);
+  EXPECT_EQ(decide(5, S::Pending, A::Approve, approval_by_requester(false)), S::Approved);
+  // The status is checked first: approving an approved job is 55000 whoever asks.
+  EXPECT_EQ(refusal_of(5, S::Approved, A::Approve, approval_by_requester(true)).sqlstate(), "55000");
+}
+
+TEST(JobState, NoApprovalFromCodeRunningForAnotherRole) {
+  ActionContext inside;
+  inside.inside_restricted_operation = true;
+  Error error = refusal_of(6, S::Pending, A::Approve, inside);
+  EXPECT_EQ(error.sqlstate(), "42501");
+  EXPECT_EQ(std::string(error.what()), "job 6 cannot be approved by code that runs on behalf of another role");
+  inside.distinct_approver_required = false;
+  EXPECT_EQ(refusal_of(6, S::Pending, A::Approve, inside).sqlstate(), "42501");
+  EXPECT_EQ(decide(6, S::Pending, A::Reject, inside), S::Rejected);  // saying no is never a bypass
 }
 
 TEST(JobState, NoCrashRequeueFromProcessingToApproved) {
-  EXPECT_FALSE(transition_allowed(S::Processing, S::Approved));
-  EXPECT_FALSE(transition_allowed(S::Processing, S::Pending));
+  for (A action : kAllJobActions) {
+    if (!action_allowed_from(action, S::Processing)) continue;
+    EXPECT_NE(target_status(action), S::Approved) << name(action);
+  }
 }
 
 TEST(JobState, DetailListsWhatIsAllowed) {
-  EXPECT_EQ(refusal_of(1, S::Completed, S::Approved).detail(),
-            "from completed nothing is allowed: it is final");
-  EXPECT_EQ(refusal_of(1, S::Pending, S::Completed).detail(),
-            "from pending a job may become approved, rejected or cancelled");
-  EXPECT_EQ(refusal_of(1, S::Approved, S::Failed).detail(),
-            "from approved a job may become processing or cancelled");
-  EXPECT_EQ(refusal_of(1, S::Failed, S::Cancelled).detail(),
-            "from failed a job may become approved");
+  EXPECT_EQ(refusal_of(1, S::Completed, A::Approve).detail(), "from completed nothing is allowed: it is final");
+  EXPECT_EQ(refusal_of(1, S::Pending, A::Complete).detail(),
+            "from pending a job may be approved, rejected or cancelled");
+  EXPECT_EQ(refusal_of(1, S::Approved, A::Fail).detail(), "from approved a job may be cancelled or started");
+  EXPECT_EQ(refusal_of(1, S::Failed, A::Cancel).detail(), "from failed a job may be retried");
+  EXPECT_EQ(refusal_of(1, S::Cancelled, A::Cancel).detail(), "from cancelled a job may be retried");
 }
 
 TEST(JobState, HintsSayWhatWouldSucceed) {
-  EXPECT_NE(refusal_of(1, S::Completed, S::Approved).hint().find("submit a new request"),
-            std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Cancelled, S::Approved).hint().find("submit a new request"),
-            std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Processing, S::Approved).hint().find("already running"),
-            std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Pending, S::Processing).hint().find("privacy.approve()"),
-            std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Failed, S::Processing).hint().find("privacy.retry()"),
-            std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Approved, S::Approved).hint().find("already approved"),
-            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Completed, A::Retry).hint().find("submit a new request"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Rejected, A::Retry).hint().find("submit a new request"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Cancelled, A::Approve).hint().find("privacy.retry()"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Processing, A::Retry).hint().find("already running"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Pending, A::Start).hint().find("privacy.approve()"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Failed, A::Start).hint().find("privacy.retry()"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Approved, A::Approve).hint().find("already approved"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Approved, A::Retry).hint().find("already approved"), std::string::npos);
 }
 
-TEST(JobState, AllowedFromIsTheTableRow) {
-  EXPECT_EQ(allowed_from(S::Pending), (std::vector<S>{S::Approved, S::Rejected, S::Cancelled}));
-  EXPECT_EQ(allowed_from(S::Approved), (std::vector<S>{S::Processing, S::Cancelled}));
-  EXPECT_EQ(allowed_from(S::Processing),
-            (std::vector<S>{S::Completed, S::Failed, S::Cancelled}));
-  EXPECT_EQ(allowed_from(S::Failed), (std::vector<S>{S::Approved}));
-  EXPECT_TRUE(allowed_from(S::Completed).empty());
-  EXPECT_TRUE(allowed_from(S::Rejected).empty());
-  EXPECT_TRUE(allowed_from(S::Cancelled).empty());
+TEST(JobState, ActionsFromIsTheTableColumn) {
+  EXPECT_EQ(actions_from(S::Pending), (std::vector<A>{A::Approve, A::Reject, A::Cancel}));
+  EXPECT_EQ(actions_from(S::Approved), (std::vector<A>{A::Cancel, A::Start}));
+  EXPECT_EQ(actions_from(S::Processing), (std::vector<A>{A::Cancel, A::Complete, A::Fail}));
+  EXPECT_EQ(actions_from(S::Failed), (std::vector<A>{A::Retry}));
+  EXPECT_EQ(actions_from(S::Cancelled), (std::vector<A>{A::Retry}));
+  EXPECT_TRUE(actions_from(S::Completed).empty());
+  EXPECT_TRUE(actions_from(S::Rejected).empty());
 }
 
 TEST(JobState, TerminalMeansNothingIsAllowed) {
-  for (S status : kAllJobStatuses)
-    EXPECT_EQ(is_terminal(status), allowed_from(status).empty()) << name(status);
+  for (S status : kAllJobStatuses) EXPECT_EQ(is_terminal(status), actions_from(status).empty()) << name(status);
   EXPECT_FALSE(is_terminal(S::Failed));
+  EXPECT_FALSE(is_terminal(S::Cancelled));
 }
 
-TEST(JobState, AuditActionOfEachAllowedTransition) {
-  EXPECT_EQ(audit_action_for(S::Pending, S::Approved), "approved");
-  EXPECT_EQ(audit_action_for(S::Failed, S::Approved), "retried");
-  EXPECT_EQ(audit_action_for(S::Pending, S::Rejected), "rejected");
-  EXPECT_EQ(audit_action_for(S::Pending, S::Cancelled), "cancelled");
-  EXPECT_EQ(audit_action_for(S::Approved, S::Cancelled), "cancelled");
-  EXPECT_EQ(audit_action_for(S::Processing, S::Cancelled), "cancelled");
-  EXPECT_EQ(audit_action_for(S::Approved, S::Processing), "started");
-  EXPECT_EQ(audit_action_for(S::Processing, S::Completed), "completed");
-  EXPECT_EQ(audit_action_for(S::Processing, S::Failed), "failed");
-}
-
-TEST(JobState, AuditActionOfARefusedTransitionIsAnInternalError) {
-  for (S from : kAllJobStatuses) {
-    for (S to : kAllJobStatuses) {
-      if (kExpectedAllowed.count({from, to})) continue;
-      try {
-        audit_action_for(from, to);
-        ADD_FAILURE() << name(from) << " -> " << name(to) << " did not throw";
-      } catch (const Error& error) {
-        EXPECT_EQ(error.sqlstate(), "XX000");
-      }
-    }
-  }
+TEST(JobState, AuditActionOfEachAction) {
+  const std::set<std::pair<A, std::string>> expected = {
+      {A::Approve, "approved"}, {A::Reject, "rejected"}, {A::Cancel, "cancelled"}, {A::Retry, "retried"},
+      {A::Start, "started"},    {A::Complete, "completed"}, {A::Fail, "failed"}};
+  for (const auto& [action, audit] : expected) EXPECT_EQ(audit_action(action), audit) << name(action);
 }
