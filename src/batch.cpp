@@ -419,9 +419,11 @@ long long count_with(Oid relation, const Shape& shape, const Bound& bound) {
 
 std::vector<Oid> relations_in_order() {
   pg::SpiConnection spi;
-  std::vector<Oid> names_order;  // every registered relation, by name (the tie-breaker)
+  std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT relation::oid::text FROM privacy.registered_tables ORDER BY relation::text, relation::oid")) {
+           "SELECT r.relation::oid::text FROM privacy.registered_tables r"
+           " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = r.relation)"
+           " ORDER BY r.relation::text, r.relation::oid")) {
     names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
   }
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
