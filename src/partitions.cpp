@@ -267,8 +267,12 @@ void follow_tree_changes(const std::vector<Oid>& changed) {
     protect_new(table, partition_from_row(pg::TextRow(row.begin() + 1, row.end())));
     grown.insert(table);
   }
-  // The new partitions need the hold triggers while a hold could cover their table.
-  for (Oid table : grown) holds::sync_triggers(table, holds::Attach::kWait);
+  // The new partitions need the hold triggers while a hold could cover their table. (A hold being
+  // placed meanwhile holds a lock on the table that the DDL had to wait for, or waits for the DDL
+  // and then sees the new partition: holds_sync.cpp.)
+  for (Oid table : grown) {
+    if (holds::hold_on_table(table)) holds::sync_triggers(table, holds::Attach::kWait);
+  }
 }
 
 }  // namespace privacy::partitions

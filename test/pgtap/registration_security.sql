@@ -50,6 +50,11 @@ ALTER TABLE rs_app.derived ADD PRIMARY KEY (id);
 ALTER TABLE rs_app.base OWNER TO rs_owner;
 ALTER TABLE rs_app.derived OWNER TO rs_owner;
 
+CREATE INDEX ON rs_hr.payroll (tenant, employee, id);
+CREATE INDEX ON rs_app.accounts (tenant, subject, id);
+CREATE INDEX ON rs_app.team_notes (subject, id);
+CREATE INDEX ON rs_app.events (subject, id);
+
 SELECT 'rs_hr.payroll'::regclass::oid AS payroll_oid \gset
 
 -- A privacy_admin that owns nothing.

@@ -14,6 +14,10 @@ CREATE TABLE tl.notes (id int PRIMARY KEY, tenant text NOT NULL, subject text NO
 CREATE TABLE tl.invoices (id int PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL, amount int);
 CREATE TABLE tl.ghost (id int PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
 CREATE TABLE tl.kept (id int PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
+CREATE INDEX ON tl.notes (tenant, subject, id);
+CREATE INDEX ON tl.invoices (tenant, subject, id);
+CREATE INDEX ON tl.ghost (tenant, subject, id);
+CREATE INDEX ON tl.kept (tenant, subject, id);
 INSERT INTO tl.invoices SELECT g, 't1', 's' || (g % 3), g FROM generate_series(1, 9) g;
 INSERT INTO tl.kept SELECT g, 't1', 's' || (g % 3) FROM generate_series(1, 9) g;
 SELECT privacy.register_table('tl.notes', 'subject', 'tenant', 'anonymize');
