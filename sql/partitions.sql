@@ -172,6 +172,9 @@ SELECT privacy.release_hold(:tenant_hold, 'done');
 SELECT pt.try($$ALTER TABLE pt.events DETACH PARTITION pt.events_umbrella$$) AS detach_with_erased_rows;
 SELECT privacy.restore(:umbrella_job) AS restored;
 ALTER TABLE pt.events DETACH PARTITION pt.events_umbrella CONCURRENTLY;
+SET search_path = pt, public;
+ALTER TABLE events DETACH PARTITION events_umbrella CONCURRENTLY;
+RESET search_path;
 -- A plain DETACH gives the partition back its previous RLS state, without hold triggers.
 ALTER TABLE pt.events DETACH PARTITION pt.events_umbrella;
 ALTER TABLE pt.events DETACH PARTITION pt.events_initech;

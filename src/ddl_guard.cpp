@@ -32,7 +32,6 @@
 
 extern "C" {
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "nodes/parsenodes.h"
 #include "tcop/cmdtag.h"
@@ -221,8 +220,11 @@ bool may_take_protection_away(const char* command) {
   return starts_with(command, "ALTER ") || starts_with(command, "DROP ") || std::strcmp(command, "CREATE TRIGGER") == 0;
 }
 
-// ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits halfway, so the detach and giving the
-// partition back its previous RLS state cannot be one transaction: refused on registered tables.
+// ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits halfway (ddl_command_end fires in its
+// second transaction), so the detach and giving the partition back its previous RLS state cannot
+// be one transaction: refused at the start on registered tables. The name is matched rather than
+// looked up: this function runs with search_path pinned, not the caller's, so an unqualified name
+// matches a registered table (or partitioned partition) of that name in any schema.
 void refuse_concurrent_detach(Node* parsetree) {
   if (parsetree == nullptr || !IsA(parsetree, AlterTableStmt)) return;
   auto* statement = reinterpret_cast<AlterTableStmt*>(parsetree);
@@ -234,19 +236,24 @@ void refuse_concurrent_detach(Node* parsetree) {
       concurrent = true;
     }
   }
-  if (!concurrent) return;
-  Oid parent = pg::pg_guard([&] { return RangeVarGetRelid(statement->relation, NoLock, true); });
-  if (!OidIsValid(parent)) return;
+  if (!concurrent || statement->relation == nullptr) return;
+  const RangeVar& parent = *statement->relation;
   std::optional<std::string> table = pg::spi_query_text(
-      "SELECT relation::text FROM privacy.registered_tables WHERE relation = $1::oid"
-      " UNION ALL SELECT registered_table::text FROM privacy.registered_partitions WHERE relation = $1::oid",
-      {pg::oid_param(parent)});
+      "SELECT x.relation::text"
+      "  FROM (SELECT relation FROM privacy.registered_tables"
+      "        UNION ALL SELECT relation FROM privacy.registered_partitions) x"
+      "  JOIN pg_catalog.pg_class c ON c.oid = x.relation"
+      "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) LIMIT 1",
+      {pg::text_param(parent.relname),
+       pg::text_param(parent.schemaname ? std::optional<std::string>(parent.schemaname) : std::nullopt)});
   if (!table) return;
   throw Error(sqlstate::kFeatureNotSupported,
               "DETACH PARTITION ... CONCURRENTLY is not supported on registered table " + *table,
               "It commits halfway, so pg_privacy could not give the partition back its previous row level "
               "security in the same transaction.",
-              "Use ALTER TABLE ... DETACH PARTITION without CONCURRENTLY.");
+              "Use ALTER TABLE ... DETACH PARTITION without CONCURRENTLY (if you meant another table of that "
+              "name, qualify it with its schema).");
 }
 
 // The relations the command created or altered that belong to a partition tree or to table
