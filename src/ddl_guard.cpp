@@ -6,13 +6,13 @@
 // whatever else a future PostgreSQL adds), the guard compares states. At ddl_command_start of a
 // command that can take something away (ALTER ..., DROP ..., CREATE [OR REPLACE] TRIGGER) it
 // notes, for every registered table and each of its partitions, what protects it: row level
-// security enabled and forced, the policies privacy_hide_erased / privacy_passthrough exactly as
-// registration created them, the column privacy_erased_by bigint, the hold triggers ENABLE ALWAYS
-// with the registered columns. At ddl_command_end it reads the same again; whatever was there
-// before and is gone now, on a relation that is still protected, was taken away by this command,
-// and the command is refused (its transaction rolls back, so nothing changed).
+// security enabled and forced, the policies privacy_hide_erased / privacy_passthrough and their
+// definitions, the column privacy_erased_by and its type, the hold triggers with their firing
+// mode, function and arguments. At ddl_command_end it reads the same again; whatever was there
+// before and is gone or changed now, on a relation that is still protected, was taken away by
+// this command, and the command is refused (its transaction rolls back, so nothing changed).
 //
-// Only losses count, so a command that adds protection (pg_restore recreating policies, a new
+// Only losses and changes count, so a command that adds protection (pg_restore recreating policies, a new
 // partition) is never refused, and a table registered through a shortcut without its policies
 // blocks no DDL. A relation that is no longer protected at the end (unregistered, detached,
 // dropped) is not compared. A hold trigger that vanished counts only while a hold could cover
@@ -64,45 +64,34 @@ namespace sqlstate = core::sqlstate;
 
 // ----- what protects the registered tables --------------------------------------------------
 
-// The protections of every registered table and partition as (relation, what) pairs, plus the
-// registered table each protected relation belongs to. `what` is one of the names of
-// kProtectionPhrases. The definitions checked here are those of softdelete.cpp (policies, column)
-// and holds.cpp (triggers).
+// What protects every registered table and partition: per (relation, what) the state it is in.
+// `what` names a protection (the keys of kProtectionPhrases); its state is what the catalog says
+// about it, e.g. a policy's definition or a trigger's firing mode, arguments and function. A
+// protection that is gone, or whose state changed, was taken away. The protections are those
+// registration creates (softdelete.cpp: RLS, policies, column) and the hold triggers (holds.cpp).
 struct Protections {
-  std::set<std::pair<Oid, std::string>> facts;
+  std::map<std::pair<Oid, std::string>, std::string> state;
   std::map<Oid, Oid> table_of;  // every protected relation -> its registered table
 };
 
 constexpr const char* kProtectionsSql =
-    "SELECT m.relid::text, m.table_oid::text, f.what"
+    "SELECT m.relid::text, m.table_oid::text, f.what, f.state"
     "  FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
-    "  JOIN privacy.registered_tables r ON r.relation = m.table_oid"
     "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
     "  LEFT JOIN LATERAL ("
-    "     SELECT 'row level security' AS what WHERE c.relrowsecurity"
-    "     UNION ALL SELECT 'force row level security' WHERE c.relforcerowsecurity"
-    "     UNION ALL SELECT 'policy ' || p.polname FROM pg_catalog.pg_policy p"
-    "      WHERE p.polrelid = c.oid AND p.polcmd = '*' AND p.polroles = '{0}'"
-    "        AND ((p.polname = 'privacy_hide_erased' AND NOT p.polpermissive AND p.polwithcheck IS NULL"
-    "              AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = '(privacy_erased_by IS NULL)')"
-    "          OR (p.polname = 'privacy_passthrough' AND p.polpermissive"
-    "              AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = 'true'"
-    "              AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = 'true'))"
-    "     UNION ALL SELECT 'column privacy_erased_by' FROM pg_catalog.pg_attribute a"
+    "     SELECT 'row level security' AS what, '' AS state WHERE c.relrowsecurity"
+    "     UNION ALL SELECT 'force row level security', '' WHERE c.relforcerowsecurity"
+    "     UNION ALL SELECT 'policy ' || p.polname,"
+    "            pg_catalog.concat_ws(' ', p.polpermissive, p.polcmd, p.polroles, p.polqual, p.polwithcheck)"
+    "       FROM pg_catalog.pg_policy p"
+    "      WHERE p.polrelid = c.oid AND p.polname IN ('privacy_hide_erased', 'privacy_passthrough')"
+    "     UNION ALL SELECT 'column privacy_erased_by', a.atttypid::text FROM pg_catalog.pg_attribute a"
     "      WHERE a.attrelid = c.oid AND a.attname = 'privacy_erased_by' AND NOT a.attisdropped"
-    "        AND a.atttypid = 'pg_catalog.int8'::pg_catalog.regtype"
-    "     UNION ALL SELECT 'trigger ' || t.tgname FROM pg_catalog.pg_trigger t"
-    "      WHERE t.tgrelid = c.oid AND t.tgenabled = 'A' AND t.tgqual IS NULL"
-    "        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0"
-    "        AND t.tgargs = pg_catalog.convert_to(r.subject_column::text, pg_catalog.getdatabaseencoding())"
-    "                       || pg_catalog.decode('00', 'hex')"
-    "                       || pg_catalog.convert_to(coalesce(r.tenant_column::text, ''), pg_catalog.getdatabaseencoding())"
-    "                       || pg_catalog.decode('00', 'hex')"
-    "        AND ((t.tgname = 'privacy_hold_guard' AND t.tgtype = 27"       // BEFORE UPDATE OR DELETE, ROW
-    "              AND t.tgfoid = 'privacy._hold_guard()'::pg_catalog.regprocedure)"
-    "          OR (t.tgname = 'privacy_hold_guard_truncate' AND t.tgtype = 34"  // BEFORE TRUNCATE
-    "              AND t.tgfoid = 'privacy._hold_guard_truncate()'::pg_catalog.regprocedure))"
-    "   ) f ON true";
+    "     UNION ALL SELECT 'trigger ' || t.tgname,"
+    "            pg_catalog.concat_ws(' ', t.tgenabled, t.tgfoid, t.tgtype, t.tgargs, t.tgattr, t.tgqual)"
+    "       FROM pg_catalog.pg_trigger t"
+    "      WHERE t.tgrelid = c.oid AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')"
+    "  ) f ON true";
 
 Protections read_protections() {
   Protections protections;
@@ -110,7 +99,7 @@ Protections read_protections() {
   for (const pg::TextRow& row : pg::spi_query_rows(kProtectionsSql, trees)) {
     Oid relation = pg::oid_from_text(row[0]);
     protections.table_of[relation] = pg::oid_from_text(row[1]);
-    if (row[2]) protections.facts.emplace(relation, *row[2]);
+    if (row[2]) protections.state[{relation, *row[2]}] = row[3].value_or("");
   }
   return protections;
 }
@@ -152,17 +141,19 @@ const std::map<std::string, std::string> kProtectionPhrases = {
 // Refuses the command when it took away a protection that was there at its start.
 void refuse_if_lost(const Protections& before, const char* command) {
   Protections after = read_protections();
-  for (const auto& fact : before.facts) {
-    auto protected_relation = after.table_of.find(fact.first);
+  for (const auto& [protection, state] : before.state) {
+    const auto& [relation, what] = protection;
+    auto protected_relation = after.table_of.find(relation);
     if (protected_relation == after.table_of.end()) continue;  // unregistered, detached or dropped
-    if (after.facts.count(fact) > 0) continue;
+    auto now = after.state.find(protection);
+    if (now != after.state.end() && now->second == state) continue;
     Oid table = protected_relation->second;
     std::optional<holds::HoldInfo> hold;
-    if (fact.second.rfind("trigger ", 0) == 0) {
+    if (what.rfind("trigger ", 0) == 0) {
       hold = holds::hold_on_table(table);
       if (!hold) continue;  // an inert trigger: no hold covers the table
     }
-    refuse_tamper(command, fact.first, table, fact.second, hold);
+    refuse_tamper(command, relation, table, what, hold);
   }
 }
 
@@ -220,11 +211,39 @@ bool may_take_protection_away(const char* command) {
   return starts_with(command, "ALTER ") || starts_with(command, "DROP ") || std::strcmp(command, "CREATE TRIGGER") == 0;
 }
 
+// The registered table or partition a name may denote (regclass text), if any. The name is
+// matched rather than looked up: this function runs with search_path pinned, not the caller's, so
+// an unqualified name matches a registered table or partition of that name in any schema.
+std::optional<std::string> protected_relation_named(const RangeVar& name) {
+  return pg::spi_query_text(
+      "SELECT x.relation::text"
+      "  FROM (SELECT relation FROM privacy.registered_tables"
+      "        UNION ALL SELECT relation FROM privacy.registered_partitions) x"
+      "  JOIN pg_catalog.pg_class c ON c.oid = x.relation"
+      "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) LIMIT 1",
+      {pg::text_param(name.relname),
+       pg::text_param(name.schemaname ? std::optional<std::string>(name.schemaname) : std::nullopt)});
+}
+
+// The one relation a command changes, for the commands that name one and change nothing else
+// pg_privacy protects (ALTER TABLE, ALTER/RENAME of a column, policy or trigger, CREATE TRIGGER);
+// nullptr for every other command.
+const RangeVar* only_relation_changed(Node* parsetree) {
+  if (parsetree == nullptr) return nullptr;
+  switch (nodeTag(parsetree)) {
+    case T_AlterTableStmt: return reinterpret_cast<AlterTableStmt*>(parsetree)->relation;
+    case T_RenameStmt: return reinterpret_cast<RenameStmt*>(parsetree)->relation;
+    case T_AlterPolicyStmt: return reinterpret_cast<AlterPolicyStmt*>(parsetree)->table;
+    case T_CreateTrigStmt: return reinterpret_cast<CreateTrigStmt*>(parsetree)->relation;
+    default: return nullptr;
+  }
+}
+
 // ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits halfway (ddl_command_end fires in its
 // second transaction), so the detach and giving the partition back its previous RLS state cannot
-// be one transaction: refused at the start on registered tables. The name is matched rather than
-// looked up: this function runs with search_path pinned, not the caller's, so an unqualified name
-// matches a registered table (or partitioned partition) of that name in any schema.
+// be one transaction: refused at the start on registered tables (and their partitioned
+// partitions).
 void refuse_concurrent_detach(Node* parsetree) {
   if (parsetree == nullptr || !IsA(parsetree, AlterTableStmt)) return;
   auto* statement = reinterpret_cast<AlterTableStmt*>(parsetree);
@@ -237,16 +256,7 @@ void refuse_concurrent_detach(Node* parsetree) {
     }
   }
   if (!concurrent || statement->relation == nullptr) return;
-  const RangeVar& parent = *statement->relation;
-  std::optional<std::string> table = pg::spi_query_text(
-      "SELECT x.relation::text"
-      "  FROM (SELECT relation FROM privacy.registered_tables"
-      "        UNION ALL SELECT relation FROM privacy.registered_partitions) x"
-      "  JOIN pg_catalog.pg_class c ON c.oid = x.relation"
-      "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) LIMIT 1",
-      {pg::text_param(parent.relname),
-       pg::text_param(parent.schemaname ? std::optional<std::string>(parent.schemaname) : std::nullopt)});
+  std::optional<std::string> table = protected_relation_named(*statement->relation);
   if (!table) return;
   throw Error(sqlstate::kFeatureNotSupported,
               "DETACH PARTITION ... CONCURRENTLY is not supported on registered table " + *table,
@@ -311,6 +321,9 @@ void on_command_start(EventTriggerData* data) {
   refuse_concurrent_detach(data->parsetree);
   const char* command = GetCommandTagName(data->tag);
   if (!may_take_protection_away(command)) return;
+  // The common case, cheaply: a command that changes one relation, not a protected one.
+  const RangeVar* relation = only_relation_changed(data->parsetree);
+  if (relation != nullptr && !protected_relation_named(*relation)) return;
   Protections before = read_protections();
   if (before.table_of.empty()) return;  // nothing registered
   register_callbacks_once();
