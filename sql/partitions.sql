@@ -102,6 +102,12 @@ SELECT privacy.approve(:final_job);
 CALL privacy.run_job(:final_job);
 SELECT status, finalized_at IS NOT NULL AS finalized FROM privacy.jobs WHERE id = :final_job;
 SELECT count(*) AS globex_s3_left FROM pt.events WHERE tenant = 'globex' AND subject = 's3';
+-- A purge through the parent deletes the subject's rows in the partitions.
+SELECT privacy.request_purge('acme', 'subject', 's2', 'ticket 5') AS purge_job \gset
+SELECT privacy.approve(:purge_job);
+CALL privacy.run_job(:purge_job);
+SELECT status, processed_items FROM privacy.jobs WHERE id = :purge_job;
+SELECT count(*) AS acme_s2_left FROM pt.events WHERE tenant = 'acme' AND subject = 's2';
 
 -- Legal holds reach every partition: the triggers are on each of them.
 SELECT privacy.place_hold('subject', 's0', 'acme', 'case 1') AS subject_hold \gset
