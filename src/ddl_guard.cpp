@@ -7,8 +7,8 @@
 // command that can take something away (ALTER ..., DROP ..., CREATE [OR REPLACE] TRIGGER) it
 // notes, for every registered table and each of its partitions, what protects it: row level
 // security enabled and forced, the policies privacy_hide_erased / privacy_passthrough and their
-// definitions, the column privacy_erased_by and its type, the hold triggers with their firing
-// mode, function and arguments. At ddl_command_end it reads the same again; whatever was there
+// definitions, the column privacy_erased_by and its type, the hold triggers ENABLE ALWAYS with
+// pg_privacy's function and the registered columns. At ddl_command_end it reads the same again; whatever was there
 // before and is gone or changed now, on a relation that is still protected, was taken away by
 // this command, and the command is refused (its transaction rolls back, so nothing changed).
 //
@@ -65,10 +65,13 @@ namespace sqlstate = core::sqlstate;
 // ----- what protects the registered tables --------------------------------------------------
 
 // What protects every registered table and partition: per (relation, what) the state it is in.
-// `what` names a protection (the keys of kProtectionPhrases); its state is what the catalog says
-// about it, e.g. a policy's definition or a trigger's firing mode, arguments and function. A
-// protection that is gone, or whose state changed, was taken away. The protections are those
-// registration creates (softdelete.cpp: RLS, policies, column) and the hold triggers (holds.cpp).
+// `what` names a protection (the keys of kProtectionPhrases). A protection that is gone, or whose
+// state changed, was taken away. The policies' state is their definition (any ALTER POLICY changes
+// it; comparing stored node trees is far cheaper than deparsing them), the column's its type; a
+// hold trigger counts only when it is in order (ENABLE ALWAYS, pg_privacy's function and event,
+// the registered columns), so enabling it ALWAYS, as pg_restore does after creating it, is a gain.
+// The protections are those registration creates (softdelete.cpp) and the hold triggers
+// (holds.cpp).
 struct Protections {
   std::map<std::pair<Oid, std::string>, std::string> state;
   std::map<Oid, Oid> table_of;  // every protected relation -> its registered table
@@ -77,6 +80,7 @@ struct Protections {
 constexpr const char* kProtectionsSql =
     "SELECT m.relid::text, m.table_oid::text, f.what, f.state"
     "  FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
+    "  JOIN privacy.registered_tables r ON r.relation = m.table_oid"
     "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
     "  LEFT JOIN LATERAL ("
     "     SELECT 'row level security' AS what, '' AS state WHERE c.relrowsecurity"
@@ -87,10 +91,17 @@ constexpr const char* kProtectionsSql =
     "      WHERE p.polrelid = c.oid AND p.polname IN ('privacy_hide_erased', 'privacy_passthrough')"
     "     UNION ALL SELECT 'column privacy_erased_by', a.atttypid::text FROM pg_catalog.pg_attribute a"
     "      WHERE a.attrelid = c.oid AND a.attname = 'privacy_erased_by' AND NOT a.attisdropped"
-    "     UNION ALL SELECT 'trigger ' || t.tgname,"
-    "            pg_catalog.concat_ws(' ', t.tgenabled, t.tgfoid, t.tgtype, t.tgargs, t.tgattr, t.tgqual)"
-    "       FROM pg_catalog.pg_trigger t"
-    "      WHERE t.tgrelid = c.oid AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')"
+    "     UNION ALL SELECT 'trigger ' || t.tgname, '' FROM pg_catalog.pg_trigger t"
+    "      WHERE t.tgrelid = c.oid AND t.tgenabled = 'A' AND t.tgqual IS NULL"
+    "        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0"
+    "        AND t.tgargs = pg_catalog.convert_to(r.subject_column::text, pg_catalog.getdatabaseencoding())"
+    "                       || pg_catalog.decode('00', 'hex')"
+    "                       || pg_catalog.convert_to(coalesce(r.tenant_column::text, ''), pg_catalog.getdatabaseencoding())"
+    "                       || pg_catalog.decode('00', 'hex')"
+    "        AND ((t.tgname = 'privacy_hold_guard' AND t.tgtype = 27"           // BEFORE UPDATE OR DELETE, ROW
+    "              AND t.tgfoid = 'privacy._hold_guard()'::pg_catalog.regprocedure)"
+    "          OR (t.tgname = 'privacy_hold_guard_truncate' AND t.tgtype = 34"  // BEFORE TRUNCATE
+    "              AND t.tgfoid = 'privacy._hold_guard_truncate()'::pg_catalog.regprocedure))"
     "  ) f ON true";
 
 Protections read_protections() {
