@@ -110,7 +110,7 @@ BEGIN
                   AND (TG_OP = 'DELETE' OR h.block_updates)
                   AND ((h.scope = 'tenant' AND h.scope_id = OLD.tenant)
                     OR (h.scope = 'subject' AND h.tenant_id = OLD.tenant AND h.scope_id = OLD.subject)
-                    OR (h.scope = 'table' AND h.scope_id = TG_RELID::regclass::text))) THEN
+                    OR (h.scope = 'table' AND h.relation = TG_RELID))) THEN
         RAISE EXCEPTION 'row of subject % of tenant % is under a legal hold', OLD.subject, OLD.tenant
             USING ERRCODE = 'PV001';
     END IF;

@@ -588,10 +588,11 @@ bool value_fits(Oid relation, const std::string& type_sql, const std::string& va
 
 std::vector<Oid> relations_in_order() {
   pg::SpiConnection spi;
-  std::vector<Oid> names_order;  // every registered relation, by name (the tie-breaker)
+  std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables"
-           " ORDER BY relation::pg_catalog.text, relation::pg_catalog.oid")) {
+           "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
+           " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
+           " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
     names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
   }
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
