@@ -113,6 +113,10 @@ SELECT count(*) AS acme_s2_left FROM pt.events WHERE tenant = 'acme' AND subject
 SELECT privacy.place_hold('subject', 's0', 'acme', 'case 1') AS subject_hold \gset
 SELECT * FROM pt.protection();
 SELECT pt.try($$DELETE FROM pt.events_acme WHERE subject = 's0'$$) AS delete_held_rows_of_partition;
+SELECT pt.try($$DELETE FROM pt.events WHERE tenant = 'acme' AND subject = 's0'$$) AS delete_held_rows_through_parent;
+SELECT pt.try($$UPDATE pt.events SET tenant = 'globex', id = 500 WHERE tenant = 'acme' AND subject = 's0' AND id = 4$$)
+    AS move_held_row_to_other_partition;
+SELECT pt.try($$UPDATE pt.events SET body = 'changed' WHERE tenant = 'acme'$$) AS update_through_parent;
 SELECT pt.try($$TRUNCATE pt.events_acme$$) AS truncate_partition_with_held_rows;
 SELECT pt.try($$TRUNCATE pt.events$$) AS truncate_parent;
 SELECT pt.try($$DROP TABLE pt.events_acme$$) AS drop_partition;
@@ -122,13 +126,16 @@ SELECT pt.try($$TRUNCATE pt.events_globex_low$$) AS truncate_partition_without_h
 ROLLBACK;
 -- The owner cannot disarm them on a partition.
 SET ROLE pt_owner;
-SELECT pt.try($$ALTER TABLE pt.events_acme DISABLE TRIGGER privacy_hold_guard$$) AS disable_cloned_trigger;
+SELECT pt.try($$ALTER TABLE pt.events_acme DISABLE TRIGGER privacy_hold_guard_delete$$) AS disable_delete_trigger;
+SELECT pt.try($$ALTER TABLE pt.events DISABLE TRIGGER privacy_hold_guard_update$$) AS disable_update_trigger_of_parent;
 SELECT pt.try($$ALTER TABLE pt.events_acme DISABLE TRIGGER privacy_hold_guard_truncate$$) AS disable_truncate_trigger;
 RESET ROLE;
 SELECT privacy.release_hold(:subject_hold, 'settled');
 -- A table hold on the partitioned table covers its partitions at every level.
 SELECT privacy.place_hold('table', 'pt.events', NULL, 'regulator') AS table_hold \gset
 SELECT pt.try($$DELETE FROM pt.events_globex_low WHERE id = 10$$) AS delete_in_subpartition;
+SELECT pt.try($$DELETE FROM pt.events_globex WHERE id = 10$$) AS delete_through_middle;
+SELECT pt.try($$DELETE FROM pt.events WHERE id = 10$$) AS delete_through_parent;
 SELECT pt.try($$TRUNCATE pt.events_globex_high$$) AS truncate_subpartition;
 SELECT privacy.release_hold(:table_hold, 'done');
 SELECT relation, hold_triggers FROM pt.protection();

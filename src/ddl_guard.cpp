@@ -7,8 +7,8 @@
 // command that can take something away (ALTER ..., DROP ..., CREATE [OR REPLACE] TRIGGER) it
 // notes, for every registered table and each of its partitions, what protects it: row level
 // security enabled and forced, the policies privacy_hide_erased / privacy_passthrough and their
-// definitions, the column privacy_erased_by and its type, the hold triggers ENABLE ALWAYS with
-// pg_privacy's function and the registered columns. At ddl_command_end it reads the same again; whatever was there
+// definitions, the column privacy_erased_by and its type, the hold triggers in order (holds.hpp,
+// kHoldTriggers). At ddl_command_end it reads the same again; whatever was there
 // before and is gone or changed now, on a relation that is still protected, was taken away by
 // this command, and the command is refused (its transaction rolls back, so nothing changed).
 //
@@ -65,11 +65,12 @@ namespace sqlstate = core::sqlstate;
 // ----- what protects the registered tables --------------------------------------------------
 
 // What protects every registered table and partition: per (relation, what) the state it is in.
-// `what` names a protection (the keys of kProtectionPhrases). A protection that is gone, or whose
+// `what` names a protection (see protection_phrase). A protection that is gone, or whose
 // state changed, was taken away. The policies' state is their definition (any ALTER POLICY changes
 // it; comparing stored node trees is far cheaper than deparsing them), the column's its type; a
-// hold trigger counts only when it is in order (ENABLE ALWAYS, pg_privacy's function and event,
-// the registered columns), so enabling it ALWAYS, as pg_restore does after creating it, is a gain.
+// hold trigger counts only when it is in order (holds::trigger_in_order_sql: its definition, ENABLE
+// ALWAYS or REPLICA, pg_privacy's function, the registered columns), so enabling it, as pg_restore
+// does after creating it, is a gain.
 // The protections are those registration creates (softdelete.cpp) and the hold triggers
 // (holds.cpp).
 struct Protections {
@@ -77,37 +78,30 @@ struct Protections {
   std::map<Oid, Oid> table_of;  // every protected relation -> its registered table
 };
 
-constexpr const char* kProtectionsSql =
-    "SELECT m.relid::text, m.table_oid::text, f.what, f.state"
-    "  FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
-    "  JOIN privacy.registered_tables r ON r.relation = m.table_oid"
-    "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
-    "  LEFT JOIN LATERAL ("
-    "     SELECT 'row level security' AS what, '' AS state WHERE c.relrowsecurity"
-    "     UNION ALL SELECT 'force row level security', '' WHERE c.relforcerowsecurity"
-    "     UNION ALL SELECT 'policy ' || p.polname,"
-    "            pg_catalog.concat_ws(' ', p.polpermissive, p.polcmd, p.polroles, p.polqual, p.polwithcheck)"
-    "       FROM pg_catalog.pg_policy p"
-    "      WHERE p.polrelid = c.oid AND p.polname IN ('privacy_hide_erased', 'privacy_passthrough')"
-    "     UNION ALL SELECT 'column privacy_erased_by', a.atttypid::text FROM pg_catalog.pg_attribute a"
-    "      WHERE a.attrelid = c.oid AND a.attname = 'privacy_erased_by' AND NOT a.attisdropped"
-    "     UNION ALL SELECT 'trigger ' || t.tgname, '' FROM pg_catalog.pg_trigger t"
-    "      WHERE t.tgrelid = c.oid AND t.tgenabled = 'A' AND t.tgqual IS NULL"
-    "        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0"
-    "        AND t.tgargs = pg_catalog.convert_to(r.subject_column::text, pg_catalog.getdatabaseencoding())"
-    "                       || pg_catalog.decode('00', 'hex')"
-    "                       || pg_catalog.convert_to(coalesce(r.tenant_column::text, ''), pg_catalog.getdatabaseencoding())"
-    "                       || pg_catalog.decode('00', 'hex')"
-    "        AND ((t.tgname = 'privacy_hold_guard' AND t.tgtype = 27"           // BEFORE UPDATE OR DELETE, ROW
-    "              AND t.tgfoid = 'privacy._hold_guard()'::pg_catalog.regprocedure)"
-    "          OR (t.tgname = 'privacy_hold_guard_truncate' AND t.tgtype = 34"  // BEFORE TRUNCATE
-    "              AND t.tgfoid = 'privacy._hold_guard_truncate()'::pg_catalog.regprocedure))"
-    "  ) f ON true";
+std::string protections_sql() {
+  return "SELECT m.relid::text, m.table_oid::text, f.what, f.state"
+         "  FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
+         "  JOIN privacy.registered_tables r ON r.relation = m.table_oid"
+         "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+         "  LEFT JOIN LATERAL ("
+         "     SELECT 'row level security' AS what, '' AS state WHERE c.relrowsecurity"
+         "     UNION ALL SELECT 'force row level security', '' WHERE c.relforcerowsecurity"
+         "     UNION ALL SELECT 'policy ' || p.polname,"
+         "            pg_catalog.concat_ws(' ', p.polpermissive, p.polcmd, p.polroles, p.polqual, p.polwithcheck)"
+         "       FROM pg_catalog.pg_policy p"
+         "      WHERE p.polrelid = c.oid AND p.polname IN ('privacy_hide_erased', 'privacy_passthrough')"
+         "     UNION ALL SELECT 'column privacy_erased_by', a.atttypid::text FROM pg_catalog.pg_attribute a"
+         "      WHERE a.attrelid = c.oid AND a.attname = 'privacy_erased_by' AND NOT a.attisdropped"
+         "     UNION ALL SELECT 'trigger ' || t.tgname, '' FROM pg_catalog.pg_trigger t"
+         "      WHERE t.tgrelid = c.oid AND " +
+         holds::trigger_in_order_sql("t", "r.subject_column::text", "coalesce(r.tenant_column::text, '')") +
+         "  ) f ON true";
+}
 
 Protections read_protections() {
   Protections protections;
   std::vector<pg::SqlParam> trees = partitions::tree_params(partitions::registered_trees());
-  for (const pg::TextRow& row : pg::spi_query_rows(kProtectionsSql, trees)) {
+  for (const pg::TextRow& row : pg::spi_query_rows(protections_sql(), trees)) {
     Oid relation = pg::oid_from_text(row[0]);
     protections.table_of[relation] = pg::oid_from_text(row[1]);
     if (row[2]) protections.state[{relation, *row[2]}] = row[3].value_or("");
@@ -115,17 +109,19 @@ Protections read_protections() {
   return protections;
 }
 
-// What a command did when it took a protection away, per protection.
-const std::map<std::string, std::string> kProtectionPhrases = {
-    {"row level security", "turns off row level security of"},
-    {"force row level security", "removes FORCE ROW LEVEL SECURITY from"},
-    {"policy privacy_hide_erased", "drops or changes policy privacy_hide_erased of"},
-    {"policy privacy_passthrough", "drops or changes policy privacy_passthrough of"},
-    {"column privacy_erased_by", "drops, renames or changes column privacy_erased_by of"},
-    {"trigger privacy_hold_guard", "disables, drops or changes legal hold trigger privacy_hold_guard of"},
-    {"trigger privacy_hold_guard_truncate",
-     "disables, drops or changes legal hold trigger privacy_hold_guard_truncate of"},
-};
+// What a command did when it took a protection away (`what` as read_protections names it).
+std::string protection_phrase(const std::string& what) {
+  static const std::map<std::string, std::string> phrases = {
+      {"row level security", "turns off row level security of"},
+      {"force row level security", "removes FORCE ROW LEVEL SECURITY from"},
+      {"policy privacy_hide_erased", "drops or changes policy privacy_hide_erased of"},
+      {"policy privacy_passthrough", "drops or changes policy privacy_passthrough of"},
+      {"column privacy_erased_by", "drops, renames or changes column privacy_erased_by of"},
+  };
+  auto phrase = phrases.find(what);
+  if (phrase != phrases.end()) return phrase->second;
+  return "disables, drops or changes legal hold " + what + " of";  // "trigger privacy_hold_guard_..."
+}
 
 [[noreturn]] void refuse_tamper(const char* command, Oid relation, Oid table, const std::string& what,
                                 const std::optional<holds::HoldInfo>& hold) {
@@ -135,7 +131,7 @@ const std::map<std::string, std::string> kProtectionPhrases = {
                           : pg::relation_display(relation) + ", a partition of " + table_name +
                                 ", a table registered with pg_privacy";
   std::string unregister = "SELECT privacy.unregister_table(" + pg::quote_literal(table_name) + ");";
-  std::string message = std::string(command) + " refused: it " + kProtectionPhrases.at(what) + " " + whose;
+  std::string message = std::string(command) + " refused: it " + protection_phrase(what) + " " + whose;
   if (hold) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState, message,
                 "Legal hold " + std::to_string(hold->id) + " (" + hold->scope + " " + hold->scope_id +

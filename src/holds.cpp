@@ -137,6 +137,43 @@ std::string relation_text(Oid relation) {
 
 }  // namespace
 
+const HoldTriggerSpec kHoldTriggers[4] = {
+    {"privacy_hold_guard_delete", "privacy._hold_guard", "AFTER DELETE",
+     "REFERENCING OLD TABLE AS privacy_old_rows FOR EACH STATEMENT", 8, true, false, 'A', true},
+    {"privacy_hold_guard_update", "privacy._hold_guard", "AFTER UPDATE",
+     "REFERENCING OLD TABLE AS privacy_old_rows NEW TABLE AS privacy_new_rows FOR EACH STATEMENT", 16, true, true,
+     'A', true},
+    {"privacy_hold_guard_truncate", "privacy._hold_guard_truncate", "BEFORE TRUNCATE", "FOR EACH STATEMENT", 34,
+     false, false, 'A', true},
+    {"privacy_hold_guard_replica", "privacy._hold_guard", "AFTER UPDATE OR DELETE", "FOR EACH ROW", 25, false, false,
+     'R', false},
+};
+
+std::string hold_trigger_names_sql() {
+  std::string names;
+  for (const HoldTriggerSpec& spec : kHoldTriggers) names += (names.empty() ? "" : ", ") + pg::quote_literal(spec.name);
+  return names;
+}
+
+std::string trigger_in_order_sql(const std::string& trigger, const std::string& subject_sql,
+                                 const std::string& tenant_sql) {
+  const std::string& t = trigger;
+  std::string any_spec;
+  for (const HoldTriggerSpec& spec : kHoldTriggers) {
+    if (!any_spec.empty()) any_spec += " OR ";
+    any_spec += "(" + t + ".tgname = " + pg::quote_literal(spec.name) + " AND " + t +
+                ".tgtype = " + std::to_string(spec.tgtype) + " AND " + t + ".tgenabled = '" + spec.enabled +
+                "' AND (" + t + ".tgoldtable IS NOT NULL) = " + (spec.old_table ? "true" : "false") + " AND (" + t +
+                ".tgnewtable IS NOT NULL) = " + (spec.new_table ? "true" : "false") + " AND " + t +
+                ".tgfoid = '" + spec.function + "()'::pg_catalog.regprocedure)";
+  }
+  return "(" + t + ".tgqual IS NULL AND pg_catalog.cardinality(" + t + ".tgattr::pg_catalog.int2[]) = 0 AND " + t +
+         ".tgargs = pg_catalog.convert_to(" + subject_sql + ", pg_catalog.getdatabaseencoding())"
+         " || pg_catalog.decode('00', 'hex')"
+         " || pg_catalog.convert_to(" + tenant_sql + ", pg_catalog.getdatabaseencoding())"
+         " || pg_catalog.decode('00', 'hex') AND (" + any_spec + "))";
+}
+
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column) {
   pg::SpiConnection spi;
@@ -151,51 +188,48 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                         {}, "Name an existing column of the table.");
     }
   }
-  std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
-  // Per relation of the table's tree, each trigger it needs (partitioned tables have no rows, so
-  // no row trigger): whether it is present, and whether it is in order (ENABLE ALWAYS,
-  // pg_privacy's function, these columns). Only what is missing or wrong is (re)created, so a
-  // new partition leaves its siblings alone.
+  // Per relation of the table's tree, each trigger it needs (kHoldTriggers: row triggers only on
+  // relations that hold rows): whether it is present, and whether it is in order. Only what is
+  // missing or wrong is (re)created, so a new partition leaves its siblings alone.
+  std::string specs;
+  for (size_t i = 0; i < std::size(kHoldTriggers); ++i) {
+    if (!specs.empty()) specs += ", ";
+    specs += "(" + std::to_string(i) + ", " + pg::quote_literal(kHoldTriggers[i].name) + "::name, " +
+             (kHoldTriggers[i].on_partitioned ? "true" : "false") + ")";
+  }
   std::vector<pg::TextRow> needed = pg::spi_query_rows(
-      "SELECT c.oid::regclass::text, w.name::text,"
+      "SELECT c.oid::regclass::text, w.n::text,"
       "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name)::text,"
-      "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name"
-      "                  AND t.tgenabled = 'A' AND t.tgfoid = w.function"
-      "                  AND t.tgargs = pg_catalog.convert_to($2, pg_catalog.getdatabaseencoding())"
-      "                                 || pg_catalog.decode('00', 'hex')"
-      "                                 || pg_catalog.convert_to($3, pg_catalog.getdatabaseencoding())"
-      "                                 || pg_catalog.decode('00', 'hex'))::text"
+      "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name AND " +
+          trigger_in_order_sql("t", "$2", "$3") + ")::text"
       "  FROM unnest($1::oid[]) WITH ORDINALITY m(relid, position)"
       "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
-      " CROSS JOIN (VALUES (1, 'privacy_hold_guard'::name, 'privacy._hold_guard()'::pg_catalog.regprocedure::oid),"
-      "                    (2, 'privacy_hold_guard_truncate'::name,"
-      "                        'privacy._hold_guard_truncate()'::pg_catalog.regprocedure::oid)) w(n, name, function)"
-      " WHERE w.n = 2 OR c.relkind <> 'p'"
+      " CROSS JOIN (VALUES " + specs + ") w(n, name, on_partitioned)"
+      " WHERE w.on_partitioned OR c.relkind <> 'p'"
       " ORDER BY m.position, w.n",
       {pg::oid_array_param(partitions::tree_of(relation)), pg::text_param(subject_column),
        pg::text_param(tenant_column_or_empty)});
+  std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
   for (const pg::TextRow& trigger : needed) {
     const std::string& on = *trigger[0];
-    const std::string& name = *trigger[1];
+    const HoldTriggerSpec& spec = kHoldTriggers[std::stoul(*trigger[1])];
     if (*trigger[3] == "true") continue;
-    if (*trigger[2] == "true") pg::spi_execute("DROP TRIGGER " + name + " ON " + on);
-    std::string event = name == "privacy_hold_guard" ? "BEFORE UPDATE OR DELETE ON " + on + " FOR EACH ROW"
-                                                     : "BEFORE TRUNCATE ON " + on + " FOR EACH STATEMENT";
-    std::string function = name == "privacy_hold_guard" ? "privacy._hold_guard" : "privacy._hold_guard_truncate";
-    pg::spi_execute("CREATE TRIGGER " + name + " " + event + " EXECUTE FUNCTION " + function + "(" + args + ")");
-    pg::spi_execute("ALTER TABLE " + on + " ENABLE ALWAYS TRIGGER " + name);
+    if (*trigger[2] == "true") pg::spi_execute(std::string("DROP TRIGGER ") + spec.name + " ON " + on);
+    pg::spi_execute(std::string("CREATE TRIGGER ") + spec.name + " " + spec.events + " ON " + on + " " + spec.per +
+                    " EXECUTE FUNCTION " + spec.function + "(" + args + ")");
+    pg::spi_execute("ALTER TABLE " + on + (spec.enabled == 'R' ? " ENABLE REPLICA" : " ENABLE ALWAYS") +
+                    " TRIGGER " + spec.name);
   }
 }
 
 void detach_triggers(Oid relation) {
   pg::SpiConnection spi;
   ddl_guard::OwnDdl own;
-  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE. Clones of the
+  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE. Clones of a
   // row trigger on partitions (tgparentid set) go with the table's own; the table comes first.
   std::vector<pg::TextRow> present = pg::spi_query_rows(
       "SELECT t.tgrelid::regclass::text, t.tgname::text FROM pg_catalog.pg_trigger t"
-      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0"
-      "   AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')"
+      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0 AND t.tgname IN (" + hold_trigger_names_sql() + ")"
       " ORDER BY t.tgrelid <> $2::oid, t.tgrelid, t.tgname",
       {pg::oid_array_param(partitions::tree_of(relation)), pg::int8_param(static_cast<long long>(relation))});
   for (const pg::TextRow& trigger : present) {

@@ -1,6 +1,6 @@
 // Legal holds (DESIGN section 7): the one place that answers "is this data held?".
 // Everything that removes or changes subject data asks here: request submission, every job
-// batch, finalization, and the row trigger on registered tables (holds_trigger.cpp).
+// batch, finalization, and the enforcement triggers on registered tables (holds_trigger.cpp).
 // The answer comes from a per-backend cache of the active holds (holds_cache.hpp) that is
 // re-read only when a hold was placed, released or expired since.
 #pragma once
@@ -79,21 +79,53 @@ void sync_triggers_of_new_table(Oid relation);
 // syncs the triggers. Needs an SPI connection. Also privacy._expire_holds() (superuser).
 void expire_holds();
 
-// Creates the enforcement triggers on a registered table (called by sync_triggers):
-// privacy_hold_guard (BEFORE UPDATE OR DELETE FOR EACH ROW) and privacy_hold_guard_truncate
-// (BEFORE TRUNCATE FOR EACH STATEMENT), both ENABLE ALWAYS so session_replication_role =
-// replica does not skip them. On a partitioned table: the TRUNCATE trigger on the table and each
-// partition (TRUNCATE of a partition fires only that partition's triggers), the row trigger on
-// each leaf partition, where the rows are. Not on the partitioned table itself: PostgreSQL would
-// clone it into every partition created later, as the creating user, who may not execute
-// privacy._hold_guard; pg_privacy attaches the triggers of new partitions itself
-// (partitions.cpp). Idempotent. Needs an SPI connection (opens its own) and the privilege to
-// create triggers on the table (the extension's SECURITY DEFINER functions have it). Throws 42703
-// when a column does not exist.
+// One of the enforcement triggers (docs/legal-holds.md, "The triggers"). Everything that
+// creates, recognizes or checks them (attach_triggers, sync, the tamper guard) reads kHoldTriggers.
+struct HoldTriggerSpec {
+  const char* name;        // pg_trigger.tgname
+  const char* function;    // privacy._hold_guard or privacy._hold_guard_truncate
+  const char* events;      // CREATE TRIGGER text between the name and "ON table"
+  const char* per;         // the rest before EXECUTE FUNCTION: REFERENCING ... FOR EACH ...
+  int tgtype;              // pg_trigger.tgtype of that definition
+  bool old_table;          // REFERENCING OLD TABLE (pg_trigger.tgoldtable set)
+  bool new_table;          // REFERENCING NEW TABLE
+  char enabled;            // pg_trigger.tgenabled: 'A' (ENABLE ALWAYS) or 'R' (ENABLE REPLICA)
+  bool on_partitioned;     // partitioned tables get it too; row triggers go on leaf partitions only
+};
+
+// The enforcement triggers, each on every relation of a registered table's tree it applies to:
+//  * privacy_hold_guard_delete / _update: AFTER DELETE / AFTER UPDATE FOR EACH STATEMENT with
+//    transition tables, ALWAYS: every DELETE and UPDATE of a session, checked once per statement
+//    without locking each row (a BEFORE ROW trigger would make PostgreSQL lock every old row);
+//  * privacy_hold_guard_truncate: BEFORE TRUNCATE FOR EACH STATEMENT, ALWAYS;
+//  * privacy_hold_guard_replica: AFTER UPDATE OR DELETE FOR EACH ROW, ENABLE REPLICA: the logical
+//    replication apply worker fires row triggers only, never statement triggers. It fires only
+//    when session_replication_role is replica, and costs an ordinary statement nothing.
+// Statement triggers go on partitioned tables too (PostgreSQL fires only the statement triggers
+// of the table a statement names, and does not clone them into partitions); the row trigger goes
+// on leaf partitions only: on a partitioned table PostgreSQL would clone it into each partition
+// created later, as the role creating the partition, which may not execute privacy._hold_guard.
+extern const HoldTriggerSpec kHoldTriggers[4];
+
+// The names of kHoldTriggers as SQL literals, for an IN (...) list.
+std::string hold_trigger_names_sql();
+
+// A SQL condition that is true when `trigger` (a pg_trigger row) is one of kHoldTriggers, in
+// order: its definition, ENABLE state, function and arguments (the SQL expressions
+// subject_sql, tenant_sql: the registered columns, tenant '' when there is none), no WHEN
+// clause, no column list. One definition for the tamper guard and attach_triggers.
+std::string trigger_in_order_sql(const std::string& trigger, const std::string& subject_sql,
+                                 const std::string& tenant_sql);
+
+// Creates the enforcement triggers (kHoldTriggers) on every relation of a registered table's
+// tree where they are missing or not in order (called by sync_triggers). pg_privacy attaches the
+// triggers of partitions created later itself (partitions.cpp). Idempotent. Needs an SPI
+// connection (opens its own) and the privilege to create triggers on the table (the extension's
+// SECURITY DEFINER functions have it). Throws 42703 when a column does not exist.
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column);
 
-// Drops both triggers, from the table and each of its partitions, if present (called by
+// Drops the enforcement triggers from the table and each of its partitions, if present (called by
 // sync_triggers, unregister_table and for a detached partition). Idempotent.
 void detach_triggers(Oid relation);
 

@@ -1,11 +1,12 @@
 // Keeping the enforcement triggers attached only where a hold could apply (docs/legal-holds.md,
 // "Cost when nothing is held").
 //
-// A BEFORE ROW trigger costs every UPDATE and DELETE of its table even when the trigger function
-// returns at once: PostgreSQL fetches and locks the old row for it (GetTupleForTrigger). So the
-// triggers sit on a registered table (and its partitions: holds.hpp, attach_triggers) only while
-// an active, unexpired hold could cover its rows: any tenant or subject hold covers every
-// registered table, a table hold covers its table.
+// A trigger that sees the rows costs every UPDATE and DELETE of its table even when the check
+// finds nothing: PostgreSQL fetches every old row again for it and, for the statement triggers,
+// copies it into a transition table (docs/legal-holds.md, "Cost"). So the triggers sit on a
+// registered table (and its partitions: holds.hpp, kHoldTriggers) only while an active, unexpired
+// hold could cover its rows: any tenant or subject hold covers every registered table, a table
+// hold covers its table.
 //
 // Who calls sync:
 //  * place_hold, after inserting the hold: attaches, waiting for the table lock (the hold and its
@@ -40,7 +41,9 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
+#include "parser/parse_func.h"
 #include "storage/lmgr.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 }
@@ -50,9 +53,6 @@ extern "C" {
 namespace privacy::holds {
 
 namespace {
-
-constexpr const char* kRowTrigger = "privacy_hold_guard";
-constexpr const char* kTruncateTrigger = "privacy_hold_guard_truncate";
 
 // Whether hold h is active, unexpired and could cover rows of registered table r.relation: a
 // table hold on it (by OID, so renames do not matter), or any tenant or subject hold. (SQL, one
@@ -105,16 +105,19 @@ std::vector<RegisteredTable> registered_tables(Oid relation) {
     LatestSnapshot latest;
     std::vector<pg::SqlParam> params = partitions::tree_params(partitions::registered_trees(true));
     params.push_back(pg::int8_param(static_cast<long long>(relation)));
+    int on_partitioned = 0;
+    for (const HoldTriggerSpec& spec : kHoldTriggers) on_partitioned += spec.on_partitioned ? 1 : 0;
     rows = pg::spi_query_rows(
-        std::string("WITH trees AS (SELECT m.table_oid, count(*) AS members,"
-                    "    count(*) FILTER (WHERE g.n > 0) AS with_any,"
-                    "    count(*) FILTER (WHERE g.n = CASE WHEN c.relkind = 'p' THEN 1 ELSE 2 END) AS with_all"
-                    "    FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
-                    "    JOIN pg_catalog.pg_class c ON c.oid = m.relid"
-                    "    CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = m.relid"
-                    "        AND tg.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')) g"
-                    "   GROUP BY m.table_oid)"
-                    " SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), ") +
+        "WITH trees AS (SELECT m.table_oid, count(*) AS members,"
+        "    count(*) FILTER (WHERE g.n > 0) AS with_any,"
+        "    count(*) FILTER (WHERE g.n = CASE WHEN c.relkind = 'p' THEN " + std::to_string(on_partitioned) +
+            " ELSE " + std::to_string(std::size(kHoldTriggers)) + " END) AS with_all"
+        "    FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
+        "    JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+        "    CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = m.relid"
+        "        AND tg.tgname IN (" + hold_trigger_names_sql() + ")) g"
+        "   GROUP BY m.table_oid)"
+        " SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), " +
             kCoveredSql +
             "::text, (t.with_any > 0)::text, (t.with_all = t.members)::text"
             "  FROM privacy.registered_tables r JOIN trees t ON t.table_oid = r.relation"
@@ -137,13 +140,18 @@ bool covered_now(Oid relation) {
 }
 
 struct TriggerState {
-  bool any;       // at least one of the two triggers is there
-  bool complete;  // both, ENABLE ALWAYS, with the registered columns as arguments
+  bool any;       // at least one of the triggers is there
+  bool complete;  // every one the relation needs, in order (holds.hpp, kHoldTriggers)
 };
 
-bool trigger_matches(const Trigger& trigger, const char* subject, const char* tenant) {
-  return trigger.tgenabled == TRIGGER_FIRES_ALWAYS && trigger.tgnargs == 2 &&
-         std::strcmp(trigger.tgargs[0], subject) == 0 && std::strcmp(trigger.tgargs[1], tenant) == 0;
+// The C twin of trigger_in_order_sql, for a trigger whose name is spec's. PostgreSQL calls only.
+bool trigger_in_order(const Trigger& trigger, const HoldTriggerSpec& spec, const char* subject, const char* tenant) {
+  Oid function = LookupFuncName(stringToQualifiedNameList(spec.function), 0, nullptr, false);
+  return trigger.tgtype == spec.tgtype && trigger.tgenabled == spec.enabled &&
+         (trigger.tgoldtable != nullptr) == spec.old_table && (trigger.tgnewtable != nullptr) == spec.new_table &&
+         trigger.tgqual == nullptr && trigger.tgnattr == 0 && trigger.tgnargs == 2 &&
+         std::strcmp(trigger.tgargs[0], subject) == 0 && std::strcmp(trigger.tgargs[1], tenant) == 0 &&
+         trigger.tgfoid == function;
 }
 
 // The triggers of one relation as the relcache has them: current, since the caller holds a lock
@@ -153,24 +161,18 @@ TriggerState relation_trigger_state(Oid relation, const RegisteredTable& table) 
     TriggerState state{false, false};
     Relation rel = try_relation_open(relation, NoLock);
     if (rel == nullptr) return state;
-    bool row_ok = false, truncate_ok = false;
-    const char* subject = table.subject_column.c_str();
-    const char* tenant = table.tenant_column.c_str();
-    if (rel->trigdesc != nullptr) {
-      for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
-        const Trigger& trigger = rel->trigdesc->triggers[i];
-        if (std::strcmp(trigger.tgname, kRowTrigger) == 0) {
-          state.any = true;
-          row_ok = trigger_matches(trigger, subject, tenant);
-        } else if (std::strcmp(trigger.tgname, kTruncateTrigger) == 0) {
-          state.any = true;
-          truncate_ok = trigger_matches(trigger, subject, tenant);
-        }
-      }
-    }
-    // A partitioned table has no rows of its own, so no row trigger (attach_triggers).
     bool partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
-    state.complete = (row_ok || partitioned) && truncate_ok;
+    state.complete = true;
+    for (const HoldTriggerSpec& spec : kHoldTriggers) {
+      bool in_order = false;
+      for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i) {
+        const Trigger& trigger = rel->trigdesc->triggers[i];
+        if (std::strcmp(trigger.tgname, spec.name) != 0) continue;
+        state.any = true;
+        in_order = trigger_in_order(trigger, spec, table.subject_column.c_str(), table.tenant_column.c_str());
+      }
+      if (!in_order && (spec.on_partitioned || !partitioned)) state.complete = false;
+    }
     relation_close(rel, NoLock);
     return state;
   });

@@ -1,12 +1,22 @@
 // The enforcement triggers of legal holds (DESIGN section 7), attached to a registered table by
-// holds::sync_triggers while an active hold could cover its rows (holds_sync.cpp):
-//   privacy._hold_guard(subject_column, tenant_column)           BEFORE UPDATE OR DELETE, per row
+// holds::sync_triggers while an active hold could cover its rows (holds.hpp, kHoldTriggers):
+//   privacy._hold_guard(subject_column, tenant_column)           AFTER DELETE / AFTER UPDATE per
+//                                                                statement, with transition tables;
+//                                                                AFTER UPDATE OR DELETE per row
+//                                                                (ENABLE REPLICA: the apply worker)
 //   privacy._hold_guard_truncate(subject_column, tenant_column)  BEFORE TRUNCATE, per statement
 // and the statement trigger on privacy.legal_holds that announces changes (privacy._holds_changed).
 //
+// Why after the statement: a BEFORE ROW trigger makes PostgreSQL fetch and lock every old row
+// before calling it (GetTupleForTrigger), which roughly doubled a bulk DELETE. The statement
+// trigger reads the old (and new) rows from the statement's transition tables, in C, against the
+// backend's cached holds: no lock, no SQL and no allocation that grows with the rows. A refusal
+// is an ERROR raised before the statement ends, so the statement (and its transaction, or
+// subtransaction) rolls back and no other transaction ever sees the change.
+//
 // Cost: a table without covering holds has no trigger at all. The trigger may still run with no
 // active hold (a release that could not lock the table yet, an expired hold not yet processed):
-// then known_to_have_no_holds() is one atomic read (preloaded) and the row goes through.
+// then known_to_have_no_holds() is one atomic read (preloaded) and the rows are not read.
 #include "holds.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
@@ -18,7 +28,11 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
@@ -96,49 +110,136 @@ GuardColumns* guard_columns(FunctionCallInfo fcinfo, TriggerData* data) {
   return static_cast<GuardColumns*>(fcinfo->flinfo->fn_extra);
 }
 
-// A column's value as text; NULL becomes "" (no hold has a blank id, so it matches none).
-// text and varchar values are copied straight from the datum (detoasted if needed): this runs for
-// every row while holds are active, and ids are short enough not to allocate.
-std::string column_text(HeapTuple tuple, TupleDesc desc, int attnum, Oid output, bool is_text) {
-  struct Bytes {
-    const char* data;
-    int length;  // -1: NULL
-  };
-  Bytes bytes = pg::pg_guard([&]() -> Bytes {
-    bool isnull = false;
-    Datum value = heap_getattr(tuple, attnum, desc, &isnull);
-    if (isnull) return Bytes{nullptr, -1};
-    if (is_text) {
-      text* t = DatumGetTextPP(value);
-      return Bytes{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
-    }
-    char* out = OidOutputFunctionCall(output, value);
-    return Bytes{out, static_cast<int>(std::strlen(out))};
-  });
+// The bytes of a column's value as text, without copying for text and varchar (detoasted if
+// needed); NULL gives length -1. PostgreSQL calls only; what it allocates goes into the current
+// (per-row) memory context.
+struct ValueBytes {
+  const char* data;
+  int length;
+};
+
+ValueBytes value_bytes(TupleTableSlot* row, int attnum, Oid output, bool is_text) {
+  bool isnull = false;
+  Datum value = slot_getattr(row, attnum, &isnull);
+  if (isnull) return ValueBytes{nullptr, -1};
+  if (is_text) {
+    text* t = DatumGetTextPP(value);
+    return ValueBytes{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
+  }
+  char* out = OidOutputFunctionCall(output, value);
+  return ValueBytes{out, static_cast<int>(std::strlen(out))};
+}
+
+// NULL becomes "": no hold has a blank id, so it matches none.
+std::string text_of(const ValueBytes& bytes) {
   return bytes.length < 0 ? std::string() : std::string(bytes.data, static_cast<size_t>(bytes.length));
+}
+
+// What holds could cover: the row's subject and tenant (none for a table without tenant column).
+// This runs for every row while holds are active: one guarded call reads both ids.
+HoldTarget row_target(TupleTableSlot* row, const GuardColumns& columns, Oid relation, bool is_update) {
+  struct Ids {
+    ValueBytes subject;
+    ValueBytes tenant;
+  };
+  Ids ids = pg::pg_guard([&] {
+    Ids read{value_bytes(row, columns.subject_attnum, columns.subject_output, columns.subject_is_text),
+             ValueBytes{nullptr, -1}};
+    if (columns.tenant_attnum > 0) {
+      read.tenant = value_bytes(row, columns.tenant_attnum, columns.tenant_output, columns.tenant_is_text);
+    }
+    return read;
+  });
+  HoldTarget target;
+  target.relation = relation;
+  target.subject_id = text_of(ids.subject);
+  if (columns.tenant_attnum > 0) target.tenant_id = text_of(ids.tenant);
+  target.updates_only = is_update;
+  return target;
 }
 
 // An UPDATE that only clears privacy_erased_by (privacy.restore bringing rows back) keeps held
 // data intact, so holds allow it: held soft-deleted rows stay restorable (DESIGN section 7).
-bool is_restore(TriggerData* data, const GuardColumns& columns) {
+// old_row and new_row are the same row before and after the UPDATE.
+bool is_restore(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns) {
   if (columns.erased_attnum == 0) return false;
   return pg::pg_guard([&] {
-    TupleDesc desc = RelationGetDescr(data->tg_relation);
-    bool old_null = false, new_null = false;
-    heap_getattr(data->tg_trigtuple, columns.erased_attnum, desc, &old_null);
-    heap_getattr(data->tg_newtuple, columns.erased_attnum, desc, &new_null);
-    if (old_null || !new_null) return false;
-    for (int attnum = 1; attnum <= desc->natts; ++attnum) {
-      Form_pg_attribute attribute = TupleDescAttr(desc, attnum - 1);
-      if (attribute->attisdropped || attnum == columns.erased_attnum) continue;
-      Datum old_value = heap_getattr(data->tg_trigtuple, attnum, desc, &old_null);
-      Datum new_value = heap_getattr(data->tg_newtuple, attnum, desc, &new_null);
-      if (old_null != new_null) return false;
-      if (!old_null && !datumIsEqual(old_value, new_value, attribute->attbyval, attribute->attlen)) return false;
+    TupleDesc desc = old_row->tts_tupleDescriptor;
+    slot_getallattrs(old_row);
+    slot_getallattrs(new_row);
+    int erased = columns.erased_attnum - 1;
+    if (old_row->tts_isnull[erased] || !new_row->tts_isnull[erased]) return false;
+    for (int i = 0; i < desc->natts; ++i) {
+      Form_pg_attribute attribute = TupleDescAttr(desc, i);
+      if (attribute->attisdropped || i == erased) continue;
+      if (old_row->tts_isnull[i] != new_row->tts_isnull[i]) return false;
+      if (!old_row->tts_isnull[i] && !datumIsEqual(old_row->tts_values[i], new_row->tts_values[i],
+                                                    attribute->attbyval, attribute->attlen)) {
+        return false;
+      }
     }
     return true;
   });
 }
+
+// One transition table of the statement (its old or its new rows), read from the start with a
+// read pointer of its own: other AFTER triggers of the statement read the same tuplestore. The
+// slot points into the tuplestore (no copy); the row is valid until the next call of next().
+class TransitionRows {
+ public:
+  TransitionRows(Tuplestorestate* rows, TupleDesc desc) : rows_(rows) {
+    pg::pg_guard([&] {
+      // A copy of the descriptor: the slot then pins no relcache entry that would have to be
+      // released by hand. Both live in the trigger call's memory context.
+      slot_ = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsMinimalTuple);
+      read_pointer_ = tuplestore_alloc_read_pointer(rows_, EXEC_FLAG_REWIND);
+      tuplestore_select_read_pointer(rows_, read_pointer_);
+      tuplestore_rescan(rows_);
+    });
+  }
+
+  bool next() {
+    return pg::pg_guard([&] {
+      tuplestore_select_read_pointer(rows_, read_pointer_);
+      return tuplestore_gettupleslot(rows_, true, false, slot_);
+    });
+  }
+
+  TupleTableSlot* row() const { return slot_; }
+
+ private:
+  Tuplestorestate* rows_;
+  TupleTableSlot* slot_ = nullptr;
+  int read_pointer_ = 0;
+};
+
+// A memory context for what reading one row allocates (detoasted or non-text ids), emptied
+// before the next row: memory stays flat however many rows the statement changed.
+class RowMemory {
+ public:
+  RowMemory() {
+    MemoryContext parent = CurrentMemoryContext;
+    context_ = pg::pg_guard([&] { return AllocSetContextCreate(parent, "pg_privacy hold guard row", ALLOCSET_SMALL_SIZES); });
+  }
+  // Switches to the row context, emptied first, for the enclosing scope.
+  class Use {
+   public:
+    explicit Use(MemoryContext context) {
+      MemoryContextReset(context);
+      previous_ = MemoryContextSwitchTo(context);
+    }
+    ~Use() { MemoryContextSwitchTo(previous_); }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+
+   private:
+    MemoryContext previous_;
+  };
+  MemoryContext context() const { return context_; }
+
+ private:
+  MemoryContext context_;
+};
 
 std::string table_name(Relation relation) {
   return pg::pg_guard([&] {
@@ -182,40 +283,74 @@ std::string json_array(const Items& items, Encode encode) {
 
 }  // namespace
 
-// BEFORE UPDATE OR DELETE FOR EACH ROW. Refuses the change of a row covered by an active hold
-// (for UPDATE: a hold with block_updates), after queueing its hold_blocked audit row.
-PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
-  TriggerData* data = trigger_data(fcinfo, "privacy._hold_guard()");
-  TriggerEvent event = data->tg_event;
-  if (!TRIGGER_FIRED_BEFORE(event) || !TRIGGER_FIRED_FOR_ROW(event) ||
-      !(TRIGGER_FIRED_BY_UPDATE(event) || TRIGGER_FIRED_BY_DELETE(event))) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "privacy._hold_guard() must be a BEFORE UPDATE OR DELETE row trigger");
-  }
-  bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
-  HeapTuple pass = is_update ? data->tg_newtuple : data->tg_trigtuple;
-  if (privacy::holds::known_to_have_no_holds()) return PointerGetDatum(pass);
+namespace {
 
-  const GuardColumns& columns = *guard_columns(fcinfo, data);
-  TupleDesc desc = RelationGetDescr(data->tg_relation);
-  HoldTarget target;
-  target.relation = RelationGetRelid(data->tg_relation);
-  target.subject_id = column_text(data->tg_trigtuple, desc, columns.subject_attnum, columns.subject_output,
-                                  columns.subject_is_text);
-  if (columns.tenant_attnum > 0) {
-    target.tenant_id = column_text(data->tg_trigtuple, desc, columns.tenant_attnum, columns.tenant_output,
-                                   columns.tenant_is_text);
-  }
-  target.updates_only = is_update;
+// Refuses the change of one row covered by an active hold (for UPDATE: a hold with
+// block_updates, unless the UPDATE only restored the row), after queueing its hold_blocked audit
+// row. new_row is the row after the UPDATE (nullptr for DELETE, or when it is unknown: then an
+// UPDATE of a covered row is refused).
+void check_row(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns, Relation relation,
+               bool is_update) {
+  HoldTarget target = row_target(old_row, columns, RelationGetRelid(relation), is_update);
   std::optional<HoldInfo> hold = privacy::holds::covering_hold(target);
-  if (!hold) return PointerGetDatum(pass);
-  if (is_update && is_restore(data, columns)) return PointerGetDatum(pass);
+  if (!hold) return;
+  if (is_update && new_row != nullptr && is_restore(old_row, new_row, columns)) return;
 
   std::string operation = is_update ? "UPDATE" : "DELETE";
   std::string what = operation + " of a row of subject " + *target.subject_id +
-                     (target.tenant_id ? " (tenant " + *target.tenant_id + ")" : std::string()) +
-                     " in " + table_name(data->tg_relation);
+                     (target.tenant_id ? " (tenant " + *target.tenant_id + ")" : std::string()) + " in " +
+                     table_name(relation);
   refuse(operation, what, target.tenant_id ? target.tenant_id : hold->tenant_id, target.relation, *hold);
+}
+
+// The statement's old rows, and for UPDATE its new rows, checked pair by pair. PostgreSQL adds
+// each updated row to both transition tables together (for a row moved to another partition, its
+// old and its new version one right after the other), so the n-th new row is the n-th old row
+// after the UPDATE. Even if the two ever went out of step, a covered row would only pass as a
+// restore when some new row holds exactly its data, each new row matched once: held data never
+// goes missing that way.
+void check_transition_tables(TriggerData* data, const GuardColumns& columns, bool is_update) {
+  TupleDesc desc = RelationGetDescr(data->tg_relation);
+  TransitionRows old_rows(data->tg_oldtable, desc);
+  std::optional<TransitionRows> new_rows;
+  if (is_update) new_rows.emplace(data->tg_newtable, desc);
+  RowMemory memory;
+  // Rows are read in the call's context: a row read back from a tuplestore spilled to disk is
+  // allocated there and freed by the slot when the next row replaces it.
+  while (old_rows.next()) {
+    bool has_new_row = is_update && new_rows->next();
+    RowMemory::Use row_memory(memory.context());
+    check_row(old_rows.row(), has_new_row ? new_rows->row() : nullptr, columns, data->tg_relation, is_update);
+  }
+}
+
+}  // namespace
+
+// AFTER DELETE / AFTER UPDATE FOR EACH STATEMENT with transition tables (privacy_hold_guard_delete,
+// _update), and AFTER UPDATE OR DELETE FOR EACH ROW (privacy_hold_guard_replica, for the logical
+// replication apply worker, which fires no statement triggers). Refuses the statement when it
+// deleted or changed a row covered by an active hold (check_row).
+PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
+  TriggerData* data = trigger_data(fcinfo, "privacy._hold_guard()");
+  TriggerEvent event = data->tg_event;
+  bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
+  bool for_statement = TRIGGER_FIRED_FOR_STATEMENT(event);
+  if (!TRIGGER_FIRED_AFTER(event) || !(is_update || TRIGGER_FIRED_BY_DELETE(event)) ||
+      (for_statement && (data->tg_oldtable == nullptr || (is_update && data->tg_newtable == nullptr)))) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "privacy._hold_guard() must be an AFTER UPDATE or AFTER DELETE trigger, per statement with "
+                "transition tables (REFERENCING OLD TABLE, and NEW TABLE for UPDATE) or per row",
+                {}, "pg_privacy attaches it itself; see docs/legal-holds.md, \"The triggers\".");
+  }
+  if (privacy::holds::known_to_have_no_holds()) return PointerGetDatum(nullptr);
+
+  const GuardColumns& columns = *guard_columns(fcinfo, data);
+  if (for_statement) {
+    check_transition_tables(data, columns, is_update);
+  } else {
+    check_row(data->tg_trigslot, is_update ? data->tg_newslot : nullptr, columns, data->tg_relation, is_update);
+  }
+  return PointerGetDatum(nullptr);
 }
 
 // BEFORE TRUNCATE FOR EACH STATEMENT. Refuses TRUNCATE of a table that holds any held row: a

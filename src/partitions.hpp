@@ -3,8 +3,8 @@
 // Row-level security is per relation: a query that names a partition directly applies that
 // partition's policies, not its parent's. So every partition of a registered partitioned table
 // (at every level) carries the same protection as the table itself: the policies, ENABLE + FORCE
-// ROW LEVEL SECURITY, and the TRUNCATE hold trigger while a hold could cover the table (the row
-// hold trigger and the column privacy_erased_by reach partitions through PostgreSQL itself).
+// ROW LEVEL SECURITY, and the hold triggers while a hold could cover the table (holds.hpp,
+// kHoldTriggers; the column privacy_erased_by reaches partitions through PostgreSQL itself).
 // privacy.registered_partitions lists them with their previous RLS state.
 //
 // Registration protects the partitions that exist; the DDL guard (ddl_guard.cpp) calls

@@ -6,26 +6,35 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 BEGIN;
-SELECT plan(52);
+SELECT plan(65);
 
 CREATE SCHEMA holds_tap;
 CREATE TABLE holds_tap.orders (id int PRIMARY KEY, tenant text, subject text, amount int,
                                privacy_erased_by bigint);
 INSERT INTO holds_tap.orders
 SELECT g, 't' || (g % 2), 's' || (g % 5), g, NULL FROM generate_series(1, 40) g;
-UPDATE holds_tap.orders SET privacy_erased_by = 7 WHERE id = 31;   -- soft-deleted before any hold
+UPDATE holds_tap.orders SET privacy_erased_by = 7 WHERE id IN (1, 21, 31);   -- soft-deleted before any hold
 CREATE TABLE holds_tap.single (id int PRIMARY KEY, subject text, note text);
 INSERT INTO holds_tap.single SELECT g, 's' || (g % 5), 'n' FROM generate_series(1, 10) g;
 CREATE TABLE holds_tap.unregistered (id int);
+-- Order lines that go with their order (ON DELETE CASCADE): a cascade reaches held lines too.
+CREATE TABLE holds_tap.shipments (id int PRIMARY KEY);
+CREATE TABLE holds_tap.lines (id int PRIMARY KEY, shipment int REFERENCES holds_tap.shipments ON DELETE CASCADE,
+                              tenant text, subject text);
+INSERT INTO holds_tap.shipments VALUES (1), (2);
+INSERT INTO holds_tap.lines VALUES (1, 1, 't0', 's0'), (2, 1, 't1', 's1'), (3, 2, 't0', 's0');
 INSERT INTO privacy.registered_tables (relation, subject_column, tenant_column, key_columns)
-VALUES ('holds_tap.orders', 'subject', 'tenant', '{id}'), ('holds_tap.single', 'subject', NULL, '{id}');
+VALUES ('holds_tap.orders', 'subject', 'tenant', '{id}'), ('holds_tap.single', 'subject', NULL, '{id}'),
+       ('holds_tap.lines', 'subject', 'tenant', '{id}');
 SELECT privacy._attach_hold_triggers('holds_tap.orders', 'subject', 'tenant');
 SELECT privacy._attach_hold_triggers('holds_tap.single', 'subject', NULL);
+SELECT privacy._attach_hold_triggers('holds_tap.lines', 'subject', 'tenant');
 
 -- Triggers exist and fire ALWAYS.
 SELECT is((SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
             WHERE tgrelid = 'holds_tap.orders'::regclass),
-          'privacy_hold_guard:A,privacy_hold_guard_truncate:A', 'both triggers are ENABLE ALWAYS');
+          'privacy_hold_guard_delete:A,privacy_hold_guard_replica:R,privacy_hold_guard_truncate:A,privacy_hold_guard_update:A',
+          'the statement triggers are ENABLE ALWAYS, the row trigger ENABLE REPLICA (the apply worker)');
 SELECT throws_ok($$SELECT privacy._attach_hold_triggers('holds_tap.orders', 'nosuch', 'tenant')$$,
                  '42703', NULL, 'attaching with a missing column is refused');
 
@@ -80,9 +89,40 @@ SET LOCAL ROLE holds_tap_owner;
 SELECT throws_ok($$DELETE FROM holds_tap.orders WHERE id = 11$$, 'PV001', NULL, 'table owner DELETE refused');
 SELECT throws_ok($$TRUNCATE holds_tap.orders$$, 'PV001', NULL, 'table owner TRUNCATE refused');
 RESET ROLE;
+-- The check runs when the statement has changed its rows: the error undoes the whole statement.
+SELECT throws_ok($$DELETE FROM holds_tap.orders WHERE tenant = 't1'$$, 'PV001', NULL,
+                 'a DELETE of many rows, some held, is refused');
+SELECT is((SELECT count(*) FROM holds_tap.orders WHERE tenant = 't1'), 20::bigint, 'and deleted none of them');
+-- Every way PostgreSQL updates or deletes rows goes through the same check.
+SELECT throws_ok($$INSERT INTO holds_tap.orders VALUES (11, 't1', 's1', 0) ON CONFLICT (id) DO UPDATE SET amount = 0$$,
+                 'PV001', NULL, 'INSERT ... ON CONFLICT DO UPDATE of a held row refused');
+SELECT throws_ok($$MERGE INTO holds_tap.orders o USING (VALUES (11)) v(id) ON o.id = v.id WHEN MATCHED THEN DELETE$$,
+                 'PV001', NULL, 'MERGE ... DELETE of a held row refused');
+SELECT throws_ok($$MERGE INTO holds_tap.orders o USING (VALUES (11)) v(id) ON o.id = v.id
+                   WHEN MATCHED THEN UPDATE SET amount = 0$$, 'PV001', NULL, 'MERGE ... UPDATE of a held row refused');
+SELECT throws_ok($$DELETE FROM holds_tap.shipments WHERE id = 1$$, 'PV001', NULL,
+                 'a foreign key cascade reaching a held row is refused');
+SELECT lives_ok($$DELETE FROM holds_tap.shipments WHERE id = 2$$, 'a cascade reaching no held row goes ahead');
+-- A statement whose rows do not fit in work_mem: the transition tables spill to disk and are
+-- read back from there.
+INSERT INTO holds_tap.orders SELECT g, 't1', 'bulk', g, NULL FROM generate_series(1000, 4999) g;
+SET LOCAL work_mem = '64kB';
+SELECT throws_ok($$DELETE FROM holds_tap.orders WHERE id >= 1000 OR id = 11$$, 'PV001', NULL,
+                 'DELETE with spilled transition table refused');
+SELECT throws_ok($$UPDATE holds_tap.orders SET amount = -amount WHERE id >= 1000 OR id = 11$$, 'PV001', NULL,
+                 'UPDATE with spilled transition tables refused');
+SELECT lives_ok($$UPDATE holds_tap.orders SET amount = -amount WHERE id >= 1000$$, 'and without the held row allowed');
+RESET work_mem;
+DELETE FROM holds_tap.orders WHERE subject = 'bulk';
 -- Restoring soft-deleted held rows (clearing privacy_erased_by only) stays possible.
 SELECT throws_ok($$UPDATE holds_tap.orders SET privacy_erased_by = NULL, amount = 0 WHERE id = 31$$, 'PV001', NULL,
                  'restore that also changes data is refused');
+SELECT throws_ok($$UPDATE holds_tap.orders SET privacy_erased_by = NULL, id = id + 1000 WHERE id = 21$$, 'PV001', NULL,
+                 'restore that also changes the key is refused');
+SELECT throws_ok($$UPDATE holds_tap.orders SET privacy_erased_by = NULL, amount = CASE id WHEN 11 THEN 0 ELSE amount END
+                    WHERE id IN (11, 21)$$, 'PV001', NULL, 'a restore and a change of another held row in one statement: refused');
+SELECT lives_ok($$UPDATE holds_tap.orders SET privacy_erased_by = NULL WHERE id IN (1, 21)$$,
+                'restore of several held rows in one statement allowed');
 SELECT lives_ok($$UPDATE holds_tap.orders SET privacy_erased_by = NULL WHERE id = 31$$, 'restore of a held row allowed');
 -- DROP TABLE of a registered table under hold.
 SELECT throws_ok($$DROP TABLE holds_tap.orders$$, 'PV001', NULL, 'DROP TABLE refused while a hold is active');

@@ -22,12 +22,12 @@ INSERT INTO holds_trg.c SELECT g, 't1', 's' || (g % 5) FROM generate_series(1, 1
 SELECT privacy.register_table('holds_trg.a', 'subject', 'tenant');
 SELECT privacy.register_table('holds_trg.b', 'subject');
 
--- The hold triggers of a table, e.g. 'privacy_hold_guard:A,privacy_hold_guard_truncate:A'; '' for none.
+-- The hold triggers of a table, e.g. 'privacy_hold_guard_delete:A,...'; '' for none.
 CREATE FUNCTION pg_temp.hold_triggers(rel regclass) RETURNS text LANGUAGE sql AS $$
   SELECT coalesce(string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname), '')
     FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname LIKE 'privacy\_hold\_guard%'
 $$;
-\set both '''privacy_hold_guard:A,privacy_hold_guard_truncate:A'''
+\set both '''privacy_hold_guard_delete:A,privacy_hold_guard_replica:R,privacy_hold_guard_truncate:A,privacy_hold_guard_update:A'''
 
 -- No hold: no trigger at all.
 SELECT is(pg_temp.hold_triggers('holds_trg.a'), '', 'registered table without holds has no hold trigger');
@@ -35,11 +35,13 @@ SELECT is(pg_temp.hold_triggers('holds_trg.b'), '', 'single-tenant table without
 
 -- A subject hold covers every registered table.
 SELECT privacy.place_hold('subject', 's1', 't1', 'case 1') AS h1 \gset
-SELECT is(pg_temp.hold_triggers('holds_trg.a'), :both, 'place_hold attached both triggers, ENABLE ALWAYS');
+SELECT is(pg_temp.hold_triggers('holds_trg.a'), :both, 'place_hold attached the triggers');
 SELECT is(pg_temp.hold_triggers('holds_trg.b'), :both, 'and on the other registered table');
-SELECT is((SELECT tgfoid::regproc::text || '(' || encode(tgargs, 'escape') || ')' FROM pg_trigger
-            WHERE tgrelid = 'holds_trg.a'::regclass AND tgname = 'privacy_hold_guard'),
-          'privacy._hold_guard(subject\000tenant\000)', 'the row trigger names the registered columns');
+SELECT is((SELECT string_agg(tgfoid::regproc::text || '(' || encode(tgargs, 'escape') || ')', ' ' ORDER BY tgname)
+             FROM pg_trigger WHERE tgrelid = 'holds_trg.a'::regclass),
+          'privacy._hold_guard(subject\000tenant\000) privacy._hold_guard(subject\000tenant\000) '
+          'privacy._hold_guard_truncate(subject\000tenant\000) privacy._hold_guard(subject\000tenant\000)',
+          'the triggers name the registered columns');
 SELECT throws_ok($$DELETE FROM holds_trg.a WHERE id = 11$$, 'PV001', NULL, 'superuser DELETE of a held row refused');
 SET LOCAL session_replication_role = replica;
 SELECT throws_ok($$UPDATE holds_trg.a SET amount = 0 WHERE id = 11$$, 'PV001', NULL, 'replica mode: UPDATE refused');

@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 BEGIN;
-SELECT plan(41);
+SELECT plan(46);
 
 CREATE ROLE tg_owner;
 CREATE SCHEMA tg AUTHORIZATION tg_owner;
@@ -42,17 +42,28 @@ SELECT throws_ok($$ALTER TABLE tg.users DROP COLUMN privacy_erased_by CASCADE$$,
 SELECT throws_ok($$ALTER TABLE tg.users RENAME COLUMN privacy_erased_by TO gone$$, '55000', NULL, 'RENAME COLUMN privacy_erased_by');
 SELECT throws_ok($$ALTER TABLE tg.users ALTER COLUMN privacy_erased_by TYPE text$$, '0A000', NULL,
                  'ALTER COLUMN privacy_erased_by TYPE (PostgreSQL itself refuses: a policy uses the column)');
-SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard$$, '55000', NULL, 'DISABLE TRIGGER privacy_hold_guard');
+SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_delete$$, '55000', NULL,
+                 'DISABLE TRIGGER privacy_hold_guard_delete');
+SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_update$$, '55000', NULL,
+                 'DISABLE TRIGGER privacy_hold_guard_update');
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_truncate$$, '55000', NULL,
                  'DISABLE TRIGGER privacy_hold_guard_truncate');
+SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_replica$$, '55000', NULL,
+                 'DISABLE TRIGGER privacy_hold_guard_replica');
+SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard_replica$$, '55000', NULL,
+                 'ENABLE TRIGGER of the replica trigger (no longer REPLICA: the apply worker would skip it)');
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER USER$$, '55000', NULL, 'DISABLE TRIGGER USER');
-SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard$$, '55000', NULL,
+SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard_delete$$, '55000', NULL,
                  'ENABLE TRIGGER (no longer ALWAYS: replica mode would skip it)');
-SELECT throws_ok($$DROP TRIGGER privacy_hold_guard ON tg.users$$, '55000', NULL, 'DROP TRIGGER privacy_hold_guard');
-SELECT throws_ok($$ALTER TRIGGER privacy_hold_guard ON tg.users RENAME TO old_guard$$, '55000', NULL, 'ALTER TRIGGER ... RENAME');
-SELECT throws_ok($$CREATE OR REPLACE TRIGGER privacy_hold_guard BEFORE UPDATE OR DELETE ON tg.users
-                   FOR EACH ROW EXECUTE FUNCTION tg.noop()$$, '55000', NULL, 'CREATE OR REPLACE TRIGGER privacy_hold_guard');
-SELECT throws_like($$DROP TRIGGER privacy_hold_guard ON tg.users$$, '%legal hold%', 'a trigger refusal mentions the hold');
+SELECT throws_ok($$DROP TRIGGER privacy_hold_guard_delete ON tg.users$$, '55000', NULL, 'DROP TRIGGER privacy_hold_guard_delete');
+SELECT throws_ok($$ALTER TRIGGER privacy_hold_guard_update ON tg.users RENAME TO old_guard$$, '55000', NULL,
+                 'ALTER TRIGGER ... RENAME');
+SELECT throws_ok($$CREATE OR REPLACE TRIGGER privacy_hold_guard_delete AFTER DELETE ON tg.users
+                   FOR EACH STATEMENT EXECUTE FUNCTION tg.noop()$$, '55000', NULL, 'CREATE OR REPLACE TRIGGER privacy_hold_guard_delete');
+SELECT throws_ok($$CREATE OR REPLACE TRIGGER privacy_hold_guard_update AFTER UPDATE ON tg.users
+                   REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION tg.noop()$$,
+                 '55000', NULL, 'CREATE OR REPLACE TRIGGER with another function');
+SELECT throws_like($$DROP TRIGGER privacy_hold_guard_update ON tg.users$$, '%legal hold%', 'a trigger refusal mentions the hold');
 SELECT is((SELECT count(*) FROM tg.users), 9::bigint, 'after all that, the erased row is still hidden');
 SELECT throws_ok($$DELETE FROM tg.users WHERE id = 2$$, 'PV001', NULL, 'and the hold is still enforced');
 RESET ROLE;
@@ -60,6 +71,9 @@ RESET ROLE;
 -- A superuser is refused too, also in replica mode.
 SELECT throws_ok($$ALTER TABLE tg.users NO FORCE ROW LEVEL SECURITY$$, '55000', NULL, 'superuser: NO FORCE refused');
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER ALL$$, '55000', NULL, 'superuser: DISABLE TRIGGER ALL refused');
+SELECT throws_ok($$CREATE OR REPLACE TRIGGER privacy_hold_guard_delete AFTER DELETE ON tg.users
+                   FOR EACH STATEMENT EXECUTE FUNCTION privacy._hold_guard('subject', 'tenant')$$, '55000', NULL,
+                 'superuser: the same trigger without its transition table refused');
 SET LOCAL session_replication_role = replica;
 SELECT throws_ok($$DROP POLICY privacy_hide_erased ON tg.users$$, '55000', NULL, 'replica mode: DROP POLICY refused');
 SET LOCAL session_replication_role = origin;
