@@ -10,6 +10,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace privacy::core {
 
@@ -29,23 +30,42 @@ inline constexpr const char* kOutOfMemory = "53200";
 inline constexpr const char* kLegalHold = "PV001";
 }  // namespace sqlstate
 
+// Where an Error was thrown: the compiler fills it in at the construction site (GCC and Clang
+// evaluate __builtin_FILE/LINE/FUNCTION in a default argument where the call is written), so a
+// server log's LOCATION line names the real line rather than the boundary that re-raised it.
+// Copies, not pointers: an error copied out of PostgreSQL may name its site in memory that
+// does not outlive the error.
+struct ThrowSite {
+  std::string file;
+  int line;
+  std::string function;
+
+  // NOLINTNEXTLINE(google-explicit-constructor): the default argument of Error is this call.
+  ThrowSite(const char* file_name = __builtin_FILE(), int line_number = __builtin_LINE(),
+            const char* function_name = __builtin_FUNCTION())
+      : file(file_name), line(line_number), function(function_name) {}
+};
+
 class Error : public std::runtime_error {
  public:
   Error(std::string sqlstate, const std::string& message, std::string detail = {},
-        std::string hint = {})
+        std::string hint = {}, ThrowSite site = ThrowSite())
       : std::runtime_error(message),
         sqlstate_(std::move(sqlstate)),
         detail_(std::move(detail)),
-        hint_(std::move(hint)) {}
+        hint_(std::move(hint)),
+        site_(std::move(site)) {}
 
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   const std::string& detail() const noexcept { return detail_; }
   const std::string& hint() const noexcept { return hint_; }
+  const ThrowSite& site() const noexcept { return site_; }
 
  private:
   std::string sqlstate_;  // five characters, e.g. "55000"
   std::string detail_;    // empty when there is none
   std::string hint_;      // empty when there is none
+  ThrowSite site_;
 };
 
 }  // namespace privacy::core

@@ -23,6 +23,9 @@ PendingError pending_from(const core::Error& error) noexcept {
   pending.message = copy_text_no_error(error.what(), "pg_privacy error (message lost: out of memory)");
   pending.detail = copy_text_no_error(error.detail().c_str(), nullptr);
   pending.hint = copy_text_no_error(error.hint().c_str(), nullptr);
+  pending.file = copy_text_no_error(error.site().file.c_str(), nullptr);
+  pending.line = error.site().line;
+  pending.function = copy_text_no_error(error.site().function.c_str(), "");
   return pending;
 }
 
@@ -39,22 +42,30 @@ PendingError capture_exception(std::exception_ptr caught) noexcept {
   } catch (const core::Error& error) {
     return pending_from(error);
   } catch (const std::bad_alloc&) {
-    return PendingError{ERRCODE_OUT_OF_MEMORY, "out of memory in pg_privacy", nullptr, nullptr};
+    return PendingError{ERRCODE_OUT_OF_MEMORY, "out of memory in pg_privacy", nullptr, nullptr, nullptr, 0, nullptr};
   } catch (const std::exception& error) {
-    PendingError pending{ERRCODE_INTERNAL_ERROR, nullptr, nullptr, nullptr};
+    PendingError pending{ERRCODE_INTERNAL_ERROR, nullptr, nullptr, nullptr, nullptr, 0, nullptr};
     pending.message = copy_text_no_error(error.what(), "internal error in pg_privacy");
     pending.hint = "This is a bug in pg_privacy; please report it with the statement that failed.";
     return pending;
   } catch (...) {
     return PendingError{ERRCODE_INTERNAL_ERROR, "unknown C++ exception in pg_privacy", nullptr,
-                        "This is a bug in pg_privacy; please report it."};
+                        "This is a bug in pg_privacy; please report it.", nullptr, 0, nullptr};
   }
 }
 
+// ereport() by hand, so that LOCATION names where the error was thrown, not this function.
 void raise_pending_error(const PendingError& pending) {
-  ereport(ERROR, (errcode(pending.sqlerrcode), errmsg_internal("%s", pending.message),
-                  pending.detail ? errdetail_internal("%s", pending.detail) : 0,
-                  pending.hint ? errhint("%s", pending.hint) : 0));
+  const char* file = pending.file ? pending.file : __FILE__;
+  int line = pending.file ? pending.line : __LINE__;
+  const char* function = pending.file ? pending.function : PG_FUNCNAME_MACRO;
+  if (errstart(ERROR, TEXTDOMAIN)) {
+    errcode(pending.sqlerrcode);
+    errmsg_internal("%s", pending.message);
+    if (pending.detail) errdetail_internal("%s", pending.detail);
+    if (pending.hint) errhint("%s", pending.hint);
+    errfinish(file, line, function);
+  }
   pg_unreachable();
 }
 
@@ -64,8 +75,10 @@ core::Error error_from_error_data(ErrorData* edata) {
   std::string message = edata->message ? edata->message : "unknown PostgreSQL error";
   std::string detail = edata->detail ? edata->detail : "";
   std::string hint = edata->hint ? edata->hint : "";
+  core::ThrowSite site(edata->filename ? edata->filename : __FILE__, edata->lineno,
+                       edata->funcname ? edata->funcname : PG_FUNCNAME_MACRO);
   FreeErrorData(edata);
-  return core::Error(sqlstate, message, detail, hint);
+  return core::Error(sqlstate, message, detail, hint, site);
 }
 
 }  // namespace privacy::pg

@@ -30,6 +30,11 @@ struct PendingError {
   const char* message;
   const char* detail;  // nullptr when there is none
   const char* hint;    // nullptr when there is none
+  // Where the error was thrown (core::Error::site, or the PostgreSQL function that raised it);
+  // nullptr for exceptions that do not know, which are then reported at the boundary.
+  const char* file;
+  int line;
+  const char* function;
 };
 
 // Builds a PendingError from a caught exception without ever raising a PostgreSQL error

@@ -17,3 +17,22 @@ TEST(Error, DetailAndHintDefaultToEmpty) {
   EXPECT_TRUE(error.detail().empty());
   EXPECT_TRUE(error.hint().empty());
 }
+
+// The throw site is where the Error is constructed, so the server log's LOCATION names the line
+// that raised it and not the boundary that re-raised it in PostgreSQL.
+Error error_made_here() { return Error("22023", "bad"); }
+
+TEST(Error, RecordsWhereItWasMade) {
+  int expected_line = __LINE__ - 3;
+  Error error = error_made_here();
+  EXPECT_EQ(error.site().line, expected_line);
+  EXPECT_NE(error.site().file.find("error_test.cpp"), std::string::npos);
+  EXPECT_NE(error.site().function.find("error_made_here"), std::string::npos);
+}
+
+TEST(Error, KeepsAGivenSite) {
+  Error error("XX000", "from PostgreSQL", "", "", privacy::core::ThrowSite("heapam.c", 42, "heap_update"));
+  EXPECT_EQ(error.site().file, "heapam.c");
+  EXPECT_EQ(error.site().line, 42);
+  EXPECT_EQ(error.site().function, "heap_update");
+}
