@@ -57,7 +57,7 @@ $(CORE_SRCS:.cpp=.o): override CPPFLAGS := -I$(srcdir)/src $(filter-out -I%,$(CP
 # header rebuilds what uses it (PGXS's own autodepend is off in Debian's build).
 override CXXFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
-EXTRA_CLEAN = $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d) META.json
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES)
 	cat $^ > $@
@@ -72,3 +72,13 @@ unit:
 .PHONY: prove_installcheck
 prove_installcheck:
 	$(prove_installcheck)
+
+# PGXN: META.json is made from META.json.in with the version of pg_privacy.control (the one
+# place it is written), and `make dist` packs the tree as PGXN expects.
+META.json: META.json.in pg_privacy.control
+	sed 's/@VERSION@/$(EXTVERSION)/g' $< > $@
+
+.PHONY: dist
+dist: META.json
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
+	  --add-file=META.json -o $(EXTENSION)-$(EXTVERSION).zip HEAD
