@@ -73,6 +73,28 @@ SELECT processed_items, finalization FROM privacy.jobs WHERE id = :job4;
 SELECT region, code FROM shop.by_code ORDER BY 1, 2;   -- acme's window is 0: finalized at once
 SELECT privacy.unregister_table('shop.by_code');
 
+-- An error before the first batch fails the job with its message and an audit row, and run_job
+-- raises it once the failure is committed (issue 13, finding 5): the owner of a registered
+-- table cannot count its rows any more.
+CREATE ROLE run_job_locked_owner;
+CREATE TABLE shop.locked (id bigint PRIMARY KEY, tenant text NOT NULL, customer text NOT NULL);
+INSERT INTO shop.locked VALUES (1, 'acme', 'c5');
+ALTER TABLE shop.locked OWNER TO run_job_locked_owner;
+GRANT USAGE ON SCHEMA shop TO run_job_locked_owner;
+CREATE INDEX ON shop.locked (tenant, customer, id);
+SELECT privacy.register_table('shop.locked', 'customer', 'tenant');
+REVOKE SELECT ON shop.locked FROM run_job_locked_owner;
+SELECT privacy.request_erase('acme', 'c5', 'ticket 104') AS job5 \gset
+SELECT privacy.approve(:job5);
+CALL privacy.run_job(:job5);
+SELECT status, error, attempts FROM privacy.jobs WHERE id = :job5;
+SELECT action FROM privacy.audit_log WHERE job_id = :job5 ORDER BY id;
+GRANT SELECT ON shop.locked TO run_job_locked_owner;
+SELECT privacy.unregister_table('shop.locked');
+DROP TABLE shop.locked;
+REVOKE USAGE ON SCHEMA shop FROM run_job_locked_owner;
+DROP ROLE run_job_locked_owner;
+
 -- Other customers untouched.
 SELECT customer, count(*) FROM shop.orders GROUP BY customer ORDER BY customer;
 SELECT privacy.job_detail(:job3)->'job'->>'status' AS detail_status;

@@ -135,10 +135,11 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
 
 // What a runner writes into last_error when it starts: the message that stays if it dies
 // without a word.
-void leave_dead_mans_message(long long job_id, const char* attempts_column, const char* what) {
+void leave_dead_mans_message(long long job_id, const char* attempts_column, const std::string& what) {
   pg::SpiConnection spi;
-  pg::spi_execute(std::string("UPDATE privacy.jobs SET last_error = 'runner stopped unexpectedly (") + what +
-                      " attempt ' OPERATOR(pg_catalog.||) " + attempts_column + "::pg_catalog.text OPERATOR(pg_catalog.||) ')',"
+  pg::spi_execute(std::string("UPDATE privacy.jobs SET last_error = 'runner stopped unexpectedly (") +
+                      (what.empty() ? "" : what + " ") + "attempt ' OPERATOR(pg_catalog.||) " + attempts_column +
+                      "::pg_catalog.text OPERATOR(pg_catalog.||) ')',"
                       " worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now()"
                       " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job_id)});

@@ -154,8 +154,19 @@ std::optional<std::string> tombstone_subject(const std::string& tenant_id) {
                             {text_param(tenant_id)});
 }
 
-std::optional<Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id) {
-  if (table.on_erase != "anonymize") return std::nullopt;
+namespace {
+
+// A value the column can hold (text columns hold any subject id).
+bool fits(const TableInfo& table, const Column& column, const std::string& value) {
+  return column.base_type == TEXTOID || column.base_type == VARCHAROID || column.base_type == BPCHAROID ||
+         privacy::batch::value_fits(table.relid, column.base_type_sql, value);
+}
+
+}  // namespace
+
+std::optional<Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id,
+                                           const std::string& subject_id) {
+  if (table.on_erase != "anonymize" || !fits(table, table.subject, subject_id)) return std::nullopt;
   const std::string fix = "Set a rule for it: privacy.set_column_rule('" + table.display + "', '" +
                           table.subject.name + "', 'tombstone') with privacy.configure_tenant('" + tenant_id +
                           "', tombstone_subject => ...), or 'null' on a nullable column; or register the table "
@@ -175,7 +186,7 @@ std::optional<Error> anonymization_refusal(const TableInfo& table, const std::st
                      " with rule 'tombstone', but tenant \"" + tenant_id + "\" has no tombstone subject",
                  "", "Set one: privacy.configure_tenant('" + tenant_id + "', tombstone_subject => '0').");
   }
-  if (table.subject.base_type != TEXTOID && !privacy::batch::value_fits(table.relid, table.subject.type_sql, *tombstone)) {
+  if (!fits(table, table.subject, *tombstone)) {
     return Error(sqlstate::kObjectNotInPrerequisiteState,
                  "the tombstone subject \"" + *tombstone + "\" of tenant \"" + tenant_id +
                      "\" is not a valid value of column " + table.subject.quoted + " (" + table.subject.type_sql +

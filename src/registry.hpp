@@ -54,10 +54,12 @@ bool holds_pseudonym(const Column& column);
 // Returns the reason a rule cannot apply, or "" when it can.
 std::string subject_rule_refusal(const Column& subject, const std::string& rule);
 
-// Why an erase of `tenant_id`'s subjects cannot anonymize `table` (an 'anonymize' table whose
-// subject column takes no rule, or 'tombstone' without a usable tombstone for the tenant), as a
-// 55000 error naming the table and telling how to fix it; nullopt when it can. Needs SPI.
-std::optional<core::Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id);
+// Why an erase of `subject_id` of `tenant_id` cannot anonymize `table` (an 'anonymize' table
+// whose subject column takes no rule, or 'tombstone' without a usable tombstone for the tenant),
+// as a 55000 error naming the table and telling how to fix it; nullopt when it can, and when the
+// subject id is no value of the column's type (no row of the table can be the subject's). Needs SPI.
+std::optional<core::Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id,
+                                                 const std::string& subject_id);
 
 // The tenant's tombstone subject id (privacy.configure_tenant(..., tombstone_subject => ...)).
 std::optional<std::string> tombstone_subject(const std::string& tenant_id);

@@ -63,11 +63,11 @@ const char* kReasonHint = "Say why: the request reference, the legal basis, who 
 
 // An erasure must be able to anonymize every 'anonymize' table: its subject column takes a rule
 // (docs/soft-delete.md, "Anonymization rules"). Refused now, at submission, never at finalization.
-void ensure_anonymizable(const std::string& tenant_id) {
+void ensure_anonymizable(const std::string& tenant_id, const std::string& subject_id) {
   for (Oid relation : privacy::batch::relations_in_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
-    std::optional<Error> refusal = privacy::registry::anonymization_refusal(*table, tenant_id);
+    std::optional<Error> refusal = privacy::registry::anonymization_refusal(*table, tenant_id, subject_id);
     if (refusal) throw *refusal;
   }
 }
@@ -87,7 +87,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
                                     tenant_id, subject);
   }
   pg::SpiConnection spi;
-  if (kind == JobKind::Erase) ensure_anonymizable(tenant_id);
+  if (kind == JobKind::Erase) ensure_anonymizable(tenant_id, target_id);
   std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
   if (registered.value_or(0) == 0) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,

@@ -71,11 +71,13 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
       SPI_commit();
     });
   }
+  // After an error inside SPI, the failed statement's snapshot may still be pushed above ours:
+  // every active snapshot goes (the procedure's own were popped when it began).
   void abort() override {
     if (pinned_) pinned_->discard_on_exit();
     pinned_.reset();
     pg::pg_guard([&] {
-      if (ActiveSnapshotSet()) PopActiveSnapshot();
+      while (ActiveSnapshotSet()) PopActiveSnapshot();
       SetUserIdAndSecContext(saved_user_, saved_security_context_);
       SPI_rollback();
     });

@@ -11,11 +11,13 @@
 #include "batch.hpp"
 #include "citus_node.hpp"
 #include "core/json.hpp"
-#include "holds.hpp"
 #include "jobs.hpp"
 #include "registry.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
+#include "walk.hpp"
+
+#include <set>
 
 namespace privacy::softdelete {
 
@@ -66,8 +68,9 @@ std::string relation_text(Oid relation) {
 }
 
 // The relations privacy.restore may bring rows back in: within the recovery window every one
-// (or the one asked for); after it only those a legal hold kept from finalization
-// (docs/legal-holds.md, "Holds and recovery windows"). Throws 55000 when there is none.
+// (or the one asked for); after it only those a legal hold keeps from finalization, the tables a
+// hold covers and the registered tables they reference (docs/legal-holds.md, "Holds and recovery
+// windows"). Throws 55000 when there is none.
 std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs::Job& job, Oid relation) {
   using privacy::core::FinalizationState;
   std::string name = "job " + std::to_string(job.id);
@@ -88,6 +91,7 @@ std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs:
   } else {
     candidates = privacy::batch::relations_in_order();
   }
+  std::set<Oid> kept = privacy::walk::kept_by_holds(job, privacy::batch::relation_graph());
   std::vector<privacy::registry::TableInfo> tables;
   for (Oid candidate : candidates) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(candidate);
@@ -95,8 +99,7 @@ std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs:
       throw Error(sqlstate::kInvalidParameter, "relation " + relation_text(candidate) + " is not registered", "",
                   "SELECT relation FROM privacy.registered_tables lists the registered tables.");
     }
-    bool held = privacy::holds::find_hold(job.tenant_id, job.subject, candidate).has_value();
-    if ((!job.window_closed && !finalized) || held) tables.push_back(*table);
+    if ((!job.window_closed && !finalized) || kept.count(candidate)) tables.push_back(*table);
   }
   if (!tables.empty() || (relation == InvalidOid && !job.window_closed && !finalized)) return tables;
   if (finalized) {

@@ -168,22 +168,25 @@ std::optional<Oid> Walk::current() const {
   return std::nullopt;
 }
 
+std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& graph) {
+  std::set<Oid> kept;
+  for (Oid relation : graph.order) {
+    if (!holds::find_hold(job.tenant_id, job.subject, relation)) continue;
+    kept.insert(relation);
+    std::set<Oid> referenced = ancestors(graph, relation);
+    kept.insert(referenced.begin(), referenced.end());
+  }
+  return kept;
+}
+
 bool finalization_can_resume(const jobs::Job& job) {
   Cursor cursor = Cursor::parse(job.cursor_json, "finalize");
   batch::RelationGraph graph = batch::relation_graph();
-  std::set<Oid> held;
-  std::vector<Oid> open;
+  std::set<Oid> kept = kept_by_holds(job, graph);
   for (Oid relation : graph.order) {
     auto position = cursor.relations.find(relation);
-    if (position != cursor.relations.end() && position->second.done) continue;
-    open.push_back(relation);
-    if (holds::find_hold(job.tenant_id, job.subject, relation)) held.insert(relation);
-  }
-  for (Oid relation : open) {
-    if (held.count(relation)) continue;
-    bool references_held = false;
-    for (Oid blocked : held) references_held = references_held || ancestors(graph, blocked).count(relation) > 0;
-    if (!references_held) return true;
+    bool done = position != cursor.relations.end() && position->second.done;
+    if (!done && !kept.count(relation)) return true;
   }
   return false;
 }

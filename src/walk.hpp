@@ -116,8 +116,12 @@ class Walk {
   std::set<Oid> entered_;  // enter() called in this run
 };
 
+// The registered relations a legal hold keeps from the job's finalization: those a hold covering
+// the job's target covers, and every registered table they reference (transitively). Needs SPI.
+std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& graph);
+
 // For the launcher: whether the held finalization of `job` can go on now, that is some relation
-// it has not finished is covered by no hold (nor references a held one). Needs SPI.
+// it has not finished is not kept by a hold. Needs SPI.
 bool finalization_can_resume(const jobs::Job& job);
 
 }  // namespace privacy::walk

@@ -180,8 +180,12 @@ std::vector<Candidate> read_candidates() {
   for (const pg::TextRow& row : rows) {
     bool orphan = *row[6] == "true";
     if (orphan && row[4]) {
+      double pause = core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds);
       double since_heartbeat = std::stod(*row[4]);
-      if (since_heartbeat < core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds)) continue;
+      if (since_heartbeat < pause) {
+        launcher::wake_within(pause - since_heartbeat);  // not after privacy.naptime
+        continue;
+      }
     }
     long long job_id = std::stoll(*row[0]);
     if (*row[7] == "true" && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None))) continue;
