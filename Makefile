@@ -53,6 +53,12 @@ override CXXFLAGS := $(filter-out -Wmissing-prototypes -Wdeclaration-after-state
 # does not compile. That is the rule of DESIGN section 2, enforced by the build.
 $(CORE_SRCS:.cpp=.o): override CPPFLAGS := -I$(srcdir)/src $(filter-out -I%,$(CPPFLAGS))
 
+# Header dependencies: every object records the headers it includes (src/foo.d), so editing a
+# header rebuilds what uses it (PGXS's own autodepend is off in Debian's build).
+override CXXFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d)
+
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES)
 	cat $^ > $@
 

@@ -32,7 +32,7 @@ BEGIN
               WHERE h.active AND (h.expires_at IS NULL OR h.expires_at > now())
                 AND ((h.scope = 'tenant' AND h.scope_id = OLD.tenant)
                   OR (h.scope = 'subject' AND h.tenant_id = OLD.tenant AND h.scope_id = OLD.subject)
-                  OR (h.scope = 'table' AND h.scope_id = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME))) THEN
+                  OR (h.scope = 'table' AND h.relation = TG_RELID))) THEN
     RAISE EXCEPTION 'held' USING ERRCODE = 'PV001';
   END IF;
   RETURN CASE WHEN TG_OP = 'UPDATE' THEN NEW ELSE OLD END;

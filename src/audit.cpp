@@ -100,14 +100,15 @@ long long append(const Entry& entry) {
   }
   std::string hash = core::chain_hash(previous_hash, record);
 
+  // One statement: the row goes in and the head moves to it. (A data-modifying WITH runs to
+  // completion whether or not the main statement reads it; the head gets its values as
+  // parameters, so no join is planned.)
   pg::spi_execute(
       "WITH appended AS ("
       "  INSERT INTO privacy.audit_log (id, chain, at, actor, acting_role, client_addr,"
       "    application_name, action, tenant_id, job_id, target, outcome, detail, prev_hash, hash)"
-      "  VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15)"
-      "  RETURNING id, chain, hash)"
-      " UPDATE privacy.audit_chains c SET last_id = a.id, last_hash = a.hash"
-      "   FROM appended a WHERE c.chain = a.chain",
+      "  VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15))"
+      " UPDATE privacy.audit_chains SET last_id = $1, last_hash = $15 WHERE chain = $2",
       {int8_param(record.id), text_param(record.chain), text_param(record.at),
        text_param(record.session_user), text_param(record.current_user),
        text_param(record.client_addr), text_param(record.application_name),

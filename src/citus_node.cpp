@@ -6,14 +6,53 @@
 
 #include "pg/spi.hpp"
 
+extern "C" {
+#include "commands/extension.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+}
+
 namespace privacy::citus_node {
 
+namespace {
+
+// Whether shared_preload_libraries names citus ("citus", "$libdir/citus", "citus.so"). Citus
+// refuses to be loaded any other way, so without it no database of this server is a Citus node.
+bool citus_preloaded() {
+  return pg::pg_guard([] {
+    const char* setting = GetConfigOption("shared_preload_libraries", true, false);
+    if (setting == nullptr || strstr(setting, "citus") == nullptr) return false;
+    char* copy = pstrdup(setting);
+    List* libraries = NIL;
+    bool found = false;
+    if (SplitDirectoriesString(copy, ',', &libraries)) {
+      ListCell* cell;
+      foreach (cell, libraries) {
+        const char* name = last_dir_separator(static_cast<char*>(lfirst(cell)));
+        name = name != nullptr ? name + 1 : static_cast<char*>(lfirst(cell));
+        if (strcmp(name, "citus") == 0 || strcmp(name, "citus.so") == 0) found = true;
+      }
+    }
+    list_free_deep(libraries);
+    pfree(copy);
+    return found;
+  });
+}
+
+// Whether the citus extension is created in this database. Every audit append asks
+// (audit::append), so the common answer "no" costs no SQL statement and no catalog access:
+// first the preload setting, then a catalog index lookup (docs/performance.md, B9).
+bool citus_installed() {
+  if (!citus_preloaded()) return false;
+  return pg::pg_guard([] { return OidIsValid(get_extension_oid("citus", true)); });
+}
+
+}  // namespace
+
 std::optional<WorkerNode> this_worker_node() {
-  pg::SpiConnection spi;
   // pg_dist_local_group exists only where the citus extension is created: look before reading.
-  if (!pg::spi_query_text("SELECT 'citus' FROM pg_catalog.pg_extension WHERE extname = 'citus'", {}, true)) {
-    return std::nullopt;
-  }
+  if (!citus_installed()) return std::nullopt;
+  pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT g.groupid::text,"
       "       (SELECT n.nodename || ':' || n.nodeport FROM pg_catalog.pg_dist_node n"

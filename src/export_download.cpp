@@ -1,12 +1,16 @@
 // Reading finished export files back out, and deleting them when they expire (DESIGN section 9).
 //
-//   privacy.download_export(job_id)  the file as PEM text ("-----BEGIN CMS-----"), for
+//   privacy.download_export(job_id)  the file as PEM text ("-----BEGIN CMS-----"), one row per
+//                                    stored chunk (the lines it completes), for
 //                                    psql -Atc "select privacy.download_export(42)" > export.pem
-//   privacy.export_chunks(job_id)    the same bytes as DER, one bytea per stored chunk, streamed
-//                                    one chunk per call (for files too big for one text value)
+//   privacy.export_chunks(job_id)    the same bytes as DER, one bytea per stored chunk
+//
+// Both stream: they are value-per-call set-returning functions that read, encode and hand out
+// one stored chunk (1 MB) per call, so the downloading backend's memory is the same for any
+// file size (docs/exports.md, "Download").
 //
 // Both are granted to privacy_admin only (the EXECUTE grant is the access check: these are
-// SECURITY DEFINER, so current_user inside is the extension owner). Each call writes an
+// SECURITY DEFINER, so current_user inside is the extension owner). Each call writes one
 // export_downloaded audit row naming the session user.
 //
 // The launcher step "expire exports" deletes files once expires_at has passed (export_ttl),
@@ -19,8 +23,10 @@
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
 
+#include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 namespace privacy::exports {
 
@@ -85,10 +91,11 @@ StoredFile open_for_download(long long job_id, const char* format) {
                       "job " + std::to_string(job_id) + " is an " + kind + " job, not an export",
                       "", "Only export jobs have a file to download.");
   }
+  // Read in the calling statement's snapshot, like every chunk after it (fetch_chunk).
   std::vector<pg::TextRow> files = pg::spi_query_rows(
       "SELECT size_bytes::text, sha256, chunks::text, expires_at::text, (expires_at <= now())::text"
       "  FROM privacy.export_files WHERE job_id = $1",
-      {int8_param(job_id)});
+      {int8_param(job_id)}, true);
   if (files.empty()) raise_no_file(job_id, status);
   const pg::TextRow& file = files[0];
   if (*file[4] == "true") raise_expired(job_id, *file[3]);
@@ -103,10 +110,13 @@ StoredFile open_for_download(long long job_id, const char* format) {
 
 // Chunk `seq` of a job's file, as a bytea copied into the caller's memory context (outside the
 // SPI connection), or an error if it is missing (a file row promises every chunk).
+// read_only: the chunk is read in the snapshot of the statement calling the download function,
+// the one in which open_for_download found the file. A download spans many calls; this way it
+// reads one consistent file even if the file expires and is deleted meanwhile.
 Datum fetch_chunk(long long job_id, int seq) {
   uint64 found = pg::spi_execute(
       "SELECT data FROM privacy.export_file_chunks WHERE job_id = $1 AND seq = $2",
-      {int8_param(job_id), int8_param(static_cast<long long>(seq))});
+      {int8_param(job_id), int8_param(static_cast<long long>(seq))}, true);
   if (found != 1) {
     throw core::Error(core::sqlstate::kInternalError,
                       "export of job " + std::to_string(job_id) + " is missing chunk " + std::to_string(seq));
@@ -122,24 +132,76 @@ Datum fetch_chunk(long long job_id, int seq) {
   });
 }
 
-// The whole file as PEM. Each chunk is fetched, encoded and released in turn; only the PEM
-// text itself (which is the function's result) grows with the file size.
-std::string file_as_pem(const StoredFile& file) {
-  core::PemEncoder encoder;
-  std::string pem;
-  pem.reserve(static_cast<size_t>(file.size_bytes / 48 + 1) * 65 + 64);
-  for (int seq = 0; seq < file.chunks; ++seq) {
-    Datum chunk = fetch_chunk(file.job_id, seq);
-    bytea* data = reinterpret_cast<bytea*>(DatumGetPointer(chunk));
-    pem += encoder.update(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
-    pg::pg_guard([&] { pfree(data); });
+// Where one download stands between the calls of a download function. It lives in the call's
+// multi-call memory, which PostgreSQL frees however the query ends (last row, LIMIT, error,
+// cancel): so it holds nothing that owns heap memory, and no destructor has to run.
+struct Download {
+  long long job_id;
+  int chunks;
+  int next_seq;             // the chunk the next call reads
+  core::PemEncoder pem;     // download_export only: the base64 remainder between chunks
+  bool pem_finished;        // download_export only: the END line is out
+};
+static_assert(std::is_trivially_destructible_v<Download>, "see the comment above Download");
+
+// The Download of this call of a download function. On the first call: checks that the file
+// can be handed out, audits the download once (open_for_download), and sets the Download up.
+Download& download_of(FunctionCallInfo fcinfo, const char* format, FuncCallContext*& context) {
+  if (SRF_IS_FIRSTCALL()) {
+    long long job_id = PG_GETARG_INT64(0);
+    StoredFile file = [&] {
+      pg::SpiConnection spi;
+      return open_for_download(job_id, format);
+    }();
+    pg::pg_guard([&] {
+      context = SRF_FIRSTCALL_INIT();
+      void* memory = MemoryContextAlloc(context->multi_call_memory_ctx, sizeof(Download));
+      context->user_fctx = new (memory) Download{job_id, file.chunks, 0, core::PemEncoder(), false};
+    });
   }
-  pem += encoder.finish();
-  return pem;
+  context = pg::pg_guard([&] { return SRF_PERCALL_SETUP(); });
+  return *static_cast<Download*>(context->user_fctx);
 }
 
-// Largest file whose PEM still fits in one text value (1 GB); bigger ones need export_chunks.
-constexpr long long kMaxPemFileBytes = 700LL * 1024 * 1024;
+// Ends a value-per-call result set (what SRF_RETURN_DONE does, with the call that can fail
+// guarded).
+Datum end_of_set(FunctionCallInfo fcinfo, FuncCallContext* context) {
+  pg::pg_guard([&] { end_MultiFuncCall(fcinfo, context); });
+  reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo)->isDone = ExprEndResult;
+  fcinfo->isnull = true;
+  return (Datum)0;
+}
+
+// The PEM lines of the next stored chunk (with the lines carried over from the one before).
+// Needs SPI.
+std::string encode_next_chunk(Download& download) {
+  Datum chunk = fetch_chunk(download.job_id, download.next_seq++);
+  bytea* data = reinterpret_cast<bytea*>(DatumGetPointer(chunk));
+  std::string lines = download.pem.update(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
+  pg::pg_guard([&] { pfree(data); });
+  return lines;
+}
+
+// The next row of download_export: the PEM lines the next stored chunk completes, the BEGIN
+// line before the first, the last short line and the END line after the last; nullopt once the
+// END line is out. Each row goes without its final newline, which whoever writes the rows adds
+// (psql -At ends each row with one): the rows joined by newlines, plus one at the end, are
+// exactly the PEM file. Needs SPI.
+std::optional<std::string> next_pem_row(Download& download) {
+  std::string row;
+  // A chunk shorter than a line completes no line (only a file's last chunk can be that short):
+  // go on to the end rather than return an empty row, which would be an empty line in the file.
+  while (row.empty() && !download.pem_finished) {
+    if (download.next_seq < download.chunks) row = encode_next_chunk(download);
+    if (download.next_seq == download.chunks) {
+      row += download.pem.finish();
+      download.pem_finished = true;
+    }
+  }
+  if (row.empty()) return std::nullopt;
+  row.pop_back();  // the newline
+  return row;
+}
 
 }  // namespace
 
@@ -187,24 +249,21 @@ launcher::StepRegistration expire_step(50, "expire exports", &expire_export_file
 
 }  // namespace privacy::exports
 
+// Value-per-call: one stored chunk read, encoded and returned per call (next_pem_row), so the
+// memory used is that of one chunk whatever the file size. The checks and the audit row happen
+// on the first call.
 PRIVACY_SQL_FUNCTION(privacy_download_export) {
   using namespace privacy;
-  long long job_id = PG_GETARG_INT64(0);
-  std::string pem;
+  FuncCallContext* context = nullptr;
+  exports::Download& download = exports::download_of(fcinfo, "pem", context);
+  std::optional<std::string> row;
   {
     pg::SpiConnection spi;
-    exports::StoredFile file = exports::open_for_download(job_id, "pem");
-    if (file.size_bytes > exports::kMaxPemFileBytes) {
-      throw core::Error("54000",
-                        "export of job " + std::to_string(job_id) + " is too large for download_export (" +
-                            std::to_string(file.size_bytes) + " bytes)",
-                        "A text value holds at most 1 GB, and PEM is a third larger than the file.",
-                        "Stream it as DER instead: psql -Atc \"select encode(c, 'hex') from "
-                        "privacy.export_chunks(" + std::to_string(job_id) + ") c\" | xxd -r -p > export.der");
-    }
-    pem = exports::file_as_pem(file);
+    row = exports::next_pem_row(download);
   }
-  return pg::pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(pem.data(), pem.size())); });
+  if (!row) return exports::end_of_set(fcinfo, context);
+  Datum text = pg::pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(row->data(), row->size())); });
+  SRF_RETURN_NEXT(context, text);
 }
 
 // Value-per-call: one chunk per call, so only one chunk is in memory whatever the file size.
@@ -212,28 +271,12 @@ PRIVACY_SQL_FUNCTION(privacy_download_export) {
 PRIVACY_SQL_FUNCTION(privacy_export_chunks) {
   using namespace privacy;
   FuncCallContext* context = nullptr;
-  if (SRF_IS_FIRSTCALL()) {
-    long long job_id = PG_GETARG_INT64(0);
-    exports::StoredFile file = [&] {
-      pg::SpiConnection spi;
-      return exports::open_for_download(job_id, "der");
-    }();
-    pg::pg_guard([&] {
-      context = SRF_FIRSTCALL_INIT();
-      context->max_calls = static_cast<uint64>(file.chunks);
-    });
+  exports::Download& download = exports::download_of(fcinfo, "der", context);
+  if (download.next_seq == download.chunks) return exports::end_of_set(fcinfo, context);
+  Datum chunk;
+  {
+    pg::SpiConnection spi;
+    chunk = exports::fetch_chunk(download.job_id, download.next_seq++);
   }
-  context = pg::pg_guard([&] { return SRF_PERCALL_SETUP(); });
-  if (context->call_cntr < context->max_calls) {
-    Datum chunk;
-    {
-      pg::SpiConnection spi;
-      chunk = exports::fetch_chunk(PG_GETARG_INT64(0), static_cast<int>(context->call_cntr));
-    }
-    SRF_RETURN_NEXT(context, chunk);
-  }
-  pg::pg_guard([&] { end_MultiFuncCall(fcinfo, context); });
-  reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo)->isDone = ExprEndResult;
-  fcinfo->isnull = true;
-  return (Datum)0;
+  SRF_RETURN_NEXT(context, chunk);
 }

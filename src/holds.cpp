@@ -3,9 +3,11 @@
 #include "holds.hpp"
 
 #include "audit.hpp"
+#include "ddl_guard.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
 #include "launcher.hpp"
+#include "partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -138,6 +140,7 @@ std::string relation_text(Oid relation) {
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column) {
   pg::SpiConnection spi;
+  ddl_guard::OwnDdl own;
   std::string table = relation_text(relation);
   std::vector<std::string> columns{subject_column};
   if (!tenant_column_or_empty.empty()) columns.push_back(tenant_column_or_empty);
@@ -149,25 +152,54 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
     }
   }
   std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
-  detach_triggers(relation);
-  pg::spi_execute("CREATE TRIGGER privacy_hold_guard BEFORE UPDATE OR DELETE ON " + table +
-                  " FOR EACH ROW EXECUTE FUNCTION privacy._hold_guard(" + args + ")");
-  pg::spi_execute("CREATE TRIGGER privacy_hold_guard_truncate BEFORE TRUNCATE ON " + table +
-                  " FOR EACH STATEMENT EXECUTE FUNCTION privacy._hold_guard_truncate(" + args + ")");
-  pg::spi_execute("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER privacy_hold_guard");
-  pg::spi_execute("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER privacy_hold_guard_truncate");
+  // Per relation of the table's tree, each trigger it needs (partitioned tables have no rows, so
+  // no row trigger): whether it is present, and whether it is in order (ENABLE ALWAYS,
+  // pg_privacy's function, these columns). Only what is missing or wrong is (re)created, so a
+  // new partition leaves its siblings alone.
+  std::vector<pg::TextRow> needed = pg::spi_query_rows(
+      "SELECT c.oid::regclass::text, w.name::text,"
+      "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name)::text,"
+      "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name"
+      "                  AND t.tgenabled = 'A' AND t.tgfoid = w.function"
+      "                  AND t.tgargs = pg_catalog.convert_to($2, pg_catalog.getdatabaseencoding())"
+      "                                 || pg_catalog.decode('00', 'hex')"
+      "                                 || pg_catalog.convert_to($3, pg_catalog.getdatabaseencoding())"
+      "                                 || pg_catalog.decode('00', 'hex'))::text"
+      "  FROM unnest($1::oid[]) WITH ORDINALITY m(relid, position)"
+      "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+      " CROSS JOIN (VALUES (1, 'privacy_hold_guard'::name, 'privacy._hold_guard()'::pg_catalog.regprocedure::oid),"
+      "                    (2, 'privacy_hold_guard_truncate'::name,"
+      "                        'privacy._hold_guard_truncate()'::pg_catalog.regprocedure::oid)) w(n, name, function)"
+      " WHERE w.n = 2 OR c.relkind <> 'p'"
+      " ORDER BY m.position, w.n",
+      {pg::oid_array_param(partitions::tree_of(relation)), pg::text_param(subject_column),
+       pg::text_param(tenant_column_or_empty)});
+  for (const pg::TextRow& trigger : needed) {
+    const std::string& on = *trigger[0];
+    const std::string& name = *trigger[1];
+    if (*trigger[3] == "true") continue;
+    if (*trigger[2] == "true") pg::spi_execute("DROP TRIGGER " + name + " ON " + on);
+    std::string event = name == "privacy_hold_guard" ? "BEFORE UPDATE OR DELETE ON " + on + " FOR EACH ROW"
+                                                     : "BEFORE TRUNCATE ON " + on + " FOR EACH STATEMENT";
+    std::string function = name == "privacy_hold_guard" ? "privacy._hold_guard" : "privacy._hold_guard_truncate";
+    pg::spi_execute("CREATE TRIGGER " + name + " " + event + " EXECUTE FUNCTION " + function + "(" + args + ")");
+    pg::spi_execute("ALTER TABLE " + on + " ENABLE ALWAYS TRIGGER " + name);
+  }
 }
 
 void detach_triggers(Oid relation) {
   pg::SpiConnection spi;
-  std::string table = relation_text(relation);
-  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE.
+  ddl_guard::OwnDdl own;
+  // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE. Clones of the
+  // row trigger on partitions (tgparentid set) go with the table's own; the table comes first.
   std::vector<pg::TextRow> present = pg::spi_query_rows(
-      "SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
-      " AND tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate') ORDER BY tgname",
-      {pg::int8_param(static_cast<long long>(relation))});
+      "SELECT t.tgrelid::regclass::text, t.tgname::text FROM pg_catalog.pg_trigger t"
+      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0"
+      "   AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')"
+      " ORDER BY t.tgrelid <> $2::oid, t.tgrelid, t.tgname",
+      {pg::oid_array_param(partitions::tree_of(relation)), pg::int8_param(static_cast<long long>(relation))});
   for (const pg::TextRow& trigger : present) {
-    pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[0]) + " ON " + table);
+    pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[1]) + " ON " + *trigger[0]);
   }
 }
 

@@ -15,7 +15,7 @@ namespace privacy::holds {
 struct HoldInfo {
   long long id;
   std::string scope;     // "tenant", "subject" or "table"
-  std::string scope_id;  // tenant id, subject id, or table name (schema-qualified regclass text)
+  std::string scope_id;  // tenant id, subject id, or the table's name when the hold was placed
   std::optional<std::string> tenant_id;
   std::string reason;
   std::string created_by;
@@ -47,6 +47,12 @@ void ensure_not_held(const std::string& what, const std::string& tenant_id,
 void report_blocked(const std::string& operation, const std::optional<std::string>& tenant_id,
                     Oid relation, const HoldInfo& hold);
 
+// The first (lowest id) active, unexpired hold that could cover rows of registered table
+// `relation`: a table hold on it, or any tenant or subject hold. Read with the latest snapshot.
+// Whatever removes a table's enforcement (unregister_table, DETACH PARTITION) asks here first.
+// Opens its own SPI connection.
+std::optional<HoldInfo> hold_on_table(Oid relation);
+
 // How sync may wait for a table's lock before attaching the triggers.
 enum class Attach {
   kWait,    // wait (place_hold, register_table: the hold must be enforced when it commits)
@@ -76,13 +82,19 @@ void expire_holds();
 // Creates the enforcement triggers on a registered table (called by sync_triggers):
 // privacy_hold_guard (BEFORE UPDATE OR DELETE FOR EACH ROW) and privacy_hold_guard_truncate
 // (BEFORE TRUNCATE FOR EACH STATEMENT), both ENABLE ALWAYS so session_replication_role =
-// replica does not skip them. Idempotent. Needs an SPI connection (opens its own) and the
-// privilege to create triggers on the table (the extension's SECURITY DEFINER functions have it).
-// Throws 42703 when a column does not exist.
+// replica does not skip them. On a partitioned table: the TRUNCATE trigger on the table and each
+// partition (TRUNCATE of a partition fires only that partition's triggers), the row trigger on
+// each leaf partition, where the rows are. Not on the partitioned table itself: PostgreSQL would
+// clone it into every partition created later, as the creating user, who may not execute
+// privacy._hold_guard; pg_privacy attaches the triggers of new partitions itself
+// (partitions.cpp). Idempotent. Needs an SPI connection (opens its own) and the privilege to
+// create triggers on the table (the extension's SECURITY DEFINER functions have it). Throws 42703
+// when a column does not exist.
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column);
 
-// Drops both triggers if present (called by sync_triggers and unregister_table). Idempotent.
+// Drops both triggers, from the table and each of its partitions, if present (called by
+// sync_triggers, unregister_table and for a detached partition). Idempotent.
 void detach_triggers(Oid relation);
 
 }  // namespace privacy::holds

@@ -9,13 +9,14 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "storage/proc.h"
 #include "utils/lsyscache.h"
-#include "utils/regproc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -25,7 +26,7 @@ namespace {
 
 struct CachedHold {
   HoldInfo info;
-  Oid relation;          // table holds: the table (InvalidOid if it no longer exists)
+  Oid relation;          // table holds: the table
   bool expires;
   TimestampTz expires_at;
 };
@@ -91,7 +92,8 @@ RawHolds read_active_holds(TimestampTz now) {
             reason_col = column_number(desc, "reason"), by_col = column_number(desc, "created_by"),
             at_col = column_number(desc, "created_at"), active_col = column_number(desc, "active"),
             expires_col = column_number(desc, "expires_at"),
-            updates_col = column_number(desc, "block_updates");
+            updates_col = column_number(desc, "block_updates"),
+            relation_col = column_number(desc, "relation");
   Oid scope_output = InvalidOid;
   bool scope_varlena = false;
   getTypeOutputInfo(TupleDescAttr(desc, scope_col - 1)->atttypid, &scope_output, &scope_varlena);
@@ -124,12 +126,9 @@ RawHolds read_active_holds(TimestampTz now) {
     row.block_updates = DatumGetBool(heap_getattr(tuple, updates_col, desc, &isnull));
     row.expires = expires;
     row.expires_at = expires ? DatumGetTimestampTz(expires_at) : DT_NOEND;
-    row.relation = InvalidOid;
-    if (std::strcmp(row.scope, "table") == 0) {
-      // scope_id holds the table's regclass text, schema-qualified by place_hold.
-      List* names = stringToQualifiedNameList(row.scope_id);
-      row.relation = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
-    }
+    // Table holds name their table by OID (scope_id is only its name when the hold was placed).
+    Datum relation = heap_getattr(tuple, relation_col, desc, &isnull);
+    row.relation = isnull ? InvalidOid : DatumGetObjectId(relation);
   }
   table_endscan(scan);
   UnregisterSnapshot(snapshot);
@@ -202,6 +201,38 @@ void reload() {
   cache.valid = true;
 }
 
+// A table hold on a registered partitioned table covers its partitions, at every level: the
+// relations a table hold may name for rows of `relation` are the relation and the partitioned
+// tables above it. Looked up once per statement and relation (the row trigger asks per row): the
+// statement's lock on the relation keeps it from being attached or detached meanwhile.
+struct HeldRelations {
+  LocalTransactionId lxid = 0;
+  TimestampTz statement_start = 0;
+  CommandId command_id = 0;
+  std::unordered_map<Oid, std::vector<Oid>> by_relation;
+};
+
+HeldRelations held_relations_memo;
+
+const std::vector<Oid>& relations_a_table_hold_may_name(Oid relation) {
+  HeldRelations& memo = held_relations_memo;
+  if (memo.lxid != MyProc->lxid || memo.statement_start != GetCurrentStatementStartTimestamp() ||
+      memo.command_id != GetCurrentCommandId(false)) {
+    memo.by_relation.clear();
+    memo.lxid = MyProc->lxid;
+    memo.statement_start = GetCurrentStatementStartTimestamp();
+    memo.command_id = GetCurrentCommandId(false);
+  }
+  auto found = memo.by_relation.find(relation);
+  if (found != memo.by_relation.end()) return found->second;
+  List* ancestors = pg::pg_guard([&] {
+    return get_rel_relispartition(relation) ? get_partition_ancestors(relation) : NIL;
+  });
+  std::vector<Oid> relations{relation};
+  for (int i = 0; i < list_length(ancestors); ++i) relations.push_back(list_nth_oid(ancestors, i));
+  return memo.by_relation.emplace(relation, std::move(relations)).first->second;
+}
+
 void refresh_if_stale() {
   if (generation_current()) {
     if (cache.earliest_expiry == DT_NOEND || GetCurrentTimestamp() < cache.earliest_expiry) return;
@@ -269,10 +300,11 @@ std::optional<HoldInfo> covering_hold(const HoldTarget& target) {
       }
     }
   }
-  // Table holds: the table, possibly limited to one tenant's rows.
-  if (OidIsValid(target.relation)) {
-    auto found = cache.table_holds.find(target.relation);
-    if (found != cache.table_holds.end()) {
+  // Table holds: the table (or a partitioned table above it), possibly limited to one tenant's rows.
+  if (OidIsValid(target.relation) && !cache.table_holds.empty()) {
+    for (Oid held : relations_a_table_hold_may_name(target.relation)) {
+      auto found = cache.table_holds.find(held);
+      if (found == cache.table_holds.end()) continue;
       for (size_t index : found->second) {
         const auto& hold_tenant = cache.holds[index].info.tenant_id;
         consider(index, !hold_tenant || !target.tenant_id || hold_tenant == target.tenant_id);
@@ -287,13 +319,18 @@ RelationHolds holds_for_relation(Oid relation) {
   refresh_if_stale();
   RelationHolds result;
   TimestampTz now = GetCurrentTimestamp();
+  std::vector<Oid> held_relations;
+  if (!cache.table_holds.empty()) held_relations = relations_a_table_hold_may_name(relation);
+  auto names_this_relation = [&](const CachedHold& hold) {
+    return std::find(held_relations.begin(), held_relations.end(), hold.relation) != held_relations.end();
+  };
   for (const CachedHold& hold : cache.holds) {
     if (!still_in_force(hold, now)) continue;
     if (hold.info.scope == "tenant") {
       result.held_tenants.push_back(hold.info.scope_id);
     } else if (hold.info.scope == "subject") {
       result.held_subjects.emplace_back(hold.info.tenant_id.value_or(""), hold.info.scope_id);
-    } else if (hold.relation == relation) {
+    } else if (names_this_relation(hold)) {
       if (!hold.info.tenant_id) {
         if (!result.whole_table || hold.info.id < result.whole_table->id) result.whole_table = hold.info;
       } else {

@@ -37,8 +37,9 @@ bool known_to_have_no_holds();
 // The covering hold with the lowest id, or nullopt. Refreshes the cache first when needed.
 std::optional<HoldInfo> covering_hold(const HoldTarget& target);
 
-// True when some active hold could cover rows of this relation (table holds naming it, and any
-// tenant or subject hold): the TRUNCATE check uses it to decide whether to look at the rows.
+// The active holds that could cover rows of this relation (table holds naming it or a
+// partitioned table above it, and any tenant or subject hold): the TRUNCATE check uses them to
+// decide whether to look at the rows.
 struct RelationHolds {
   std::optional<HoldInfo> whole_table;                  // a table hold without tenant
   std::vector<std::string> table_hold_tenants;          // table holds limited to a tenant

@@ -3,13 +3,16 @@
 //
 // A BEFORE ROW trigger costs every UPDATE and DELETE of its table even when the trigger function
 // returns at once: PostgreSQL fetches and locks the old row for it (GetTupleForTrigger). So the
-// triggers sit on a registered table only while an active, unexpired hold could cover its rows:
-// any tenant or subject hold covers every registered table, a table hold covers its table.
+// triggers sit on a registered table (and its partitions: holds.hpp, attach_triggers) only while
+// an active, unexpired hold could cover its rows: any tenant or subject hold covers every
+// registered table, a table hold covers its table.
 //
 // Who calls sync:
 //  * place_hold, after inserting the hold: attaches, waiting for the table lock (the hold and its
 //    enforcement commit together);
 //  * register_table: attaches when a hold is already active;
+//  * the DDL guard, after a partition was created or attached (partitions.cpp): attaches the
+//    triggers of the new partition while a hold could cover its table;
 //  * release_hold, the expiry step and the launcher's reconcile step: detach, but only when the
 //    table can be locked at once; otherwise the trigger stays (it enforces nothing once no hold
 //    covers the table) and the launcher's next cycle tries again.
@@ -20,18 +23,22 @@
 //    commit: a release deciding to detach either cannot lock the table (and skips it) or locked
 //    it first, in which case place_hold waits and then finds the trigger gone and attaches again;
 //  * writers (ROW EXCLUSIVE) conflict with both lock levels used here, and take their lock before
-//    building their trigger list, so a DELETE either ran before the hold or sees the trigger;
+//    building their trigger list, so a DELETE either ran before the hold or sees the trigger; a
+//    writer of a partition locks only the partition, so the whole tree is locked here (and
+//    place_hold's LOCK TABLE recurses to partitions);
 //  * a table registered while a hold is being placed: register_table waits for uncommitted
 //    changes of privacy.legal_holds (SHARE lock) before deciding, and place_hold lists the
 //    registered tables with the latest snapshot after its INSERT; one of them sees the other.
 #include "holds.hpp"
 #include "launcher.hpp"
+#include "partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
@@ -47,11 +54,15 @@ namespace {
 constexpr const char* kRowTrigger = "privacy_hold_guard";
 constexpr const char* kTruncateTrigger = "privacy_hold_guard_truncate";
 
-// Whether an active, unexpired hold could cover rows of relation $1 (SQL, one place).
-constexpr const char* kCoveredSql =
-    "EXISTS (SELECT FROM privacy.legal_holds h"
-    "         WHERE h.active AND (h.expires_at IS NULL OR h.expires_at > pg_catalog.now())"
-    "           AND (h.scope <> 'table' OR pg_catalog.to_regclass(h.scope_id) = r.relation))";
+// Whether hold h is active, unexpired and could cover rows of registered table r.relation: a
+// table hold on it (by OID, so renames do not matter), or any tenant or subject hold. (SQL, one
+// place; privacy._hold_drop_guard in 70_holds.sql says the same in PL/pgSQL.)
+constexpr const char* kHoldCoversTable =
+    "h.active AND (h.expires_at IS NULL OR h.expires_at > pg_catalog.now())"
+    " AND (h.scope <> 'table' OR h.relation = r.relation)";
+
+const std::string kCoveredSql =
+    std::string("EXISTS (SELECT FROM privacy.legal_holds h WHERE ") + kHoldCoversTable + ")";
 
 // Runs the enclosed SPI queries (pass read_only = true) on the latest snapshot, after making this
 // transaction's own changes visible: holds committed by others a moment ago count, whatever the
@@ -81,28 +92,39 @@ struct RegisteredTable {
   std::string subject_column;
   std::string tenant_column;  // "" when the table has no tenant column
   bool covered;               // as seen before locking: a hint only
-  bool has_triggers;          // likewise
+  bool any_triggers;          // likewise: some relation of its tree has a hold trigger
+  bool all_triggers;          // likewise: every relation of its tree has those it needs
 };
 
 // The registered tables (one, or all when relation is invalid) that still exist, in OID order
-// (the order place_hold locks them in), with a first, unlocked look at their state.
+// (the order place_hold locks them in), with a first, unlocked look at their state. The
+// relations of a table are the table and its partitions (partitions.hpp).
 std::vector<RegisteredTable> registered_tables(Oid relation) {
   std::vector<pg::TextRow> rows;
   {
     LatestSnapshot latest;
+    std::vector<pg::SqlParam> params = partitions::tree_params(partitions::registered_trees(true));
+    params.push_back(pg::int8_param(static_cast<long long>(relation)));
     rows = pg::spi_query_rows(
-        std::string("SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), ") +
+        std::string("WITH trees AS (SELECT m.table_oid, count(*) AS members,"
+                    "    count(*) FILTER (WHERE g.n > 0) AS with_any,"
+                    "    count(*) FILTER (WHERE g.n = CASE WHEN c.relkind = 'p' THEN 1 ELSE 2 END) AS with_all"
+                    "    FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
+                    "    JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+                    "    CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = m.relid"
+                    "        AND tg.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate')) g"
+                    "   GROUP BY m.table_oid)"
+                    " SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), ") +
             kCoveredSql +
-            "::text, EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.relation"
-            "   AND t.tgname IN ('privacy_hold_guard', 'privacy_hold_guard_truncate'))::text"
-            "  FROM privacy.registered_tables r JOIN pg_catalog.pg_class c ON c.oid = r.relation"
-            " WHERE $1::oid = 0 OR r.relation = $1::oid ORDER BY r.relation::oid",
-        {pg::int8_param(static_cast<long long>(relation))}, true);
+            "::text, (t.with_any > 0)::text, (t.with_all = t.members)::text"
+            "  FROM privacy.registered_tables r JOIN trees t ON t.table_oid = r.relation"
+            " WHERE $3::oid = 0 OR r.relation = $3::oid ORDER BY r.relation::oid",
+        params, true);
   }
   std::vector<RegisteredTable> tables;
   for (const pg::TextRow& row : rows) {
     tables.push_back(RegisteredTable{static_cast<Oid>(std::stoul(*row[0])), *row[1], *row[2],
-                                     *row[3] == "true", *row[4] == "true"});
+                                     *row[3] == "true", *row[4] == "true", *row[5] == "true"});
   }
   return tables;
 }
@@ -124,12 +146,12 @@ bool trigger_matches(const Trigger& trigger, const char* subject, const char* te
          std::strcmp(trigger.tgargs[0], subject) == 0 && std::strcmp(trigger.tgargs[1], tenant) == 0;
 }
 
-// The triggers as the relcache has them: current, since the caller holds a lock on the table
-// (taking it processed pending invalidations) that keeps others from changing them.
-TriggerState trigger_state(const RegisteredTable& table) {
+// The triggers of one relation as the relcache has them: current, since the caller holds a lock
+// on it (taking it processed pending invalidations) that keeps others from changing them.
+TriggerState relation_trigger_state(Oid relation, const RegisteredTable& table) {
   return pg::pg_guard([&] {
     TriggerState state{false, false};
-    Relation rel = try_relation_open(table.relation, NoLock);
+    Relation rel = try_relation_open(relation, NoLock);
     if (rel == nullptr) return state;
     bool row_ok = false, truncate_ok = false;
     const char* subject = table.subject_column.c_str();
@@ -146,23 +168,48 @@ TriggerState trigger_state(const RegisteredTable& table) {
         }
       }
     }
-    state.complete = row_ok && truncate_ok;
+    // A partitioned table has no rows of its own, so no row trigger (attach_triggers).
+    bool partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
+    state.complete = (row_ok || partitioned) && truncate_ok;
     relation_close(rel, NoLock);
     return state;
   });
 }
 
+// The triggers of a registered table: complete when the table and every partition have theirs.
+TriggerState trigger_state(const RegisteredTable& table) {
+  TriggerState state{false, true};
+  for (Oid member : partitions::tree_of(table.relation)) {
+    TriggerState member_state = relation_trigger_state(member, table);
+    state.any = state.any || member_state.any;
+    state.complete = state.complete && member_state.complete;
+  }
+  return state;
+}
+
+// Locks a registered table and its partitions (a writer of a partition locks the partition,
+// not its parent). With wait = false only if every lock is free at once; the locks already taken
+// are kept until the end of the transaction either way.
 bool lock_table(Oid relation, LOCKMODE mode, bool wait) {
   return pg::pg_guard([&] {
-    if (!wait) return ConditionalLockRelationOid(relation, mode);
-    LockRelationOid(relation, mode);
+    if (wait) {
+      LockRelationOid(relation, mode);
+      find_all_inheritors(relation, mode, nullptr);
+      return true;
+    }
+    if (!ConditionalLockRelationOid(relation, mode)) return false;
+    List* members = find_all_inheritors(relation, NoLock, nullptr);
+    for (int i = 1; i < list_length(members); ++i) {
+      if (!ConditionalLockRelationOid(list_nth_oid(members, i), mode)) return false;
+    }
     return true;
   });
 }
 
 // Brings one table in line. Returns false when it had to be left as it is (lock not free).
 bool sync_table(const RegisteredTable& table, Attach attach) {
-  if (attach == Attach::kIfFree && table.covered == table.has_triggers) return true;  // in line
+  bool in_line = table.covered ? table.all_triggers : !table.any_triggers;
+  if (attach == Attach::kIfFree && in_line) return true;
   if (!lock_table(table.relation, ShareRowExclusiveLock, attach == Attach::kWait)) return false;
   bool covered = covered_now(table.relation);
   TriggerState state = trigger_state(table);
@@ -200,6 +247,23 @@ bool sync_triggers(Oid relation, Attach attach) {
 }
 
 int sync_all_triggers(Attach attach) { return sync_tables(InvalidOid, attach); }
+
+std::optional<HoldInfo> hold_on_table(Oid relation) {
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows;
+  {
+    LatestSnapshot latest;
+    rows = pg::spi_query_rows(
+        "SELECT h.id::text, h.scope::text, h.scope_id, h.tenant_id, h.reason, h.created_by,"
+        "       h.created_at::text, h.block_updates::text"
+        "  FROM privacy.legal_holds h, (SELECT $1::oid::regclass AS relation) r"
+        " WHERE " + std::string(kHoldCoversTable) + " ORDER BY h.id LIMIT 1",
+        {pg::int8_param(static_cast<long long>(relation))}, true);
+  }
+  if (rows.empty()) return std::nullopt;
+  const pg::TextRow& row = rows[0];
+  return HoldInfo{std::stoll(*row[0]), *row[1], *row[2], row[3], *row[4], *row[5], *row[6], *row[7] == "true"};
+}
 
 void sync_triggers_of_new_table(Oid relation) {
   pg::SpiConnection spi;

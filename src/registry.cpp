@@ -9,9 +9,11 @@
 #include "batch.hpp"
 #include "citus_node.hpp"
 #include "holds.hpp"
+#include "partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
 #include "pg/spi.hpp"
+#include "registration_checks.hpp"
 #include "softdelete.hpp"
 
 extern "C" {
@@ -32,8 +34,6 @@ using pg::int8_param;
 using pg::text_param;
 
 namespace {
-
-pg::SqlParam oid_param(Oid relid) { return int8_param(static_cast<long long>(relid)); }
 
 // Reads columns of a relation from the catalog, as TextRows of
 // (attname, format_type, base type oid, base type name, typmod, attnotnull).
@@ -75,7 +75,7 @@ std::vector<std::string> name_array(const std::string& array_text) {
 
 std::optional<Column> load_column(Oid relid, const std::string& name) {
   pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(kColumnQuery, {oid_param(relid), text_param(name)});
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(kColumnQuery, {pg::oid_param(relid), text_param(name)});
   if (rows.empty()) return std::nullopt;
   return column_from_row(rows[0]);
 }
@@ -91,7 +91,7 @@ std::optional<TableInfo> load_table(Oid relid) {
       "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relation"
       "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
       " WHERE r.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-      {oid_param(relid)});
+      {pg::oid_param(relid)});
   if (rows.empty()) return std::nullopt;
   const pg::TextRow& row = rows[0];
   TableInfo info;
@@ -116,7 +116,7 @@ std::optional<TableInfo> load_table(Oid relid) {
            "SELECT column_name::pg_catalog.text, rule FROM privacy.column_rules"
            " WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND rule OPERATOR(pg_catalog.<>) 'keep'"
            " ORDER BY column_name",
-           {oid_param(relid)})) {
+           {pg::oid_param(relid)})) {
     if (*rule[0] == info.subject.name) {
       subject_rule = *rule[1];
     } else {
@@ -131,7 +131,7 @@ std::optional<TableInfo> load_table(Oid relid) {
            "SELECT attname::pg_catalog.text FROM pg_catalog.pg_attribute"
            " WHERE attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0"
            "   AND NOT attisdropped AND attname OPERATOR(pg_catalog.<>) 'privacy_erased_by' ORDER BY attnum",
-           {oid_param(relid)})) {
+           {pg::oid_param(relid)})) {
     info.exported_columns.push_back(*name[0]);
   }
   return info;
@@ -272,13 +272,6 @@ void require_arg(FunctionCallInfo fcinfo, int index, const char* what) {
   }
 }
 
-// The relation's name as regclass prints it (schema-qualified unless on the search_path).
-std::string relation_display(Oid relid) {
-  return pg::spi_query_text("SELECT $1::oid::regclass::text",
-                            {pg::int8_param(static_cast<long long>(relid))})
-      .value_or(std::to_string(relid));
-}
-
 bool is_registered(Oid relid) {
   return pg::spi_query_text("SELECT 1 FROM privacy.registered_tables WHERE relation = $1::oid",
                             {pg::int8_param(static_cast<long long>(relid))})
@@ -409,24 +402,16 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   std::string on_erase = text_arg(fcinfo, 3);
 
   pg::SpiConnection spi;
-  std::optional<pg::TextRow> rel;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT c.relkind::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
-           "       c.relrowsecurity::text, c.relforcerowsecurity::text"
-           "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-           " WHERE c.oid = $1::oid",
-           {pg::int8_param(static_cast<long long>(relid))})) {
-    rel = row;
-  }
-  if (!rel) {
-    throw Error(sqlstate::kUndefinedTable, "relation with OID " + std::to_string(relid) + " does not exist");
-  }
-  std::string table = relation_display(relid);
-  const std::string& qualified = *(*rel)[1];
-  if (*(*rel)[0] != "r" && *(*rel)[0] != "p") {
-    throw Error(sqlstate::kInvalidParameter, table + " is not a table", "",
-                "Register the table that stores the rows, not a view, sequence or index.");
-  }
+  std::string table = pg::relation_display(relid);
+  privacy::registry::require_registrable(relid, table);
+  privacy::registry::require_owner_privileges(relid, table, "register");
+  std::vector<pg::TextRow> rel = pg::spi_query_rows(
+      "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
+      "       c.relrowsecurity::text, c.relforcerowsecurity::text"
+      "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.oid = $1::oid",
+      {pg::int8_param(static_cast<long long>(relid))});
+  const std::string& qualified = *rel[0][0];
   if (is_registered(relid)) {
     throw Error(sqlstate::kDuplicateObject, "table " + table + " is already registered", "",
                 "Call privacy.unregister_table('" + table + "') first to change its registration.");
@@ -455,11 +440,21 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
     throw Error(sqlstate::kDuplicateObject, "table " + table + " already has a column privacy_erased_by", "",
                 "pg_privacy adds that column itself; rename or drop the existing one.");
   }
-  if (pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1::oid"
-                         " AND polname IN ('privacy_hide_erased', 'privacy_passthrough')",
-                         {pg::int8_param(static_cast<long long>(relid))})) {
+  std::vector<privacy::partitions::Partition> partitions = privacy::partitions::partitions_of(relid);
+  for (const privacy::partitions::Partition& partition : partitions) {
+    if (partition.kind == 'f') {
+      throw Error(sqlstate::kWrongObjectType, "partition " + partition.display + " of " + table + " is a foreign table", "",
+                  "Foreign tables have no row level security: keep the rows in local partitions.");
+    }
+  }
+  std::optional<std::string> policy_owner = pg::spi_query_text(
+      "SELECT p.polrelid::regclass::text FROM pg_catalog.pg_policy p"
+      " WHERE p.polrelid IN (SELECT $1::oid UNION ALL SELECT relid FROM pg_catalog.pg_partition_tree($1::oid::regclass))"
+      "   AND p.polname IN ('privacy_hide_erased', 'privacy_passthrough') LIMIT 1",
+      {pg::int8_param(static_cast<long long>(relid))});
+  if (policy_owner) {
     throw Error(sqlstate::kDuplicateObject,
-                "table " + table + " already has a policy named privacy_hide_erased or privacy_passthrough", "",
+                "table " + *policy_owner + " already has a policy named privacy_hide_erased or privacy_passthrough", "",
                 "pg_privacy creates these policies itself; drop or rename the existing ones.");
   }
   std::vector<std::string> key_names = find_key(relid);
@@ -473,13 +468,15 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   for (const std::string& name : key_names) keys.push_back(require_column(relid, table, name, "key column"));
   require_catalog_key_operators(table, keys);
 
-  bool had_rls = *(*rel)[2] == "true";
-  bool had_force = *(*rel)[3] == "true";
+  bool had_rls = *rel[0][1] == "true";
+  bool had_force = *rel[0][2] == "true";
   if (!has_subject_index(relid, tenant, subject)) warn_missing_index(qualified, tenant, subject, keys, table);
 
+  // Every check has passed: from here on, changes.
   std::string key_columns_sql;
   for (const Column& key : keys) key_columns_sql += (key_columns_sql.empty() ? "" : ", ") + key.quoted;
-  privacy::softdelete::enable(relid, qualified, key_columns_sql, had_rls, had_force);
+  privacy::softdelete::add_erased_column(qualified, key_columns_sql);
+  privacy::softdelete::hide_erased_rows(qualified, had_rls, had_force);
 
   std::string key_array = "ARRAY[";
   for (size_t i = 0; i < keys.size(); ++i) key_array += (i ? ", " : "") + pg::quote_literal(keys[i].name);
@@ -491,13 +488,20 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
       {pg::int8_param(static_cast<long long>(relid)), pg::text_param(subject.name),
        pg::text_param(tenant_name), pg::text_param(on_erase), pg::bool_param(had_rls), pg::bool_param(had_force)});
 
+  privacy::partitions::protect_all(relid, partitions);
+
   // The hold triggers only while a hold could cover the table (an active tenant or subject hold).
   privacy::holds::sync_triggers_of_new_table(relid);
 
   std::optional<std::string> detail = pg::spi_query_text(
-      "SELECT jsonb_build_object('subject_column', subject_column, 'tenant_column', tenant_column,"
+      "SELECT (jsonb_build_object('subject_column', subject_column, 'tenant_column', tenant_column,"
       "  'key_columns', key_columns, 'on_erase', on_erase, 'had_rls', had_rls,"
-      "  'had_force_rls', had_force_rls)::text FROM privacy.registered_tables WHERE relation = $1::oid",
+      "  'had_force_rls', had_force_rls)"
+      "  || CASE WHEN p.names IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('partitions', p.names) END)::text"
+      "  FROM privacy.registered_tables r,"
+      "       (SELECT jsonb_agg(relation::text ORDER BY relation::text) AS names"
+      "          FROM privacy.registered_partitions WHERE registered_table = $1::oid) p"
+      " WHERE r.relation = $1::oid",
       {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::audit::append({"table_registered", std::nullopt, std::nullopt, table, "ok", detail.value_or("{}")});
   PG_RETURN_VOID();
@@ -506,18 +510,23 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
 // Unregistering removes the hold trigger, so it is refused while any active hold could cover the
 // table's rows: a hold naming the table, or any tenant or subject hold.
 static void refuse_if_held(Oid relid, const std::string& table) {
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT id::text, scope::text, scope_id, created_by, reason FROM privacy.legal_holds"
-      " WHERE active AND (expires_at IS NULL OR expires_at > now())"
-      "   AND (scope <> 'table' OR to_regclass(scope_id) = $1::oid::regclass) ORDER BY id LIMIT 1",
-      {pg::int8_param(static_cast<long long>(relid))});
-  if (rows.empty()) return;
+  std::optional<privacy::holds::HoldInfo> hold = privacy::holds::hold_on_table(relid);
+  if (!hold) return;
   throw Error(sqlstate::kLegalHold,
-              "unregistering table " + table + " is blocked by legal hold " + *rows[0][0] + " (" + *rows[0][1] +
-                  " " + *rows[0][2] + ")",
-              "Hold " + *rows[0][0] + " was placed by " + *rows[0][3] + ": " + *rows[0][4] +
+              "unregistering table " + table + " is blocked by legal hold " + std::to_string(hold->id) + " (" +
+                  hold->scope + " " + hold->scope_id + ")",
+              "Hold " + std::to_string(hold->id) + " was placed by " + hold->created_by + ": " + hold->reason +
                   ". Unregistering would remove the trigger that enforces it.",
               "Release the hold first (privacy.release_hold), then unregister the table.");
+}
+
+// A registration whose table no longer exists (dropped while the DDL guard did not run, e.g.
+// before pg_privacy had it): removed, with its partitions and column rules, and audited.
+static void forget_dangling(Oid relid) {
+  pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
+                  {pg::int8_param(static_cast<long long>(relid))});
+  privacy::audit::append({"table_unregistered", std::nullopt, std::nullopt, std::to_string(relid), "ok",
+                          "{\"dangling\": true}"});
 }
 
 // privacy.unregister_table(rel regclass)
@@ -526,13 +535,20 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   require_arg(fcinfo, 0, "rel");
   Oid relid = PG_GETARG_OID(0);
   pg::SpiConnection spi;
-  std::string table = relation_display(relid);
+  std::string table = pg::relation_display(relid);
+  bool exists = pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                                   {pg::int8_param(static_cast<long long>(relid))}).has_value();
+  if (!exists && is_registered(relid)) {
+    forget_dangling(relid);
+    PG_RETURN_VOID();
+  }
   std::optional<privacy::registry::TableInfo> info = privacy::registry::load_table(relid);
   if (!info) {
     throw Error(sqlstate::kInvalidParameter, "table " + table + " is not registered", "",
                 "SELECT relation FROM privacy.registered_tables lists the registered tables.");
   }
-  // No batch may mark rows between the check and the change.
+  privacy::registry::require_owner_privileges(relid, table, "unregister");
+  // No batch may mark rows between the check and the change (LOCK TABLE reaches every partition).
   pg::spi_execute("LOCK TABLE " + info->qualified + " IN ACCESS EXCLUSIVE MODE");
   std::vector<pg::TextRow> waiting;
   {
@@ -553,7 +569,9 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   std::vector<pg::TextRow> state = pg::spi_query_rows(
       "SELECT had_rls::text, had_force_rls::text FROM privacy.registered_tables WHERE relation = $1::oid",
       {pg::int8_param(static_cast<long long>(relid))}, false);
-  privacy::softdelete::disable(relid, info->qualified, *state[0][0] == "true", *state[0][1] == "true");
+  privacy::partitions::release_all(relid);
+  privacy::softdelete::show_all_rows(info->qualified, *state[0][0] == "true", *state[0][1] == "true");
+  privacy::softdelete::drop_erased_column(info->qualified);
   privacy::holds::detach_triggers(relid);
   pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
                   {pg::int8_param(static_cast<long long>(relid))});
@@ -573,12 +591,13 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
   std::string column_name = name_arg(fcinfo, 1);
   std::string rule = text_arg(fcinfo, 2);
   pg::SpiConnection spi;
-  std::string table = relation_display(relid);
+  std::string table = pg::relation_display(relid);
   std::optional<privacy::registry::TableInfo> info = privacy::registry::load_table(relid);
   if (!info) {
     throw Error(sqlstate::kInvalidParameter, "table " + table + " is not registered", "",
                 "Register it first: privacy.register_table('" + table + "', subject_column, tenant_column, 'anonymize').");
   }
+  privacy::registry::require_owner_privileges(relid, table, "set a column rule of");
   if (rule != "null" && rule != "redact" && rule != "hash" && rule != "keep" && rule != "tombstone") {
     throw Error(sqlstate::kInvalidParameter, "unknown column rule '" + rule + "'", "",
                 "Use 'null', 'redact', 'hash', 'keep', or 'tombstone' for the subject column.");

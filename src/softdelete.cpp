@@ -11,6 +11,7 @@
 #include "batch.hpp"
 #include "citus_node.hpp"
 #include "core/json.hpp"
+#include "ddl_guard.hpp"
 #include "jobs.hpp"
 #include "registry.hpp"
 #include "pg/boundary.hpp"
@@ -21,11 +22,21 @@
 
 namespace privacy::softdelete {
 
-void enable(Oid relid, const std::string& qualified, const std::string& key_columns_sql, bool had_rls,
-            bool had_force_rls) {
+void add_erased_column(const std::string& qualified, const std::string& key_columns_sql) {
+  ddl_guard::OwnDdl own;
   pg::spi_execute("ALTER TABLE " + qualified + " ADD COLUMN privacy_erased_by bigint");
   pg::spi_execute("CREATE INDEX ON " + qualified + " (privacy_erased_by, " + key_columns_sql +
                   ") WHERE privacy_erased_by IS NOT NULL");
+}
+
+void drop_erased_column(const std::string& qualified) {
+  ddl_guard::OwnDdl own;
+  // Dropping the column drops the partial index on it too.
+  pg::spi_execute("ALTER TABLE " + qualified + " DROP COLUMN IF EXISTS privacy_erased_by");
+}
+
+void hide_erased_rows(const std::string& qualified, bool had_rls, bool had_force_rls) {
+  ddl_guard::OwnDdl own;
   pg::spi_execute("CREATE POLICY privacy_hide_erased ON " + qualified +
                   " AS RESTRICTIVE FOR ALL TO PUBLIC USING (privacy_erased_by IS NULL)");
   if (!had_rls) {
@@ -43,11 +54,10 @@ void enable(Oid relid, const std::string& qualified, const std::string& key_colu
   }
 }
 
-void disable(Oid relid, const std::string& qualified, bool had_rls, bool had_force_rls) {
+void show_all_rows(const std::string& qualified, bool had_rls, bool had_force_rls) {
+  ddl_guard::OwnDdl own;
   pg::spi_execute("DROP POLICY IF EXISTS privacy_hide_erased ON " + qualified);
   if (!had_rls) pg::spi_execute("DROP POLICY IF EXISTS privacy_passthrough ON " + qualified);
-  // Dropping the column drops the partial index on it too.
-  pg::spi_execute("ALTER TABLE " + qualified + " DROP COLUMN IF EXISTS privacy_erased_by");
   pg::spi_execute("ALTER TABLE " + qualified + (had_force_rls ? " FORCE" : " NO FORCE") + " ROW LEVEL SECURITY");
   pg::spi_execute("ALTER TABLE " + qualified + (had_rls ? " ENABLE" : " DISABLE") + " ROW LEVEL SECURITY");
 }

@@ -8,18 +8,23 @@
 
 namespace privacy::softdelete {
 
-// Adds privacy_erased_by bigint (nullable, no default: catalog-only), a partial index on it, the
-// RESTRICTIVE policy privacy_hide_erased, the permissive privacy_passthrough when RLS was off
-// (so that enabling RLS hides nothing else), and ENABLE + FORCE ROW LEVEL SECURITY.
-// `qualified` is the quoted "schema"."table". Needs an SPI connection.
-// key_columns_sql: the table's key columns, quoted and comma-separated; the partial index on
-// privacy_erased_by is followed by them so that finalization and restore walk a job's rows in key
-// order straight from the index (no rescan of the job's rows per batch).
-void enable(Oid relid, const std::string& qualified, const std::string& key_columns_sql, bool had_rls,
-            bool had_force_rls);
+// Adds privacy_erased_by bigint (nullable, no default: catalog-only) and a partial index on it
+// followed by the key columns, so that finalization and restore walk a job's rows in key order
+// straight from the index (no rescan per batch). On a partitioned table both reach every
+// partition, present and future. `qualified` is the quoted "schema"."table"; key_columns_sql the
+// key columns, quoted and comma-separated. Needs an SPI connection.
+void add_erased_column(const std::string& qualified, const std::string& key_columns_sql);
 
-// Reverses enable(): drops the policies and the column (its index goes with it) and puts
-// relrowsecurity / relforcerowsecurity back to what they were.
-void disable(Oid relid, const std::string& qualified, bool had_rls, bool had_force_rls);
+// Drops the column (its index goes with it; on a partitioned table, from every partition).
+void drop_erased_column(const std::string& qualified);
+
+// Hides the erased rows of one relation (a registered table or one of its partitions): the
+// RESTRICTIVE policy privacy_hide_erased, the permissive privacy_passthrough when RLS was off (so
+// that enabling RLS hides nothing else), and ENABLE + FORCE ROW LEVEL SECURITY.
+void hide_erased_rows(const std::string& qualified, bool had_rls, bool had_force_rls);
+
+// Reverses hide_erased_rows(): drops the policies and puts relrowsecurity / relforcerowsecurity
+// back to what they were.
+void show_all_rows(const std::string& qualified, bool had_rls, bool had_force_rls);
 
 }  // namespace privacy::softdelete

@@ -215,16 +215,16 @@ void CmsEnvelopeWriter::require_open(const char* operation) const {
 
 namespace {
 
-// 48 input bytes make exactly one 64-character base64 line, the PEM line length.
-constexpr size_t kBytesPerLine = 48;
+constexpr size_t kBytesPerLine = PemEncoder::kBytesPerLine;
 
-// Base64 of up to 48 bytes, as one PEM line ending in "\n".
-std::string encode_line(const unsigned char* bytes, size_t count) {
-  unsigned char text[65];
-  int length = EVP_EncodeBlock(text, bytes, static_cast<int>(count));
-  std::string line(reinterpret_cast<const char*>(text), static_cast<size_t>(length));
-  line += '\n';
-  return line;
+// Appends base64 of up to 48 bytes to `out` as one PEM line ending in "\n", encoding in place
+// (a download encodes millions of lines).
+void append_line(std::string& out, const unsigned char* bytes, size_t count) {
+  size_t at = out.size();
+  out.resize(at + 65);  // 64 characters and the NUL that EVP_EncodeBlock writes after them
+  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[at]), bytes, static_cast<int>(count));
+  out.resize(at + static_cast<size_t>(length));
+  out += '\n';
 }
 
 const unsigned char* as_bytes(std::string_view text) {
@@ -233,38 +233,38 @@ const unsigned char* as_bytes(std::string_view text) {
 
 }  // namespace
 
-PemEncoder::PemEncoder(std::string label) : label_(std::move(label)) {}
-
 std::string PemEncoder::update(std::string_view der) {
   if (finished_) throw Error(sqlstate::kInternalError, "PemEncoder::update() after finish()");
   std::string out;
   if (!started_) {
-    out = "-----BEGIN " + label_ + "-----\n";
+    out = std::string("-----BEGIN ") + label_ + "-----\n";
     started_ = true;
   }
-  if (!carry_.empty()) {  // complete the line left over from the previous call first
-    size_t take = std::min(kBytesPerLine - carry_.size(), der.size());
-    carry_.append(der.data(), take);
+  if (carry_size_ > 0) {  // complete the line left over from the previous call first
+    size_t take = std::min(kBytesPerLine - carry_size_, der.size());
+    std::copy_n(as_bytes(der), take, carry_.begin() + carry_size_);
+    carry_size_ += take;
     der.remove_prefix(take);
-    if (carry_.size() < kBytesPerLine) return out;
-    out += encode_line(as_bytes(carry_), kBytesPerLine);
-    carry_.clear();
+    if (carry_size_ < kBytesPerLine) return out;
+    append_line(out, carry_.data(), kBytesPerLine);
+    carry_size_ = 0;
   }
-  out.reserve(out.size() + der.size() / kBytesPerLine * 65);
+  out.reserve(out.size() + (der.size() / kBytesPerLine + 1) * 65);
   while (der.size() >= kBytesPerLine) {
-    out += encode_line(as_bytes(der), kBytesPerLine);
+    append_line(out, as_bytes(der), kBytesPerLine);
     der.remove_prefix(kBytesPerLine);
   }
-  carry_.assign(der.data(), der.size());
+  std::copy_n(as_bytes(der), der.size(), carry_.begin());
+  carry_size_ = der.size();
   return out;
 }
 
 std::string PemEncoder::finish() {
   std::string out = update({});  // writes the BEGIN line if nothing came before
-  if (!carry_.empty()) out += encode_line(as_bytes(carry_), carry_.size());
-  carry_.clear();
+  if (carry_size_ > 0) append_line(out, carry_.data(), carry_size_);
+  carry_size_ = 0;
   finished_ = true;
-  out += "-----END " + label_ + "-----\n";
+  out += std::string("-----END ") + label_ + "-----\n";
   return out;
 }
 

@@ -17,10 +17,12 @@
 // stored DER into the "-----BEGIN CMS-----" text that `openssl cms -inform PEM` reads.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/openssl_handles.hpp"
@@ -90,10 +92,15 @@ std::string der_to_pem(std::string_view der);
 // der_to_pem() a chunk at a time, for DER that is stored in chunks and too big to join:
 //   PemEncoder pem; for (chunk : chunks) out += pem.update(chunk); out += pem.finish();
 // The concatenated output equals der_to_pem() of the concatenated input; the chunk boundaries
-// do not matter. It holds at most 47 bytes between calls.
+// do not matter. It holds at most 47 bytes between calls, in itself: the encoder owns no heap
+// memory and is trivially destructible, so a set-returning SQL function can keep one in
+// PostgreSQL memory between calls (src/export_download.cpp) without leaking when the query
+// stops early.
 class PemEncoder {
  public:
-  explicit PemEncoder(std::string label = "CMS");
+  // `label` names the block ("-----BEGIN CMS-----"); the encoder keeps the pointer, so it must
+  // outlive the encoder (a string literal).
+  explicit PemEncoder(const char* label = "CMS") : label_(label) {}
 
   // The PEM text for `der`: the BEGIN line on the first call, then every complete 64-character
   // line the input so far allows.
@@ -102,11 +109,17 @@ class PemEncoder {
   // The last (short) line and the END line. After it, update() and finish() throw.
   std::string finish();
 
+  // 48 input bytes make exactly one 64-character base64 line, the PEM line length.
+  static constexpr size_t kBytesPerLine = 48;
+
  private:
-  std::string label_;
-  std::string carry_;  // input bytes not yet encoded, fewer than one line's worth (48)
+  const char* label_;
+  std::array<unsigned char, kBytesPerLine> carry_{};  // input not yet encoded: less than a line
+  size_t carry_size_ = 0;
   bool started_ = false;
   bool finished_ = false;
 };
+
+static_assert(std::is_trivially_destructible_v<PemEncoder>, "see the comment above PemEncoder");
 
 }  // namespace privacy::core

@@ -21,11 +21,12 @@ inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kUndefinedTable = "42P01";
 inline constexpr const char* kUndefinedColumn = "42703";
 inline constexpr const char* kDuplicateObject = "42710";
+inline constexpr const char* kWrongObjectType = "42809";
+inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kNoDataFound = "P0002";
 inline constexpr const char* kInternalError = "XX000";
 inline constexpr const char* kOutOfMemory = "53200";
 inline constexpr const char* kLegalHold = "PV001";
-inline constexpr const char* kFeatureNotSupported = "0A000";
 }  // namespace sqlstate
 
 class Error : public std::runtime_error {

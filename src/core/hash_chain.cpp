@@ -47,12 +47,19 @@ void append_field(std::string& out, const std::optional<long long>& value) {
   }
 }
 
+// SHA-256 as fetched once per process. EVP_sha256() would make OpenSSL 3 look the algorithm up
+// again in every EVP_Digest call, a large part of hashing one short audit row (docs/performance.md, B9).
+const EVP_MD* sha256_algorithm() {
+  static const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return fetched != nullptr ? fetched : EVP_sha256();
+}
+
 }  // namespace
 
 std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, sha256_algorithm(), nullptr) != 1)
     throw_openssl_failure("SHA-256");
   return to_lower_hex(digest, length);
 }

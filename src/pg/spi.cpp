@@ -115,6 +115,14 @@ SqlParam float8_param(double number) {
   return SqlParam{FLOAT8OID, Float8GetDatum(number), false};
 }
 
+SqlParam oid_param(Oid oid) { return int8_param(static_cast<long long>(oid)); }
+
+SqlParam oid_array_param(const std::vector<Oid>& oids) {
+  std::string text = "{";
+  for (Oid oid : oids) text += (text.size() > 1 ? "," : "") + std::to_string(oid);
+  return text_param(text + "}");
+}
+
 uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params, bool read_only) {
   ParamArrays arrays(params);
   SPIPlanPtr plan = cached_plan(sql, arrays.types);
@@ -156,6 +164,13 @@ std::optional<long long> spi_query_int8(const std::string& sql,
   std::optional<std::string> text = spi_query_text(sql, params, read_only);
   if (!text) return std::nullopt;
   return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+Oid oid_from_text(const std::optional<std::string>& text) { return static_cast<Oid>(std::stoul(*text)); }
+
+std::string relation_display(Oid relation) {
+  return spi_query_text("SELECT $1::oid::pg_catalog.regclass::text", {oid_param(relation)})
+      .value_or(std::to_string(relation));
 }
 
 std::string quote_ident(std::string_view identifier) {

@@ -40,6 +40,10 @@ SqlParam int8_param(long long number);
 SqlParam int8_param(const std::optional<long long>& number);
 SqlParam bool_param(bool flag);
 SqlParam float8_param(double number);
+// An OID, passed as int8: cast it in the SQL, $1::oid (or $1::oid::regclass).
+SqlParam oid_param(Oid oid);
+// OIDs as the text of an array ('{16384,16390}'): cast it in the SQL, $1::oid[].
+SqlParam oid_array_param(const std::vector<Oid>& oids);
 
 // A result row as text values (NULL = nullopt), in column order.
 using TextRow = std::vector<std::optional<std::string>>;
@@ -63,6 +67,13 @@ std::optional<std::string> spi_query_text(const std::string& sql,
 std::optional<long long> spi_query_int8(const std::string& sql,
                                         const std::vector<SqlParam>& params = {},
                                         bool read_only = false);
+
+// An OID read back as text (a query's oid::text column).
+Oid oid_from_text(const std::optional<std::string>& text);
+
+// A relation's name as regclass prints it (schema-qualified, search_path being pinned), or its OID
+// when it no longer exists: for messages. Needs an SPI connection.
+std::string relation_display(Oid relation);
 
 // Quotes an identifier / literal the way PostgreSQL does (quote_identifier, quote_literal_cstr).
 std::string quote_ident(std::string_view identifier);

@@ -15,6 +15,21 @@ CREATE TABLE privacy.registered_tables (
     registered_at   timestamptz NOT NULL DEFAULT now()
 );
 
+-- The partitions of registered partitioned tables (recursively), each protected like its table:
+-- its own policies and ENABLE + FORCE ROW LEVEL SECURITY, since a query that names a partition
+-- directly applies that partition's policies only. Its previous RLS state is kept so that a
+-- detached partition gets it back. Rows come and go with CREATE TABLE ... PARTITION OF, ATTACH and
+-- DETACH PARTITION (the DDL guard, src/ddl_guard.cpp) and with the table's registration.
+CREATE TABLE privacy.registered_partitions (
+    relation          regclass PRIMARY KEY,
+    registered_table  regclass NOT NULL REFERENCES privacy.registered_tables ON DELETE CASCADE,
+    had_rls           boolean NOT NULL,
+    had_force_rls     boolean NOT NULL,
+    added_by          text NOT NULL DEFAULT session_user,
+    added_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX registered_partitions_table_idx ON privacy.registered_partitions (registered_table);
+
 -- Anonymization rule per column of an 'anonymize' table. Columns without a rule keep their value;
 -- the subject column without a rule is hashed where it can hold the pseudonym, else set NULL
 -- (see docs/soft-delete.md). 'tombstone' is for the subject column only.
@@ -119,11 +134,14 @@ CREATE TABLE privacy.job_errors (
 );
 CREATE INDEX job_errors_open_idx ON privacy.job_errors (job_id) WHERE resolution IS NULL;
 
--- Legal holds (DESIGN section 7). scope_id is the tenant id, the subject id, or the table name.
+-- Legal holds (DESIGN section 7). scope_id is the tenant id, the subject id, or the table's name
+-- when the hold was placed (for display). A table hold covers `relation`, which follows renames
+-- (and survives pg_dump as a name): every lookup of table holds uses it, never scope_id.
 CREATE TABLE privacy.legal_holds (
     id              bigserial PRIMARY KEY,
     scope           privacy.hold_scope NOT NULL,
     scope_id        text NOT NULL CHECK (btrim(scope_id) <> ''),
+    relation        regclass,
     tenant_id       text,
     reason          text NOT NULL CHECK (btrim(reason) <> ''),
     created_by      text NOT NULL DEFAULT session_user,
@@ -135,6 +153,7 @@ CREATE TABLE privacy.legal_holds (
     released_at     timestamptz,
     release_reason  text,
     CHECK (scope <> 'subject' OR tenant_id IS NOT NULL),
+    CHECK ((scope = 'table') = (relation IS NOT NULL)),
     CHECK (active OR released_at IS NOT NULL OR expires_at IS NOT NULL)
 );
 CREATE INDEX legal_holds_active_idx ON privacy.legal_holds (scope, scope_id) WHERE active;

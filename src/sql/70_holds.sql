@@ -132,9 +132,9 @@ BEGIN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', locked);
     END LOOP;
 
-    INSERT INTO privacy.legal_holds (scope, scope_id, tenant_id, reason, created_by, created_at,
+    INSERT INTO privacy.legal_holds (scope, scope_id, relation, tenant_id, reason, created_by, created_at,
                                      expires_at, block_updates)
-    VALUES (scope, held_id, hold_tenant, reason, session_user, now(), expires_at, block_updates)
+    VALUES (scope, held_id, table_oid, hold_tenant, reason, session_user, now(), expires_at, block_updates)
     RETURNING id INTO new_id;
 
     -- Enforcement commits with the hold: the triggers on every table it covers (also tables
@@ -183,8 +183,8 @@ BEGIN
     -- the launcher catches up with the others).
     IF hold.scope <> 'table' THEN
         PERFORM privacy._sync_hold_triggers(NULL);
-    ELSIF pg_catalog.to_regclass(hold.scope_id) IS NOT NULL THEN
-        PERFORM privacy._sync_hold_triggers(pg_catalog.to_regclass(hold.scope_id));
+    ELSIF EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = hold.relation) THEN
+        PERFORM privacy._sync_hold_triggers(hold.relation);
     END IF;
 
     PERFORM privacy._audit('hold_released', hold.tenant_id, NULL, 'hold ' || hold.id, 'ok',
@@ -194,9 +194,11 @@ END
 $fn$;
 
 -- What a hold cannot stop by trigger: dropping the table. This event trigger refuses to drop a
--- registered table while a hold could cover its rows (a table hold naming it, or any tenant or
--- subject hold); DROP SCHEMA ... CASCADE and DROP OWNED are caught too (sql_drop sees every
--- dropped table). ALWAYS, so replica mode does not skip it.
+-- registered table, or a partition of one, while a hold could cover its rows (a table hold on the
+-- registered table, by OID, or any tenant or subject hold); DROP SCHEMA ... CASCADE and DROP
+-- OWNED are caught too (sql_drop sees every dropped table). ALWAYS, so replica mode does not skip
+-- it. It must run before privacy_tamper_guard_drop (event triggers of one event fire in name
+-- order), which removes the registration of a dropped table (72_ddl_guard.sql).
 CREATE FUNCTION privacy._hold_drop_guard() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -205,14 +207,16 @@ DECLARE
     hold     privacy.legal_holds;
 BEGIN
     FOR dropped IN
-        SELECT d.objid, d.object_identity FROM pg_catalog.pg_event_trigger_dropped_objects() d
+        SELECT d.object_identity, coalesce(r.relation, p.registered_table)::oid AS registered_table
+          FROM pg_catalog.pg_event_trigger_dropped_objects() d
+          LEFT JOIN privacy.registered_tables r ON r.relation::oid = d.objid
+          LEFT JOIN privacy.registered_partitions p ON p.relation::oid = d.objid
          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-           AND d.object_type = 'table'
-           AND EXISTS (SELECT FROM privacy.registered_tables r WHERE r.relation::oid = d.objid)
+           AND (r.relation IS NOT NULL OR p.relation IS NOT NULL)
     LOOP
         SELECT * INTO hold FROM privacy.legal_holds h
          WHERE h.active AND (h.expires_at IS NULL OR h.expires_at > now())
-           AND (h.scope <> 'table' OR h.scope_id = dropped.object_identity)
+           AND (h.scope <> 'table' OR h.relation::oid = dropped.registered_table)
          ORDER BY h.id LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'DROP of registered table % is blocked by legal hold % (% %)',

@@ -101,8 +101,10 @@ BEGIN
 END
 $fn$;
 
--- The encrypted file of an export job as PEM ("-----BEGIN CMS-----"). Audited.
-CREATE FUNCTION privacy.download_export(job_id bigint) RETURNS text
+-- The encrypted file of an export job as PEM ("-----BEGIN CMS-----"), streamed: one row per
+-- stored chunk, each a run of whole lines without the last newline, so that
+-- psql -Atc "select privacy.download_export(42)" > export-42.pem writes the file. Audited.
+CREATE FUNCTION privacy.download_export(job_id bigint) RETURNS SETOF text
 AS 'MODULE_PATHNAME', 'privacy_download_export'
 LANGUAGE C STRICT VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 

@@ -1,5 +1,6 @@
 -- Every configuration and state table (and its sequence) is dumped by pg_dump with its rows.
 SELECT pg_catalog.pg_extension_config_dump('privacy.registered_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.registered_partitions', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.column_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.jobs', '');

@@ -14,6 +14,7 @@ INSERT INTO known_actions VALUES
     ('hold_placed'), ('hold_released'), ('hold_blocked'), ('hold_expired'),
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
     ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
+    ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached'),
     ('items_retried'), ('item_resolved');
 
 -- State-changing functions and the action each one writes.
@@ -50,6 +51,7 @@ INSERT INTO read_only_functions VALUES
     ('_detach_hold_triggers', 'superuser repair hook: hold trigger DDL only, no data change'),
     ('_sync_hold_triggers', 'hold trigger DDL following the (audited) holds; no data change'),
     ('_hold_drop_guard', 'event trigger function: not callable'),
+    ('_tamper_guard', 'event trigger function: not callable (audits table_dropped, partition_added, partition_detached)'),
     ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).

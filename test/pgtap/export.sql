@@ -5,7 +5,7 @@ SELECT plan(16);
 
 SELECT has_function('privacy', 'add_export_recipient', ARRAY['text', 'text']);
 SELECT has_function('privacy', 'remove_export_recipient', ARRAY['text']);
-SELECT function_returns('privacy', 'download_export', ARRAY['bigint'], 'text');
+SELECT function_returns('privacy', 'download_export', ARRAY['bigint'], 'setof text');
 SELECT function_returns('privacy', 'export_chunks', ARRAY['bigint'], 'setof bytea');
 SELECT is_definer('privacy', 'add_export_recipient', ARRAY['text', 'text']);
 SELECT is_definer('privacy', 'remove_export_recipient', ARRAY['text']);

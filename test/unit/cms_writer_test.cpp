@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cert_fixtures.hpp"
@@ -280,6 +282,19 @@ TEST(PemEncoder, ChunkBoundariesDoNotMatter) {
     pem += encoder.finish();
     EXPECT_EQ(pem, der_to_pem(der)) << "chunk size " << chunk_size;
   }
+}
+
+// privacy.download_export keeps its encoder in PostgreSQL memory between calls: all of the
+// encoder's state must be in the object itself, so that a byte-wise copy carries on alike.
+TEST(PemEncoder, StateLivesInTheObject) {
+  static_assert(std::is_trivially_copyable_v<PemEncoder> && std::is_trivially_destructible_v<PemEncoder>);
+  std::string der = random_bytes(1000, 10);
+  PemEncoder original;
+  std::string head = original.update(std::string_view(der).substr(0, 100));  // 4 bytes carried over
+  PemEncoder copy;
+  std::memcpy(static_cast<void*>(&copy), &original, sizeof copy);
+  std::string tail = copy.update(std::string_view(der).substr(100));
+  EXPECT_EQ(head + tail + copy.finish(), der_to_pem(der));
 }
 
 TEST(PemEncoder, EmptyInputGivesAnEmptyBlock) {
