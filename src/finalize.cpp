@@ -45,7 +45,8 @@ class FinalizeExecutor final : public PhaseExecutor {
   }
 
   std::optional<std::string> pass_over_current(const Job& job, const core::Error& why) override {
-    std::optional<Oid> relation = walk_.current();
+    action_.use(job);
+    std::optional<Oid> relation = walk_.stuck_relation(action_);
     if (!relation) return std::nullopt;
     batch::record_item(job.id, *relation, batch::Operation::Finalize, std::nullopt, 1, why);
     walk_.pass_over(*relation);

@@ -168,6 +168,18 @@ std::optional<Oid> Walk::current() const {
   return std::nullopt;
 }
 
+std::optional<Oid> Walk::stuck_relation(RelationAction& action) {
+  for (Oid relation : graph_.order) {
+    Position& position = cursor_.relations[relation];
+    if (position.done || skipped_for_hold(relation)) continue;
+    std::optional<registry::TableInfo> table;
+    if (exists(relation)) table = registry::load_table(relation);
+    if (table && action.count(*table, position.after) > 0) return relation;
+    position.done = true;  // nothing left there (or gone): not where the runs got stuck
+  }
+  return std::nullopt;
+}
+
 std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& graph) {
   std::set<Oid> kept;
   for (Oid relation : graph.order) {

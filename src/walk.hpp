@@ -93,9 +93,15 @@ class Walk {
   // does not cost a batch of its own), in the current transaction.
   Step step(const jobs::Job& job, RelationAction& action, int limit);
 
-  // The relation the walk would work on next (the finalization passes it over after
-  // privacy.max_attempts failed runs), and passing it over: marked done.
+  // The relation the walk would work on next (nullopt: the walk is finished).
   std::optional<Oid> current() const;
+
+  // The relation runs that died got stuck on: the first one not done, not held, that still has
+  // items after its position. Relations before it with nothing left are marked done on the way:
+  // a dying batch rolls back the "done" of the empty relations it went through before reaching
+  // the stuck one, and those must not be blamed. Needs SPI.
+  std::optional<Oid> stuck_relation(RelationAction& action);
+  // Passing a relation over (the finalization, after privacy.max_attempts failed runs): done.
   void pass_over(Oid relation) { cursor_.relations[relation].done = true; }
 
   const Cursor& cursor() const { return cursor_; }

@@ -7,7 +7,10 @@
 #     fails it after privacy.max_attempts runs, naming why (finding 6);
 #  4. the ETA never promises more than the tenant's rate allows; the first batch honours the
 #     rate, and a cancel is seen within a second at any rate (finding 8);
-#  5. a rejection wakes the launcher, which sends its e-mail at once (finding 10).
+#  5. a rejection wakes the launcher, which sends its e-mail at once (finding 10);
+#  6. a finalization whose batch kills its own backend: resumed after a pause, and after
+#     privacy.max_attempts runs the table it is stuck on is passed over, flagged as a whole, and
+#     the pass ends finalized_with_errors (finding 6).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -162,6 +165,36 @@ wait_for("SELECT status = 'cancelled' FROM privacy.jobs WHERE id = $job", "job $
 my $cancel_took = time() - $cancelled_at;
 cmp_ok($cancel_took, '<', 5, sprintf('the cancel was seen after %.1f s at 2 rows/s', $cancel_took));
 cmp_ok(job_field($job, 'processed_items'), '<', 20, 'few rows were done meanwhile');
+
+# ------------------------------------------------------------------------------------------------
+# 6. A poison finalization: the table owner's trigger kills the runner's backend on DELETE.
+query(q{
+SELECT privacy.configure_tenant('acme', rows_per_second => 0, recovery_window => '0');  -- finalized in the same run
+CREATE TABLE poison_fin (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
+INSERT INTO poison_fin SELECT g, 'acme', 'poison2' FROM generate_series(1, 5) g;
+CREATE TRIGGER poison_fin BEFORE DELETE ON poison_fin FOR EACH ROW EXECUTE FUNCTION kill_my_backend();
+SELECT privacy.register_table('poison_fin', 'subject', 'tenant');
+});
+$job = query(q{SELECT privacy.request_erase('acme', 'poison2', 'poison finalization')});
+wait_for("SELECT finalization IN ('finalized', 'finalized_with_errors') FROM privacy.jobs WHERE id = $job",
+	"the finalization of job $job ended");
+is(job_field($job, 'finalization'), 'finalized_with_errors', 'the pass ends finalized_with_errors');
+is(query("SELECT count(*) FROM privacy.audit_log WHERE job_id = $job AND action IN ('finalization_started', 'finalization_resumed')")
+	 . ',' . query("SELECT count(*) FROM privacy.audit_log WHERE job_id = $job AND action = 'finalized_with_errors'"),
+   '1,1', 'started once, ended once');
+is(query("SELECT string_agg(relation::text || ' ' || coalesce(row_key::text, 'as a whole') || ': ' || message, '; ')
+            FROM privacy.job_errors WHERE job_id = $job"),
+   'poison_fin as a whole: runner stopped unexpectedly (finalization attempt 3)',
+   'after privacy.max_attempts (3) runs the table is flagged once, as a whole, saying why; '
+   . 'no table the dying batches went through before it is blamed');
+is(query(q{SELECT count(*) FROM poison_fin WHERE privacy_erased_by IS NOT NULL}), '5', 'its rows stay marked (hidden)');
+is(query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_privacy worker job $job'"), '0',
+   'no worker runs the job any more');
+query(q{DROP TRIGGER poison_fin ON poison_fin});
+is(query("SELECT items || ',' || succeeded FROM privacy.retry_items($job)"), '1,1',
+   'with the trigger gone, retry_items hands the table back to the finalization');
+wait_for("SELECT finalization = 'finalized' FROM privacy.jobs WHERE id = $job", "job $job finalized");
+is(query(q{SELECT count(*) FROM poison_fin}), '0', 'the table is finalized');
 
 $node->stop;
 done_testing();
