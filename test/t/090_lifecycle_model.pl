@@ -8,8 +8,9 @@
 #   - rows of subjects no request touched are unchanged; a restored row is never finalized;
 #   - the audit chain verifies.
 # At the end every hold is released and every window closed: every erasure that marked rows is
-# then finalized, and every row ever seen marked is either restored (present, unmarked) or
-# finalized (gone, or anonymized with the tenant's tombstone), never both, never neither.
+# then finalized, and every row ever seen marked is either restored (present, unmarked),
+# finalized (gone, or anonymized with the tenant's tombstone) or an open flagged item of its job
+# (still marked), never both restored and finalized, never none of these.
 #
 # CI runs a fixed seed and PG_PRIVACY_LIFECYCLE_STEPS steps (default 40, two to three minutes);
 # a longer run on demand: PG_PRIVACY_LIFECYCLE_STEPS=300 PG_PRIVACY_LIFECYCLE_SEED=7 make
@@ -273,15 +274,19 @@ is(join(',', rows(q{SELECT id || ' ' || finalization FROM privacy.jobs
                     WHERE finalization NOT IN ('finalized', 'finalized_with_errors')})), '',
    'every erasure that reached processing ends finalized');
 my %final = row_states(keys %ever_marked);
+# Rows a finalization could not finish stay marked as open items of their job (a restored child
+# row still references its parent, say): a person's decision now (docs/jobs.md, "Flagged items").
+my %flagged = map { $_ => 1 } rows(q{SELECT relation::text || ':' || (row_key->>'id') FROM privacy.job_errors
+                                      WHERE resolution IS NULL AND row_key IS NOT NULL});
 my (@neither, @both);
 for my $key (sort keys %ever_marked) {
 	next unless $live_tables{(split /:/, $key)[0]};
 	my $state = $final{$key} // 'gone';
 	my $finalized = $state eq 'gone' || $state eq 'anonymized';
-	push @neither, "$key ($state)" if !$finalized && !$restored{$key};
+	push @neither, "$key ($state)" if !$finalized && !$restored{$key} && !($state eq 'marked' && $flagged{$key});
 	push @both, $key if $finalized && $restored{$key};
 }
-is(join(',', @neither), '', sprintf('each of %d rows seen marked is restored or finalized', scalar(keys %ever_marked)));
+is(join(',', @neither), '', sprintf('each of %d rows seen marked is restored, finalized or flagged', scalar(keys %ever_marked)));
 is(join(',', @both), '', 'no row is both restored and finalized');
 cmp_ok(scalar(keys %ever_marked), '>', 0, 'the run marked rows');
 
