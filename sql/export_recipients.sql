@@ -155,25 +155,29 @@ SELECT recipient, subject, key_type FROM privacy.add_export_recipient('regress',
 SELECT name, active, removed_at IS NULL AS not_removed FROM privacy.export_recipients WHERE name = 'regress';
 
 -- An export job cannot start without an active, valid recipient (55000), nor with one whose
--- certificate has expired since it was added.
-INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES ('export', 'subject', 's1', 't1', 'regress', false, 'processing', now() + interval '30 days')
+-- certificate has expired since it was added: it fails, and CALL privacy.run_job raises the
+-- job's error once the failure is committed.
+INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at, queued_at)
+VALUES ('export', 'subject', 's1', 't1', 'regress', false, 'approved', now() + interval '30 days', now())
 RETURNING id AS export_job \gset
-BEGIN;
+CREATE TEMP TABLE saved_recipients AS SELECT name, certificate, active FROM privacy.export_recipients;
 UPDATE privacy.export_recipients SET active = false WHERE active;
-SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job), :export_job);
-ROLLBACK;
-BEGIN;
+\set VERBOSITY terse
+CALL privacy.run_job(:export_job);
+SELECT status, error FROM privacy.jobs WHERE id = :export_job;
+UPDATE privacy.export_recipients r SET active = s.active FROM saved_recipients s WHERE s.name = r.name;
+SELECT privacy.retry(:export_job);
 UPDATE privacy.export_recipients SET certificate = (SELECT pem FROM recipient_certs WHERE label = 'expired')
  WHERE name = 'regress';
-SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job), :export_job);
-ROLLBACK;
+CALL privacy.run_job(:export_job);
+SELECT privacy.retry(:export_job);
 -- A weak certificate stored before the check existed is refused when an export starts.
-BEGIN;
 UPDATE privacy.export_recipients SET certificate = (SELECT pem FROM recipient_certs WHERE label = 'rsa1024')
  WHERE name = 'regress';
-SELECT pg_temp.error_of(format('SELECT privacy._run_export_now(%s)', :export_job), :export_job);
-ROLLBACK;
+CALL privacy.run_job(:export_job);
+\set VERBOSITY default
+UPDATE privacy.export_recipients r SET certificate = s.certificate FROM saved_recipients s WHERE s.name = r.name;
+SELECT action, outcome FROM privacy.audit_log WHERE job_id = :export_job ORDER BY id;
 
 -- download_export: unknown job 22023, not an export 22023, not finished 55000.
 SELECT privacy.download_export(-1);
@@ -192,7 +196,7 @@ SELECT p.proname, has_function_privilege('privacy_admin', p.oid, 'EXECUTE') AS a
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy'::regnamespace
    AND p.proname IN ('add_export_recipient', 'remove_export_recipient', 'download_export',
-                     'export_chunks', '_run_export_now', '_inspect_certificate')
+                     'export_chunks', '_inspect_certificate')
  ORDER BY p.proname;
 
 -- Clean up what this test made.

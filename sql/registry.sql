@@ -33,7 +33,6 @@ SELECT rg.try($$SELECT privacy.register_table('rg.accounts', 'subject', 'no_tena
 SELECT rg.try($$SELECT privacy.register_table('rg.accounts', 'doc', 'tenant')$$);
 SELECT rg.try($$SELECT privacy.register_table('rg.accounts', 'subject', 'subject')$$);
 SELECT rg.try($$SELECT privacy.register_table('rg.accounts', 'subject', 'tenant', 'shred')$$);
-SELECT rg.try($$SELECT privacy.register_table('rg.accounts', 'id', 'tenant', 'anonymize')$$);
 SELECT rg.try($$SELECT privacy.register_table('rg.a_view', 'subject')$$);
 SELECT rg.try($$SELECT privacy.register_table('rg.nokey', 'subject')$$);
 SELECT rg.try($$SELECT privacy.register_table('rg.nullable_unique', 'subject')$$);
@@ -56,6 +55,8 @@ SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'addr', 'redact')$
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'n', 'hash')$$);
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'note', 'hash')$$);
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'subject', 'keep')$$);
+SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'subject', 'null')$$);
+SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'note', 'tombstone')$$);
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'id', 'redact')$$);
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.accounts', 'ghost', 'null')$$);
 SELECT rg.try($$SELECT privacy.set_column_rule('rg.unique_key', 'b', 'null')$$);
@@ -64,6 +65,8 @@ SELECT privacy.set_column_rule('rg.accounts', 'note', 'redact');
 SELECT privacy.set_column_rule('rg.accounts', 'doc', 'redact');
 SELECT privacy.set_column_rule('rg.accounts', 'n', 'redact');
 SELECT privacy.set_column_rule('rg.accounts', 'note', 'null');
+SELECT privacy.set_column_rule('rg.accounts', 'subject', 'tombstone');
+SELECT privacy.set_column_rule('rg.accounts', 'subject', 'hash');
 SELECT column_name, rule FROM privacy.column_rules WHERE relation = 'rg.accounts'::regclass ORDER BY 1;
 SELECT detail FROM privacy.audit_log WHERE action = 'settings_changed' AND target = 'rg.accounts' ORDER BY id;
 
@@ -80,14 +83,17 @@ INSERT INTO "My Schema"."Users Table" VALUES ('T 1', 1, 'alice', 'n1'), ('T 1', 
                                               ('T 1', 3, 'bob', 'n3'), ('T 2', 1, 'alice', 'n4');
 SELECT privacy.register_table('"My Schema"."Users Table"', 'x"; drop table rg.t; --', 'Tenant Id', 'anonymize');
 SELECT privacy.set_column_rule('"My Schema"."Users Table"', 'Notes "quoted"', 'hash');
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9101, 'erase', 'subject', 'alice', 'T 1', 'test', false, 'processing', now() + interval '30 days');
-SELECT privacy._mark_rows(9101, 'T 1', 'alice') AS marked;
-SELECT "Tenant Id", "Key; x", privacy_erased_by FROM "My Schema"."Users Table" ORDER BY 1, 2;
-UPDATE privacy.jobs SET status = 'completed', recoverable_until = now() + interval '1 day' WHERE id = 9101;
-SELECT privacy.restore(9101, '"My Schema"."Users Table"', '[{"Tenant Id": "T 1", "Key; x": 2}]') AS restored;
-UPDATE privacy.jobs SET recoverable_until = now() WHERE id = 9101;
-SELECT privacy._finalize_rows(9101) AS finalized;
+-- A real erase of alice in tenant 'T 1' (CALL privacy.run_job runs the worker's loop here).
+SET privacy.require_distinct_approver = off;
+SELECT privacy.request_erase('T 1', 'alice', 'hostile names') AS alice \gset
+SELECT privacy.approve(:alice);
+CALL privacy.run_job(:alice);
+SELECT "Tenant Id", "Key; x", privacy_erased_by = :alice AS marked FROM "My Schema"."Users Table" ORDER BY 1, 2;
+SELECT privacy.restore(:alice, '"My Schema"."Users Table"', '[{"Tenant Id": "T 1", "Key; x": 2}]') AS restored;
+-- The recovery window closes (the clock, simulated) and the finalization runs.
+UPDATE privacy.jobs SET recoverable_until = now() WHERE id = :alice;
+CALL privacy.run_job(:alice);
+SELECT status, finalization FROM privacy.jobs WHERE id = :alice;
 SELECT "Tenant Id", "Key; x", "x""; drop table rg.t; --" = privacy._pseudonym('alice') AS subject_hashed,
        "Notes ""quoted""" = privacy._pseudonym('n1') AS notes_hashed, privacy_erased_by
   FROM "My Schema"."Users Table" ORDER BY 1, 2;
@@ -100,13 +106,15 @@ SELECT relrowsecurity, relforcerowsecurity, (SELECT count(*) FROM pg_policy WHER
 CREATE TABLE rg.single (id bigint PRIMARY KEY, owner_id bigint NOT NULL, v text);
 INSERT INTO rg.single SELECT n, n % 4, 'v' || n FROM generate_series(1, 12) n;
 SELECT privacy.register_table('rg.single', 'owner_id');
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9102, 'erase', 'subject', '2', 'any', 'test', false, 'processing', now() + interval '30 days'),
-       (9103, 'erase', 'subject', 'not-a-number', 'any', 'test', false, 'processing', now() + interval '30 days');
-SELECT privacy._mark_rows(9102, 'any', '2') AS marked, privacy._mark_rows(9103, 'any', 'not-a-number') AS not_a_number;
-SELECT array_agg(id ORDER BY id) AS marked_ids FROM rg.single WHERE privacy_erased_by = 9102;
-UPDATE privacy.jobs SET status = 'completed', recoverable_until = now() WHERE id = 9102;
-SELECT privacy._finalize_rows(9102) AS deleted;
+SELECT privacy.request_erase('any', '2', 'single tenant') AS two \gset
+SELECT privacy.request_erase('any', 'not-a-number', 'no such subject') AS nan \gset
+SELECT privacy.approve(:two), privacy.approve(:nan);
+CALL privacy.run_job(:two);
+CALL privacy.run_job(:nan);
+SELECT id = :two AS two, processed_items FROM privacy.jobs WHERE id IN (:two, :nan) ORDER BY id;
+SELECT array_agg(id ORDER BY id) AS marked_ids FROM rg.single WHERE privacy_erased_by = :two;
+UPDATE privacy.jobs SET recoverable_until = now() WHERE id = :two;
+CALL privacy.run_job(:two);
 SELECT count(*) AS left_rows FROM rg.single;
 
 -- Privileges: the secret is readable by no role; the API is granted to privacy_admin only.
@@ -114,18 +122,16 @@ GRANT USAGE ON SCHEMA rg TO privacy_admin;
 SET ROLE privacy_admin;
 SELECT rg.try($$SELECT * FROM privacy.installation_secret$$);
 SELECT rg.try($$SELECT privacy._pseudonym('x')$$);
-SELECT rg.try($$SELECT privacy._mark_rows(1, 'a', 'b')$$);
 RESET ROLE;
 SELECT p.proname, has_function_privilege('privacy_admin', p.oid, 'EXECUTE') AS admin,
        has_function_privilege('privacy_requester', p.oid, 'EXECUTE') AS requester,
        p.prosecdef AS definer, p.provolatile
   FROM pg_proc p WHERE p.pronamespace = 'privacy'::regnamespace
    AND p.proname IN ('register_table', 'unregister_table', 'set_column_rule', 'restore', '_pseudonym',
-                     '_random_bytes', '_mark_rows', '_finalize_rows')
+                     '_random_bytes', 'retry_items', 'resolve_item')
  ORDER BY 1;
 SELECT length(secret) AS secret_bytes, count(*) OVER () AS secrets FROM privacy.installation_secret;
 
 SELECT privacy.unregister_table(relation) FROM privacy.registered_tables WHERE relation::text LIKE 'rg.%' ORDER BY relation::text;
-DELETE FROM privacy.jobs WHERE id BETWEEN 9101 AND 9103;
 DROP SCHEMA rg CASCADE;
 DROP SCHEMA "My Schema" CASCADE;

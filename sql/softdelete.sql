@@ -105,18 +105,22 @@ SET app.tenant = 'acme';
 SELECT count(*) AS acme_users_visible, count(*) FILTER (WHERE tenant <> 'acme') AS other_tenants FROM sd.users;
 RESET ROLE;
 
--- An erase job (inserted directly; the job loop is not part of this suite).
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9001, 'erase', 'subject', '4', 'globex', 'test', false, 'processing', now() + interval '30 days');
+-- Erase jobs run by CALL privacy.run_job: the worker's own loop, in this session.
+SET privacy.require_distinct_approver = off;
 -- The wrong tenant marks nothing: subject 4 lives in tenant globex.
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9000, 'erase', 'subject', '4', 'acme', 'test', false, 'processing', now() + interval '30 days');
-SELECT privacy._mark_rows(9000, 'acme', '4') AS marked_wrong_tenant;
+SELECT privacy.request_erase('acme', '4', 'wrong tenant') AS wrong \gset
+SELECT privacy.approve(:wrong);
+CALL privacy.run_job(:wrong);
+SELECT status, processed_items AS marked_wrong_tenant FROM privacy.jobs WHERE id = :wrong;
+SELECT privacy.request_erase('globex', '4', 'GDPR art. 17') AS job \gset
+-- Restore: refused while the job has not run (nor stopped).
+SELECT privacy.restore(:job);
+SELECT privacy.approve(:job);
 SET privacy.batch_size = 2;   -- several batches per table: proves keyset paging
-SELECT privacy._mark_rows(9001, 'globex', '4') AS marked;
-SELECT privacy._mark_rows(9001, 'globex', '4') AS marked_again_is_idempotent;
+CALL privacy.run_job(:job);
 RESET privacy.batch_size;
-SELECT relation::text, privacy_erased_by, count(*) FROM (
+SELECT status, finalization, processed_items, total_items, failed_items FROM privacy.jobs WHERE id = :job;
+SELECT relation::text, privacy_erased_by = :job AS by_job, count(*) FROM (
   SELECT 'sd.users'::regclass AS relation, privacy_erased_by FROM sd.users
   UNION ALL SELECT 'sd.profiles', privacy_erased_by FROM sd.profiles
   UNION ALL SELECT 'sd.orders', privacy_erased_by FROM sd.orders
@@ -149,44 +153,44 @@ SELECT count(*) AS superuser_sees_orders_4 FROM sd.orders WHERE customer_ref = '
 -- Nothing else changed.
 SELECT fp = sd.fingerprint(skip_subject => 4) AS others_untouched FROM sd.saved WHERE what = 'others';
 
--- Restore: refused while the job is still processing.
-SELECT privacy.restore(9001);
-UPDATE privacy.jobs SET status = 'completed', finished_at = now(), recoverable_until = now() + interval '7 days'
- WHERE id = 9001;
 -- Restore the chosen key of one relation, then one relation, then everything.
-SELECT privacy.restore(9001, 'sd.orders', '[{"id": 41}, {"id": "42"}]');
-SELECT privacy.restore(9001, 'sd.orders', '[{"nope": 1}]');
-SELECT privacy.restore(9001, NULL, '[{"id": 41}]');
-SELECT id, privacy_erased_by FROM sd.orders WHERE customer_ref = '4' ORDER BY id;
-SELECT privacy.restore(9001, 'sd.comments');
-SELECT privacy.restore(9001);
-SELECT detail FROM privacy.audit_log WHERE action = 'restored' AND job_id = 9001 ORDER BY id;
+SELECT privacy.restore(:job, 'sd.orders', '[{"id": 41}, {"id": "42"}]');
+SELECT privacy.restore(:job, 'sd.orders', '[{"nope": 1}]');
+SELECT privacy.restore(:job, NULL, '[{"id": 41}]');
+SELECT id, privacy_erased_by = :job AS marked FROM sd.orders WHERE customer_ref = '4' ORDER BY id;
+SELECT privacy.restore(:job, 'sd.comments');
+SELECT privacy.restore(:job);
+SELECT detail FROM privacy.audit_log WHERE action = 'restored' AND job_id = :job ORDER BY id;
 SELECT fp = sd.fingerprint() AS everything_back FROM sd.saved WHERE what = 'all';
 -- Past the window: refused, with the date.
-UPDATE privacy.jobs SET recoverable_until = '2020-01-01 00:00:00+00' WHERE id = 9001;
+UPDATE privacy.jobs SET recoverable_until = '2020-01-01 00:00:00+00' WHERE id = :job;
 SET TimeZone = 'UTC';
-SELECT privacy.restore(9001);
+SELECT privacy.restore(:job);
 RESET TimeZone;
 
--- Finalization. Mark again; a comment of subject 4 is referenced from a table pg_privacy does
--- not know, so its deletion fails: it lands in job_errors and the rest is finalized.
+-- Finalization. Erase subject 4 again; a comment of subject 4 is referenced from a table
+-- pg_privacy does not know, so its deletion fails: it is flagged in job_errors once, and so is
+-- the user it references; the rest is finalized, and the pass ends finalized_with_errors.
 CREATE TABLE sd.moderation (comment_id bigint REFERENCES sd.comments, note text);
 INSERT INTO sd.moderation VALUES (401, 'kept for moderation');
-UPDATE privacy.jobs SET status = 'processing', recoverable_until = NULL WHERE id = 9001;
-SELECT privacy._mark_rows(9001, 'globex', '4') AS marked;
-UPDATE privacy.jobs SET status = 'completed', recoverable_until = now() WHERE id = 9001;
+SELECT privacy.request_erase('globex', '4', 'GDPR art. 17, again') AS again \gset
+SELECT privacy.approve(:again);
+CALL privacy.run_job(:again);
+-- The recovery window closes (the clock, simulated), and run_job finalizes.
+UPDATE privacy.jobs SET recoverable_until = now() WHERE id = :again;
 -- Pseudonym of subject 4 (to prove determinism below) before finalizing.
 SELECT privacy._pseudonym('4') = privacy._pseudonym('4') AS deterministic, length(privacy._pseudonym('4')) AS len;
-SELECT privacy._finalize_rows(9001) AS finalized;
-SELECT relation::text, row_key, sqlstate FROM privacy.job_errors WHERE job_id = 9001;
-SELECT finalized_at IS NOT NULL AS finalized FROM privacy.jobs WHERE id = 9001;
-SELECT action, outcome, detail FROM privacy.audit_log WHERE action = 'finalized' AND job_id = 9001;
+CALL privacy.run_job(:again);
+SELECT relation::text, row_key, phase, attempt, sqlstate FROM privacy.job_errors WHERE job_id = :again ORDER BY id;
+SELECT finalization, finalized_at IS NOT NULL AS finalized_at_set FROM privacy.jobs WHERE id = :again;
+SELECT action, outcome, detail FROM privacy.audit_log
+ WHERE action IN ('finalization_started', 'finalized', 'finalized_with_errors') AND job_id = :again ORDER BY id;
 -- Deleted: users, order_items, comments (except the blocked one). Anonymized and visible again:
 -- profiles and orders, with their subject hashed and rules applied.
 SELECT (SELECT count(*) FROM sd.users WHERE id = 4) AS users,
        (SELECT count(*) FROM sd.order_items WHERE order_id BETWEEN 41 AND 43) AS items,
        (SELECT count(*) FROM sd.comments WHERE id IN (401, 402)) AS comments_left,
-       (SELECT privacy_erased_by FROM sd.comments WHERE id = 401) AS blocked_still_marked;
+       (SELECT privacy_erased_by = :again FROM sd.comments WHERE id = 401) AS blocked_still_marked;
 SELECT id, user_ref = privacy._pseudonym('4') AS hashed_subject, bio, city, privacy_erased_by FROM sd.profiles WHERE id = 1004;
 SELECT id, customer_ref = privacy._pseudonym('4') AS hashed_subject, user_id, customer = privacy._pseudonym('User 4') AS hashed_customer,
        total, placed, privacy_erased_by FROM sd.orders WHERE id BETWEEN 41 AND 43 ORDER BY id;
@@ -198,10 +202,11 @@ SELECT count(*) AS app_sees_anonymized_orders FROM sd.orders WHERE id BETWEEN 41
 RESET ROLE;
 SELECT fp = sd.fingerprint(skip_subject => 4) AS others_untouched FROM sd.saved WHERE what = 'others';
 
--- Known edges (docs/soft-delete.md), with subject 6 of tenant acme hidden by job 9002.
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9002, 'erase', 'subject', '6', 'acme', 'test', false, 'processing', now() + interval '30 days');
-SELECT privacy._mark_rows(9002, 'acme', '6') AS marked;
+-- Known edges (docs/soft-delete.md), with subject 6 of tenant acme hidden by an erase.
+SELECT privacy.request_erase('acme', '6', 'known edges') AS six \gset
+SELECT privacy.approve(:six);
+CALL privacy.run_job(:six);
+SELECT processed_items AS marked FROM privacy.jobs WHERE id = :six;
 CREATE VIEW sd.user_ids AS SELECT id FROM sd.users WHERE tenant = 'acme';
 CREATE VIEW sd.user_ids_invoker WITH (security_invoker = true) AS SELECT id FROM sd.users WHERE tenant = 'acme';
 GRANT SELECT ON sd.user_ids, sd.user_ids_invoker TO sd_app;
@@ -217,15 +222,17 @@ SELECT count(*) AS invoker_view_shows_6 FROM sd.user_ids_invoker WHERE id = 6;
 INSERT INTO sd.comments (tenant, id, user_id, body) VALUES ('acme', 9999, 6, 'references a hidden user');
 RESET ROLE;
 DELETE FROM sd.comments WHERE id = 9999;
-UPDATE privacy.jobs SET status = 'completed', recoverable_until = now() + interval '1 day' WHERE id = 9002;
-SELECT privacy.restore(9002) AS restored;
+SELECT privacy.restore(:six) AS restored;
 DROP VIEW sd.user_ids, sd.user_ids_invoker;
 
--- Unregistering refuses while rows await finalization (the rows job 9001 could not finalize).
+-- Unregistering refuses while rows await finalization (the rows the erase could not finalize).
 SELECT privacy.unregister_table('sd.comments');
+-- Once the cause is gone, retry_items finalizes the flagged rows, and the job is finalized.
 DELETE FROM sd.moderation;
-DELETE FROM sd.comments WHERE privacy_erased_by = 9001;
-DELETE FROM sd.users WHERE privacy_erased_by = 9001;
+SELECT * FROM privacy.retry_items(:again);
+SELECT relation::text, resolution, resolved_by = session_user AS by_me FROM privacy.job_errors WHERE job_id = :again ORDER BY id;
+SELECT finalization FROM privacy.jobs WHERE id = :again;
+SELECT count(*) AS user_4_left FROM sd.users WHERE id = 4;
 SELECT privacy.unregister_table('sd.comments');
 SELECT privacy.unregister_table('sd.order_items');
 SELECT privacy.unregister_table('sd.orders');
@@ -244,5 +251,4 @@ SELECT count(*) AS leftover_columns FROM pg_attribute
 SELECT count(*) AS leftover_indexes FROM pg_indexes WHERE schemaname = 'sd' AND indexdef LIKE '%privacy_erased_by%';
 SELECT action, target FROM privacy.audit_log WHERE action = 'table_unregistered' AND target LIKE 'sd.%' ORDER BY id;
 
-DELETE FROM privacy.jobs WHERE id IN (9000, 9001, 9002);
 DROP SCHEMA sd CASCADE;

@@ -14,7 +14,9 @@
 //   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
 //   $5 after_key (text, a key object)        $6 row_key (text, a key object: the one row of the
 //                                               row-by-row retry, or the last row a rewrite covers)
-//   $7 the subject's pseudonym (text)
+//   $7 the subject column's new value in an anonymizing finalization (the subject's pseudonym,
+//      or the tenant's tombstone subject id); in a purge, the subject's pseudonym, which rows an
+//      earlier erase anonymized carry instead of the subject id
 //   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
 // Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
 // (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
@@ -36,14 +38,15 @@
 // FAILURES. A batch runs as one statement (or pick and rewrite) in a subtransaction with
 // lock_timeout set to privacy.lock_timeout. If it fails for a reason that concerns a row (see
 // is_row_failure), the subtransaction is rolled back and the same batch is redone row by row,
-// each row in its own subtransaction; a row that fails again is recorded in privacy.job_errors
-// and counted in `failed`, and the batch goes on. Any other failure (a cancel, a legal hold, a
-// missing privilege, ...) ends the batch and is thrown to the job loop.
+// each row in its own subtransaction; a row that fails again is recorded once in
+// privacy.job_errors and counted in `failed`, and the batch goes on past it: the position moves
+// beyond its key, so the walk never comes back to it (only privacy.retry_items does, through
+// redo_item). Any other failure (a cancel, a legal hold, a missing privilege, ...) ends the
+// batch and is thrown to the job loop.
 #include "batch.hpp"
 
 #include "audit.hpp"
 #include "core/json.hpp"
-#include "holds.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"
 #include "pg/spi.hpp"
@@ -72,23 +75,20 @@ namespace {
 
 // ----- statement builders --------------------------------------------------------------------
 
-enum class Operation { Mark, Purge, Finalize };
-
 // Which statement: the operation, whether a subject is given (purges of a whole tenant have
-// none), whether the batch starts after a key.
+// none), whether the batch starts after a key, and whether a purge also takes the rows an earlier
+// erase anonymized with the subject's pseudonym ($7).
 struct Shape {
   Operation operation;
   bool has_subject;
   bool has_after_key;
+  bool matches_pseudonym = false;
 };
 
-std::string operation_name(Operation operation) {
-  switch (operation) {
-    case Operation::Mark: return "mark";
-    case Operation::Purge: return "purge";
-    case Operation::Finalize: return "finalize";
-  }
-  return "?";
+// The name of a statement in the plan cache: every part of its shape.
+std::string statement_name(const Shape& shape) {
+  return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
+         (shape.matches_pseudonym ? "/p" : "") + (shape.has_after_key ? "/after" : "/first");
 }
 
 const std::string kEquals = " OPERATOR(pg_catalog.=) ";
@@ -139,8 +139,11 @@ std::string target_filter(const TableInfo& table, const Shape& shape) {
   std::string filter;
   if (table.tenant) filter = "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
   if (shape.has_subject) {
-    filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.subject.quoted + kEquals + "$3::" +
-              table.subject.base_type_sql;
+    std::string subject = "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+    if (shape.matches_pseudonym) {
+      subject = "(" + subject + " OR t." + table.subject.quoted + kEquals + "$7::" + table.subject.base_type_sql + ")";
+    }
+    filter += (filter.empty() ? "" : " AND ") + subject;
   }
   if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
   return filter;
@@ -169,10 +172,11 @@ std::string picked_pseudonyms(const TableInfo& table) {
   return "($8 OPERATOR(pg_catalog.->) " + key_object(table, "t") + "::pg_catalog.text)";
 }
 
-// The SET list of an anonymizing finalization: the subject's pseudonym ($7), each other 'hash'
-// column's pseudonym from $8, the constants of the other rules, and the mark cleared.
+// The SET list of an anonymizing finalization: the subject column's new value (NULL, or $7: the
+// pseudonym or the tombstone), each other 'hash' column's pseudonym from $8, the constants of the
+// other rules, and the mark cleared.
 std::string anonymize_assignments(const TableInfo& table) {
-  std::string set = table.subject.quoted + " = $7::" + table.subject.type_sql;
+  std::string set = table.subject.quoted + " = " + (table.subject_rule == "null" ? "NULL" : "$7::" + table.subject.type_sql);
   int hashed = 0;
   for (const auto& [column, rule] : table.rules) {
     std::string value = rule == "hash" ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
@@ -259,7 +263,19 @@ std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool o
 }
 
 std::string count_statement(const TableInfo& table, const Shape& shape) {
-  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape);
+  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+         after_key_condition(table, shape);
+}
+
+// The export's page: each row as the JSON text of its columns in table order (row_to_json of a
+// subselect keeps it) plus "_erased", then its key object.
+std::string read_statement(const TableInfo& table, const Shape& shape) {
+  std::string columns;
+  for (const std::string& name : table.exported_columns) columns += "t." + pg::quote_ident(name) + ", ";
+  columns += "t.privacy_erased_by IS NOT NULL AS \"_erased\"";
+  return batch_keys_select(table, shape,
+                           "(SELECT pg_catalog.row_to_json(x) FROM (SELECT " + columns + ") AS x)::pg_catalog.text, " +
+                               key_object(table, "t") + "::pg_catalog.text");
 }
 
 // ----- execution -----------------------------------------------------------------------------
@@ -384,14 +400,16 @@ std::optional<Error> attempt(const TableInfo& table, const std::function<void()>
 }
 
 // The failures a batch redoes row by row, recording the rows that fail again (docs/jobs.md,
-// "Row locks"): a row locked longer than privacy.lock_timeout (55P03), a deadlock (40P01), a
-// constraint (class 23, e.g. a foreign key from a table pg_privacy does not know) and a value
-// the anonymization cannot write (class 22). Anything else is not about one row and ends the
-// batch: a cancel or statement_timeout (57014), a shutdown (class 57), a legal hold (PV001), a
-// missing privilege (42501), lack of resources (class 53), an internal error (XX000).
+// "Flagged items"): a row locked longer than privacy.lock_timeout (55P03), a deadlock (40P01), a
+// constraint (class 23, e.g. a foreign key from a table pg_privacy does not know, a CHECK that
+// refuses the anonymized value), a value the anonymization cannot write (class 22) and an
+// exception an owner's trigger raises for a row (P0001). Anything else is not about one row and
+// ends the batch: a cancel or statement_timeout (57014), a shutdown (class 57), a legal hold
+// (PV001), a missing privilege (42501), lack of resources (class 53), an internal error (XX000).
 bool is_row_failure(const Error& error) {
   const std::string& code = error.sqlstate();
-  return code == "55P03" || code == "40P01" || code.rfind("23", 0) == 0 || code.rfind("22", 0) == 0;
+  return code == "55P03" || code == "40P01" || code == "P0001" || code.rfind("23", 0) == 0 ||
+         code.rfind("22", 0) == 0;
 }
 
 // What a batch statement did: rows acted on, keys selected, the last key selected.
@@ -442,18 +460,10 @@ long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bo
   return rewrite_picked(table, shape, bound, picked, secret, name + "/row");
 }
 
-void record_row_error(long long job_id, Oid relation, const std::string& row_key, const Error& error) {
-  pg::spi_execute(
-      "INSERT INTO privacy.job_errors (job_id, relation, row_key, sqlstate, message)"
-      " VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.jsonb, $4, $5)",
-      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
-       pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
-}
-
 // One batch of `shape` on `table` (see FAILURES above).
-BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
-  const std::string statement = operation_name(shape.operation) + (shape.has_subject ? "/s" : "/t");
-  const std::string name = statement + (shape.has_after_key ? "/after" : "/first");
+BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
+  const std::string name = statement_name(shape);
+  const std::string statement = name.substr(0, name.rfind('/'));
   // Read as the extension owner, before any owner scope (cached for the backend).
   const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
   BatchResult result;
@@ -485,7 +495,7 @@ BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& b
       continue;
     }
     if (!is_row_failure(*row_failure)) throw *row_failure;
-    record_row_error(bound.job_id, table.relid, *key[0], *row_failure);
+    record_item(bound.job_id, table.relid, shape.operation, *key[0], 1, *row_failure);
     ++result.failed;
   }
   result.last_key = keys.empty() ? bound.after_key : keys.back()[0];
@@ -493,14 +503,6 @@ BatchResult run_batch(const TableInfo& table, const Shape& shape, const Bound& b
   return result;
 }
 
-TableInfo require_table(Oid relation) {
-  std::optional<TableInfo> table = registry::load_table(relation);
-  if (!table) {
-    throw Error(sqlstate::kInvalidParameter, "relation " + std::to_string(relation) + " is not registered", "",
-                "SELECT relation FROM privacy.registered_tables lists the registered tables.");
-  }
-  return *table;
-}
 
 // False when a target identifier cannot even be written in the column's type (a subject id
 // "abc" for an integer column): no row can match, and casting it would fail the batch.
@@ -513,62 +515,89 @@ bool fits_column(const TableInfo& table, const Column& column, const std::option
   return value_fits(table.relid, column.base_type_sql, *value);
 }
 
-// Whether the target can address rows of the table at all.
-bool target_applies(const TableInfo& table, const Target& target) {
-  if (!table.tenant && !target.subject_id) return false;  // tenant purge, table without tenants
-  if (table.tenant && !fits_column(table, *table.tenant, target.tenant_id)) return false;
-  return fits_column(table, table.subject, target.subject_id);
+// Whether the job's target can address rows of the table at all.
+bool target_applies(const TableInfo& table, const jobs::Job& job) {
+  if (!table.tenant && !job.subject) return false;  // tenant purge, table without tenants
+  if (table.tenant && !fits_column(table, *table.tenant, job.tenant_id)) return false;
+  return fits_column(table, table.subject, job.subject);
 }
 
-Bound bound_for(const Target& target, long long limit, const std::optional<std::string>& after_key) {
+// The pseudonym of the job's subject, as the 'hash' rule writes it into the subject column: the
+// job found its rows by subject = target id, so they all hold it (a char(n) column pads it, and
+// its text drops the padding again).
+std::string subject_pseudonym(const TableInfo& table, const jobs::Job& job) {
+  std::string value = *job.subject;
+  if (table.subject.base_type == BPCHAROID) value.erase(value.find_last_not_of(' ') + 1);
+  return pseudonym::of(pseudonym::installation_secret(), value);
+}
+
+// A purge also takes the rows an earlier erase anonymized with the subject's pseudonym: those of
+// an 'anonymize' table whose subject column takes rule 'hash'.
+bool matches_pseudonym(const TableInfo& table, const jobs::Job& job, Operation operation) {
+  return operation == Operation::Purge && job.subject && table.on_erase == "anonymize" && table.subject_rule == "hash";
+}
+
+// The subject column's new value in an anonymizing finalization ($7): the pseudonym, or the
+// tenant's tombstone (checked at submission; if it was removed since, the rows fail and are
+// flagged rather than anonymized wrongly).
+std::optional<std::string> anonymized_subject(const TableInfo& table, const jobs::Job& job) {
+  if (table.subject_rule == "hash") {
+    if (!job.subject) {
+      throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                  "job " + std::to_string(job.id) + " has no subject, so its rows cannot be anonymized");
+    }
+    return subject_pseudonym(table, job);
+  }
+  if (table.subject_rule == "tombstone") return registry::tombstone_subject(job.tenant_id);
+  return std::nullopt;
+}
+
+Shape shape_of(const TableInfo& table, const jobs::Job& job, Operation operation,
+               const std::optional<std::string>& after_key) {
+  bool filters_subject = operation != Operation::Finalize && job.subject.has_value();
+  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation)};
+}
+
+Bound bound_of(const TableInfo& table, const jobs::Job& job, const Shape& shape, long long limit,
+               const std::optional<std::string>& after_key) {
   Bound bound;
-  bound.job_id = target.job_id;
-  bound.tenant = target.tenant_id;
-  bound.subject = target.subject_id;
+  bound.job_id = job.id;
+  bound.tenant = job.tenant_id;
+  bound.subject = job.subject;
   bound.limit = limit;
   bound.after_key = after_key;
+  if (shape.matches_pseudonym) bound.subject_pseudonym = subject_pseudonym(table, job);
+  if (anonymizes(table, shape)) bound.subject_pseudonym = anonymized_subject(table, job);
   return bound;
+}
+
+// Mark, purge and read address the target's rows; finalization the rows the job marked.
+bool addresses_rows(const TableInfo& table, const jobs::Job& job, Operation operation) {
+  return operation == Operation::Finalize || target_applies(table, job);
 }
 
 void require_limit(int limit) {
   if (limit < 1) throw Error(sqlstate::kInvalidParameter, "batch limit must be at least 1");
 }
 
-// The tenant and subject of a job (subject nullopt for tenant purges).
-struct JobTarget {
-  std::string tenant_id;
-  std::optional<std::string> subject_id;
-};
-
-JobTarget job_target(long long job_id) {
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, target_type::pg_catalog.text, target_id FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
-      {pg::int8_param(job_id)});
-  if (rows.empty()) throw Error(sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
-  JobTarget target{*rows[0][0], std::nullopt};
-  if (*rows[0][1] == "subject") target.subject_id = rows[0][2];
-  return target;
-}
-
-// The pseudonym every finalized row of an erase job gets in its subject column: the job found
-// its rows by subject = target id, so they all hold it (a char(n) column pads it, and its text
-// drops the padding again).
-std::string subject_pseudonym(const TableInfo& table, long long job_id, const std::optional<std::string>& subject_id) {
-  if (!subject_id) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "job " + std::to_string(job_id) + " has no subject, so its rows cannot be anonymized");
-  }
-  std::string value = *subject_id;
-  if (table.subject.base_type == BPCHAROID) value.erase(value.find_last_not_of(' ') + 1);
-  return pseudonym::of(pseudonym::installation_secret(), value);
-}
-
-long long count_with(const TableInfo& table, const Shape& shape, const Bound& bound) {
-  pg::TableOwnerScope owner(table.relid);
-  return pg::spi_query_int8(count_statement(table, shape), params_of(bound), false).value_or(0);
-}
-
 }  // namespace
+
+std::string_view phase_name(Operation operation) {
+  switch (operation) {
+    case Operation::Mark: return "mark";
+    case Operation::Purge: return "purge";
+    case Operation::Finalize: return "finalize";
+    case Operation::Read: return "read";
+  }
+  return "?";
+}
+
+std::optional<Operation> parse_phase(std::string_view phase) {
+  for (Operation operation : {Operation::Mark, Operation::Purge, Operation::Finalize, Operation::Read}) {
+    if (phase_name(operation) == phase) return operation;
+  }
+  return std::nullopt;
+}
 
 // True when `value` is valid input for `type_sql` (see batch.hpp).
 bool value_fits(Oid relation, const std::string& type_sql, const std::string& value) {
@@ -586,7 +615,7 @@ bool value_fits(Oid relation, const std::string& type_sql, const std::string& va
 
 // ----- relations in foreign-key order --------------------------------------------------------
 
-std::vector<Oid> relations_in_order() {
+RelationGraph relation_graph() {
   pg::SpiConnection spi;
   std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
   for (const pg::TextRow& row : pg::spi_query_rows(
@@ -595,6 +624,7 @@ std::vector<Oid> relations_in_order() {
            " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
     names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
   }
+  RelationGraph graph;
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
   std::map<Oid, std::set<Oid>> children;
   for (const pg::TextRow& row : pg::spi_query_rows(
@@ -602,13 +632,15 @@ std::vector<Oid> relations_in_order() {
            "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
            "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
            " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
-    children[static_cast<Oid>(std::stoul(*row[1]))].insert(static_cast<Oid>(std::stoul(*row[0])));
+    Oid child = static_cast<Oid>(std::stoul(*row[0]));
+    Oid parent = static_cast<Oid>(std::stoul(*row[1]));
+    children[parent].insert(child);
+    graph.parents[child].insert(parent);
   }
   // Kahn's algorithm: a table comes once all its children have; in a cycle, the first remaining
   // table by name goes next, so the order is always the same.
-  std::vector<Oid> order;
   std::set<Oid> emitted;
-  while (order.size() < names_order.size()) {
+  while (graph.order.size() < names_order.size()) {
     Oid next = InvalidOid;
     for (Oid candidate : names_order) {
       if (emitted.count(candidate)) continue;
@@ -621,193 +653,120 @@ std::vector<Oid> relations_in_order() {
         if (!emitted.count(candidate)) { next = candidate; break; }
       }
     }
-    order.push_back(next);
+    graph.order.push_back(next);
     emitted.insert(next);
   }
-  return order;
+  return graph;
 }
 
-// ----- counts --------------------------------------------------------------------------------
+std::vector<Oid> relations_in_order() { return relation_graph().order; }
 
-long long count_rows_to_mark(const Target& target, Oid relation) {
+// ----- counts and batches --------------------------------------------------------------------
+
+long long count_rows(const jobs::Job& job, const TableInfo& table, Operation operation,
+                     const std::optional<std::string>& after_key) {
   pg::SpiConnection spi;
-  TableInfo table = require_table(relation);
-  if (!target_applies(table, target)) return 0;
-  return count_with(table, {Operation::Mark, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
+  if (!addresses_rows(table, job, operation)) return 0;
+  Shape shape = shape_of(table, job, operation, after_key);
+  Bound bound = bound_of(table, job, shape, 0, after_key);
+  pg::TableOwnerScope owner(table.relid);
+  return pg::spi_query_int8(count_statement(table, shape), params_of(bound), false).value_or(0);
 }
 
-long long count_rows_to_purge(const Target& target, Oid relation) {
-  pg::SpiConnection spi;
-  TableInfo table = require_table(relation);
-  if (!target_applies(table, target)) return 0;
-  return count_with(table, {Operation::Purge, target.subject_id.has_value(), false}, bound_for(target, 0, std::nullopt));
-}
-
-long long count_marked_rows(long long job_id, Oid relation) {
-  pg::SpiConnection spi;
-  Bound bound;
-  bound.job_id = job_id;
-  return count_with(require_table(relation), {Operation::Finalize, false, false}, bound);
-}
-
-// ----- the batches ---------------------------------------------------------------------------
-
-BatchResult mark_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key, int limit) {
+BatchResult run_batch(const jobs::Job& job, const TableInfo& table, Operation operation,
+                      const std::optional<std::string>& after_key, int limit) {
   require_limit(limit);
   pg::SpiConnection spi;
-  TableInfo table = require_table(relation);
-  if (!target.subject_id) {
+  if (operation == Operation::Mark && !job.subject) {
     throw Error(sqlstate::kInvalidParameter, "an erase marks the rows of one subject; no subject given");
   }
-  if (!target_applies(table, target)) return BatchResult{0, 0, after_key, true};
-  return run_batch(table, {Operation::Mark, true, after_key.has_value()}, bound_for(target, limit, after_key));
+  if (!addresses_rows(table, job, operation)) return BatchResult{0, 0, after_key, true};
+  Shape shape = shape_of(table, job, operation, after_key);
+  return run_statement_batch(table, shape, bound_of(table, job, shape, limit, after_key));
 }
 
-BatchResult purge_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key, int limit) {
+BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& after_key,
+                       int limit, const std::function<void(std::string_view row_json)>& row) {
   require_limit(limit);
-  pg::SpiConnection spi;
-  TableInfo table = require_table(relation);
-  if (!target_applies(table, target)) return BatchResult{0, 0, after_key, true};
-  return run_batch(table, {Operation::Purge, target.subject_id.has_value(), after_key.has_value()},
-                   bound_for(target, limit, after_key));
+  pg::SpiConnection spi;  // every page is freed when it closes
+  if (!target_applies(table, job)) return BatchResult{0, 0, after_key, true};
+  Shape shape = shape_of(table, job, Operation::Read, after_key);
+  std::vector<pg::TextRow> rows;
+  {
+    pg::TableOwnerScope owner(table.relid);
+    rows = execute(table, statement_name(shape), read_statement(table, shape),
+                   bound_of(table, job, shape, limit, after_key));
+  }
+  BatchResult result;
+  for (const pg::TextRow& read : rows) {
+    if (!read[0] || !read[1]) throw Error(sqlstate::kInternalError, "the export read a row without JSON or key");
+    row(*read[0]);
+  }
+  result.processed = static_cast<long long>(rows.size());
+  result.last_key = rows.empty() ? after_key : rows.back()[1];
+  result.relation_done = static_cast<long long>(rows.size()) < limit;
+  return result;
 }
 
-// A legal hold on the job's tenant, subject or this table stops finalization: the result is
-// {processed 0, relation_done false, last_key unchanged}; the caller must skip this relation
-// (the rows stay hidden and restorable until the hold ends) rather than call again.
-BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<std::string>& after_key, int limit) {
-  require_limit(limit);
+std::optional<Error> redo_item(const jobs::Job& job, const TableInfo& table, Operation phase,
+                               const std::string& row_key, bool finalize_too) {
   pg::SpiConnection spi;
-  JobTarget job = job_target(job_id);
-  if (holds::find_hold(job.tenant_id, job.subject_id, relation)) return BatchResult{0, 0, after_key, false};
-  std::optional<TableInfo> table = registry::load_table(relation);
-  if (!table) return BatchResult{0, 0, after_key, true};
-  Bound bound;
-  bound.job_id = job_id;
-  bound.limit = limit;
-  bound.after_key = after_key;
-  if (table->on_erase == "anonymize") bound.subject_pseudonym = subject_pseudonym(*table, job_id, job.subject_id);
-  return run_batch(*table, {Operation::Finalize, false, after_key.has_value()}, bound);
+  auto redo = [&](Operation operation) {
+    Shape shape = shape_of(table, job, operation, std::nullopt);
+    Bound bound = bound_of(table, job, shape, 1, std::nullopt);
+    bound.row_key = row_key;
+    const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
+    std::string name = statement_name(shape);
+    act_on_row(table, shape, bound, secret, name.substr(0, name.rfind('/')));
+  };
+  if (!addresses_rows(table, job, phase)) return std::nullopt;
+  return attempt(table, [&] {
+    redo(phase);
+    if (finalize_too) redo(Operation::Finalize);
+  });
+}
+
+void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
+                 int attempt, const Error& error) {
+  pg::SpiConnection spi;
+  pg::spi_execute(
+      "INSERT INTO privacy.job_errors (job_id, relation, row_key, phase, attempt, sqlstate, message)"
+      " VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.jsonb, $4, $5, $6, $7)",
+      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
+       pg::text_param(std::string(phase_name(phase))), pg::int8_param(static_cast<long long>(attempt)),
+       pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
 }
 
 // ----- restore -------------------------------------------------------------------------------
 
-std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id, Oid relation,
-                                                                const std::optional<std::string>& keys_json) {
+long long restore_rows(long long job_id, const TableInfo& table, const std::optional<std::string>& keys_json) {
   pg::SpiConnection spi;
-  std::vector<Oid> relations;
-  if (relation != InvalidOid) {
-    relations.push_back(require_table(relation).relid);
-  } else {
-    if (keys_json) {
-      throw Error(sqlstate::kInvalidParameter, "restoring chosen keys needs the relation they belong to", "",
-                  "Pass relation => 'the_table' together with keys.");
+  std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
+                    " WHERE t.privacy_erased_by" + kEquals + "$1";
+  if (keys_json) {
+    std::string names = "ARRAY[";
+    for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
+    names += "]::pg_catalog.text[]";
+    bool valid = pg::spi_query_text(
+                     "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
+                     " THEN false ELSE NOT EXISTS ("
+                     "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
+                     "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
+                     "      OR NOT e OPERATOR(pg_catalog.?&) " + names + ") END::pg_catalog.text",
+                     {pg::text_param(*keys_json)})
+                     .value_or("false") == "true";
+    if (!valid) {
+      throw Error(sqlstate::kInvalidParameter,
+                  "keys must be a JSON array of objects naming every key column of " + table.display,
+                  "The key of " + table.display + " is (" + key_names(table) + ").",
+                  "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
+                  "privacy.job_errors.row_key has this form too.");
     }
-    relations = relations_in_order();
+    sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
+           " FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) e)";
   }
-  std::vector<std::pair<Oid, long long>> restored;
-  for (Oid relid : relations) {
-    TableInfo table = require_table(relid);
-    std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
-                      " WHERE t.privacy_erased_by" + kEquals + "$1";
-    if (keys_json) {
-      std::string names = "ARRAY[";
-      for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
-      names += "]::pg_catalog.text[]";
-      bool valid = pg::spi_query_text(
-                       "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
-                       " THEN false ELSE NOT EXISTS ("
-                       "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
-                       "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
-                       "      OR NOT e OPERATOR(pg_catalog.?&) " + names + ") END::pg_catalog.text",
-                       {pg::text_param(*keys_json)})
-                       .value_or("false") == "true";
-      if (!valid) {
-        throw Error(sqlstate::kInvalidParameter,
-                    "keys must be a JSON array of objects naming every key column of " + table.display,
-                    "The key of " + table.display + " is (" + key_names(table) + ").",
-                    "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
-                    "privacy.job_errors.row_key has this form too.");
-      }
-      sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
-             " FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) e)";
-    }
-    pg::TableOwnerScope owner(relid);
-    long long count = static_cast<long long>(
-        pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
-    restored.emplace_back(relid, count);
-  }
-  return restored;
-}
-
-long long restore_rows(long long job_id, Oid relation, const std::optional<std::string>& keys_json) {
-  long long total = 0;
-  for (const auto& [relid, count] : restore_rows_by_relation(job_id, relation, keys_json)) total += count;
-  return total;
+  pg::TableOwnerScope owner(table.relid);
+  return static_cast<long long>(pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
 }
 
 }  // namespace privacy::batch
-
-// ----- test hooks (superuser only) -----------------------------------------------------------
-// They run whole jobs' worth of batches in the caller's transaction; the real loop (jobs.cpp)
-// commits per batch. Used by the regression tests of this feature. Like every unit of work they
-// pin the search_path first.
-namespace pg = privacy::pg;
-namespace batch = privacy::batch;
-
-// privacy._mark_rows(job_id bigint, tenant text, subject text) RETURNS bigint
-PRIVACY_SQL_FUNCTION(privacy_mark_rows) {
-  pg::PinnedSearchPath pinned;
-  batch::Target target{PG_GETARG_INT64(0), pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); }),
-                       std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(2)); }))};
-  long long total = 0;
-  for (Oid relation : batch::relations_in_order()) {
-    std::optional<std::string> after;
-    for (;;) {
-      batch::BatchResult result = batch::mark_batch(target, relation, after, pg::guc::batch_size);
-      total += result.processed;
-      after = result.last_key;
-      if (result.relation_done) break;
-    }
-  }
-  // A test hook still leaves a trace: marking rows outside a job run is audited too.
-  privacy::audit::append({"rows_marked", target.tenant_id, target.job_id, "subject:" + *target.subject_id, "ok",
-                          "{\"rows\": " + std::to_string(total) + "}", std::nullopt});
-  return Int64GetDatum(total);
-}
-
-// privacy._finalize_rows(job_id bigint) RETURNS bigint: finalizes every relation not held, and
-// when none is held sets the job's finalized_at and audits 'finalized'.
-PRIVACY_SQL_FUNCTION(privacy_finalize_rows) {
-  pg::PinnedSearchPath pinned;
-  long long job_id = PG_GETARG_INT64(0);
-  long long total = 0;
-  long long failed = 0;
-  bool held = false;
-  for (Oid relation : batch::relations_in_order()) {
-    std::optional<std::string> after;
-    for (;;) {
-      batch::BatchResult result = batch::finalize_batch(job_id, relation, after, pg::guc::batch_size);
-      if (!result.relation_done && result.processed == 0 && result.failed == 0 && result.last_key == after) {
-        held = true;  // a legal hold: skip this relation
-        break;
-      }
-      total += result.processed;
-      failed += result.failed;
-      after = result.last_key;
-      if (result.relation_done) break;
-    }
-  }
-  if (!held) {
-    pg::SpiConnection spi;
-    std::vector<pg::TextRow> job = pg::spi_query_rows(
-        "UPDATE privacy.jobs SET finalized_at = pg_catalog.now(), updated_at = pg_catalog.now()"
-        " WHERE id OPERATOR(pg_catalog.=) $1 RETURNING tenant_id, target_id",
-        {pg::int8_param(job_id)}, false);
-    if (!job.empty()) {
-      privacy::audit::append({"finalized", job[0][0], job_id, job[0][1], failed ? "partial" : "ok",
-                              "{\"rows\": " + std::to_string(total) + ", \"failed\": " + std::to_string(failed) + "}"});
-    }
-  }
-  return Int64GetDatum(total);
-}

@@ -1,28 +1,35 @@
-// The batch operations every job runs (DESIGN section 5), shared by CALL privacy.run_job and the
-// background worker. Every statement on an application table runs as that table's owner
-// (docs/security.md). Each call does one batch inside the caller's transaction; the caller
-// commits it together with the job's progress.
+// The batch operations every job runs, shared by CALL privacy.run_job and the background worker:
+// the action of one kind of job on one relation (walk.hpp decides which relation and where).
+// Every statement on an application table runs as that table's owner (docs/security.md). Each
+// call does one batch inside the caller's transaction; the caller commits it together with the
+// job's progress.
 //
 // Batches walk a relation in key order (keyset pagination on its key columns, never ctid), so
 // the same SQL works on distributed tables and never rescans rows already handled. The position
-// is an opaque jsonb text (the last key seen) that the caller stores in privacy.jobs.cursor.
+// is a key object (jsonb text, the last key seen) that the walk keeps in privacy.jobs.cursor.
 #pragma once
 
-#include "pg/pg_headers.hpp"
+#include "core/error.hpp"
+#include "jobs.hpp"
+#include "registry.hpp"
 
+#include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace privacy::batch {
 
-// What a job acts on: a subject within a tenant, or a whole tenant (subject_id nullopt).
-struct Target {
-  long long job_id;
-  std::string tenant_id;
-  std::optional<std::string> subject_id;
-};
+using registry::TableInfo;
+
+// What one batch does to a relation. The name is the phase recorded in privacy.job_errors.
+enum class Operation { Mark, Purge, Finalize, Read };
+std::string_view phase_name(Operation operation);  // "mark", "purge", "finalize", "read"
+std::optional<Operation> parse_phase(std::string_view phase);
 
 struct BatchResult {
   long long processed = 0;              // rows handled in this batch
@@ -38,33 +45,52 @@ struct BatchResult {
 // a failed domain constraint (class 23) means it does not fit; any other error is thrown.
 bool value_fits(Oid relation, const std::string& type_sql, const std::string& value);
 
-// Registered relations in the order jobs visit them: children before parents by foreign keys.
+// Registered relations that exist, in the order jobs visit them: children before parents by
+// foreign keys among registered tables (a cycle is broken by name, self-references ignored),
+// and each relation's registered parents (the tables it references).
+struct RelationGraph {
+  std::vector<Oid> order;
+  std::map<Oid, std::set<Oid>> parents;
+};
+RelationGraph relation_graph();
 std::vector<Oid> relations_in_order();
 
-// Rows of the target in `relation` that an erase would mark (not yet marked).
-long long count_rows_to_mark(const Target& target, Oid relation);
-// Rows of the target in `relation` a purge would delete (marked or not).
-long long count_rows_to_purge(const Target& target, Oid relation);
-// Rows marked by `job_id` in `relation` (what finalization or restore would touch).
-long long count_marked_rows(long long job_id, Oid relation);
+// How many rows of the job's target the operation has left in `table` after `after_key`
+// (everything when nullopt): to mark (not yet marked), to purge (marked or not, and rows an
+// earlier erase anonymized with the subject's pseudonym), to finalize (marked by the job), or
+// to read (the export).
+long long count_rows(const jobs::Job& job, const TableInfo& table, Operation operation,
+                     const std::optional<std::string>& after_key);
 
-// Erase phase 1: sets privacy_erased_by = target.job_id on up to `limit` rows after `after_key`.
-BatchResult mark_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key,
-                       int limit);
-// Finalization: deletes (on_erase 'delete') or anonymizes ('anonymize') up to `limit` rows marked
-// by job_id after `after_key`. A row that fails is recorded in privacy.job_errors, the rest go on.
-BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<std::string>& after_key,
-                           int limit);
-// Purge: deletes up to `limit` of the target's rows (marked or not) after `after_key`.
-BatchResult purge_batch(const Target& target, Oid relation, const std::optional<std::string>& after_key,
-                        int limit);
+// One batch of up to `limit` rows after `after_key`:
+//  Mark      sets privacy_erased_by = job id on the subject's rows (erase);
+//  Purge     deletes the target's rows, marked or not;
+//  Finalize  deletes (on_erase 'delete') or anonymizes ('anonymize') the rows the job marked.
+// A row that fails (docs/jobs.md, "Flagged items") is recorded once in privacy.job_errors and
+// passed over; any other failure ends the batch and is thrown.
+BatchResult run_batch(const jobs::Job& job, const TableInfo& table, Operation operation,
+                      const std::optional<std::string>& after_key, int limit);
 
-// Clears the mark of job_id's rows: all of them, those of one relation, or only the rows whose
-// keys are listed (keys_json: a jsonb array of key objects). Returns the number restored.
-long long restore_rows(long long job_id, Oid relation, const std::optional<std::string>& keys_json);
+// The export's batch: reads up to `limit` of the subject's rows after `after_key`, each as the
+// JSON text of its columns (in table order, without privacy_erased_by) plus "_erased", and hands
+// them to `row` in key order.
+BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& after_key,
+                       int limit, const std::function<void(std::string_view row_json)>& row);
 
-// The same, with the count per relation (for the audit row of privacy.restore).
-std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id, Oid relation,
-                                                                const std::optional<std::string>& keys_json);
+// Redoes the action of a flagged item on the one row whose key object is `row_key`, in a
+// subtransaction of its own, as the table's owner: the phase's action, and for a 'mark' item of
+// an erase whose finalization has begun, its finalization right after. Returns the failure, if
+// any (every failure: the caller records it); rows that are gone count as done.
+std::optional<core::Error> redo_item(const jobs::Job& job, const TableInfo& table, Operation phase,
+                                     const std::string& row_key, bool finalize_too);
+
+// Records a flagged item in privacy.job_errors, as the extension owner: a row (row_key, a key
+// object) or a whole relation (nullopt) that `phase` could not handle, at its `attempt`.
+void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
+                 int attempt, const core::Error& error);
+
+// Clears the mark of job_id's rows in `table`: all of them, or only the rows whose keys are
+// listed (keys_json: a jsonb array of key objects). Returns the number restored.
+long long restore_rows(long long job_id, const TableInfo& table, const std::optional<std::string>& keys_json);
 
 }  // namespace privacy::batch

@@ -1,119 +1,65 @@
 #include "finalize.hpp"
 
-#include "audit.hpp"
 #include "batch.hpp"
-#include "holds.hpp"
-#include "pg/spi.hpp"
+#include "job_executor.hpp"
+#include "walk.hpp"
 
-#include <algorithm>
-
-namespace privacy::finalize {
+namespace privacy::jobs {
 
 namespace {
 
-struct DueJob {
-  std::string tenant_id;
-  std::optional<std::string> subject_id;
-  std::optional<std::string> cursor_json;
-  bool due;
-  bool finalized;
+// Deletes ('delete' tables) or anonymizes ('anonymize' tables) the rows the job marked.
+class FinalizeAction final : public walk::RelationAction {
+ public:
+  void use(const Job& job) { job_ = job; }
+  long long count(const registry::TableInfo& table, const std::optional<std::string>& after) override {
+    return batch::count_rows(job_, table, batch::Operation::Finalize, after);
+  }
+  batch::BatchResult run(const registry::TableInfo& table, const std::optional<std::string>& after,
+                         int limit) override {
+    return batch::run_batch(job_, table, batch::Operation::Finalize, after, limit);
+  }
+
+ private:
+  Job job_;
 };
 
-DueJob load_due_job(long long job_id) {
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, CASE WHEN target_type OPERATOR(pg_catalog.=) 'subject'::privacy.target_type THEN target_id END,"
-      "       CASE WHEN cursor OPERATOR(pg_catalog.->>) 'phase' OPERATOR(pg_catalog.=) 'finalize'"
-      "            THEN cursor::pg_catalog.text END,"
-      "       (kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-      "        AND status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
-      "        AND recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now())::pg_catalog.text,"
-      "       (finalized_at IS NOT NULL)::text"
-      "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-      {pg::int8_param(job_id)});
-  if (rows.empty()) throw core::Error(core::sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist");
-  const pg::TextRow& row = rows[0];
-  return DueJob{*row[0], row[1], row[2], *row[3] == "true", *row[4] == "true"};
-}
+class FinalizeExecutor final : public PhaseExecutor {
+ public:
+  RunStart begin(const Job& job) override {
+    action_.use(job);
+    walk_.start(job, false);
+    return RunStart{walk_.remaining(job, action_), false};
+  }
 
-FinalizeCursor parse_cursor(const std::optional<std::string>& json) {
-  FinalizeCursor cursor;
-  if (!json) return cursor;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'relation')::pg_catalog.oid::pg_catalog.text,"
-      "       NULLIF($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
-      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'rows', '0'),"
-      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'failed', '0')",
-      {pg::text_param(*json)});
-  cursor.relation = static_cast<Oid>(std::stoul(rows[0][0].value_or("0")));
-  cursor.after = rows[0][1];
-  cursor.rows = std::stoll(*rows[0][2]);
-  cursor.failed = std::stoll(*rows[0][3]);
-  return cursor;
-}
+  BatchStep run_batch(const Job& job, int limit) override {
+    action_.use(job);
+    walk::Step step = walk_.step(job, action_, limit);
+    return BatchStep{step.processed, step.failed, walk_.cursor().to_json(), step.finished, step.held};
+  }
 
-void save_cursor(long long job_id, const FinalizeCursor& cursor) {
-  std::string json = "{\"phase\": \"finalize\", \"relation\": " + std::to_string(cursor.relation) +
-                     ", \"after\": " + cursor.after.value_or("null") + ", \"rows\": " + std::to_string(cursor.rows) +
-                     ", \"failed\": " + std::to_string(cursor.failed) + "}";
-  pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::pg_catalog.jsonb, updated_at = pg_catalog.now()"
-                  " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::text_param(json)});
-}
+  // The audit detail of the pass: rows finalized and flagged over all its runs.
+  std::string finish(const Job&) override {
+    return "{\"rows\": " + std::to_string(walk_.cursor().rows) + ", \"failed\": " +
+           std::to_string(walk_.cursor().failed) + "}";
+  }
 
-void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& cursor) {
-  pg::spi_execute("UPDATE privacy.jobs SET finalized_at = pg_catalog.now(), cursor = NULL, updated_at = pg_catalog.now(),"
-                  " failed_items = failed_items OPERATOR(pg_catalog.+) $2 WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::int8_param(cursor.failed)});
-  audit::Entry entry;
-  entry.action = "finalized";
-  entry.tenant_id = job.tenant_id;
-  entry.job_id = job_id;
-  entry.target = job.subject_id ? "subject:" + *job.subject_id : "tenant:" + job.tenant_id;
-  entry.detail_json = "{\"rows\": " + std::to_string(cursor.rows) + ", \"failed\": " + std::to_string(cursor.failed) + "}";
-  audit::append(entry);
-}
+  std::optional<std::string> pass_over_current(const Job& job, const core::Error& why) override {
+    action_.use(job);
+    std::optional<Oid> relation = walk_.stuck_relation(action_);
+    if (!relation) return std::nullopt;
+    batch::record_item(job.id, *relation, batch::Operation::Finalize, std::nullopt, 1, why);
+    walk_.pass_over(*relation);
+    return walk_.cursor().to_json();
+  }
+
+ private:
+  walk::Walk walk_{"finalize", walk::HoldPolicy::Skip};
+  FinalizeAction action_;
+};
 
 }  // namespace
 
-Progress Finalizer::step(int limit) {
-  pg::SpiConnection spi;
-  DueJob job = load_due_job(job_id_);
-  if (job.finalized || !job.due) return job.finalized ? Progress::Done : Progress::NotDue;
-  if (!loaded_) {
-    relations_ = batch::relations_in_order();
-    cursor_ = parse_cursor(job.cursor_json);
-    loaded_ = true;
-  }
+std::unique_ptr<PhaseExecutor> make_finalization_executor() { return std::make_unique<FinalizeExecutor>(); }
 
-  FinalizeCursor cursor = cursor_;
-  auto position = std::find(relations_.begin(), relations_.end(), cursor.relation);
-  if (position == relations_.end()) {  // first step, or the relation was unregistered
-    position = relations_.begin();
-    cursor.after.reset();
-  }
-  // Skip relations with nothing of this job, looking only when a relation is entered (a count per
-  // batch would rescan the job's rows every time and make finalization quadratic).
-  while (position != relations_.end() && !cursor.after && batch::count_marked_rows(job_id_, *position) == 0) {
-    ++position;
-  }
-  if (position == relations_.end()) {
-    mark_finalized(job_id_, job, cursor);
-    return Progress::Done;
-  }
-  if (holds::find_hold(job.tenant_id, job.subject_id, *position)) return Progress::Held;
-
-  cursor.relation = *position;
-  batch::BatchResult result = batch::finalize_batch(job_id_, *position, cursor.after, limit);
-  cursor.rows += result.processed;
-  cursor.failed += result.failed;
-  cursor.after = result.relation_done ? std::nullopt : result.last_key;
-  if (result.relation_done) {
-    ++position;
-    cursor.relation = position == relations_.end() ? InvalidOid : *position;
-  }
-  save_cursor(job_id_, cursor);
-  cursor_ = cursor;
-  return Progress::More;
-}
-
-}  // namespace privacy::finalize
+}  // namespace privacy::jobs

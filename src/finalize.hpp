@@ -1,44 +1,11 @@
-// Finalization (DESIGN section 5): after an erase job's recovery window closes, its marked rows
-// are deleted or anonymized for good, children before parents, in batches. Run by a
-// background worker (dispatched by the launcher), by CALL privacy.run_job, and at once at the
-// end of an erase job whose recovery window is zero.
+// Finalization (docs/soft-delete.md, "Finalization"): once an erase job's recovery window has
+// closed, the rows it marked are deleted or anonymized for good, children before parents, in
+// batches, by the finalization phase of the one job loop (job_loop.cpp): run by a background
+// worker the launcher starts, by CALL privacy.run_job, and at once at the end of an erase whose
+// recovery window is zero.
+//
+// The executor is made by jobs::make_finalization_executor() (job_executor.hpp). It walks the
+// relations with walk.hpp: a table a legal hold covers is skipped with every registered table
+// it references, and the pass ends `held`; a row that cannot be finalized is flagged once in
+// privacy.job_errors and passed over, and the pass ends `finalized_with_errors`.
 #pragma once
-
-#include "pg/pg_headers.hpp"
-
-#include <optional>
-#include <string>
-#include <vector>
-
-namespace privacy::finalize {
-
-enum class Progress { More, Done, Held, NotDue };
-
-// Where finalization of a job stands, kept in privacy.jobs.cursor as
-//   {"phase": "finalize", "relation": <oid>, "after": <key or null>, "rows": n, "failed": n}
-struct FinalizeCursor {
-  Oid relation = InvalidOid;
-  std::optional<std::string> after;
-  long long rows = 0;
-  long long failed = 0;
-};
-
-// Finalizes one job, one batch per step(). The relation order and the position are read from
-// the database on the first step and then kept in memory for the run (the runner holds the
-// job's runner lock, so nobody else moves them); each step still saves the position with its
-// batch, so a crash resumes from the last committed one.
-class Finalizer {
- public:
-  explicit Finalizer(long long job_id) : job_id_(job_id) {}
-  // One batch in the current transaction. Done sets finalized_at (and audits 'finalized');
-  // Held: a legal hold covers the next relation, nothing changed, try again later.
-  Progress step(int limit);
-
- private:
-  long long job_id_;
-  bool loaded_ = false;
-  std::vector<Oid> relations_;
-  FinalizeCursor cursor_;
-};
-
-}  // namespace privacy::finalize

@@ -20,6 +20,7 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <algorithm>
 #include <cstring>
 
 namespace privacy::launcher {
@@ -43,6 +44,16 @@ struct RegisteredStep {
 // Filled by static StepRegistration objects when the library is loaded, kept sorted by order.
 RegisteredStep cycle_steps[kMaxSteps];
 int cycle_step_count = 0;
+
+// The earliest wake-up a step of this cycle asked for (wake_within), in seconds; < 0: none.
+double requested_wake_s = -1;
+
+// How long the launcher sleeps after a cycle: privacy.naptime, or less when a step asked.
+long sleep_milliseconds() {
+  long naptime_ms = static_cast<long>(pg::guc::naptime_s) * 1000L;
+  if (requested_wake_s < 0) return naptime_ms;
+  return std::min(naptime_ms, static_cast<long>(requested_wake_s * 1000.0) + 10);
+}
 
 void set_launcher_state(const char* state_text) {
   pg::SharedState* state = pg::shared_state();
@@ -136,8 +147,14 @@ void register_cycle_step(int order, const char* name, CycleStep step) {
   cycle_steps[position] = RegisteredStep{order, name, step};
 }
 
+void wake_within(double seconds) {
+  if (seconds < 0) seconds = 0;
+  if (requested_wake_s < 0 || seconds < requested_wake_s) requested_wake_s = seconds;
+}
+
 // One cycle: every registered step, in order.
 void run_cycle() {
+  requested_wake_s = -1;
   for (int i = 0; i < cycle_step_count; ++i) run_step_in_transaction(cycle_steps[i]);
   set_launcher_state(on_citus_worker_node ? kWorkerNodeState : "idle");
 }
@@ -173,7 +190,7 @@ extern "C" PGDLLEXPORT void privacy_launcher_main(Datum) {
     }
     privacy::launcher::run_cycle();
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                    static_cast<long>(privacy::pg::guc::naptime_s) * 1000L, PG_WAIT_EXTENSION);
+                    privacy::launcher::sleep_milliseconds(), PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
   }
 }

@@ -15,6 +15,11 @@ using CycleStep = void (*)();
 //   static privacy::launcher::StepRegistration finalize_step(20, "finalize", &finalize_due_jobs);
 void register_cycle_step(int order, const char* name, CycleStep step);
 
+// Asks for the next cycle within `seconds` at the latest, when a step knows that work is due
+// sooner than privacy.naptime (a job to resume once its pause is over). The earliest request of a
+// cycle wins; the launcher then sleeps min(naptime, that).
+void wake_within(double seconds);
+
 struct StepRegistration {
   StepRegistration(int order, const char* name, CycleStep step) { register_cycle_step(order, name, step); }
 };

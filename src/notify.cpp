@@ -9,6 +9,7 @@
 #include "launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -78,6 +79,7 @@ void queue_mail(const JobEvent& event) {
       "INSERT INTO privacy.notifications (job_id, recipient, subject, body) VALUES ($1, $2, $3, $4)",
       {int8_param(event.job_id), text_param(*event.notify_email), text_param(text.subject),
        text_param(text.body)});
+  pg::wake_launcher_at_commit();  // the mailer sends it at once, not after privacy.naptime
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "registry.hpp"
 
 #include "audit.hpp"
+#include "batch.hpp"
 #include "citus_node.hpp"
 #include "holds.hpp"
 #include "partitions.hpp"
@@ -110,14 +111,90 @@ std::optional<TableInfo> load_table(Oid relid) {
   info.subject = column(*row[2]);
   if (row[3]) info.tenant = column(*row[3]);
   for (const std::string& key : name_array(*row[4])) info.keys.push_back(column(key));
+  std::optional<std::string> subject_rule;
   for (const pg::TextRow& rule : pg::spi_query_rows(
            "SELECT column_name::pg_catalog.text, rule FROM privacy.column_rules"
            " WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND rule OPERATOR(pg_catalog.<>) 'keep'"
            " ORDER BY column_name",
            {pg::oid_param(relid)})) {
-    info.rules.emplace_back(column(*rule[0]), *rule[1]);
+    if (*rule[0] == info.subject.name) {
+      subject_rule = *rule[1];
+    } else {
+      info.rules.emplace_back(column(*rule[0]), *rule[1]);
+    }
+  }
+  info.subject_rule = subject_rule ? *subject_rule
+                      : holds_pseudonym(info.subject) ? "hash"
+                      : !info.subject.not_null        ? "null"
+                                                      : "";
+  for (const pg::TextRow& name : pg::spi_query_rows(
+           "SELECT attname::pg_catalog.text FROM pg_catalog.pg_attribute"
+           " WHERE attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0"
+           "   AND NOT attisdropped AND attname OPERATOR(pg_catalog.<>) 'privacy_erased_by' ORDER BY attnum",
+           {pg::oid_param(relid)})) {
+    info.exported_columns.push_back(*name[0]);
   }
   return info;
+}
+
+std::string subject_rule_refusal(const Column& subject, const std::string& rule) {
+  if (rule == "hash" && !holds_pseudonym(subject)) {
+    return "it (" + subject.type_sql + ") cannot hold the 64-character pseudonym of rule 'hash'";
+  }
+  if (rule == "null" && subject.not_null) return "it is NOT NULL, so rule 'null' cannot apply";
+  if (rule != "hash" && rule != "null" && rule != "tombstone") {
+    return "rule '" + rule + "' would leave the subject's id in it; use 'hash', 'null' or 'tombstone'";
+  }
+  return "";
+}
+
+std::optional<std::string> tombstone_subject(const std::string& tenant_id) {
+  pg::SpiConnection spi;
+  return pg::spi_query_text("SELECT tombstone_subject FROM privacy.tenant_settings($1::pg_catalog.text)",
+                            {text_param(tenant_id)});
+}
+
+namespace {
+
+// A value the column can hold (text columns hold any subject id).
+bool fits(const TableInfo& table, const Column& column, const std::string& value) {
+  return column.base_type == TEXTOID || column.base_type == VARCHAROID || column.base_type == BPCHAROID ||
+         privacy::batch::value_fits(table.relid, column.base_type_sql, value);
+}
+
+}  // namespace
+
+std::optional<Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id,
+                                           const std::string& subject_id) {
+  if (table.on_erase != "anonymize" || !fits(table, table.subject, subject_id)) return std::nullopt;
+  const std::string fix = "Set a rule for it: privacy.set_column_rule('" + table.display + "', '" +
+                          table.subject.name + "', 'tombstone') with privacy.configure_tenant('" + tenant_id +
+                          "', tombstone_subject => ...), or 'null' on a nullable column; or register the table "
+                          "with on_erase 'delete'.";
+  if (table.subject_rule.empty()) {
+    return Error(sqlstate::kObjectNotInPrerequisiteState,
+                 "table " + table.display + " cannot anonymize the rows of an erasure: its subject column " +
+                     table.subject.quoted + " (" + table.subject.type_sql +
+                     " NOT NULL) can hold neither the 64-character pseudonym nor NULL",
+                 "Finalization replaces the subject id of every anonymized row.", fix);
+  }
+  if (table.subject_rule != "tombstone") return std::nullopt;
+  std::optional<std::string> tombstone = tombstone_subject(tenant_id);
+  if (!tombstone) {
+    return Error(sqlstate::kObjectNotInPrerequisiteState,
+                 "table " + table.display + " anonymizes its subject column " + table.subject.quoted +
+                     " with rule 'tombstone', but tenant \"" + tenant_id + "\" has no tombstone subject",
+                 "", "Set one: privacy.configure_tenant('" + tenant_id + "', tombstone_subject => '0').");
+  }
+  if (!fits(table, table.subject, *tombstone)) {
+    return Error(sqlstate::kObjectNotInPrerequisiteState,
+                 "the tombstone subject \"" + *tombstone + "\" of tenant \"" + tenant_id +
+                     "\" is not a valid value of column " + table.subject.quoted + " (" + table.subject.type_sql +
+                     ") of " + table.display,
+                 "", "Set a tombstone of that type: privacy.configure_tenant('" + tenant_id +
+                         "', tombstone_subject => ...).");
+  }
+  return std::nullopt;
 }
 
 bool holds_pseudonym(const Column& column) {
@@ -359,12 +436,6 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
                   "", "Use a column of type text, varchar, an integer type or uuid.");
     }
   }
-  if (on_erase == "anonymize" && !privacy::registry::holds_pseudonym(subject)) {
-    throw Error(sqlstate::kInvalidParameter,
-                "subject column " + subject.quoted + " of " + table + " (" + subject.type_sql +
-                    ") cannot hold the 64-character pseudonym that anonymization writes",
-                "", "Use on_erase => 'delete', or a text subject column.");
-  }
   if (privacy::registry::load_column(relid, "privacy_erased_by")) {
     throw Error(sqlstate::kDuplicateObject, "table " + table + " already has a column privacy_erased_by", "",
                 "pg_privacy adds that column itself; rename or drop the existing one.");
@@ -527,9 +598,9 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
                 "Register it first: privacy.register_table('" + table + "', subject_column, tenant_column, 'anonymize').");
   }
   privacy::registry::require_owner_privileges(relid, table, "set a column rule of");
-  if (rule != "null" && rule != "redact" && rule != "hash" && rule != "keep") {
+  if (rule != "null" && rule != "redact" && rule != "hash" && rule != "keep" && rule != "tombstone") {
     throw Error(sqlstate::kInvalidParameter, "unknown column rule '" + rule + "'", "",
-                "Use 'null', 'redact', 'hash' or 'keep'.");
+                "Use 'null', 'redact', 'hash', 'keep', or 'tombstone' for the subject column.");
   }
   if (info->on_erase != "anonymize") {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
@@ -541,12 +612,22 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
     throw Error(sqlstate::kInvalidParameter, "privacy_erased_by is managed by pg_privacy and takes no rule");
   }
   if (column.name == info->subject.name) {
+    std::string refusal = privacy::registry::subject_rule_refusal(column, rule);
+    if (!refusal.empty()) {
+      throw Error(sqlstate::kInvalidParameter,
+                  "the subject column " + column.quoted + " of " + table + " cannot take rule '" + rule + "': " + refusal,
+                  "Anonymization replaces the subject id of every row it keeps.",
+                  "Use 'hash' (text columns of 64 characters or more), 'null' (nullable columns) or 'tombstone' "
+                  "(the tenant's tombstone_subject, see privacy.configure_tenant).");
+    }
+  } else if (rule == "tombstone") {
     throw Error(sqlstate::kInvalidParameter,
-                "the subject column " + column.quoted + " of " + table + " is always hashed", "",
-                "Set rules on the other columns only.");
+                "rule 'tombstone' is for the subject column " + info->subject.quoted + " of " + table +
+                    " only, not for " + column.quoted,
+                "", "Use 'null', 'redact', 'hash' or 'keep'.");
   }
   for (const Column& key : info->keys) {
-    if (key.name == column.name && rule != "keep") {
+    if (key.name == column.name && rule != "keep" && column.name != info->subject.name) {
       throw Error(sqlstate::kInvalidParameter,
                   "column " + column.quoted + " is part of the key of " + table + " and cannot be anonymized",
                   "Batches and foreign keys address rows by this key.", "Use rule 'keep' for key columns.");

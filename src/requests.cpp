@@ -1,6 +1,6 @@
 // The request and decision API (DESIGN section 4): request_export / request_erase /
 // request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
-// once; the work happens in the background. Status changes go through jobs::change_status.
+// once; the work happens in the background. Status changes go through jobs::transition.
 #include "audit.hpp"
 #include "citus_node.hpp"
 #include "core/json.hpp"
@@ -10,7 +10,9 @@
 #include "notify.hpp"
 #include "jobs.hpp"
 #include "pg/guc.hpp"
+#include "pg/shmem.hpp"
 #include "pg/spi.hpp"
+#include "registry.hpp"
 
 extern "C" {
 #include "utils/lsyscache.h"
@@ -59,6 +61,17 @@ void validate_email(const std::optional<std::string>& email) {
 
 const char* kReasonHint = "Say why: the request reference, the legal basis, who asked.";
 
+// An erasure must be able to anonymize every 'anonymize' table: its subject column takes a rule
+// (docs/soft-delete.md, "Anonymization rules"). Refused now, at submission, never at finalization.
+void ensure_anonymizable(const std::string& tenant_id, const std::string& subject_id) {
+  for (Oid relation : privacy::batch::relations_in_order()) {
+    std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
+    if (!table) continue;
+    std::optional<Error> refusal = privacy::registry::anonymization_refusal(*table, tenant_id, subject_id);
+    if (refusal) throw *refusal;
+  }
+}
+
 // Inserts the job row (pending or approved by the tenant's approval policy) and audits it.
 long long submit(JobKind kind, const std::string& tenant_id, const std::string& target_type,
                  const std::string& target_id, const std::string& reason,
@@ -74,6 +87,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
                                     tenant_id, subject);
   }
   pg::SpiConnection spi;
+  if (kind == JobKind::Erase) ensure_anonymizable(tenant_id, target_id);
   std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
   if (registered.value_or(0) == 0) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
@@ -103,7 +117,7 @@ long long submit(JobKind kind, const std::string& tenant_id, const std::string& 
   entry.detail_json = std::string("{\"kind\": \"") + kind_text + "\", \"requires_approval\": " + *rows[0][2] + "}";
   privacy::audit::append(entry);
   privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
-  if (queued) jobs::wake_launcher_at_commit();
+  if (queued) pg::wake_launcher_at_commit();
   return job_id;
 }
 
@@ -133,31 +147,32 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
   return Int64GetDatum(submit(JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4)));
 }
 
-// Four-eyes approval: the state machine refuses an approval by the requester (change_status).
+// Four-eyes approval: the state machine refuses an approval by the requester (jobs::transition).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
   privacy::citus_node::refuse_on_worker_node("privacy.approve");
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
   std::optional<std::string> note = text_arg(fcinfo, 1);
-  jobs::change_status(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}})});
+  jobs::transition(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}})});
   return (Datum)0;
 }
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
   privacy::citus_node::refuse_on_worker_node("privacy.reject");
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
-  jobs::change_status(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}})});
+  jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}})});
   return (Datum)0;
 }
 
 // Pending and approved jobs are cancelled at once; a processing job is asked to stop and its
-// runner cancels it after the batch in flight (what is done stays done, and restorable).
+// runner cancels it after the batch in flight, or within a second while it waits for its
+// throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
-  if (job.status != JobStatus::Processing) {
-    jobs::change_status(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}})});
+  if (job.state.status != JobStatus::Processing) {
+    jobs::transition(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}})});
     return (Datum)0;
   }
   pg::SpiConnection spi;
@@ -165,30 +180,31 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
                   " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job.id), pg::text_param(reason)});
   privacy::audit::append(jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}})));
-  jobs::wake_launcher_at_commit();
+  pg::wake_launcher_at_commit();
   return (Datum)0;
 }
 
 // Queues a failed or cancelled job again; it resumes from its last committed batch. Never a way
 // around approval: a pending job is refused, and so is a cancelled one that was never approved.
+// An erase is retried only while its finalization has not begun (docs/jobs.md, "Lifecycle").
 PRIVACY_SQL_FUNCTION(privacy_retry) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry");
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
-  jobs::change_status(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::transition(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
 
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), true);
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   std::string by = pg::pg_guard([&] {
     return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(1)));
   });
   std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
-  if (privacy::core::is_terminal(job.status)) {
+  if (privacy::core::is_terminal(job.state.status)) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.status)) +
+                "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.state.status)) +
                     " and has no deadline left to extend", "", "Only open jobs have a deadline.");
   }
   pg::SpiConnection spi;
@@ -210,17 +226,20 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   return (Datum)0;
 }
 
-// Per registered relation: how many rows the job would touch, and whether a hold applies.
+// Per registered relation that exists: how many rows the job would touch, and whether a hold
+// applies. A registration whose table is gone is left out (unregister_table removes it).
 PRIVACY_SQL_FUNCTION(privacy_preview) {
-  jobs::JobRecord job = jobs::load_job(job_id_arg(fcinfo), false);
+  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::None);
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-  privacy::batch::Target target{job.id, job.tenant_id,
-                                job.target_type == "subject" ? std::optional<std::string>(job.target_id) : std::nullopt};
+  privacy::batch::Operation operation = job.kind == JobKind::Erase ? privacy::batch::Operation::Mark
+                                        : job.kind == JobKind::Purge ? privacy::batch::Operation::Purge
+                                                                     : privacy::batch::Operation::Read;
   for (Oid relation : privacy::batch::relations_in_order()) {
-    long long rows = job.kind == JobKind::Erase ? privacy::batch::count_rows_to_mark(target, relation)
-                                                : privacy::batch::count_rows_to_purge(target, relation);
-    bool held = privacy::holds::find_hold(job.tenant_id, target.subject_id, relation).has_value();
+    std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
+    if (!table) continue;
+    long long rows = privacy::batch::count_rows(job, *table, operation, std::nullopt);
+    bool held = privacy::holds::find_hold(job.tenant_id, job.subject, relation).has_value();
     Datum values[3] = {ObjectIdGetDatum(relation), Int64GetDatum(rows), BoolGetDatum(held)};
     bool nulls[3] = {false, false, false};
     pg::pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });

@@ -1,6 +1,7 @@
-// CALL privacy.run_job(job_id): runs an approved job (or resumes an abandoned one, or finalizes
-// a completed erase whose recovery window closed) in the calling session, with the very same
-// batch loop as the background worker, committing after each batch.
+// CALL privacy.run_job(job_id): runs whatever a job needs now (its request when approved, or
+// resumes an abandoned one; the finalization of an erase whose recovery window closed) in the
+// calling session, with the very same job loop as the background worker, committing after each
+// batch. A job that ends failed raises its error after the failure is committed.
 //
 // A procedure may commit only when it is not SECURITY DEFINER, so run_job is SECURITY INVOKER:
 // it checks that the caller is a member of privacy_admin and then runs each transaction as the
@@ -70,11 +71,13 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
       SPI_commit();
     });
   }
+  // After an error inside SPI, the failed statement's snapshot may still be pushed above ours:
+  // every active snapshot goes (the procedure's own were popped when it began).
   void abort() override {
     if (pinned_) pinned_->discard_on_exit();
     pinned_.reset();
     pg::pg_guard([&] {
-      if (ActiveSnapshotSet()) PopActiveSnapshot();
+      while (ActiveSnapshotSet()) PopActiveSnapshot();
       SetUserIdAndSecContext(saved_user_, saved_security_context_);
       SPI_rollback();
     });
@@ -105,15 +108,25 @@ void ensure_admin() {
   }
 }
 
-// What the job needs now: its batch loop, or its finalization.
-bool needs_finalization(long long job_id) {
-  pg::SpiConnection spi;
-  return pg::spi_query_text(
-             "SELECT (kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-             "        AND status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status AND finalized_at IS NULL"
-             "        AND recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now())::pg_catalog.text"
-             "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
-             {pg::int8_param(job_id)}) == std::optional<std::string>("true");
+// Why there was nothing to run, as the error run_job raises: what the job is waiting for and
+// what would make it runnable.
+Error not_runnable(long long job_id) {
+  using privacy::core::JobStatus;
+  privacy::jobs::Job job = privacy::jobs::load(job_id, privacy::jobs::Lock::None);
+  std::string id = std::to_string(job_id);
+  std::string state = std::string(privacy::core::to_string(job.state.status));
+  if (job.state.finalization) state += " (finalization " + std::string(privacy::core::to_string(*job.state.finalization)) + ")";
+  std::string hint = "Nothing to do.";
+  if (job.state.status == JobStatus::Pending) hint = "Approve it first: privacy.approve(" + id + ").";
+  if (job.state.finalization == privacy::core::FinalizationState::AwaitingWindow) {
+    hint = "Its rows are finalized once its recovery window closes at " + job.recoverable_until.value_or("?") +
+           "; until then privacy.restore(" + id + ") brings them back.";
+  } else if (job.state.status == JobStatus::Failed || job.state.status == JobStatus::Cancelled) {
+    hint = "Retry it first: privacy.retry(" + id + ").";
+  }
+  return Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState, "job " + id + " is " + state + " and cannot be run",
+              "run_job runs approved jobs, resumes abandoned ones and finalizes erasures whose recovery window has closed.",
+              hint);
 }
 
 }  // namespace
@@ -141,34 +154,39 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
   });
   Oid owner = extension_owner();
   ProcedureHost host(owner);
-  privacy::jobs::LoopOutcome outcome;
+  privacy::jobs::RunOutcome outcome{privacy::jobs::RunOutcome::Kind::NothingToDo, std::nullopt};
   try {
-    host.start_transaction();
-    bool finalize = needs_finalization(job_id);
-    privacy::jobs::JobRecord job = privacy::jobs::load_job(job_id, false);
-    host.commit(true);
-    if (!finalize && job.status != privacy::core::JobStatus::Approved &&
-        job.status != privacy::core::JobStatus::Processing) {
-      throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
-                  "job " + std::to_string(job_id) + " is " + std::string(privacy::core::to_string(job.status)) +
-                      " and cannot be run",
-                  "run_job runs approved jobs, resumes abandoned processing jobs and finalizes erasures whose recovery window has closed.",
-                  job.status == privacy::core::JobStatus::Pending ? "Approve it first: privacy.approve(" + std::to_string(job_id) + ")."
-                  : job.status == privacy::core::JobStatus::Failed || job.status == privacy::core::JobStatus::Cancelled
-                      ? "Retry it first: privacy.retry(" + std::to_string(job_id) + ")."
-                                                                    : "Nothing to do.");
+    outcome = privacy::jobs::run(job_id, host);
+    if (outcome.kind == privacy::jobs::RunOutcome::Kind::NothingToDo && !outcome.error) {
+      host.start_transaction();
+      try {
+        outcome.error = not_runnable(job_id);
+      } catch (...) {
+        host.abort();
+        throw;
+      }
+      host.commit(true);
     }
-    outcome = finalize ? privacy::jobs::run_finalization_loop(job_id, host)
-                       : privacy::jobs::run_job_loop(job_id, host);
   } catch (...) {
     SPI_finish();
     throw;
   }
   pg::pg_guard([] { SPI_finish(); });
-  if (outcome == privacy::jobs::LoopOutcome::NotRunnable) {
+  using Kind = privacy::jobs::RunOutcome::Kind;
+  if (outcome.kind == Kind::Busy) {
     throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
                 "job " + std::to_string(job_id) + " is being processed by another worker or session", "",
                 "Watch it in privacy.job_overview; privacy.worker_status() shows who runs it.");
+  }
+  if (outcome.kind == Kind::NothingToDo && outcome.error) throw *outcome.error;
+  if (outcome.error) {
+    const Error& error = *outcome.error;
+    std::string what = outcome.kind == Kind::Stopped ? " stopped its finalization: " : " failed: ";
+    throw Error(error.sqlstate(), "job " + std::to_string(job_id) + what + error.what(), error.detail(),
+                outcome.kind == Kind::Stopped
+                    ? "It is recorded in privacy.jobs.last_error; the finalization resumes with the next run."
+                    : "It is recorded in privacy.jobs.error; fix the cause, then privacy.retry(" +
+                          std::to_string(job_id) + ").");
   }
   return (Datum)0;
 }

@@ -10,9 +10,15 @@
 #include "audit.hpp"
 #include "batch.hpp"
 #include "citus_node.hpp"
+#include "core/json.hpp"
 #include "ddl_guard.hpp"
+#include "jobs.hpp"
+#include "registry.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
+#include "walk.hpp"
+
+#include <set>
 
 namespace privacy::softdelete {
 
@@ -58,13 +64,74 @@ void show_all_rows(const std::string& qualified, bool had_rls, bool had_force_rl
 
 }  // namespace privacy::softdelete
 
+namespace {
+
+using privacy::core::Error;
+namespace sqlstate = privacy::core::sqlstate;
+namespace pg = privacy::pg;
+
+// A relation's name for messages (its OID when it no longer exists).
+std::string relation_text(Oid relation) {
+  return pg::spi_query_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
+                            {pg::int8_param(static_cast<long long>(relation))})
+      .value_or(std::to_string(relation));
+}
+
+// The relations privacy.restore may bring rows back in: within the recovery window every one
+// (or the one asked for); after it only those a legal hold keeps from finalization, the tables a
+// hold covers and the registered tables they reference (docs/legal-holds.md, "Holds and recovery
+// windows"). Throws 55000 when there is none.
+std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs::Job& job, Oid relation) {
+  using privacy::core::FinalizationState;
+  std::string name = "job " + std::to_string(job.id);
+  if (job.kind != privacy::core::JobKind::Erase || !privacy::core::is_stopped(job.state.status)) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                name + " is a " + std::string(privacy::core::to_string(job.state.status)) + " " +
+                    std::string(privacy::core::to_string(job.kind)) +
+                    " job; only erase jobs that stopped (completed, cancelled or failed) can be restored",
+                "", job.state.status == privacy::core::JobStatus::Processing || job.state.status == privacy::core::JobStatus::Approved
+                        ? "Cancel it with privacy.cancel; its marked rows can be restored once it stops."
+                        : "Only the rows an erase marked can be restored.");
+  }
+  bool finalized = job.state.finalization == FinalizationState::Finalized ||
+                   job.state.finalization == FinalizationState::FinalizedWithErrors;
+  std::vector<Oid> candidates;
+  if (relation != InvalidOid) {
+    candidates.push_back(relation);
+  } else {
+    candidates = privacy::batch::relations_in_order();
+  }
+  std::set<Oid> kept = privacy::walk::kept_by_holds(job, privacy::batch::relation_graph());
+  std::vector<privacy::registry::TableInfo> tables;
+  for (Oid candidate : candidates) {
+    std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(candidate);
+    if (!table) {
+      throw Error(sqlstate::kInvalidParameter, "relation " + relation_text(candidate) + " is not registered", "",
+                  "SELECT relation FROM privacy.registered_tables lists the registered tables.");
+    }
+    if ((!job.window_closed && !finalized) || kept.count(candidate)) tables.push_back(*table);
+  }
+  if (!tables.empty() || (relation == InvalidOid && !job.window_closed && !finalized)) return tables;
+  if (finalized) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                name + " was finalized; its rows are gone for good" +
+                    (job.state.finalization == FinalizationState::FinalizedWithErrors ? " (but for its flagged items)" : ""),
+                "", "");
+  }
+  throw Error(sqlstate::kObjectNotInPrerequisiteState,
+              name + " can no longer be restored" + (relation != InvalidOid ? " in " + relation_text(relation) : std::string()) +
+                  ": its recovery window closed at " + job.recoverable_until.value_or("?"),
+              "After the window, only rows a legal hold kept from finalization can be restored.",
+              "Lengthen the window for future jobs with privacy.configure_tenant(..., recovery_window => ...).");
+}
+
+}  // namespace
+
 // privacy.restore(job_id bigint, relation regclass DEFAULT NULL, keys jsonb DEFAULT NULL)
-// Brings back the rows an erase job hid, while its recovery window is open.
+// Brings back the rows an erase job hid, while its recovery window is open, and afterwards those
+// a legal hold kept from finalization.
 PRIVACY_SQL_FUNCTION(privacy_restore) {
   privacy::citus_node::refuse_on_worker_node("privacy.restore");
-  namespace pg = privacy::pg;
-  using privacy::core::Error;
-  namespace sqlstate = privacy::core::sqlstate;
   if (PG_ARGISNULL(0)) throw Error(sqlstate::kInvalidParameter, "job_id must not be NULL");
   long long job_id = PG_GETARG_INT64(0);
   Oid relation = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
@@ -73,41 +140,22 @@ PRIVACY_SQL_FUNCTION(privacy_restore) {
     keys = pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(2))); });
   }
   pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT kind::text, status::text, tenant_id, target_id, recoverable_until::text,"
-      "       (recoverable_until IS NOT NULL AND recoverable_until <= now())::text, finalized_at::text"
-      "  FROM privacy.jobs WHERE id = $1 FOR UPDATE",
-      {pg::int8_param(job_id)}, false);
-  std::string job = "job " + std::to_string(job_id);
-  if (rows.empty()) {
-    throw Error(sqlstate::kInvalidParameter, job + " does not exist", "", "SELECT * FROM privacy.job_overview lists the jobs.");
+  if (keys && relation == InvalidOid) {
+    throw Error(sqlstate::kInvalidParameter, "restoring chosen keys needs the relation they belong to", "",
+                "Pass relation => 'the_table' together with keys.");
   }
-  const pg::TextRow& row = rows[0];
-  if (*row[0] != "erase" || *row[1] != "completed") {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                job + " is a " + *row[1] + " " + *row[0] + " job; only completed erase jobs can be restored", "",
-                "Cancel a running erase job with privacy.cancel; its marked rows can be restored once it stops.");
-  }
-  if (row[6]) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                job + " was finalized at " + *row[6] + "; its rows are gone for good", "", "");
-  }
-  if (*row[5] == "true") {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                job + " can no longer be restored: its recovery window closed at " + *row[4], "",
-                "Lengthen the window for future jobs with privacy.configure_tenant(..., recovery_window => ...).");
-  }
-  std::vector<std::pair<Oid, long long>> restored = privacy::batch::restore_rows_by_relation(job_id, relation, keys);
+  privacy::jobs::Job job = privacy::jobs::load(job_id, privacy::jobs::Lock::ForUpdate);
   long long total = 0;
   std::string per_relation;
-  for (const auto& [relid, count] : restored) {
+  for (const privacy::registry::TableInfo& table : restorable_tables(job, relation)) {
+    long long count = privacy::batch::restore_rows(job_id, table, keys);
     total += count;
-    std::string name = pg::spi_query_text("SELECT to_jsonb($1::oid::regclass::text)::text",
-                                          {pg::int8_param(static_cast<long long>(relid))}).value_or("\"?\"");
-    per_relation += (per_relation.empty() ? "" : ", ") + name + ": " + std::to_string(count);
+    per_relation += (per_relation.empty() ? "" : ", ") + privacy::core::json_string(table.display) + ": " +
+                    std::to_string(count);
   }
   std::string detail = "{\"rows\": " + std::to_string(total) + ", \"relations\": {" + per_relation +
-                       "}, \"selected_keys\": " + (keys ? "true" : "false") + "}";
-  privacy::audit::append({"restored", *row[2], job_id, *row[3], "ok", detail});
+                       "}, \"selected_keys\": " + (keys ? "true" : "false") +
+                       ", \"after_window\": " + (job.window_closed ? "true" : "false") + "}";
+  privacy::audit::append(privacy::jobs::job_audit_entry(job, "restored", detail));
   return Int64GetDatum(total);
 }

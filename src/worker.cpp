@@ -1,13 +1,17 @@
 // Job workers (DESIGN section 6): the launcher's dispatch step picks waiting jobs fairly across
 // tenants and starts one dynamic background worker per job, up to privacy.max_workers; each
-// worker runs the shared batch loop (jobs::run_job_loop) and exits.
+// worker runs the one job loop (jobs::run) and exits.
 //
 // Work the dispatcher starts:
 //   * approved jobs, oldest queued first within each tenant;
-//   * processing jobs whose runner is gone (crash, kill, restart): resumed from their cursor;
-//   * completed erase jobs whose recovery window has closed: finalization.
+//   * processing jobs whose runner is gone (crash, kill, restart): resumed from their cursor, but
+//     only after a pause that doubles with every attempt (core::retry_delay_seconds), so that a
+//     job that kills its runner cannot keep a worker slot busy (privacy.max_attempts ends it);
+//   * erasures whose recovery window has closed (finalization awaiting_window);
+//   * finalizations whose runner is gone, after the same pause;
+//   * held finalizations, only once some table they have left is no longer held.
+#include "core/backoff.hpp"
 #include "core/fair_scheduler.hpp"
-#include "holds.hpp"
 #include "jobs.hpp"
 #include "launcher.hpp"
 #include "pg/bgworker.hpp"
@@ -15,6 +19,7 @@
 #include "pg/security_context.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
+#include "walk.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -137,29 +142,54 @@ Running read_running() {
   return running;
 }
 
+// Pause before a job whose runner died is resumed: 1 s, 2 s, 4 s, ... at most a minute.
+constexpr double kRetryBaseSeconds = 1;
+constexpr double kRetryCapSeconds = 60;
+
+// A job's runner holds its advisory lock (jobs::kRunnerLockClass) while it lives.
+std::string runner_alive(const std::string& job) {
+  return "EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'"
+         " AND l.classid OPERATOR(pg_catalog.=) " + std::to_string(jobs::kRunnerLockClass) +
+         "::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) " + job + ".id::pg_catalog.oid AND l.objsubid OPERATOR(pg_catalog.=) 2"
+         " AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database"
+         "                    WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))";
+}
+
+// Jobs with work for a runner: (id, tenant, queued since, mode, seconds since the last
+// heartbeat of a dead runner, attempts so far, held).
 std::vector<Candidate> read_candidates() {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT id::pg_catalog.text, tenant_id, EXTRACT(epoch FROM COALESCE(queued_at, requested_at))::pg_catalog.text, 'run'"
-      "  FROM privacy.jobs WHERE status OPERATOR(pg_catalog.=) 'approved'::privacy.job_status"
-      " UNION ALL "
       "SELECT j.id::pg_catalog.text, j.tenant_id,"
-      "       EXTRACT(epoch FROM COALESCE(j.queued_at, j.requested_at))::pg_catalog.text, 'run'"
-      "  FROM privacy.jobs j WHERE j.status OPERATOR(pg_catalog.=) 'processing'::privacy.job_status"
-      "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'"
-      "                   AND l.classid OPERATOR(pg_catalog.=) " + std::to_string(jobs::kRunnerLockClass) +
-      "::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) j.id::pg_catalog.oid AND l.objsubid OPERATOR(pg_catalog.=) 2"
-      "                   AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database"
-      "                                      WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))"
-      " UNION ALL "
-      "SELECT j.id::pg_catalog.text, j.tenant_id, EXTRACT(epoch FROM j.recoverable_until)::pg_catalog.text, 'finalize'"
-      "  FROM privacy.jobs j WHERE j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-      "   AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status AND j.finalized_at IS NULL"
-      "   AND j.recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now()"
+      "       EXTRACT(epoch FROM CASE WHEN j.finalization IS NULL THEN COALESCE(j.queued_at, j.requested_at)"
+      "                               ELSE j.recoverable_until END)::pg_catalog.text,"
+      "       CASE WHEN j.finalization IS NULL THEN 'run' ELSE 'finalize' END,"
+      "       EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) j.heartbeat_at)::pg_catalog.text,"
+      "       CASE WHEN j.finalization IS NULL THEN j.attempts ELSE j.finalization_attempts END::pg_catalog.text,"
+      "       (j.status OPERATOR(pg_catalog.=) 'processing'::privacy.job_status"
+      "        OR j.finalization IS NOT DISTINCT FROM 'finalizing'::privacy.finalization_state)::pg_catalog.text,"
+      "       (j.finalization IS NOT DISTINCT FROM 'held'::privacy.finalization_state)::pg_catalog.text"
+      "  FROM privacy.jobs j"
+      " WHERE (j.status OPERATOR(pg_catalog.=) 'approved'::privacy.job_status"
+      "        OR j.finalization OPERATOR(pg_catalog.=) 'awaiting_window'::privacy.finalization_state"
+      "           AND j.recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now()"
+      "        OR (j.status OPERATOR(pg_catalog.=) 'processing'::privacy.job_status"
+      "            OR j.finalization OPERATOR(pg_catalog.=) ANY ('{finalizing,held}'::privacy.finalization_state[]))"
+      "           AND NOT " + runner_alive("j") + ")"
       " ORDER BY 3 LIMIT 1000");
   std::vector<Candidate> candidates;
   for (const pg::TextRow& row : rows) {
-    candidates.push_back(Candidate{std::stoll(*row[0]), *row[1], std::stod(*row[2]),
-                                   *row[3] == "finalize" ? kModeFinalize : kModeRun});
+    bool orphan = *row[6] == "true";
+    if (orphan && row[4]) {
+      double pause = core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds);
+      double since_heartbeat = std::stod(*row[4]);
+      if (since_heartbeat < pause) {
+        launcher::wake_within(pause - since_heartbeat);  // not after privacy.naptime
+        continue;
+      }
+    }
+    long long job_id = std::stoll(*row[0]);
+    if (*row[7] == "true" && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None))) continue;
+    candidates.push_back(Candidate{job_id, *row[1], std::stod(*row[2]), *row[3] == "finalize" ? kModeFinalize : kModeRun});
   }
   return candidates;
 }
@@ -172,17 +202,6 @@ std::map<std::string, int> read_tenant_limits() {
     limits[*row[0]] = std::stoi(*row[1]);
   }
   return limits;
-}
-
-// A finalization that a legal hold blocks would start, find the hold and stop every cycle:
-// leave it out until the hold ends.
-bool finalization_held(long long job_id) {
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT tenant_id, CASE WHEN target_type OPERATOR(pg_catalog.=) 'subject'::privacy.target_type THEN target_id END"
-      "  FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
-      {pg::int8_param(job_id)});
-  if (rows.empty()) return true;
-  return holds::find_hold(*rows[0][0], rows[0][1]).has_value();
 }
 
 bool start_worker(const Candidate& candidate, int slot) {
@@ -251,7 +270,6 @@ void dispatch_jobs() {
   std::map<long long, Candidate> by_id;
   for (const Candidate& candidate : candidates) {
     if (running.job_ids.count(candidate.job_id) || by_id.count(candidate.job_id)) continue;
-    if (candidate.mode == kModeFinalize && finalization_held(candidate.job_id)) continue;
     waiting.push_back(core::WaitingJob{candidate.job_id, candidate.tenant_id, candidate.queued_at_s});
     by_id.emplace(candidate.job_id, candidate);
   }
@@ -292,16 +310,20 @@ extern "C" PGDLLEXPORT void privacy_worker_main(Datum main_arg) {
   SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
   pgstat_report_activity(STATE_RUNNING, application_name);
 
+  // The job loop ends every failure in the job's state (failed, or a finalization to resume);
+  // what reaches here is an interruption of this process (or a runner lock that could not even
+  // be taken), after which the launcher resumes the job from its last committed batch.
   privacy::worker::WorkerHost host;
   try {
-    if (std::strcmp(mode, privacy::worker::kModeFinalize) == 0) {
-      privacy::jobs::run_finalization_loop(job_id, host);
-    } else {
-      privacy::jobs::run_job_loop(job_id, host);
+    privacy::jobs::RunOutcome outcome = privacy::jobs::run(job_id, host);
+    if (outcome.error) {
+      elog(LOG, "pg_privacy worker for job %lld: %s", job_id, outcome.error->what());
     }
   } catch (const std::exception& error) {
-    // The job stays as its last committed batch left it; the launcher resumes it.
     elog(LOG, "pg_privacy worker for job %lld stopped: %s", job_id, error.what());
+    proc_exit(1);
+  } catch (...) {
+    elog(LOG, "pg_privacy worker for job %lld stopped on an unknown error", job_id);
     proc_exit(1);
   }
   proc_exit(0);

@@ -62,6 +62,55 @@ std::string refusal_hint(JobStatus from, JobAction action) {
               allowed_detail(from), refusal_hint(from, action));
 }
 
+// What a finalization action does, in words: "job 4's finalization is held and cannot be <verb>".
+std::string finalization_verb(JobAction action) {
+  switch (action) {
+    case JobAction::CloseWindow: return "started";
+    case JobAction::HoldFinalization: return "held";
+    case JobAction::FinishFinalization:
+    case JobAction::FinishWithErrors: return "finished";
+    case JobAction::ResumeFinalization: return "resumed";
+    case JobAction::ClearItems: return "cleared of flagged items";
+    default: return std::string(audit_action(action));
+  }
+}
+
+[[noreturn]] void refuse_finalization(long long job_id, const JobState& from, JobAction action) {
+  std::string job = "job " + std::to_string(job_id);
+  std::string state = from.finalization ? std::string(to_string(*from.finalization)) : "not begun";
+  std::string hint = !from.finalization
+                         ? "only an erase that marked rows and then stopped (completed, cancelled or failed) is finalized"
+                     : *from.finalization == FinalizationState::Finalized
+                         ? "its rows are finalized; nothing is left to do"
+                         : "see docs/jobs.md, \"Lifecycle\", for the finalization states";
+  throw Error(sqlstate::kObjectNotInPrerequisiteState,
+              "the finalization of " + job + " is " + state + " and cannot be " + finalization_verb(action),
+              job + " is " + std::string(to_string(from.status)) + ".", hint);
+}
+
+// The finalization state a finalization action leads to.
+FinalizationState target_finalization(JobAction action) {
+  switch (action) {
+    case JobAction::CloseWindow:
+    case JobAction::ResumeFinalization: return FinalizationState::Finalizing;
+    case JobAction::HoldFinalization: return FinalizationState::Held;
+    case JobAction::FinishWithErrors: return FinalizationState::FinalizedWithErrors;
+    default: return FinalizationState::Finalized;
+  }
+}
+
+// The finalization after a status action: an erase that marked rows and stops awaits its window;
+// a retry begins again without one; anything else keeps what it had.
+std::optional<FinalizationState> finalization_after(const JobState& from, JobAction action,
+                                                    const ActionContext& context) {
+  bool stops = action == JobAction::Cancel || action == JobAction::Complete || action == JobAction::Fail;
+  bool marked_rows = context.kind == JobKind::Erase &&
+                     (context.reached_processing || from.status == JobStatus::Processing);
+  if (stops && marked_rows) return FinalizationState::AwaitingWindow;
+  if (action == JobAction::Retry) return std::nullopt;
+  return from.finalization;
+}
+
 }  // namespace
 
 std::string_view to_string(JobKind kind) {
@@ -86,6 +135,17 @@ std::string_view to_string(JobStatus status) {
   return "unknown";  // unreachable for a valid enum value
 }
 
+std::string_view to_string(FinalizationState state) {
+  switch (state) {
+    case FinalizationState::AwaitingWindow: return "awaiting_window";
+    case FinalizationState::Finalizing: return "finalizing";
+    case FinalizationState::Held: return "held";
+    case FinalizationState::Finalized: return "finalized";
+    case FinalizationState::FinalizedWithErrors: return "finalized_with_errors";
+  }
+  return "unknown";  // unreachable for a valid enum value
+}
+
 std::string_view to_string(JobAction action) {
   switch (action) {
     case JobAction::Approve: return "approve";
@@ -95,6 +155,12 @@ std::string_view to_string(JobAction action) {
     case JobAction::Start: return "start";
     case JobAction::Complete: return "complete";
     case JobAction::Fail: return "fail";
+    case JobAction::CloseWindow: return "close_window";
+    case JobAction::HoldFinalization: return "hold_finalization";
+    case JobAction::FinishFinalization: return "finish_finalization";
+    case JobAction::FinishWithErrors: return "finish_with_errors";
+    case JobAction::ResumeFinalization: return "resume_finalization";
+    case JobAction::ClearItems: return "clear_items";
   }
   return "unknown";  // unreachable for a valid enum value
 }
@@ -111,6 +177,18 @@ std::optional<JobStatus> parse_job_status(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<FinalizationState> parse_finalization_state(std::string_view text) {
+  for (FinalizationState state : kAllFinalizationStates)
+    if (to_string(state) == text) return state;
+  return std::nullopt;
+}
+
+bool is_finalization_action(JobAction action) {
+  for (JobAction finalization : kFinalizationActions)
+    if (finalization == action) return true;
+  return false;
+}
+
 JobStatus target_status(JobAction action) {
   switch (action) {
     case JobAction::Approve: return JobStatus::Approved;
@@ -120,11 +198,11 @@ JobStatus target_status(JobAction action) {
     case JobAction::Start: return JobStatus::Processing;
     case JobAction::Complete: return JobStatus::Completed;
     case JobAction::Fail: return JobStatus::Failed;
+    default: return JobStatus::Completed;  // finalization actions keep the status (see decide)
   }
-  return JobStatus::Failed;  // unreachable for a valid enum value
 }
 
-// The table of the header, written out action by action so that it reads like the design.
+// The tables of the header, written out action by action so that they read like the design.
 bool action_allowed_from(JobAction action, JobStatus from) {
   switch (action) {
     case JobAction::Approve:
@@ -137,23 +215,64 @@ bool action_allowed_from(JobAction action, JobStatus from) {
     case JobAction::Start:
       return from == JobStatus::Approved;
     case JobAction::Complete:
-    case JobAction::Fail:
       return from == JobStatus::Processing;
+    case JobAction::Fail:
+      return from == JobStatus::Approved || from == JobStatus::Processing;
+    default:
+      return false;
   }
-  return false;
+}
+
+bool action_allowed_from(JobAction action, FinalizationState from) {
+  switch (action) {
+    case JobAction::CloseWindow:
+      return from == FinalizationState::AwaitingWindow;
+    case JobAction::HoldFinalization:
+    case JobAction::FinishFinalization:
+    case JobAction::FinishWithErrors:
+      return from == FinalizationState::Finalizing;
+    case JobAction::ResumeFinalization:
+      return from == FinalizationState::Held || from == FinalizationState::FinalizedWithErrors;
+    case JobAction::ClearItems:
+      return from == FinalizationState::FinalizedWithErrors;
+    default:
+      return false;
+  }
 }
 
 std::vector<JobAction> actions_from(JobStatus from) {
   std::vector<JobAction> allowed;
-  for (JobAction action : kAllJobActions)
+  for (JobAction action : kStatusActions)
     if (action_allowed_from(action, from)) allowed.push_back(action);
   return allowed;
 }
 
 bool is_terminal(JobStatus status) { return status == JobStatus::Completed || status == JobStatus::Rejected; }
 
-JobStatus decide(long long job_id, JobStatus from, JobAction action, const ActionContext& context) {
-  if (!action_allowed_from(action, from)) refuse(job_id, from, action);
+bool is_stopped(JobStatus status) {
+  return status == JobStatus::Completed || status == JobStatus::Cancelled || status == JobStatus::Failed;
+}
+
+namespace {
+
+JobState decide_finalization(long long job_id, const JobState& from, JobAction action, const ActionContext& context) {
+  if (!from.finalization || !is_stopped(from.status) || !action_allowed_from(action, *from.finalization)) {
+    refuse_finalization(job_id, from, action);
+  }
+  if (action == JobAction::CloseWindow && !context.window_closed) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "the recovery window of job " + std::to_string(job_id) + " has not closed yet",
+                "Its rows stay hidden and restorable until privacy.jobs.recoverable_until.",
+                "Wait until then; privacy.restore brings rows back meanwhile.");
+  }
+  return JobState{from.status, target_finalization(action)};
+}
+
+}  // namespace
+
+JobState decide(long long job_id, const JobState& from, JobAction action, const ActionContext& context) {
+  if (is_finalization_action(action)) return decide_finalization(job_id, from, action, context);
+  if (!action_allowed_from(action, from.status)) refuse(job_id, from.status, action);
   std::string job = "job " + std::to_string(job_id);
   if (action == JobAction::Approve && context.inside_restricted_operation) {
     throw Error(sqlstate::kInsufficientPrivilege,
@@ -169,13 +288,24 @@ JobStatus decide(long long job_id, JobStatus from, JobAction action, const Actio
                 "privacy.require_distinct_approver is on: approval needs a second person.",
                 "Ask another member of privacy_admin to run privacy.approve(" + std::to_string(job_id) + ").");
   }
-  if (action == JobAction::Retry && from == JobStatus::Cancelled && !context.was_approved) {
+  if (action == JobAction::Retry && from.status == JobStatus::Cancelled && !context.was_approved) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 job + " was cancelled before it was approved and cannot be retried",
                 "Retrying it would queue it without the approval it needs.",
                 "Submit a new request; it waits for approval like any other.");
   }
-  return target_status(action);
+  if (action == JobAction::Retry && from.finalization && *from.finalization != FinalizationState::AwaitingWindow) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                job + " is " + std::string(to_string(from.status)) + " and cannot be retried: its finalization has begun (" +
+                    std::string(to_string(*from.finalization)) + ")",
+                "Its recovery window closed, so the rows it marked are being deleted or anonymized for good.",
+                "Submit a new request for what is left.");
+  }
+  return JobState{target_status(action), finalization_after(from, action, context)};
+}
+
+JobStatus decide(long long job_id, JobStatus from, JobAction action, const ActionContext& context) {
+  return decide(job_id, JobState{from, std::nullopt}, action, context).status;
 }
 
 std::string_view audit_action(JobAction action) {
@@ -187,6 +317,12 @@ std::string_view audit_action(JobAction action) {
     case JobAction::Start: return "started";
     case JobAction::Complete: return "completed";
     case JobAction::Fail: return "failed";
+    case JobAction::CloseWindow: return "finalization_started";
+    case JobAction::HoldFinalization: return "finalization_held";
+    case JobAction::FinishFinalization: return "finalized";
+    case JobAction::FinishWithErrors: return "finalized_with_errors";
+    case JobAction::ResumeFinalization: return "finalization_resumed";
+    case JobAction::ClearItems: return "finalized";
   }
   return "unknown";  // unreachable for a valid enum value
 }

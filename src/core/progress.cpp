@@ -8,20 +8,15 @@
 
 namespace privacy::core {
 
-double next_throughput(std::optional<double> previous_rows_per_s, double rows, double seconds,
-                       double weight) {
-  if (!(weight > 0 && weight <= 1)) {
-    throw Error(sqlstate::kInvalidParameter,
-                "throughput weight must be in (0, 1], got " + std::to_string(weight));
+std::optional<double> expected_rate(double rows_done, double elapsed_s, double limit_rows_per_s) {
+  if (!(rows_done >= 0)) {
+    throw Error(sqlstate::kInvalidParameter, "rows done must be >= 0, got " + std::to_string(rows_done));
   }
-  if (!(rows >= 0)) {
-    throw Error(sqlstate::kInvalidParameter,
-                "rows of a batch must be >= 0, got " + std::to_string(rows));
-  }
-  if (!(seconds > 0)) return previous_rows_per_s.value_or(0);
-  double sample = rows / seconds;
-  if (!previous_rows_per_s) return sample;
-  return weight * sample + (1 - weight) * *previous_rows_per_s;
+  std::optional<double> limit;
+  if (limit_rows_per_s > 0) limit = limit_rows_per_s;
+  if (!(rows_done > 0) || !(elapsed_s > 0)) return limit;
+  double achieved = rows_done / elapsed_s;
+  return limit ? std::min(achieved, *limit) : achieved;
 }
 
 std::optional<double> eta_seconds(long long remaining_items, double rows_per_s) {

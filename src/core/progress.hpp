@@ -1,6 +1,6 @@
-// Progress figures of a running job: throughput (rows per second, smoothed), ETA and percentage.
+// Progress figures of a running job: throughput (rows per second), ETA and percentage.
 //
-// The worker records them with each batch (privacy.jobs.throughput, eta, processed/total_items),
+// The runner records them with each batch (privacy.jobs.throughput, eta, processed/total_items),
 // and privacy.job_overview shows them, like PostgreSQL's pg_stat_progress_* views.
 #pragma once
 
@@ -8,14 +8,14 @@
 
 namespace privacy::core {
 
-// The new smoothed throughput after a batch of `rows` that took `seconds`: an exponentially
-// weighted moving average, weight * (rows / seconds) + (1 - weight) * previous, so one slow
-// batch (a lock wait, a checkpoint) moves the ETA a little instead of making it jump.
-// Without a previous value the batch's own rate is taken as is. A batch with seconds <= 0
-// carries no rate information: the previous value is returned (0 if there is none).
-// Throws Error(22023) unless 0 < weight <= 1 and rows >= 0.
-double next_throughput(std::optional<double> previous_rows_per_s, double rows, double seconds,
-                       double weight = 0.3);
+// The rate a job can be expected to keep from now on (rows per second): what its run has
+// achieved over wall-clock time since it started, throttle waits and lock waits included, but
+// never more than the tenant's limit (limit_rows_per_s <= 0: no limit). A rate measured over
+// the run's batch execution time alone, or a moving average of fast first batches (the token
+// bucket allows one second of burst), promised 5-10x too much under a throttle.
+// Before anything is done (rows_done or elapsed_s <= 0) the limit is all there is; nullopt
+// when there is none either. Throws Error(22023) when rows_done is negative.
+std::optional<double> expected_rate(double rows_done, double elapsed_s, double limit_rows_per_s);
 
 // Seconds until `remaining_items` are done at `rows_per_s`: 0 when nothing remains (whatever
 // the rate), nullopt when the rate is unknown (<= 0) and items remain.

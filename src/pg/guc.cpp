@@ -26,6 +26,7 @@ bool smtp_require_tls = false;
 char* smtp_ca_file = nullptr;
 int notify_retry_base_s = 30;
 bool require_distinct_approver = true;
+int max_attempts = 5;
 
 namespace {
 constexpr int kMaxSeconds = INT_MAX;
@@ -105,6 +106,11 @@ void define_all() {
   DefineCustomBoolVariable("privacy.require_distinct_approver",
                            "Refuse approval by the session user who requested the job.", nullptr,
                            &require_distinct_approver, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.max_attempts",
+                          "Runs of a job (or of its finalization) that may end without finishing before it fails.",
+                          "A run that stopped without a word (its process died) counts too; runs are retried "
+                          "after a growing pause.",
+                          &max_attempts, 5, 1, 1000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("privacy");
 }
 

@@ -22,6 +22,7 @@ extern bool smtp_require_tls;          // privacy.smtp_require_tls (superuser on
 extern char* smtp_ca_file;             // privacy.smtp_ca_file (superuser only), empty = system CAs
 extern int notify_retry_base_s;        // privacy.notify_retry_base (superuser only)
 extern bool require_distinct_approver; // privacy.require_distinct_approver
+extern int max_attempts;               // privacy.max_attempts
 
 // Defines every GUC. Called once from _PG_init.
 void define_all();

@@ -1,8 +1,10 @@
 #include "pg/shmem.hpp"
 
+#include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 }
@@ -87,6 +89,26 @@ void wake_launcher() {
   Latch* latch = state->launcher_latch;
   if (latch != nullptr) SetLatch(latch);
   LWLockRelease(state->lock);
+}
+
+namespace {
+
+bool wake_registered = false;
+bool wake_pending = false;
+
+void wake_at_commit_callback(XactEvent event, void*) {
+  if (event == XACT_EVENT_COMMIT && wake_pending) wake_launcher();
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) wake_pending = false;
+}
+
+}  // namespace
+
+void wake_launcher_at_commit() {
+  if (!wake_registered) {
+    pg_guard([] { RegisterXactCallback(wake_at_commit_callback, nullptr); });
+    wake_registered = true;
+  }
+  wake_pending = true;
 }
 
 }  // namespace privacy::pg

@@ -56,4 +56,9 @@ void install_shmem_hooks();
 // Wakes the launcher if it is running (no-op otherwise).
 void wake_launcher();
 
+// Wakes the launcher when the current transaction commits (not at all if it aborts): approvals,
+// cancels and every change that queues an e-mail, so that their work starts at once and not
+// after privacy.naptime.
+void wake_launcher_at_commit();
+
 }  // namespace privacy::pg

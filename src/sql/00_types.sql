@@ -10,4 +10,7 @@ CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge');
 CREATE TYPE privacy.job_status AS ENUM
     ('pending', 'approved', 'processing', 'completed', 'failed', 'rejected', 'cancelled');
 CREATE TYPE privacy.target_type AS ENUM ('subject', 'tenant');
+-- What happens to the rows an erase job marked (docs/jobs.md, "Lifecycle"); NULL for other jobs.
+CREATE TYPE privacy.finalization_state AS ENUM
+    ('awaiting_window', 'finalizing', 'held', 'finalized', 'finalized_with_errors');
 CREATE TYPE privacy.hold_scope AS ENUM ('tenant', 'subject', 'table');

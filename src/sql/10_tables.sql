@@ -30,12 +30,13 @@ CREATE TABLE privacy.registered_partitions (
 );
 CREATE INDEX registered_partitions_table_idx ON privacy.registered_partitions (registered_table);
 
--- Anonymization rule per column of an 'anonymize' table. Columns without a rule keep their value
--- except the subject column, which is always hashed (see docs/soft-delete.md).
+-- Anonymization rule per column of an 'anonymize' table. Columns without a rule keep their value;
+-- the subject column without a rule is hashed where it can hold the pseudonym, else set NULL
+-- (see docs/soft-delete.md). 'tombstone' is for the subject column only.
 CREATE TABLE privacy.column_rules (
     relation     regclass NOT NULL REFERENCES privacy.registered_tables ON DELETE CASCADE,
     column_name  name NOT NULL,
-    rule         text NOT NULL CHECK (rule IN ('null', 'redact', 'hash', 'keep')),
+    rule         text NOT NULL CHECK (rule IN ('null', 'redact', 'hash', 'keep', 'tombstone')),
     set_by       text NOT NULL DEFAULT session_user,
     set_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (relation, column_name)
@@ -52,12 +53,16 @@ CREATE TABLE privacy.tenants (
     deadline             interval CHECK (deadline > interval '0'),
     audit_retention      interval CHECK (audit_retention > interval '0'),
     approval_required    privacy.job_kind[],
+    tombstone_subject    text CHECK (btrim(tombstone_subject) <> ''),
     updated_by           text NOT NULL DEFAULT session_user,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
 
 -- One row per request. The batch loop keeps its position (cursor) here, committed with each
--- batch, so a resumed job continues exactly where the last committed batch ended.
+-- batch, so a resumed job continues exactly where the last committed batch ended. status is the
+-- outcome of the request; finalization what happens to the rows an erase marked (NULL for other
+-- jobs and for erasures that never reached processing). attempts counts the runs of the request,
+-- finalization_attempts those of the finalization; last_error is the last thing that stopped a run.
 CREATE TABLE privacy.jobs (
     id                 bigserial PRIMARY KEY,
     kind               privacy.job_kind NOT NULL,
@@ -91,28 +96,43 @@ CREATE TABLE privacy.jobs (
     cursor             jsonb,
     due_at             timestamptz NOT NULL,
     recoverable_until  timestamptz,
+    finalization       privacy.finalization_state,
+    finalization_attempts integer NOT NULL DEFAULT 0,
+    last_error         text,
     finalized_at       timestamptz,
     CHECK (target_type = 'subject' OR kind = 'purge'),
+    CHECK (finalization IS NULL OR kind = 'erase'),
     CHECK (processed_items >= 0 AND failed_items >= 0)
 );
 CREATE INDEX jobs_status_idx ON privacy.jobs (status, queued_at);
 CREATE INDEX jobs_tenant_idx ON privacy.jobs (tenant_id, requested_at);
-CREATE INDEX jobs_finalize_idx ON privacy.jobs (recoverable_until)
-    WHERE kind = 'erase' AND status = 'completed' AND finalized_at IS NULL;
+CREATE INDEX jobs_finalization_idx ON privacy.jobs (finalization, recoverable_until)
+    WHERE finalization IN ('awaiting_window', 'finalizing', 'held');
 
--- Items a job could not process, kept for manual review.
+-- Items a job could not process, kept for review (docs/jobs.md, "Flagged items"). A row that
+-- fails is recorded once per attempt and passed over: the walk never comes back to it, only
+-- privacy.retry_items does (attempt 2, 3, ...). row_key NULL: a whole table that finalization
+-- passed over after privacy.max_attempts failed runs. An item is open until resolved: 'retried'
+-- (it succeeded on retry), 'superseded' (it failed again: see the next attempt's row) or
+-- 'resolved' (a person's decision, with a note).
 CREATE TABLE privacy.job_errors (
     id           bigserial PRIMARY KEY,
     job_id       bigint NOT NULL REFERENCES privacy.jobs ON DELETE CASCADE,
     relation     regclass,
     row_key      jsonb,
+    phase        text NOT NULL CHECK (phase IN ('mark', 'purge', 'finalize')),
+    attempt      integer NOT NULL DEFAULT 1 CHECK (attempt >= 1),
     sqlstate     text NOT NULL,
     message      text NOT NULL,
     at           timestamptz NOT NULL DEFAULT now(),
+    resolution   text CHECK (resolution IN ('retried', 'superseded', 'resolved')),
     resolved_by  text,
-    resolved_at  timestamptz
+    resolved_at  timestamptz,
+    note         text,
+    CHECK ((resolution IS NULL) = (resolved_at IS NULL)),
+    UNIQUE NULLS NOT DISTINCT (job_id, relation, phase, row_key, attempt)
 );
-CREATE INDEX job_errors_job_idx ON privacy.job_errors (job_id);
+CREATE INDEX job_errors_open_idx ON privacy.job_errors (job_id) WHERE resolution IS NULL;
 
 -- Legal holds (DESIGN section 7). scope_id is the tenant id, the subject id, or the table's name
 -- when the hold was placed (for display). A table hold covers `relation`, which follows renames

@@ -10,7 +10,8 @@ CREATE FUNCTION privacy.configure_tenant(
     deadline             interval DEFAULT NULL,
     audit_retention      interval DEFAULT NULL,
     approval_required    privacy.job_kind[] DEFAULT NULL,
-    reset                boolean DEFAULT false)
+    reset                boolean DEFAULT false,
+    tombstone_subject    text DEFAULT NULL)
 RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -34,6 +35,11 @@ BEGIN
     IF recovery_window < interval '0' THEN
         RAISE EXCEPTION 'recovery_window for tenant "%" must not be negative', tenant_id
             USING ERRCODE = '22023', HINT = 'Use interval ''0'' to finalize erasures at once.';
+    END IF;
+    IF tombstone_subject IS NOT NULL AND btrim(tombstone_subject) = '' THEN
+        RAISE EXCEPTION 'tombstone_subject for tenant "%" must not be blank', tenant_id
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the subject id anonymized rows should point to, e.g. ''0'' for an integer key.';
     END IF;
     IF export_ttl <= interval '0' OR deadline <= interval '0' OR audit_retention <= interval '0' THEN
         RAISE EXCEPTION 'export_ttl, deadline and audit_retention for tenant "%" must be positive', tenant_id
@@ -70,6 +76,7 @@ BEGIN
         deadline            = CASE WHEN reset THEN configure_tenant.deadline            ELSE coalesce(configure_tenant.deadline, t.deadline) END,
         audit_retention     = CASE WHEN reset THEN configure_tenant.audit_retention     ELSE coalesce(configure_tenant.audit_retention, t.audit_retention) END,
         approval_required   = CASE WHEN reset THEN configure_tenant.approval_required   ELSE coalesce(configure_tenant.approval_required, t.approval_required) END,
+        tombstone_subject   = CASE WHEN reset THEN configure_tenant.tombstone_subject   ELSE coalesce(configure_tenant.tombstone_subject, t.tombstone_subject) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id
@@ -89,7 +96,7 @@ $fn$;
 CREATE FUNCTION privacy.tenant_settings(tenant_id text)
 RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
                recovery_window interval, export_ttl interval, deadline interval,
-               audit_retention interval, approval_required privacy.job_kind[])
+               audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT a.tenant_id, t.display_name,
@@ -99,7 +106,8 @@ AS $fn$
            coalesce(t.export_ttl, current_setting('privacy.export_ttl')::interval),
            coalesce(t.deadline, current_setting('privacy.deadline')::interval),
            coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
-           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[])
+           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[]),
+           t.tombstone_subject
     FROM (SELECT tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
 $fn$;

@@ -39,22 +39,16 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'privacy_set_column_rule'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Brings back rows of a completed erase job within its recovery window: all of them, those of
--- one relation, or the rows whose keys are listed (a JSON array of objects {"key_column": value}).
+-- Brings back rows an erase job marked (completed, cancelled or failed) within its recovery window,
+-- and afterwards rows a legal hold kept from finalization: all of them, those of one relation, or
+-- the rows whose keys are listed (a JSON array of objects {"key_column": value}).
 CREATE FUNCTION privacy.restore(job_id bigint, relation regclass DEFAULT NULL, keys jsonb DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_restore'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Test hooks (superuser only, no grants): every batch of a job in ONE transaction.
-CREATE FUNCTION privacy._mark_rows(job_id bigint, tenant text, subject text) RETURNS bigint
-AS 'MODULE_PATHNAME', 'privacy_mark_rows' LANGUAGE C STRICT VOLATILE;
-CREATE FUNCTION privacy._finalize_rows(job_id bigint) RETURNS bigint
-AS 'MODULE_PATHNAME', 'privacy_finalize_rows' LANGUAGE C STRICT VOLATILE;
-
 REVOKE ALL ON privacy.installation_secret FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy._random_bytes(integer), privacy._pseudonym(text),
-                       privacy._mark_rows(bigint, text, text), privacy._finalize_rows(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._random_bytes(integer), privacy._pseudonym(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.register_table(regclass, name, name, text), privacy.unregister_table(regclass),
                        privacy.set_column_rule(regclass, name, text),
                        privacy.restore(bigint, regclass, jsonb) FROM PUBLIC;

@@ -39,6 +39,17 @@ RETURNS TABLE (relation regclass, matching_rows bigint, held boolean)
 AS 'MODULE_PATHNAME', 'privacy_preview'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- Flagged items (privacy.job_errors, docs/jobs.md "Flagged items"). retry_items re-runs the action
+-- of the job's open items, now, in this session; resolve_item records a person's decision on one.
+CREATE FUNCTION privacy.retry_items(job_id bigint, OUT items bigint, OUT succeeded bigint, OUT failed_again bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'privacy_retry_items'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.resolve_item(error_id bigint, note text) RETURNS void
+AS 'MODULE_PATHNAME', 'privacy_resolve_item'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 -- SECURITY INVOKER on purpose: a procedure that commits cannot be SECURITY DEFINER. It checks
 -- membership in privacy_admin itself and runs each batch as the extension owner.
 CREATE PROCEDURE privacy.run_job(job_id bigint)
@@ -50,6 +61,7 @@ GRANT EXECUTE ON FUNCTION privacy.request_export(text, text, text, text),
     TO privacy_requester, privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.approve(bigint, text), privacy.reject(bigint, text),
                           privacy.cancel(bigint, text), privacy.retry(bigint),
-                          privacy.extend_deadline(bigint, interval, text), privacy.preview(bigint)
+                          privacy.extend_deadline(bigint, interval, text), privacy.preview(bigint),
+                          privacy.retry_items(bigint), privacy.resolve_item(bigint, text)
     TO privacy_admin;
 GRANT EXECUTE ON PROCEDURE privacy.run_job(bigint) TO privacy_admin;

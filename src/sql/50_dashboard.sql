@@ -1,4 +1,5 @@
--- psql is the dashboard (DESIGN section 4): the stat cards.
+-- psql is the dashboard (DESIGN section 4): the stat cards. with_open_items counts the jobs with
+-- flagged items nobody has resolved or retried yet (privacy.job_errors).
 CREATE VIEW privacy.dashboard AS
 SELECT count(*) FILTER (WHERE status = 'pending')                           AS pending,
        count(*) FILTER (WHERE status = 'approved')                          AS approved,
@@ -9,5 +10,11 @@ SELECT count(*) FILTER (WHERE status = 'pending')                           AS p
        count(*) FILTER (WHERE status = 'cancelled')                         AS cancelled,
        count(*)                                                             AS total,
        count(*) FILTER (WHERE status IN ('pending', 'approved', 'processing', 'failed')
-                          AND due_at < now())                               AS overdue
+                          AND due_at < now())                               AS overdue,
+       count(*) FILTER (WHERE finalization = 'awaiting_window')             AS awaiting_window,
+       count(*) FILTER (WHERE finalization = 'finalizing')                  AS finalizing,
+       count(*) FILTER (WHERE finalization = 'held')                        AS finalization_held,
+       count(*) FILTER (WHERE EXISTS (SELECT FROM privacy.job_errors e
+                                       WHERE e.job_id = jobs.id AND e.resolution IS NULL))
+                                                                            AS with_open_items
 FROM privacy.jobs;

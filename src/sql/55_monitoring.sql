@@ -21,7 +21,12 @@ SELECT j.id,
        j.eta,
        j.failed_items,
        j.due_at,
-       (j.status IN ('pending', 'approved', 'processing', 'failed') AND j.due_at < now()) AS overdue
+       (j.status IN ('pending', 'approved', 'processing', 'failed') AND j.due_at < now()) AS overdue,
+       j.finalization,
+       j.recoverable_until,
+       (SELECT count(*) FROM privacy.job_errors e WHERE e.job_id = j.id AND e.resolution IS NULL) AS open_items,
+       j.attempts,
+       j.last_error
 FROM privacy.jobs j
 LEFT JOIN privacy.tenants t ON t.tenant_id = j.tenant_id;
 
@@ -56,10 +61,13 @@ BEGIN
                'progress', (SELECT to_jsonb(o) FROM privacy.job_overview o WHERE o.id = j.id),
                'tenant_settings', (SELECT to_jsonb(s) FROM privacy.tenant_settings(j.tenant_id) s),
                'errors', (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.id), '[]')
-                            FROM (SELECT id, relation::text, row_key, sqlstate, message, at, resolved_at
+                            FROM (SELECT id, relation::text, row_key, phase, attempt, sqlstate, message, at,
+                                         resolution, resolved_by, resolved_at, note
                                     FROM privacy.job_errors WHERE job_errors.job_id = j.id
                                    ORDER BY id LIMIT 100) e),
                'error_count', (SELECT count(*) FROM privacy.job_errors e WHERE e.job_id = j.id),
+               'open_items', (SELECT count(*) FROM privacy.job_errors e
+                               WHERE e.job_id = j.id AND e.resolution IS NULL),
                'history', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action,
                                                                        'actor', a.actor, 'detail', a.detail)
                                                      ORDER BY a.id), '[]')

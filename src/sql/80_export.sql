@@ -113,18 +113,11 @@ CREATE FUNCTION privacy.export_chunks(job_id bigint) RETURNS SETOF bytea
 AS 'MODULE_PATHNAME', 'privacy_export_chunks'
 LANGUAGE C STRICT VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Test hook (superusers only): runs an export job to the end in this transaction, like the batch
--- loop does; with stop_after_batches, stops early without finishing, like a crashed worker.
-CREATE FUNCTION privacy._run_export_now(job_id bigint, stop_after_batches integer DEFAULT NULL)
-RETURNS jsonb
-AS 'MODULE_PATHNAME', 'privacy_run_export_now' LANGUAGE C VOLATILE;
-
 REVOKE ALL ON FUNCTION privacy._inspect_certificate(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.add_export_recipient(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.remove_export_recipient(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.download_export(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.export_chunks(bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy._run_export_now(bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.add_export_recipient(text, text) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.remove_export_recipient(text) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.download_export(bigint) TO privacy_admin;

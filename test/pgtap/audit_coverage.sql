@@ -14,7 +14,8 @@ INSERT INTO known_actions VALUES
     ('hold_placed'), ('hold_released'), ('hold_blocked'), ('hold_expired'),
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
     ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
-    ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached');
+    ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached'),
+    ('items_retried'), ('item_resolved');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
@@ -31,8 +32,7 @@ INSERT INTO audit_action_map VALUES
     ('audit_export', 'audit_exported'), ('audit_export_json', 'audit_exported'),
     ('_audit_export_begin', 'audit_exported'),
     ('_purge_audit', 'audit_purged'),
-    -- superuser-only test hooks: they change data, so they audit like the real paths
-    ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created'),
+    ('retry_items', 'items_retried'), ('resolve_item', 'item_resolved'),
     ('_expire_holds', 'hold_expired');
 
 -- Functions that change nothing (or are not callable API), with the reason.

@@ -19,8 +19,9 @@ SELECT ok(NOT has_function_privilege('privacy_requester', 'privacy.download_expo
           AND NOT has_function_privilege('privacy_auditor', 'privacy.download_export(bigint)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'privacy.export_chunks(bigint)', 'EXECUTE'),
           'requester, auditor and PUBLIC may not download');
-SELECT ok(NOT has_function_privilege('privacy_admin', 'privacy._run_export_now(bigint, integer)', 'EXECUTE'),
-          'the test hook is not granted to anyone');
+SELECT is_empty($$SELECT proname FROM pg_proc WHERE pronamespace = 'privacy'::regnamespace
+                   AND proname IN ('_run_export_now', '_mark_rows', '_finalize_rows')$$,
+                'no test-only entry point runs jobs: tests drive CALL privacy.run_job');
 
 SELECT throws_ok($$SELECT * FROM privacy.add_export_recipient('  ', 'x')$$, '22023',
                  'export recipient name must not be empty', 'blank recipient name: 22023');

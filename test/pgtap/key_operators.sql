@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 CREATE EXTENSION IF NOT EXISTS citext;
-SELECT plan(6);
+SELECT plan(5);
 
 CREATE SCHEMA keyop_t;
 CREATE TABLE keyop_t.by_email (email citext PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
@@ -25,13 +25,8 @@ SELECT lives_ok($$SELECT privacy.register_table('keyop_t.by_code', 'subject', 't
                 'a key of a domain over integer and an enum is accepted');
 SELECT is((SELECT key_columns::text FROM privacy.registered_tables WHERE relation = 'keyop_t.by_code'::regclass),
           '{region,code}', 'registered with its key');
--- Keyset paging compares (region, code) with OPERATOR(pg_catalog.>), one row per batch.
-INSERT INTO keyop_t.by_code VALUES ('eu', 1, 'acme', 's1'), ('eu', 2, 'acme', 's1'), ('us', 1, 'acme', 's1'),
-                                   ('us', 2, 'acme', 's2');
-INSERT INTO privacy.jobs (id, kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES (9401, 'erase', 'subject', 's1', 'acme', 'key test', false, 'processing', now() + interval '30 days');
-SET LOCAL privacy.batch_size = 1;
-SELECT is(privacy._mark_rows(9401, 'acme', 's1'), 3::bigint, 'batches page through an enum and a domain key');
+-- Keyset paging through such a key, one row per batch, is in sql/jobs_run_job.sql (CALL
+-- privacy.run_job commits, so it cannot run inside this test's transaction).
 
 SELECT * FROM finish();
 ROLLBACK;

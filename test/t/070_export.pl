@@ -3,8 +3,8 @@
 # stock `openssl cms -decrypt`, row-for-row comparison with the source tables, a flipped byte
 # that must not decrypt, privileges, restart after an interrupted run, flat memory, expiry.
 #
-# The export runs through privacy._run_export_now (the executor's begin / run_batch / finish in
-# one transaction) on jobs inserted as 'pending', which the launcher leaves alone; the
+# The export runs through CALL privacy.run_job (the worker's own job loop, in the test's session)
+# in database "exp", where no launcher runs until the expiry test at the end; the
 # background-worker path is tested in 071_export_worker.pl.
 use strict;
 use warnings;
@@ -41,16 +41,17 @@ for my $recipient (['rsa', '-newkey', 'rsa:2048'],
 
 sub slurp { my ($file) = @_; open my $fh, '<', $file or die "$file: $!"; local $/; my $text = <$fh>; return $text; }
 
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
+$node->safe_psql('postgres', 'CREATE DATABASE exp');
+$node->safe_psql('exp', 'CREATE EXTENSION pg_privacy');
 for my $name ('rsa', 'ec') {
 	my $pem = slurp("$dir/$name.crt");
-	my $type = $node->safe_psql('postgres',
+	my $type = $node->safe_psql('exp',
 		"SELECT key_type FROM privacy.add_export_recipient('$name', \$pem\$$pem\$pem\$)");
 	is($type, uc($name), "$name certificate accepted as a recipient");
 }
 
 # --- two registered tables; subject 1 of tenant acme has rows in both, some soft-deleted
-$node->safe_psql('postgres', q{
+$node->safe_psql('exp', q{
 CREATE SCHEMA app;
 CREATE TABLE app.users (id int PRIMARY KEY, tenant text NOT NULL, email text, name text,
                         born date, prefs jsonb, privacy_erased_by bigint);
@@ -74,9 +75,9 @@ INSERT INTO privacy.registered_tables (relation, subject_column, tenant_column, 
 
 sub new_export_job {
 	my ($subject) = @_;
-	return $node->safe_psql('postgres', qq{
+	return $node->safe_psql('exp', qq{
 INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, requires_approval, status, due_at)
-VALUES ('export', 'subject', '$subject', 'acme', 'TAP export', true, 'pending', now() + interval '30 days')
+VALUES ('export', 'subject', '$subject', 'acme', 'TAP export', false, 'approved', now() + interval '30 days')
 RETURNING id});
 }
 
@@ -90,7 +91,7 @@ sub run_command_capture {
 
 sub psql_to_file {
 	my ($user, $sql, $file) = @_;
-	my $ok = IPC::Run::run(['psql', '-X', '-Atc', $sql, '-d', $node->connstr('postgres'), '-U', $user],
+	my $ok = IPC::Run::run(['psql', '-X', '-Atc', $sql, '-d', $node->connstr('exp'), '-U', $user],
 	                       '>', $file, '2>', \my $err);
 	ok($ok, "psql as $user: $sql") or diag($err);
 }
@@ -103,9 +104,17 @@ sub decrypt {
 }
 
 # --- export subject 1 in small batches (7 rows), so pages cross batch and table boundaries
+# Runs an export job to the end with CALL privacy.run_job and returns its result.
+sub run_export {
+	my ($export_job, $batch_size) = @_;
+	return decode_json($node->safe_psql('exp', qq{
+SET privacy.batch_size = $batch_size;
+CALL privacy.run_job($export_job);
+SELECT result FROM privacy.jobs WHERE id = $export_job}));
+}
+
 my $job = new_export_job(1);
-my $result = decode_json($node->safe_psql('postgres',
-	"SET privacy.batch_size = 7; SELECT privacy._run_export_now($job)"));
+my $result = run_export($job, 7);
 is($result->{rows}, 58, 'result counts 57 orders and 1 user');
 is_deeply($result->{tables}, [{table => 'app.orders', rows => 57}, {table => 'app.users', rows => 1}],
 	'result lists the tables with their row counts');
@@ -113,9 +122,9 @@ like($result->{download}, qr/^psql -Atc "select privacy\.download_export\($job\)
 	'result has the download command');
 like($result->{decrypt}, qr/^openssl cms -decrypt -inform PEM -in export-$job\.pem /, 'result has the decrypt command');
 ok($result->{expires_at}, 'result has expires_at');
-is($node->safe_psql('postgres', "SELECT status FROM privacy.jobs WHERE id = $job"), 'completed', 'job completed');
+is($node->safe_psql('exp', "SELECT status FROM privacy.jobs WHERE id = $job"), 'completed', 'job completed');
 
-$node->safe_psql('postgres', q{
+$node->safe_psql('exp', q{
 CREATE ROLE adm LOGIN IN ROLE privacy_admin;
 CREATE ROLE req LOGIN IN ROLE privacy_requester;
 CREATE ROLE aud LOGIN IN ROLE privacy_auditor;
@@ -147,7 +156,7 @@ is_deeply([map { $_->{table} } @{$doc->{tables}}], ['app.orders', 'app.users'], 
 # The source rows as the export must show them: every column but the internal one, plus _erased.
 for my $table (['app.orders', 'user_id = 1', 'tenant, order_no'], ['app.users', 'id = 1', 'id']) {
 	my ($name, $where, $order) = @$table;
-	my $expected = decode_json($node->safe_psql('postgres', qq{
+	my $expected = decode_json($node->safe_psql('exp', qq{
 SELECT coalesce(jsonb_agg(to_jsonb(t) - 'privacy_erased_by'
                           || jsonb_build_object('_erased', t.privacy_erased_by IS NOT NULL) ORDER BY $order), '[]')
   FROM $name t WHERE $where AND tenant = 'acme'}));
@@ -163,7 +172,7 @@ ok(!(grep { exists $_->{privacy_erased_by} } @{$orders->{rows}}), 'the internal 
 # --- DER through export_chunks: same bytes, the recorded SHA-256, and a flipped byte fails
 psql_to_file('adm', "select encode(c, 'hex') from privacy.export_chunks($job) c", "$dir/export.hex");
 my $der = pack('H*', join('', split(/\s+/, slurp("$dir/export.hex"))));
-is(length($der), $node->safe_psql('postgres', "SELECT size_bytes FROM privacy.export_files WHERE job_id = $job"),
+is(length($der), $node->safe_psql('exp', "SELECT size_bytes FROM privacy.export_files WHERE job_id = $job"),
 	'export_chunks returns size_bytes bytes');
 is(sha256_hex($der), $result->{sha256}, 'the DER matches the recorded SHA-256');
 open my $fh, '>:raw', "$dir/export.der" or die; print $fh $der; close $fh;
@@ -183,28 +192,43 @@ for my $key ('rsa', 'ec') {
 # --- privileges: only privacy_admin; every download audited with the actor
 for my $role ('req', 'aud', 'plain', 'owner') {
 	for my $call ("select privacy.download_export($job)", "select count(*) from privacy.export_chunks($job)") {
-		my ($ret, $out, $err) = $node->psql('postgres', $call, extra_params => ['-U', $role, '-v', 'VERBOSITY=verbose']);
+		my ($ret, $out, $err) = $node->psql('exp', $call, extra_params => ['-U', $role, '-v', 'VERBOSITY=verbose']);
 		like($err, qr/ERROR:  42501: permission denied/, "$role is refused: $call");
 	}
 }
-is($node->safe_psql('postgres', qq{
+is($node->safe_psql('exp', qq{
 SELECT string_agg(actor || ':' || (detail->>'format'), ',' ORDER BY id) FROM privacy.audit_log
  WHERE action = 'export_downloaded' AND job_id = $job}), 'adm:pem,adm:der',
 	'each download wrote one export_downloaded row naming the actor');
 
 # --- an interrupted run leaves chunks but no file; the next run starts over and is whole
-$node->safe_psql('postgres', q{
+$node->safe_psql('exp', q{
 INSERT INTO app.orders SELECT 'acme', 10000 + g, 3, g, repeat('x', 150) || g, NULL FROM generate_series(1, 20000) g;
 });
 my $job2 = new_export_job(3);
-$node->safe_psql('postgres', "SET privacy.batch_size = 5000; SELECT privacy._run_export_now($job2, 3)");
-my $partial = $node->safe_psql('postgres', qq{
+# A run throttled to 5,000 rows a second, cancelled (pg_cancel_backend) once it has committed
+# 10,000 rows: the job stays processing, its chunks stay, no file.
+$node->safe_psql('exp', q{SELECT privacy.configure_tenant('acme', rows_per_second => 5000)});
+my $runner = $node->background_psql('exp');
+$runner->query_until(qr/started/,
+	"\\set ON_ERROR_STOP 0\nSET privacy.batch_size = 5000;\n\\echo started\nCALL privacy.run_job($job2);\n");
+$node->poll_query_until('exp', "SELECT processed_items >= 10000 FROM privacy.jobs WHERE id = $job2")
+  or die 'the export made no progress';
+$node->safe_psql('exp', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL privacy.run_job%'});
+$node->poll_query_until('exp', q{SELECT NOT EXISTS (SELECT FROM pg_stat_activity
+                                   WHERE query LIKE 'CALL privacy.run_job%' AND state = 'active')})
+  or die 'the cancelled run did not stop';
+$runner->quit;
+$node->safe_psql('exp', q{SELECT privacy.configure_tenant('acme', rows_per_second => 0)});
+is($node->safe_psql('exp', "SELECT status || ' ' || last_error FROM privacy.jobs WHERE id = $job2"),
+   'processing canceling statement due to user request', 'the cancelled run left the job processing, and said why');
+my $partial = $node->safe_psql('exp', qq{
 SELECT (SELECT count(*) FROM privacy.export_file_chunks WHERE job_id = $job2) || ',' ||
        (SELECT count(*) FROM privacy.export_files WHERE job_id = $job2)});
 like($partial, qr/^[1-9]\d*,0$/, "interrupted run: chunks stored ($partial), no file offered");
-my ($ret, $out, $err) = $node->psql('postgres', "select privacy.download_export($job2)");
+my ($ret, $out, $err) = $node->psql('exp', "select privacy.download_export($job2)");
 like($err, qr/export of job $job2 is not ready/, 'a half export cannot be downloaded');
-my $result2 = decode_json($node->safe_psql('postgres', "SET privacy.batch_size = 5000; SELECT privacy._run_export_now($job2)"));
+my $result2 = run_export($job2, 5000);
 is($result2->{rows}, 20001, 'the rerun exported every row once');
 psql_to_file('postgres', "select privacy.download_export($job2)", "$dir/export2.pem");
 my ($code2, $err2) = decrypt('PEM', "$dir/export2.pem", 'rsa', "$dir/export2.json");
@@ -215,34 +239,37 @@ is_deeply([map { $_->{order_no} } @{$orders2->{rows}}], [map { 10000 + $_ } 1 ..
 ok($result2->{chunks} >= 3, "a multi-chunk file ($result2->{chunks} chunks)");
 
 # --- memory stays flat: peak backend memory of a large export is close to a small one's
-$node->safe_psql('postgres', q{
+$node->safe_psql('exp', q{
 INSERT INTO app.users VALUES (5, 'acme', 'huge@example.com', 'Huge', NULL, NULL, NULL);
 INSERT INTO app.orders SELECT 'acme', 100000 + g, 5, g, repeat('y', 200) || g, NULL FROM generate_series(1, 250000) g;
 ANALYZE app.orders;
 });
 sub peak_kb_of_export {
 	my ($export_job) = @_;
-	return $node->safe_psql('postgres', qq{
+	return $node->safe_psql('exp', qq{
 SET privacy.batch_size = 5000;
-SELECT privacy._run_export_now($export_job) IS NOT NULL;
+CALL privacy.run_job($export_job);
 SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\\s+(\\d+)'))[1]});
 }
 my $small_peak = (split /\n/, peak_kb_of_export(new_export_job(2)))[-1];
 my $large_job = new_export_job(5);
 my $large_peak = (split /\n/, peak_kb_of_export($large_job))[-1];
-my $large_size = $node->safe_psql('postgres', "SELECT size_bytes FROM privacy.export_files WHERE job_id = $large_job");
+my $large_size = $node->safe_psql('exp', "SELECT size_bytes FROM privacy.export_files WHERE job_id = $large_job");
 note("peak RSS: small export $small_peak kB, large export ($large_size bytes) $large_peak kB");
 ok($large_size > 50_000_000, 'the large export is over 50 MB');
 ok($large_peak - $small_peak < 32 * 1024, 'peak memory of the large export is within 32 MB of the small one');
 
-# --- expiry: the launcher deletes an expired file, audits it, and the error says so
-$node->safe_psql('postgres', "UPDATE privacy.export_files SET expires_at = now() - interval '1 second' WHERE job_id = $job");
-ok($node->poll_query_until('postgres', qq{
+# --- expiry: the launcher deletes an expired file, audits it, and the error says so (from now on
+#     the launcher serves database exp)
+$node->append_conf('postgresql.conf', "privacy.database = 'exp'");
+$node->restart;
+$node->safe_psql('exp', "UPDATE privacy.export_files SET expires_at = now() - interval '1 second' WHERE job_id = $job");
+ok($node->poll_query_until('exp', qq{
 SELECT NOT EXISTS (SELECT FROM privacy.export_files WHERE job_id = $job)
    AND NOT EXISTS (SELECT FROM privacy.export_file_chunks WHERE job_id = $job)
    AND EXISTS (SELECT FROM privacy.audit_log WHERE action = 'export_expired' AND job_id = $job)}),
 	'the launcher deleted the expired file and audited export_expired');
-($ret, $out, $err) = $node->psql('postgres', "select privacy.download_export($job)",
+($ret, $out, $err) = $node->psql('exp', "select privacy.download_export($job)",
 	extra_params => ['-U', 'adm', '-v', 'VERBOSITY=verbose']);
 like($err, qr/ERROR:  55000: export of job $job expired at \d{4}-/, 'downloading an expired export says when it expired');
 

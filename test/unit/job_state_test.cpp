@@ -24,6 +24,7 @@ const std::map<std::pair<A, S>, S> kExpectedAllowed = {
     {{A::Cancel, S::Processing}, S::Cancelled},   {{A::Retry, S::Failed}, S::Approved},
     {{A::Retry, S::Cancelled}, S::Approved},      {{A::Start, S::Approved}, S::Processing},
     {{A::Complete, S::Processing}, S::Completed}, {{A::Fail, S::Processing}, S::Failed},
+    {{A::Fail, S::Approved}, S::Failed},  // a job that could not even start
 };
 
 std::string name(S status) { return std::string(to_string(status)); }
@@ -80,7 +81,7 @@ TEST(JobState, ParseRefusesUnknownAndDifferentlyCasedText) {
 }
 
 TEST(JobState, EveryActionFollowsTheTable) {
-  for (A action : kAllJobActions)
+  for (A action : kStatusActions)
     for (S from : kAllJobStatuses)
       EXPECT_EQ(action_allowed_from(action, from), kExpectedAllowed.count({action, from}) == 1)
           << name(action) << " from " << name(from);
@@ -91,7 +92,7 @@ TEST(JobState, AllowedActionsLeadWhereTheTableSays) {
 }
 
 TEST(JobState, EveryRefusedActionThrows55000NamingStatusAndAction) {
-  for (A action : kAllJobActions) {
+  for (A action : kStatusActions) {
     for (S from : kAllJobStatuses) {
       if (kExpectedAllowed.count({action, from})) continue;
       Error error = refusal_of(42, from, action);
@@ -106,7 +107,7 @@ TEST(JobState, EveryRefusedActionThrows55000NamingStatusAndAction) {
 
 // Only approve leads from pending to approved: retry, start and the rest cannot skip approval.
 TEST(JobState, NothingButApproveLeadsPendingToApproved) {
-  for (A action : kAllJobActions) {
+  for (A action : kStatusActions) {
     if (action == A::Approve) continue;
     bool reaches_approved = action_allowed_from(action, S::Pending) && target_status(action) == S::Approved;
     EXPECT_FALSE(reaches_approved) << name(action);
@@ -154,7 +155,7 @@ TEST(JobState, NoApprovalFromCodeRunningForAnotherRole) {
 }
 
 TEST(JobState, NoCrashRequeueFromProcessingToApproved) {
-  for (A action : kAllJobActions) {
+  for (A action : kStatusActions) {
     if (!action_allowed_from(action, S::Processing)) continue;
     EXPECT_NE(target_status(action), S::Approved) << name(action);
   }
@@ -164,7 +165,8 @@ TEST(JobState, DetailListsWhatIsAllowed) {
   EXPECT_EQ(refusal_of(1, S::Completed, A::Approve).detail(), "from completed nothing is allowed: it is final");
   EXPECT_EQ(refusal_of(1, S::Pending, A::Complete).detail(),
             "from pending a job may be approved, rejected or cancelled");
-  EXPECT_EQ(refusal_of(1, S::Approved, A::Fail).detail(), "from approved a job may be cancelled or started");
+  EXPECT_EQ(refusal_of(1, S::Approved, A::Complete).detail(),
+            "from approved a job may be cancelled, started or failed");
   EXPECT_EQ(refusal_of(1, S::Failed, A::Cancel).detail(), "from failed a job may be retried");
   EXPECT_EQ(refusal_of(1, S::Cancelled, A::Cancel).detail(), "from cancelled a job may be retried");
 }
@@ -182,7 +184,7 @@ TEST(JobState, HintsSayWhatWouldSucceed) {
 
 TEST(JobState, ActionsFromIsTheTableColumn) {
   EXPECT_EQ(actions_from(S::Pending), (std::vector<A>{A::Approve, A::Reject, A::Cancel}));
-  EXPECT_EQ(actions_from(S::Approved), (std::vector<A>{A::Cancel, A::Start}));
+  EXPECT_EQ(actions_from(S::Approved), (std::vector<A>{A::Cancel, A::Start, A::Fail}));
   EXPECT_EQ(actions_from(S::Processing), (std::vector<A>{A::Cancel, A::Complete, A::Fail}));
   EXPECT_EQ(actions_from(S::Failed), (std::vector<A>{A::Retry}));
   EXPECT_EQ(actions_from(S::Cancelled), (std::vector<A>{A::Retry}));
@@ -199,6 +201,121 @@ TEST(JobState, TerminalMeansNothingIsAllowed) {
 TEST(JobState, AuditActionOfEachAction) {
   const std::set<std::pair<A, std::string>> expected = {
       {A::Approve, "approved"}, {A::Reject, "rejected"}, {A::Cancel, "cancelled"}, {A::Retry, "retried"},
-      {A::Start, "started"},    {A::Complete, "completed"}, {A::Fail, "failed"}};
+      {A::Start, "started"},    {A::Complete, "completed"}, {A::Fail, "failed"},
+      {A::CloseWindow, "finalization_started"}, {A::HoldFinalization, "finalization_held"},
+      {A::FinishFinalization, "finalized"},      {A::FinishWithErrors, "finalized_with_errors"},
+      {A::ResumeFinalization, "finalization_resumed"}, {A::ClearItems, "finalized"}};
   for (const auto& [action, audit] : expected) EXPECT_EQ(audit_action(action), audit) << name(action);
+}
+
+// ----- finalization (docs/jobs.md, "Lifecycle") ---------------------------------------------
+
+using F = FinalizationState;
+
+// The finalization table, restated: (action, from) -> to.
+const std::map<std::pair<A, F>, F> kExpectedFinalization = {
+    {{A::CloseWindow, F::AwaitingWindow}, F::Finalizing},
+    {{A::HoldFinalization, F::Finalizing}, F::Held},
+    {{A::FinishFinalization, F::Finalizing}, F::Finalized},
+    {{A::FinishWithErrors, F::Finalizing}, F::FinalizedWithErrors},
+    {{A::ResumeFinalization, F::Held}, F::Finalizing},
+    {{A::ResumeFinalization, F::FinalizedWithErrors}, F::Finalizing},
+    {{A::ClearItems, F::FinalizedWithErrors}, F::Finalized},
+};
+
+ActionContext erase_context(bool reached_processing, bool window_closed = true) {
+  ActionContext context;
+  context.kind = JobKind::Erase;
+  context.reached_processing = reached_processing;
+  context.window_closed = window_closed;
+  return context;
+}
+
+TEST(JobState, FinalizationNamesAreTheSqlLabels) {
+  for (F state : kAllFinalizationStates) EXPECT_EQ(parse_finalization_state(to_string(state)), state);
+  EXPECT_EQ(to_string(F::FinalizedWithErrors), "finalized_with_errors");
+  EXPECT_EQ(parse_finalization_state("Held"), std::nullopt);
+}
+
+TEST(JobState, EveryFinalizationActionFollowsTheTable) {
+  for (A action : kFinalizationActions) {
+    EXPECT_TRUE(is_finalization_action(action));
+    for (F from : kAllFinalizationStates) {
+      bool allowed = kExpectedFinalization.count({action, from}) == 1;
+      EXPECT_EQ(action_allowed_from(action, from), allowed) << name(action) << " from " << to_string(from);
+      for (S status : {S::Completed, S::Cancelled, S::Failed}) {
+        JobState state{status, from};
+        if (allowed) {
+          JobState to = decide(3, state, action, erase_context(true));
+          EXPECT_EQ(to, (JobState{status, kExpectedFinalization.at({action, from})}));
+        } else {
+          Error error("", "");
+          try { decide(3, state, action, erase_context(true)); } catch (const Error& e) { error = e; }
+          EXPECT_EQ(error.sqlstate(), "55000") << name(action) << " from " << to_string(from);
+        }
+      }
+    }
+    for (S status : kAllJobStatuses) EXPECT_FALSE(action_allowed_from(action, status)) << name(action);
+  }
+}
+
+TEST(JobState, AnEraseThatMarkedRowsAwaitsItsWindowHoweverItStops) {
+  for (A stop : {A::Complete, A::Cancel, A::Fail}) {
+    JobState to = decide(4, JobState{S::Processing, std::nullopt}, stop, erase_context(true));
+    EXPECT_EQ(to.finalization, F::AwaitingWindow) << name(stop);
+    EXPECT_EQ(to.status, target_status(stop));
+  }
+  // Cancelled before it ever ran: nothing was marked, nothing to finalize.
+  EXPECT_EQ(decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(false)).finalization,
+            std::nullopt);
+  // Cancelled while queued again after a retry: the earlier run marked rows.
+  EXPECT_EQ(decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(true)).finalization,
+            F::AwaitingWindow);
+  // Exports and purges never have a finalization.
+  ActionContext purge;
+  purge.kind = JobKind::Purge;
+  purge.reached_processing = true;
+  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, purge).finalization, std::nullopt);
+}
+
+TEST(JobState, RetryWhileAwaitingTheWindowResumesTheErase) {
+  JobState stopped{S::Failed, F::AwaitingWindow};
+  EXPECT_EQ(decide(5, stopped, A::Retry, erase_context(true)), (JobState{S::Approved, std::nullopt}));
+  for (F begun : {F::Finalizing, F::Held, F::Finalized, F::FinalizedWithErrors}) {
+    for (S status : {S::Failed, S::Cancelled}) {
+      Error error("", "");
+      try { decide(5, JobState{status, begun}, A::Retry, erase_context(true)); } catch (const Error& e) { error = e; }
+      EXPECT_EQ(error.sqlstate(), "55000") << to_string(begun);
+      EXPECT_NE(std::string(error.what()).find("its finalization has begun"), std::string::npos);
+      EXPECT_NE(error.hint().find("new request"), std::string::npos);
+    }
+  }
+}
+
+TEST(JobState, TheWindowClosesOnlyWhenItHasClosed) {
+  JobState waiting{S::Completed, F::AwaitingWindow};
+  Error error("", "");
+  try { decide(6, waiting, A::CloseWindow, erase_context(true, false)); } catch (const Error& e) { error = e; }
+  EXPECT_EQ(error.sqlstate(), "55000");
+  EXPECT_EQ(std::string(error.what()), "the recovery window of job 6 has not closed yet");
+  EXPECT_EQ(decide(6, waiting, A::CloseWindow, erase_context(true, true)).finalization, F::Finalizing);
+}
+
+TEST(JobState, FinalizationNeedsAStoppedJob) {
+  for (S status : {S::Pending, S::Approved, S::Processing, S::Rejected}) {
+    Error error("", "");
+    try { decide(7, JobState{status, F::AwaitingWindow}, A::CloseWindow, erase_context(true)); } catch (const Error& e) { error = e; }
+    EXPECT_EQ(error.sqlstate(), "55000") << name(status);
+  }
+  Error none("", "");
+  try { decide(7, JobState{S::Completed, std::nullopt}, A::CloseWindow, erase_context(true)); } catch (const Error& e) { none = e; }
+  EXPECT_EQ(std::string(none.what()), "the finalization of job 7 is not begun and cannot be started");
+}
+
+TEST(JobState, StatusActionsKeepTheFinalization) {
+  // A finalization action never changes the status, and a status action on a job whose
+  // finalization has begun cannot reach it (retry is refused above; the others do not apply).
+  for (A action : kFinalizationActions) EXPECT_FALSE(action_allowed_from(action, S::Completed));
+  JobState held{S::Cancelled, F::Held};
+  EXPECT_EQ(decide(8, held, A::ResumeFinalization, erase_context(true)).status, S::Cancelled);
 }
