@@ -2,6 +2,7 @@
 
 #include "audit.hpp"
 #include "batch.hpp"
+#include "evidence.hpp"
 #include "holds.hpp"
 #include "pg/spi.hpp"
 
@@ -71,6 +72,7 @@ void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& c
   entry.target = job.subject_id ? "subject:" + *job.subject_id : "tenant:" + job.tenant_id;
   entry.detail_json = "{\"rows\": " + std::to_string(cursor.rows) + ", \"failed\": " + std::to_string(cursor.failed) + "}";
   audit::append(entry);
+  evidence::job_closed(job_id);
 }
 
 }  // namespace

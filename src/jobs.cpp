@@ -1,6 +1,7 @@
 #include "jobs.hpp"
 
 #include "audit.hpp"
+#include "evidence.hpp"
 #include "notify.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -68,7 +69,8 @@ std::string assignments_for(core::JobAction action) {
              " worker_pid = NULL, cursor = NULL,"
              " recoverable_until = CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
              " THEN pg_catalog.now() OPERATOR(pg_catalog.+)"
-             " (SELECT s.recovery_window FROM privacy.tenant_settings(tenant_id) s) END";
+             " (SELECT CASE WHEN replay_of IS NULL THEN s.recovery_window ELSE '0'::pg_catalog.interval END"
+             "    FROM privacy.tenant_settings(tenant_id) s) END";  // a replay: finalized at once (docs/compliance.md)
     case core::JobAction::Fail:
       return "finished_at = pg_catalog.now(), error = $2, worker_pid = NULL";
   }
@@ -131,6 +133,7 @@ void change_status(const JobRecord& job, const StatusChange& change) {
       notify::load_job_event(job.id, std::string(core::to_string(job.status)), std::string(core::to_string(to))));
 
   if (to == JobStatus::Approved || to == JobStatus::Cancelled) wake_launcher_at_commit();
+  if (to == JobStatus::Completed) evidence::job_closed(job.id);
 }
 
 audit::Entry job_audit_entry(const JobRecord& job, const std::string& action, const std::string& detail_json) {

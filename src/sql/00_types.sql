@@ -10,4 +10,7 @@ CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge');
 CREATE TYPE privacy.job_status AS ENUM
     ('pending', 'approved', 'processing', 'completed', 'failed', 'rejected', 'cancelled');
 CREATE TYPE privacy.target_type AS ENUM ('subject', 'tenant');
+-- The law a request is answered under: it decides the deadline and how far it may be extended
+-- (src/core/deadline.hpp, docs/compliance.md).
+CREATE TYPE privacy.regulation AS ENUM ('gdpr', 'ccpa', 'other');
 CREATE TYPE privacy.hold_scope AS ENUM ('tenant', 'subject', 'table');

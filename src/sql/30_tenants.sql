@@ -10,7 +10,10 @@ CREATE FUNCTION privacy.configure_tenant(
     deadline             interval DEFAULT NULL,
     audit_retention      interval DEFAULT NULL,
     approval_required    privacy.job_kind[] DEFAULT NULL,
-    reset                boolean DEFAULT false)
+    reset                boolean DEFAULT false,
+    regulation           privacy.regulation DEFAULT NULL,
+    privacy_contact      text DEFAULT NULL,
+    time_zone            text DEFAULT NULL)
 RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -34,6 +37,14 @@ BEGIN
     IF recovery_window < interval '0' THEN
         RAISE EXCEPTION 'recovery_window for tenant "%" must not be negative', tenant_id
             USING ERRCODE = '22023', HINT = 'Use interval ''0'' to finalize erasures at once.';
+    END IF;
+    IF privacy_contact IS NOT NULL THEN
+        PERFORM privacy._check_mail_address(privacy_contact, format('privacy_contact for tenant "%s"', tenant_id));
+    END IF;
+    IF time_zone IS NOT NULL AND NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = time_zone) THEN
+        RAISE EXCEPTION 'time_zone for tenant "%" is not a time zone PostgreSQL knows: "%"', tenant_id, time_zone
+            USING ERRCODE = '22023',
+                  HINT = 'Pass a name from pg_timezone_names, such as ''Europe/Berlin'' or ''America/Los_Angeles''.';
     END IF;
     IF export_ttl <= interval '0' OR deadline <= interval '0' OR audit_retention <= interval '0' THEN
         RAISE EXCEPTION 'export_ttl, deadline and audit_retention for tenant "%" must be positive', tenant_id
@@ -70,6 +81,9 @@ BEGIN
         deadline            = CASE WHEN reset THEN configure_tenant.deadline            ELSE coalesce(configure_tenant.deadline, t.deadline) END,
         audit_retention     = CASE WHEN reset THEN configure_tenant.audit_retention     ELSE coalesce(configure_tenant.audit_retention, t.audit_retention) END,
         approval_required   = CASE WHEN reset THEN configure_tenant.approval_required   ELSE coalesce(configure_tenant.approval_required, t.approval_required) END,
+        regulation          = CASE WHEN reset THEN configure_tenant.regulation          ELSE coalesce(configure_tenant.regulation, t.regulation) END,
+        privacy_contact     = CASE WHEN reset THEN configure_tenant.privacy_contact     ELSE coalesce(configure_tenant.privacy_contact, t.privacy_contact) END,
+        time_zone           = CASE WHEN reset THEN configure_tenant.time_zone           ELSE coalesce(configure_tenant.time_zone, t.time_zone) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id
@@ -89,7 +103,8 @@ $fn$;
 CREATE FUNCTION privacy.tenant_settings(tenant_id text)
 RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
                recovery_window interval, export_ttl interval, deadline interval,
-               audit_retention interval, approval_required privacy.job_kind[])
+               audit_retention interval, approval_required privacy.job_kind[],
+               regulation privacy.regulation, privacy_contact text, time_zone text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT a.tenant_id, t.display_name,
@@ -99,7 +114,8 @@ AS $fn$
            coalesce(t.export_ttl, current_setting('privacy.export_ttl')::interval),
            coalesce(t.deadline, current_setting('privacy.deadline')::interval),
            coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
-           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[])
+           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[]),
+           coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC')
     FROM (SELECT tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
 $fn$;
