@@ -147,7 +147,7 @@ void send_deadline_notices() {
       "   AND ((j.due_at OPERATOR(pg_catalog.<=) pg_catalog.now() AND j.overdue_notified_at IS NULL)"
       "        OR (j.due_at OPERATOR(pg_catalog.>) pg_catalog.now() AND j.deadline_warned_at IS NULL"
       "            AND j.due_at OPERATOR(pg_catalog.<=)"
-      "                pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $1)))"
+      "                (pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $1))))"
       " ORDER BY j.due_at LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
       {pg::float8_param(pg::guc::deadline_warning_s), pg::int8_param(kNoticesPerCycle)});
   for (const pg::TextRow& row : rows) {

@@ -26,9 +26,10 @@ $node->start;
 sub slurp { my ($file) = @_; open my $fh, '<', $file or die "$file: $!"; local $/; my $text = <$fh>; return $text; }
 sub spew { my ($file, $text) = @_; open my $fh, '>', $file or die "$file: $!"; print $fh $text; close $fh; }
 
+my ($openssl_out, $openssl_err);
 IPC::Run::run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
                '-keyout', "$dir/signing.key", '-out', "$dir/signing.crt", '-days', '30', '-subj', '/CN=receipts'],
-              '>', \my $out, '2>', \my $err) or die "openssl: $err";
+              '>', \$openssl_out, '2>', \$openssl_err) or die "openssl: $openssl_err";
 my $certificate = slurp("$dir/signing.crt");
 my $key = slurp("$dir/signing.key");
 
@@ -71,7 +72,7 @@ my $dump = "$dir/source.dump";
 $node->command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('source')], 'pg_dump of the source');
 my $erase = erase_and_wait(q{privacy.request_erase('acme', '2', 'after the backup')});
 my $purge = erase_and_wait(q{privacy.request_purge('globex', 'subject', '3', 'after the backup')});
-is($node->safe_psql('source', 'SELECT string_agg(seq || ':' || kind || ':' || tenant_id || ':' || target_id, \',\' ORDER BY seq) FROM privacy.erasure_ledger'),
+is($node->safe_psql('source', q{SELECT string_agg(seq || ':' || kind || ':' || tenant_id || ':' || target_id, ',' ORDER BY seq) FROM privacy.erasure_ledger}),
 	'1:erase:acme:1,2:erase:acme:2,3:purge:globex:3', 'the source\'s ledger has the three erasures');
 my $ledger = $node->safe_psql('source', 'SELECT privacy.erasure_ledger_export()') . "\n";
 my @lines = split /\n/, $ledger;
