@@ -15,13 +15,13 @@
 #include "core/erasure_ledger.hpp"
 #include "core/hash_chain.hpp"
 #include "core/json.hpp"
+#include "core/sealed_subject.hpp"
 #include "evidence.hpp"
 #include "holds.hpp"
 #include "pg/spi.hpp"
 #include "pg/subtransaction.hpp"
 #include "requests.hpp"
 
-#include <map>
 
 namespace privacy::erasure_ledger {
 
@@ -52,28 +52,41 @@ std::vector<std::string> table_names(const std::string& sql, long long key) {
   return names;
 }
 
-// The ledger entry of finished job `job_id`, to be entry `seq`.
+// The columns an entry is read from, in the order entry_from() reads them: `job_id`,
+// `requested_at` and `erased_at` are the SQL of those three (they differ between privacy.jobs and
+// privacy.erasure_ledger).
+std::string entry_columns(const std::string& job_id, const std::string& requested_at, const std::string& erased_at) {
+  return "kind::pg_catalog.text, tenant_id, target_type::pg_catalog.text, target_id, " + job_id +
+         "::pg_catalog.text, regulation::pg_catalog.text, " + requested_at + ", " + erased_at + ", replay_of";
+}
+
+// An entry from the columns of entry_columns(), starting at row[first].
+LedgerEntry entry_from(const pg::TextRow& row, size_t first) {
+  LedgerEntry entry;
+  entry.kind = *row[first];
+  entry.tenant_id = *row[first + 1];
+  entry.target_type = *row[first + 2];
+  entry.target_id = *row[first + 3];
+  entry.job_id = std::stoll(*row[first + 4]);
+  entry.regulation = *row[first + 5];
+  entry.requested_at = *row[first + 6];
+  entry.erased_at = *row[first + 7];
+  entry.replay_of = row[first + 8];
+  return entry;
+}
+
+// The ledger entry of finished job `job_id`, to be entry `seq`: its subject id sealed under the
+// active signing key (core/sealed_subject.hpp), in clear when no key is set.
 LedgerEntry entry_of_job(long long job_id, long long seq) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT kind::pg_catalog.text, tenant_id, target_type::pg_catalog.text, target_id,"
-      "       regulation::pg_catalog.text, " +
-          evidence::utc_text("requested_at") + ", " +
-          evidence::utc_text("CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind THEN finalized_at"
-                             " ELSE finished_at END") +
-          ", replay_of FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
+      "SELECT " +
+          entry_columns("id", evidence::utc_text("requested_at"),
+                        evidence::utc_text("CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+                                           " THEN finalized_at ELSE finished_at END")) +
+          " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
       {int8_param(job_id)});
-  const pg::TextRow& row = rows.at(0);
-  LedgerEntry entry;
+  LedgerEntry entry = entry_from(rows.at(0), 0);
   entry.seq = seq;
-  entry.kind = *row[0];
-  entry.tenant_id = *row[1];
-  entry.target_type = *row[2];
-  entry.target_id = *row[3];
-  entry.job_id = job_id;
-  entry.regulation = *row[4];
-  entry.requested_at = *row[5];
-  entry.erased_at = *row[6];
-  entry.replay_of = row[7];
   entry.tables = table_names(
       "SELECT t.value OPERATOR(pg_catalog.->>) 'table'"
       "  FROM privacy.jobs j, LATERAL pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(j.result"
@@ -81,6 +94,12 @@ LedgerEntry entry_of_job(long long job_id, long long seq) {
       "       ELSE '[]' END) WITH ORDINALITY AS t(value, n)"
       " WHERE j.id OPERATOR(pg_catalog.=) $1 ORDER BY t.n",
       job_id);
+  if (entry.target_type == "subject") {
+    if (std::optional<evidence::SealingKey> sealing = evidence::active_sealing_key()) {
+      entry.target_id = core::seal_subject(sealing->key, entry.tenant_id, entry.target_id);
+      entry.sealed_by = sealing->fingerprint;
+    }
+  }
   return entry;
 }
 
@@ -94,27 +113,18 @@ std::string tables_json(const std::vector<std::string>& tables) {
 std::vector<ChainedEntry> stored_entries() {
   std::vector<ChainedEntry> entries;
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT seq::pg_catalog.text, kind::pg_catalog.text, tenant_id, target_type::pg_catalog.text, target_id,"
-           "       job_id::pg_catalog.text, regulation::pg_catalog.text, requested_at, erased_at, replay_of,"
-           "       prev_hash, hash FROM privacy.erasure_ledger ORDER BY seq")) {
+           "SELECT seq::pg_catalog.text, sealed_by, prev_hash, hash, " + entry_columns("job_id", "requested_at", "erased_at") +
+           " FROM privacy.erasure_ledger ORDER BY seq")) {
     ChainedEntry chained;
-    LedgerEntry& entry = chained.entry;
-    entry.seq = std::stoll(*row[0]);
-    entry.kind = *row[1];
-    entry.tenant_id = *row[2];
-    entry.target_type = *row[3];
-    entry.target_id = *row[4];
-    entry.job_id = std::stoll(*row[5]);
-    entry.regulation = *row[6];
-    entry.requested_at = *row[7];
-    entry.erased_at = *row[8];
-    entry.replay_of = row[9];
-    entry.tables = table_names(
+    chained.entry = entry_from(row, 4);
+    chained.entry.seq = std::stoll(*row[0]);
+    chained.entry.sealed_by = row[1];
+    chained.entry.tables = table_names(
         "SELECT t.name FROM privacy.erasure_ledger l, LATERAL pg_catalog.unnest(l.tables) WITH ORDINALITY AS t(name, n)"
         " WHERE l.seq OPERATOR(pg_catalog.=) $1 ORDER BY t.n",
-        entry.seq);
-    chained.prev_hash = *row[10];
-    chained.hash = *row[11];
+        chained.entry.seq);
+    chained.prev_hash = *row[2];
+    chained.hash = *row[3];
     entries.push_back(std::move(chained));
   }
   return entries;
@@ -136,13 +146,13 @@ std::optional<Appended> append_if_erasure(long long job_id) {
   std::string hash = core::ledger_entry_hash(prev_hash, entry);
   pg::spi_execute(
       "INSERT INTO privacy.erasure_ledger (seq, kind, tenant_id, target_type, target_id, job_id, regulation, tables,"
-      "                                    requested_at, erased_at, replay_of, prev_hash, hash)"
+      "                                    requested_at, erased_at, replay_of, prev_hash, hash, sealed_by)"
       " VALUES ($1, $2::privacy.job_kind, $3, $4::privacy.target_type, $5, $6, $7::privacy.regulation,"
-      "         ARRAY(SELECT pg_catalog.jsonb_array_elements_text($8::pg_catalog.jsonb)), $9, $10, $11, $12, $13)",
+      "         ARRAY(SELECT pg_catalog.jsonb_array_elements_text($8::pg_catalog.jsonb)), $9, $10, $11, $12, $13, $14)",
       {int8_param(seq), text_param(entry.kind), text_param(entry.tenant_id), text_param(entry.target_type),
        text_param(entry.target_id), int8_param(job_id), text_param(entry.regulation), text_param(tables_json(entry.tables)),
        text_param(entry.requested_at), text_param(entry.erased_at), text_param(entry.replay_of), text_param(prev_hash),
-       text_param(hash)});
+       text_param(hash), text_param(entry.sealed_by)});
   return Appended{seq, hash};
 }
 
@@ -252,7 +262,7 @@ LineFields read_fields(const std::string& text, size_t number) {
         "       l OPERATOR(pg_catalog.->>) 'prev', l OPERATOR(pg_catalog.->>) 'hash',"
         "       h OPERATOR(pg_catalog.->>) 'format', h OPERATOR(pg_catalog.->>) 'installation',"
         "       h OPERATOR(pg_catalog.->>) 'entries', h OPERATOR(pg_catalog.->>) 'last_hash', h OPERATOR(pg_catalog.->>) 'at',"
-        "       l OPERATOR(pg_catalog.->>) 'signature'"
+        "       l OPERATOR(pg_catalog.->>) 'signature', l OPERATOR(pg_catalog.->>) 'sealed_by'"
         "  FROM (SELECT $1::pg_catalog.jsonb AS l) s, LATERAL (SELECT s.l OPERATOR(pg_catalog.->) 'head' AS h) x",
         {pg::text_param(text)}).at(0);
     for (const pg::TextRow& table : pg::spi_query_rows(
@@ -290,6 +300,7 @@ ParsedLine parse_line(const std::string& text, size_t number) {
     entry.requested_at = row[8].value();
     entry.erased_at = row[9].value();
     entry.replay_of = row[10];
+    entry.sealed_by = row[19];
     entry.tables = fields.tables;
     parsed.chained.prev_hash = row[11].value();
     parsed.chained.hash = row[12].value();
@@ -411,12 +422,37 @@ void put_outcome(ReturnSetInfo* result, const ledger::ChainedEntry& chained, con
   });
 }
 
+// An entry this database does not know, with its target in clear.
+struct Unknown {
+  const ledger::ChainedEntry* chained;
+  std::string target_id;
+};
+
+// The entry's target in clear: a sealed subject id opened with the key that sealed it (an earlier
+// signing key too). 55000 when this database does not hold that key, 22023 when it does not open.
+std::string clear_target(const LedgerEntry& entry, size_t line) {
+  if (!entry.sealed_by) return entry.target_id;
+  std::optional<std::string> key = privacy::evidence::sealing_key_of(*entry.sealed_by);
+  if (!key) {
+    throw Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                "erasure ledger line " + std::to_string(line) + " names a subject sealed with signing key " +
+                    *entry.sealed_by + ", which this database does not hold",
+                "Subject ids in the ledger are sealed under the installation's signing key, and pg_dump leaves the key out.",
+                "Set that key again with privacy.set_signing_key(certificate, private_key) (the certificate is in "
+                "privacy.signing_certificates), then replay.");
+  }
+  std::optional<std::string> subject = core::unseal_subject(*key, entry.tenant_id, entry.target_id);
+  if (!subject) refuse_line(line, "has a sealed subject that does not open with the key it names: the entry was changed");
+  return *subject;
+}
+
 // Applies one entry again: a new job of its kind for its target, approved as a replay, unless a
 // legal hold covers the target now (then nothing is done: replay again once it is released).
-void replay_entry(const ledger::ChainedEntry& chained, ReturnSetInfo* result, ReplayCounts& counts) {
+void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& counts) {
+  const ledger::ChainedEntry& chained = *unknown.chained;
   const LedgerEntry& entry = chained.entry;
   std::optional<std::string> subject =
-      entry.target_type == "subject" ? std::optional<std::string>(entry.target_id) : std::nullopt;
+      entry.target_type == "subject" ? std::optional<std::string>(unknown.target_id) : std::nullopt;
   if (privacy::holds::find_hold(entry.tenant_id, subject)) {
     ++counts.held;
     put_outcome(result, chained, "held", std::nullopt);
@@ -425,7 +461,7 @@ void replay_entry(const ledger::ChainedEntry& chained, ReturnSetInfo* result, Re
   privacy::requests::Request request{*core::parse_job_kind(entry.kind),
                                      entry.tenant_id,
                                      entry.target_type,
-                                     entry.target_id,
+                                     unknown.target_id,
                                      "replay of erasure ledger entry " + std::to_string(entry.seq) + " (job " +
                                          std::to_string(entry.job_id) + ", erased " + entry.erased_at +
                                          ") after a backup restore",
@@ -457,13 +493,15 @@ PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
   verify_head(lines, allow_unsigned);
   ledger::lock_ledger();
   ReplayCounts counts;
+  std::vector<Unknown> unknown;  // every target opened before the first job is made
   for (size_t i = 0; i + 1 < lines.size(); ++i) {
     if (is_known(lines[i].chained.hash)) {
       ++counts.known;
       continue;
     }
-    replay_entry(lines[i].chained, result, counts);
+    unknown.push_back(Unknown{&lines[i].chained, clear_target(lines[i].chained.entry, i + 1)});
   }
+  for (const Unknown& entry : unknown) replay_entry(entry, result, counts);
 
   privacy::audit::Entry entry;
   entry.action = "erasures_replayed";

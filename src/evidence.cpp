@@ -140,6 +140,23 @@ CurrentSigner current_signer() {
   }
 }
 
+std::optional<SealingKey> active_sealing_key() {
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT k.fingerprint, k.private_key FROM privacy.signing_key k"
+      "  JOIN privacy.signing_certificates c ON c.fingerprint OPERATOR(pg_catalog.=) k.fingerprint AND c.active");
+  if (rows.empty()) return std::nullopt;
+  return SealingKey{*rows[0][0], core::sealing_key_of(*rows[0][1])};
+}
+
+std::optional<std::string> sealing_key_of(const std::string& fingerprint) {
+  pg::SpiConnection spi;
+  std::optional<std::string> pem = pg::spi_query_text(
+      "SELECT private_key FROM privacy.signing_key WHERE fingerprint OPERATOR(pg_catalog.=) $1", {text_param(fingerprint)});
+  if (!pem) return std::nullopt;
+  return core::sealing_key_of(*pem);
+}
+
 std::vector<std::string> known_certificates() {
   pg::SpiConnection spi;
   std::vector<std::string> certificates;
@@ -231,8 +248,9 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
       "   set_by = session_user, set_at = pg_catalog.now()",
       {pg::text_param(info.sha256_fingerprint), pg::text_param(certificate), pg::text_param(info.subject),
        pg::text_param(info.key_type), pg::text_param(info.not_after)});
-  pg::spi_execute("DELETE FROM privacy.signing_key");
-  pg::spi_execute("INSERT INTO privacy.signing_key (fingerprint, private_key) VALUES ($1, $2)",
+  // Earlier keys stay: they open the ledger entries they sealed (SealingKeys).
+  pg::spi_execute("INSERT INTO privacy.signing_key (fingerprint, private_key) VALUES ($1, $2)"
+                  " ON CONFLICT (fingerprint) DO UPDATE SET private_key = EXCLUDED.private_key, set_at = pg_catalog.now()",
                   {pg::text_param(info.sha256_fingerprint), pg::text_param(key)});
   long long signed_now = sign_pending_receipts(signer, info.sha256_fingerprint);
 

@@ -30,6 +30,19 @@ struct CurrentSigner {
 };
 CurrentSigner current_signer();
 
+// The key that seals subject ids in new erasure ledger entries (core/sealed_subject.hpp): derived
+// from the active signing key, whatever its certificate's dates; nullopt when no key is set.
+struct SealingKey {
+  std::string fingerprint;  // of the signing certificate, the ledger's sealed_by
+  std::string key;          // 32 bytes
+};
+std::optional<SealingKey> active_sealing_key();
+
+// The sealing key of the signing key whose certificate has `fingerprint`, active or earlier;
+// nullopt when this database does not hold that key (after a restore from a dump, until
+// privacy.set_signing_key is called with it).
+std::optional<std::string> sealing_key_of(const std::string& fingerprint);
+
 // Every certificate that ever signed evidence here (privacy.signing_certificates), as PEM.
 std::vector<std::string> known_certificates();
 

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 
 #include "core/error.hpp"
+#include "core/sealed_subject.hpp"
 
 #include <memory>
 
@@ -85,6 +86,10 @@ std::string CmsSigner::sign(std::string_view content) const {
   long length = BIO_get_mem_data(output.get(), &data);
   return std::string(data, static_cast<size_t>(length));
 }
+
+std::string CmsSigner::sealing_key() const { return derive_sealing_key(key_.get()); }
+
+std::string sealing_key_of(std::string_view key_pem) { return derive_sealing_key(read_private_key(key_pem).get()); }
 
 std::string verified_cms_content(std::string_view der, const std::vector<std::string>& trusted_certificate_pems) {
   ERR_clear_error();

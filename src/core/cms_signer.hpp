@@ -36,6 +36,10 @@ class CmsSigner {
   // `content` signed: CMS SignedData as DER.
   std::string sign(std::string_view content) const;
 
+  // The key that seals subject ids in the erasure ledger, derived from this signer's private key
+  // (core/sealed_subject.hpp).
+  std::string sealing_key() const;
+
  private:
   openssl::X509Ptr certificate_;
   openssl::EvpPkeyPtr key_;
@@ -48,6 +52,11 @@ class CmsSigner {
 // that has expired since still verifies. Throws Error(22023) when `der` is not SignedData, or no
 // trusted certificate's key made its signature (altered content, another signer).
 std::string verified_cms_content(std::string_view der, const std::vector<std::string>& trusted_certificate_pems);
+
+// The sealing key of a PEM private key stored earlier (core/sealed_subject.hpp): the key that
+// opens ledger entries sealed while it was the signing key, whatever its certificate's dates.
+// Throws Error(22023) when the text is not a PEM private key.
+std::string sealing_key_of(std::string_view key_pem);
 
 // Base64 without line breaks (the erasure ledger carries its head's signature this way), and
 // back; nullopt when `text` is not base64.

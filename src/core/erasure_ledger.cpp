@@ -22,7 +22,7 @@ std::string ledger_entry_hash(std::string_view previous_hash, const LedgerEntry&
   }
   std::string input(previous_hash);
   input += canonical_fields({std::to_string(entry.seq), entry.kind, entry.tenant_id, entry.target_type,
-                             entry.target_id, std::to_string(entry.job_id), entry.regulation,
+                             entry.target_id, entry.sealed_by, std::to_string(entry.job_id), entry.regulation,
                              tables_field(entry.tables), entry.requested_at, entry.erased_at, entry.replay_of});
   return sha256_hex(input);
 }
@@ -36,6 +36,7 @@ std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previou
       {"tenant", json_string(entry.tenant_id)},
       {"target_type", json_string(entry.target_type)},
       {"target", json_string(entry.target_id)},
+      {"sealed_by", entry.sealed_by ? std::optional<std::string>(json_string(*entry.sealed_by)) : std::nullopt},
       {"job", std::to_string(entry.job_id)},
       {"regulation", json_string(entry.regulation)},
       {"tables", json_array_of_values(tables)},

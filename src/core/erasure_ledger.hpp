@@ -5,8 +5,8 @@
 //
 // The ledger is a text file of JSON lines, one entry per line in seq order, then one head line:
 //
-//   {"seq": 1, "kind": "erase", "tenant": "acme", "target_type": "subject", "target": "17",
-//    "job": 42, "regulation": "gdpr", "tables": ["app.orders", "app.users"],
+//   {"seq": 1, "kind": "erase", "tenant": "acme", "target_type": "subject",
+//    "target": "<sealed subject id>", "sealed_by": "<certificate fingerprint>", "job": 42, "regulation": "gdpr", "tables": ["app.orders", "app.users"],
 //    "requested_at": "2024-...Z", "erased_at": "2024-...Z", "replay_of": null,
 //    "prev": "000...0", "hash": "5f2c..."}
 //   ...
@@ -14,8 +14,12 @@
 //             "last_hash": "5f2c...", "at": "2024-...Z"}, "signature": "<base64 CMS>"}
 //
 //   hash = lowercase hex SHA-256( prev || canonical_fields(seq, kind, tenant, target_type,
-//          target, job, regulation, canonical_fields(tables...), requested_at, erased_at,
-//          replay_of) )
+//          target, sealed_by, job, regulation, canonical_fields(tables...), requested_at,
+//          erased_at, replay_of) )
+//
+// A subject id is sealed (core/sealed_subject.hpp) under the key of the signing certificate
+// sealed_by names; it is in clear only for a tenant purge (target is the tenant) and for an
+// erasure finished while no signing key was set (sealed_by null).
 //
 // with canonical_fields the length-prefixed encoding of core/hash_chain.hpp and prev the hash
 // of the previous entry (64 '0' for the first). The head names the installation and the last
@@ -36,7 +40,9 @@ struct LedgerEntry {
   std::string kind;         // erase or purge
   std::string tenant_id;
   std::string target_type;  // subject or tenant
-  std::string target_id;    // the subject id (or the tenant id of a tenant purge), in clear
+  std::string target_id;    // the subject id sealed (or in clear, see sealed_by), or the tenant id
+  std::optional<std::string> sealed_by;  // the fingerprint of the signing certificate whose key
+                                         // sealed target_id; nullopt: target_id is in clear
   long long job_id = 0;
   std::string regulation;
   std::vector<std::string> tables;  // registered tables at the time, schema.table

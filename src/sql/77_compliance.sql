@@ -12,8 +12,10 @@ CREATE TABLE privacy.installation (
 );
 INSERT INTO privacy.installation DEFAULT VALUES;
 
--- The private key that signs receipts and ledger heads: one row, readable by no role (see the
--- REVOKE below and in 99_grants.sql), read by the extension as its owner, never returned by any
+-- The private keys that sign receipts and ledger heads and seal the ledger's subject ids: one row
+-- per key ever set (the active certificate in privacy.signing_certificates says which one signs;
+-- earlier ones still open the ledger entries they sealed). Readable by no role (see the REVOKE
+-- below and in 99_grants.sql), read by the extension as its owner, never returned by any
 -- function. Like privacy.installation_secret it is NOT an extension config table: pg_dump leaves
 -- it out, and a restored database signs nothing until privacy.set_signing_key is called again.
 CREATE TABLE privacy.signing_key (
@@ -54,13 +56,16 @@ CREATE TABLE privacy.receipts (
 -- The erasure ledger: one entry per finished erasure, hash-chained (src/core/erasure_ledger.hpp).
 -- The copy that matters lives outside the database (privacy.erasure_ledger_export); this table is
 -- what the database knows, so that privacy.replay_erasures can tell which entries of a ledger a
--- restored database has not seen. Times are kept as the exact text that was hashed.
+-- restored database has not seen. Times are kept as the exact text that was hashed; target_id is
+-- the subject id sealed under the key of the certificate sealed_by names (src/core/sealed_subject.hpp),
+-- or in clear when sealed_by is NULL (a tenant purge, or no signing key was set).
 CREATE TABLE privacy.erasure_ledger (
     seq           bigint PRIMARY KEY CHECK (seq > 0),
     kind          privacy.job_kind NOT NULL CHECK (kind IN ('erase', 'purge')),
     tenant_id     text NOT NULL,
     target_type   privacy.target_type NOT NULL,
     target_id     text NOT NULL,
+    sealed_by     text,
     job_id        bigint NOT NULL,
     regulation    privacy.regulation NOT NULL,
     tables        text[] NOT NULL,

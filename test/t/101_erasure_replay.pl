@@ -1,7 +1,8 @@
 # Replay after a backup restore (docs/compliance.md, "The erasure ledger and replay after a
 # restore"): dump a database, erase and purge subjects and finalize, export the erasure ledger,
 # restore the dump into a new database (the subjects' rows are back), replay the ledger: the rows
-# are gone again and every other row of every table is exactly as in the original. On the way: a
+# are gone again and every other row of every table is exactly as in the original. Subject ids
+# are sealed under the signing key: the restored database must get the key again. On the way: a
 # ledger that was edited, cut short, unsigned or of another installation is refused and changes
 # nothing; a held subject is skipped until its hold is released; a second replay does nothing.
 use strict;
@@ -72,10 +73,11 @@ my $dump = "$dir/source.dump";
 $node->command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('source')], 'pg_dump of the source');
 my $erase = erase_and_wait(q{privacy.request_erase('acme', '2', 'after the backup')});
 my $purge = erase_and_wait(q{privacy.request_purge('globex', 'subject', '3', 'after the backup')});
-is($node->safe_psql('source', q{SELECT string_agg(seq || ':' || kind || ':' || tenant_id || ':' || target_id, ',' ORDER BY seq) FROM privacy.erasure_ledger}),
-	'1:erase:acme:1,2:erase:acme:2,3:purge:globex:3', 'the source\'s ledger has the three erasures');
+is($node->safe_psql('source', q{SELECT string_agg(seq || ':' || kind || ':' || tenant_id || ':' || (sealed_by = (SELECT fingerprint FROM privacy.signing_certificates WHERE active)), ',' ORDER BY seq) FROM privacy.erasure_ledger}),
+	'1:erase:acme:true,2:erase:acme:true,3:purge:globex:true', 'the source\'s ledger has the three erasures, their subjects sealed under the signing key');
 my $ledger = $node->safe_psql('source', 'SELECT privacy.erasure_ledger_export()') . "\n";
 my @lines = split /\n/, $ledger;
+unlike($ledger, qr/"target": "[123]"/, 'the exported ledger names no subject in clear');
 is(scalar(@lines), 4, 'the exported ledger: three entries and a head');
 like($lines[-1], qr/^\{"head": \{"format": "pg_privacy.erasure_ledger\/1", .*"entries": 3, .*"signature": "[A-Za-z0-9+\/=]+"\}$/,
 	'the head names three entries and is signed');
@@ -105,7 +107,7 @@ my $jobs_before = $node->safe_psql('restored', 'SELECT count(*) FROM privacy.job
 
 # 3. A ledger that is not intact is refused, and nothing happens.
 my @edited = @lines;
-$edited[1] =~ s/"target": "2"/"target": "5"/;
+$edited[1] =~ s/"regulation": "gdpr"/"regulation": "ccpa"/;
 my ($stdout, $stderr) = replay(join("\n", @edited) . "\n");
 like($stderr, qr/erasure ledger line 2 does not match its hash: the entry was changed/, 'an edited entry is refused');
 ($stdout, $stderr) = replay(join("\n", @lines[0, 1, 3]) . "\n");
@@ -126,6 +128,18 @@ like($stderr, qr/erasure ledger is not signed/, 'an unsigned ledger is refused')
 ($stdout, $stderr) = replay(join("\n", $lines[0], '{"seq": 2, "kind": ', @lines[2, 3]) . "\n");
 like($stderr, qr/erasure ledger line 2 is not a ledger line/, 'a line that is not JSON is named');
 is($node->safe_psql('restored', 'SELECT count(*) FROM privacy.jobs'), $jobs_before, 'the refusals created no job');
+
+# The restored database does not hold the key that sealed the subjects (pg_dump leaves it out).
+($stdout, $stderr) = replay($ledger);
+like($stderr, qr/erasure ledger line 2 names a subject sealed with signing key [0-9a-f]{64}, which this database does not hold/,
+	'without the signing key the sealed subjects cannot be opened');
+is($node->safe_psql('restored', 'SELECT count(*) FROM privacy.jobs'), $jobs_before, 'and nothing was replayed');
+$node->safe_psql('restored', qq{SELECT * FROM privacy.set_signing_key(\$pem\$$certificate\$pem\$, \$pem\$$key\$pem\$)});
+my @swapped = @lines;
+my ($sealed_3) = $lines[2] =~ /"target": ("[^"]+")/;
+$swapped[1] =~ s/"target": "[^"]+"/"target": $sealed_3/;
+($stdout, $stderr) = replay(join("\n", @swapped) . "\n", undef, ', allow_unsigned => true');
+like($stderr, qr/erasure ledger line 2 does not match its hash/, 'a sealed subject moved to another entry is refused');
 is($node->safe_psql('restored', q{BEGIN;
 	SELECT count(*) FROM privacy.replay_erasures($ledger$} . join("\n", @unsigned) . q{$ledger$, allow_unsigned => true);
 	ROLLBACK;}), '2', 'allow_unsigned => true accepts an unsigned ledger');
@@ -167,12 +181,12 @@ is($node->safe_psql('restored', $snapshot_sql), $source_rows,
 ($stdout, $stderr) = replay($ledger);
 is($stdout, '', 'a second replay applies nothing');
 like($stderr, qr/3 ledger entries: 3 known here, 0 replayed, 0 held/, 'every entry is known now');
-is($node->safe_psql('restored', q{SELECT string_agg(seq || ':' || kind || ':' || (replay_of IS NOT NULL), ',' ORDER BY seq)
+is($node->safe_psql('restored', q{SELECT string_agg(seq || ':' || kind || ':' || (replay_of IS NOT NULL) || ':' || (sealed_by IS NOT NULL), ',' ORDER BY seq)
                                   FROM privacy.erasure_ledger}),
-	'1:erase:false,2:purge:true,3:erase:true', 'the restored ledger records the replayed erasures');
-is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.audit_log WHERE action = 'receipt_issued'
-                                  AND detail->>'not_signed' = 'no signing key is set'}),
-	'2', 'their receipts wait for the signing key to be set again');
+	'1:erase:false:true,2:purge:true:true,3:erase:true:true', 'the restored ledger records the replayed erasures, sealed');
+is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.receipts r JOIN privacy.jobs j ON j.id = r.job_id
+                                  WHERE j.replay_of IS NOT NULL AND r.signature IS NOT NULL}),
+	'2', 'the replays have signed receipts');
 
 $node->stop;
 done_testing();

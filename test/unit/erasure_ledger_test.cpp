@@ -34,7 +34,7 @@ LedgerEntry entry() {
 TEST(ErasureLedger, HashIsTheDocumentedEncoding) {
   privacy::test::ScratchDir dir;
   std::string tables = "10:app.orders;9:app.users;";
-  std::string input = kGenesis + "1:1;5:erase;4:acme;7:subject;2:17;2:42;4:gdpr;" + std::to_string(tables.size()) +
+  std::string input = kGenesis + "1:1;5:erase;4:acme;7:subject;2:17;~;2:42;4:gdpr;" + std::to_string(tables.size()) +
                       ":" + tables + ";27:2024-01-31T10:00:00.000000Z;27:2024-03-02T09:00:05.000000Z;~;";
   dir.write("input", input);
   ASSERT_EQ(privacy::test::run("openssl dgst -sha256 -r " + dir.file("input") + " | cut -c1-64 > " + dir.file("hash")), 0);
@@ -43,7 +43,7 @@ TEST(ErasureLedger, HashIsTheDocumentedEncoding) {
 
 TEST(ErasureLedger, EveryFieldAndTheLinkCount) {
   std::string original = ledger_entry_hash(kGenesis, entry());
-  std::vector<LedgerEntry> changed(10, entry());
+  std::vector<LedgerEntry> changed(11, entry());
   changed[0].seq = 2;
   changed[1].kind = "purge";
   changed[2].tenant_id = "acme2";
@@ -54,6 +54,7 @@ TEST(ErasureLedger, EveryFieldAndTheLinkCount) {
   changed[7].tables = {"app.orders"};
   changed[8].erased_at = "2024-03-02T09:00:05.000001Z";
   changed[9].replay_of = std::string(64, 'a');
+  changed[10].sealed_by = std::string(64, 'b');
   for (const LedgerEntry& e : changed) EXPECT_NE(ledger_entry_hash(kGenesis, e), original);
   // Table names cannot be shifted from one to the next without changing the hash.
   LedgerEntry shifted = entry();
@@ -67,7 +68,7 @@ TEST(ErasureLedger, LinesAreJson) {
   std::string hash = ledger_entry_hash(kGenesis, entry());
   EXPECT_EQ(privacy::core::ledger_entry_line(entry(), kGenesis, hash),
             "{\"seq\": 1, \"kind\": \"erase\", \"tenant\": \"acme\", \"target_type\": \"subject\", \"target\": \"17\", "
-            "\"job\": 42, \"regulation\": \"gdpr\", \"tables\": [\"app.orders\", \"app.users\"], "
+            "\"sealed_by\": null, \"job\": 42, \"regulation\": \"gdpr\", \"tables\": [\"app.orders\", \"app.users\"], "
             "\"requested_at\": \"2024-01-31T10:00:00.000000Z\", \"erased_at\": \"2024-03-02T09:00:05.000000Z\", "
             "\"replay_of\": null, \"prev\": \"" + kGenesis + "\", \"hash\": \"" + hash + "\"}");
   privacy::core::LedgerHead head{"6f1c0d2e-0000-4000-8000-000000000001", 1, hash, "2024-03-03T00:00:00.000000Z"};
