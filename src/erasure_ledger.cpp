@@ -446,7 +446,8 @@ std::string clear_target(const LedgerEntry& entry, size_t line) {
   return *subject;
 }
 
-// Applies one entry again: a new job of its kind for its target, approved as a replay, unless a
+// Applies one entry again: a new request of its kind for its target (approved by the tenant's
+// policy like any other: a ledger proves nothing against an admin who can set the key), unless a
 // legal hold covers the target now (then nothing is done: replay again once it is released).
 void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& counts) {
   const ledger::ChainedEntry& chained = *unknown.chained;

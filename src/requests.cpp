@@ -83,7 +83,8 @@ privacy::audit::Entry submission_entry(const privacy::requests::Request& request
     entry.action = "erasure_replayed";
     entry.detail_json = "{\"kind\": " + kind_json + ", \"ledger_seq\": " + std::to_string(request.replay->ledger_seq) +
                         ", \"entry_hash\": " + privacy::core::json_string(request.replay->entry_hash) +
-                        ", \"original_job\": " + std::to_string(request.replay->original_job) + "}";
+                        ", \"original_job\": " + std::to_string(request.replay->original_job) +
+                        ", \"requires_approval\": " + requires_approval + "}";
   }
   return entry;
 }
@@ -99,8 +100,8 @@ long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
 
 namespace privacy::requests {
 
-// Inserts the job row (pending or approved by the tenant's approval policy; a replay approved at
-// once), with its regulation and due date (src/deadlines.cpp), audits and notifies it.
+// Inserts the job row (pending or approved by the tenant's approval policy, a replay too: see
+// docs/compliance.md), with its regulation and due date (src/deadlines.cpp), audits and notifies it.
 long long submit(const Request& request) {
   std::string kind_text(privacy::core::to_string(request.kind));
   privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
@@ -125,16 +126,13 @@ long long submit(const Request& request) {
   if (request.replay) replay_of = request.replay->entry_hash;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, notify_email,"
-      "                          requires_approval, status, queued_at, due_at, regulation, replay_of,"
-      "                          decided_by, decided_at, decision_note)"
+      "                          requires_approval, status, queued_at, due_at, regulation, replay_of)"
       " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
       "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
       "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, $7::pg_catalog.timestamptz,"
-      "        $8::privacy.regulation, $9,"
-      "        CASE WHEN $9 IS NOT NULL THEN session_user END, CASE WHEN $9 IS NOT NULL THEN pg_catalog.now() END,"
-      "        CASE WHEN $9 IS NOT NULL THEN $5 END"
+      "        $8::privacy.regulation, $9"
       "   FROM privacy.tenant_settings($4) s,"
-      "        LATERAL (SELECT $9 IS NULL AND $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
+      "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
       " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
       {pg::text_param(kind_text), pg::text_param(request.target_type), pg::text_param(request.target_id),
        pg::text_param(request.tenant_id), pg::text_param(request.reason), pg::text_param(request.notify_email),

@@ -24,7 +24,7 @@ struct Request {
   std::string reason;
   std::optional<std::string> notify_email;
   std::optional<std::string> regulation;  // nullopt: the tenant's
-  std::optional<Replay> replay;           // a replay is approved at once and audited 'erasure_replayed'
+  std::optional<Replay> replay;           // audited 'erasure_replayed'; approved like any request
 };
 
 // Checks the request (notify_email, recipients of an export, legal holds of an erase or purge:

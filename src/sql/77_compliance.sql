@@ -140,8 +140,9 @@ AS 'MODULE_PATHNAME', 'privacy_erasure_ledger_export'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Applies again every erasure of `ledger` this database does not know (after a backup older than
--- them was restored), each as a new job approved as a replay (docs/compliance.md). One row per
--- entry it did not know: 'replayed' with the new job, or 'held' when a legal hold covers it.
+-- them was restored), each as a new request, approved by the tenant's policy like any other
+-- (docs/compliance.md). One row per entry it did not know: 'replayed' with the new job, or 'held'
+-- when a legal hold covers it.
 CREATE FUNCTION privacy.replay_erasures(ledger text, allow_unsigned boolean DEFAULT false)
 RETURNS TABLE (seq bigint, entry_hash text, kind privacy.job_kind, tenant_id text, original_job bigint,
                outcome text, job_id bigint)

@@ -178,9 +178,15 @@ like($stderr, qr/NOTICE:  3 ledger entries: 1 known here, 1 replayed, 1 held/, '
 $node->safe_psql('restored', "SELECT privacy.release_hold($hold, 'settled')");
 ($stdout, $stderr) = replay($ledger);
 is($stdout, "2|replayed|erase|acme|$erase", 'after the hold is released, entry 2 is replayed');
-is($node->safe_psql('restored', q{SELECT string_agg(kind || ':' || status || ':' || requires_approval || ':' || decided_by, ','
-                                  ORDER BY id) FROM privacy.jobs WHERE replay_of IS NOT NULL}),
-	'purge:approved:false:postgres,erase:approved:false:postgres', 'each replay is a new job, approved as a replay');
+is($node->safe_psql('restored', q{SELECT string_agg(kind || ':' || status || ':' || requires_approval, ',' ORDER BY id)
+                                  FROM privacy.jobs WHERE replay_of IS NOT NULL}),
+	'purge:pending:true,erase:pending:true', 'each replay is a new request, waiting for approval like any other');
+my ($approve_ret, $approve_out, $approve_err) = $node->psql('restored',
+	q{SELECT privacy.approve(min(id), 'replay checked') FROM privacy.jobs WHERE replay_of IS NOT NULL});
+like($approve_err, qr/was requested by postgres, who may not approve it/, 'the admin who replayed cannot approve the replay');
+for my $job (split /\n/, $node->safe_psql('restored', 'SELECT id FROM privacy.jobs WHERE replay_of IS NOT NULL ORDER BY id')) {
+	$node->safe_psql('restored', "SET SESSION AUTHORIZATION replay_dpo; SELECT privacy.approve($job, 'matches the original job')");
+}
 is($node->safe_psql('restored', q{SELECT string_agg(detail->>'ledger_seq' || ':' || (detail->>'original_job'), ',' ORDER BY id)
                                   FROM privacy.audit_log WHERE action = 'erasure_replayed'}),
 	"3:$purge,2:$erase", 'audited as erasure_replayed, naming the entry and the original job');
