@@ -8,8 +8,8 @@
 # through what pg_privacy does. Running it again starts over from a fresh cluster.
 #
 # The story is a list of steps (one function each, run in order by main): register the tables,
-# export a user's data encrypted, erase a user with approval, watch a throttled erase, restore,
-# and read the dashboard and the audit trail.
+# export a user's data encrypted and verify its signed receipt, erase a user with approval, watch
+# a throttled erase, restore, and read the dashboard, the audit trail and the SLA report.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/scripts/cluster.sh"   # PG_CONFIG, PG_BIN, free_port, cluster_start, as_postgres
@@ -79,6 +79,16 @@ step_create_extension() {
             SELECT tenant_id, display_name FROM privacy.configure_tenant('globex', display_name => 'Globex Inc.');"
 }
 
+step_set_signing_key() {
+  say "A signing key for receipts: every finished request gets a signed receipt (docs/compliance.md)"
+  openssl req -x509 -newkey rsa:3072 -nodes -keyout "$DEMO_DIR/signing.key" -out "$DEMO_DIR/signing.crt" \
+    -days 1095 -subj "/CN=pg_privacy demo receipts" -addext keyUsage=digitalSignature 2>/dev/null
+  chmod 644 "$DEMO_DIR/signing.crt" "$DEMO_DIR/signing.key"
+  demo_sql "SELECT subject, key_type, not_after FROM privacy.set_signing_key(pg_read_file('$DEMO_DIR/signing.crt'), pg_read_file('$DEMO_DIR/signing.key'))"
+  rm -f "$DEMO_DIR/signing.key"   # the database keeps it where no role can read it
+  demo_sql "SELECT tenant_id, regulation, privacy_contact FROM privacy.configure_tenant('acme', regulation => 'gdpr', privacy_contact => 'dpo@acme.example')"
+}
+
 step_show_status() {
   say "The background launcher and the dashboard"
   local deadline=$((SECONDS + WAIT_SECONDS))
@@ -132,6 +142,24 @@ step_export_one_user() {
     echo "decrypted $DEMO_DIR/export-$job.json: $(wc -c <"$DEMO_DIR/export-$job.json") bytes"
     head -c 400 "$DEMO_DIR/export-$job.json"; echo " ..."
   fi
+  echo "$job" >"$DEMO_DIR/export-job"
+}
+
+step_verify_a_receipt() {
+  say "The signed receipt of the export, checked with stock openssl and the certificate alone"
+  local job
+  job=$(cat "$DEMO_DIR/export-job")
+  demo_value "SELECT privacy.receipt($job)" >"$DEMO_DIR/receipt-$job.pem"
+  echo "\$ openssl cms -verify -inform PEM -in receipt-$job.pem -CAfile signing.crt -out receipt-$job.json"
+  openssl cms -verify -inform PEM -in "$DEMO_DIR/receipt-$job.pem" -CAfile "$DEMO_DIR/signing.crt" \
+    -out "$DEMO_DIR/receipt-$job.json"
+  jq '{job, kind, tenant, regulation, requested_at, completed_at, answered_on_time, tables, export, audit: {chain: .audit.chain, head: .audit.head}}' \
+    "$DEMO_DIR/receipt-$job.json"
+  echo "\$ (the same receipt with one character of its content changed)"
+  awk 'NR == 6 { $0 = substr($0, 1, 9) (substr($0, 10, 1) == "A" ? "B" : "A") substr($0, 11) } { print }' \
+    "$DEMO_DIR/receipt-$job.pem" >"$DEMO_DIR/receipt-tampered.pem"
+  openssl cms -verify -inform PEM -in "$DEMO_DIR/receipt-tampered.pem" -CAfile "$DEMO_DIR/signing.crt" \
+    -out /dev/null 2>&1 | head -n 1 || true
 }
 
 step_erase_one_user() {
@@ -178,6 +206,8 @@ step_final_dashboard() {
   demo_sql "SELECT id, kind, target_id, tenant_name, status, progress_pct, processed_items, failed_items FROM privacy.job_overview ORDER BY id"
   demo_sql "SELECT id, at, actor, action, job_id, target FROM privacy.audit_log ORDER BY id DESC LIMIT 12"
   demo_sql "SELECT * FROM privacy.verify_audit_log()"
+  demo_sql "SELECT tenant_id, regulation, month, kind, requests, completed, open, on_time_share, median_time
+              FROM privacy.sla_report(date_trunc('month', now()), now() + interval '1 day')"
 }
 
 step_print_how_to_connect() {
@@ -197,9 +227,11 @@ main() {
   step_start_server
   step_load_sample_application
   step_create_extension
+  step_set_signing_key
   step_show_status
   step_register_tables
   step_export_one_user
+  step_verify_a_receipt
   step_erase_one_user
   step_watch_a_big_erase
   step_restore

@@ -16,10 +16,13 @@
 # printed so it can be compared with that.
 #
 # Prints "OK: ..." and exits 0, or one "BAD: row <id>: ..." line per bad row and exits 1.
+# With a second argument, also writes "<id> <hash>" of every verified row to that file
+# (scripts/verify-receipt.sh uses it).
 set -euo pipefail
 export LC_ALL=C   # byte lengths, byte-wise text
 
-csv=${1:?usage: verify-audit-export.sh audit.csv}
+csv=${1:?usage: verify-audit-export.sh audit.csv [manifest-out]}
+manifest_out=${2:-}
 [ -r "$csv" ] || { echo "cannot read $csv" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 2; }
 
@@ -108,4 +111,5 @@ if [ -s "$work/link_errors" ] || [ -s "$work/hash_errors" ]; then
   cat "$work/link_errors" "$work/hash_errors" | sort -t' ' -k3,3n
   exit 1
 fi
+[ -n "$manifest_out" ] && sort -n "$work/manifest" > "$manifest_out"
 echo "OK: $rows rows in $chains chains verified"

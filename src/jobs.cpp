@@ -1,6 +1,7 @@
 #include "jobs.hpp"
 
 #include "audit.hpp"
+#include "evidence.hpp"
 #include "notify.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -53,7 +54,9 @@ Job job_from_row(const pg::TextRow& row) {
 // The recovery window an erase gets when it stops: now() + the tenant's recovery_window.
 constexpr const char* kOpenWindow =
     "recoverable_until = CASE WHEN finalization IS NULL AND $3::pg_catalog.text OPERATOR(pg_catalog.=) 'awaiting_window'"
-    " THEN pg_catalog.now() OPERATOR(pg_catalog.+) (SELECT s.recovery_window FROM privacy.tenant_settings(tenant_id) s)"
+    " THEN pg_catalog.now() OPERATOR(pg_catalog.+)"
+    " (SELECT CASE WHEN replay_of IS NULL THEN s.recovery_window ELSE '0'::pg_catalog.interval END"
+    "    FROM privacy.tenant_settings(tenant_id) s)"  // a replay: finalized at once (docs/compliance.md)
     " ELSE recoverable_until END";
 
 // The column assignments that go with an action, besides status, finalization and updated_at.
@@ -153,6 +156,10 @@ core::JobState transition(const Job& job, const Transition& change) {
   bool new_work = to.status == JobStatus::Approved || to.status == JobStatus::Cancelled ||
                   to.finalization == core::FinalizationState::Finalizing;
   if (new_work) pg::wake_launcher_at_commit();
+  if (to.status == JobStatus::Completed || to.finalization == core::FinalizationState::Finalized ||
+      to.finalization == core::FinalizationState::FinalizedWithErrors) {
+    evidence::job_closed(job.id);  // a receipt when the request is finished (docs/compliance.md)
+  }
   return to;
 }
 

@@ -33,6 +33,7 @@ using pg::text_param;
 namespace {
 
 constexpr const char* kChannel = "privacy_events";
+constexpr const char* kDeadlineChannel = "privacy_deadlines";
 constexpr int kMailsPerCycle = 5;       // a cycle sends at most this many
 constexpr int kMaxAttempts = 24;        // then the row is given up (next_attempt_at = infinity)
 constexpr long kConnectTimeoutS = 5;
@@ -62,24 +63,30 @@ void audit_mail(const std::string& action, const std::string& outcome,
   audit::append(entry);
 }
 
-// Queues the e-mail for an event. The recipient is checked first: a notify_email that could
-// never be sent (or would inject headers) is skipped and audited instead of failing the job.
-void queue_mail(const JobEvent& event) {
+// Queues an e-mail about a job. The recipient is checked first: an address that could never be
+// sent to (or would inject headers) is skipped and audited instead of failing the caller.
+// `what` names the address in the refusal ("notify_email"); `about` is the audit detail's key
+// and value saying which mail it was ("new_status": "failed", "notice": "deadline_warning").
+void queue_mail(long long job_id, const std::string& tenant_id, const std::string& recipient, const char* what,
+                const std::pair<std::string, std::string>& about, const core::MailText& text) {
   try {
-    core::validate_mail_address(*event.notify_email, "notify_email");
+    core::validate_mail_address(recipient, what);
   } catch (const core::Error& refused) {
-    audit_mail("notification_failed", "refused", event.tenant_id, event.job_id, std::nullopt,
-               json_object_sql("'error', $1::text, 'new_status', $2::text, 'queued', false",
+    audit_mail("notification_failed", "refused", tenant_id, job_id, std::nullopt,
+               json_object_sql("'error', $1::text, $2::text, $3::text, 'queued', false",
                                {text_param(std::string(refused.what()) + ": " + refused.detail()),
-                                text_param(event.new_status)}));
+                                text_param(about.first), text_param(about.second)}));
     return;
   }
-  core::MailText text = core::job_mail_text(event);
   pg::spi_execute(
       "INSERT INTO privacy.notifications (job_id, recipient, subject, body) VALUES ($1, $2, $3, $4)",
-      {int8_param(event.job_id), text_param(*event.notify_email), text_param(text.subject),
-       text_param(text.body)});
+      {int8_param(job_id), text_param(recipient), text_param(text.subject), text_param(text.body)});
   pg::wake_launcher_at_commit();  // the mailer sends it at once, not after privacy.naptime
+}
+
+void queue_mail(const JobEvent& event) {
+  queue_mail(event.job_id, event.tenant_id, *event.notify_email, "notify_email", {"new_status", event.new_status},
+             core::job_mail_text(event));
 }
 
 }  // namespace
@@ -110,6 +117,21 @@ std::string send_event(const JobEvent& event) {
 }  // namespace
 
 void job_status_changed(const JobEvent& event) { send_event(event); }
+
+void deadline_notice(const core::DeadlineEvent& event, const std::optional<std::string>& mail_to) {
+  pg::SpiConnection spi;
+  std::string notice = core::deadline_notice_name(event.notice);
+  pg::spi_execute(
+      "SELECT pg_catalog.pg_notify($3, pg_catalog.json_build_object('event', $2::text, 'job_id', id, 'kind', kind,"
+      " 'tenant_id', tenant_id, 'regulation', regulation, 'status', status, 'due_at', due_at,"
+      " 'at', pg_catalog.statement_timestamp())::text) FROM privacy.jobs WHERE id = $1",
+      {int8_param(event.job_id), text_param(notice), text_param(kDeadlineChannel)});
+  if (mail_to) {
+    queue_mail(event.job_id, event.tenant_id, *mail_to,
+               event.notice == core::DeadlineNotice::Extended ? "notify_email" : "privacy_contact",
+               {"notice", notice}, core::deadline_mail_text(event));
+  }
+}
 
 JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_status,
                         const std::string& new_status) {
@@ -383,4 +405,13 @@ PRIVACY_SQL_FUNCTION(privacy_notify_job_event) {
   privacy::notify::JobEvent event = privacy::notify::load_job_event(job_id, old_status, new_status);
   std::string payload = privacy::notify::send_event(event);
   return privacy::pg::pg_guard([&] { return PointerGetDatum(cstring_to_text(payload.c_str())); });
+}
+
+// privacy._check_mail_address(address, what): raises 22023 naming `what` unless `address` is one
+// plain e-mail address (core::validate_mail_address). Internal; configure_tenant uses it.
+PRIVACY_SQL_FUNCTION(privacy_check_mail_address) {
+  std::string address = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string what = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
+  privacy::core::validate_mail_address(address, what.c_str());
+  PG_RETURN_VOID();
 }

@@ -26,6 +26,13 @@ using JobEvent = core::JobEvent;
 // skipped and the skip audited ('notification_failed'). Database errors are thrown as usual.
 void job_status_changed(const JobEvent& event);
 
+// A deadline notice (src/deadlines.cpp): sends pg_notify('privacy_deadlines', <json>) with the
+// job's id, kind, tenant, regulation, status and due_at and "event" (deadline_warning,
+// deadline_overdue, deadline_extended), and queues core::deadline_mail_text() to `mail_to` (the
+// tenant's privacy contact, or the request's notify_email for an extension) when given. In the
+// caller's transaction; an unusable address is skipped and audited as for status mail.
+void deadline_notice(const core::DeadlineEvent& event, const std::optional<std::string>& mail_to);
+
 // Convenience: the event for job `job_id` as its privacy.jobs row stands now (reason_or_error is
 // decision_note for a rejection, error otherwise), with the given old and new status.
 // recoverable_until is written as "2030-01-02 03:04:05 UTC" whatever the session's DateStyle.

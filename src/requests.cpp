@@ -9,13 +9,16 @@
 #include "holds.hpp"
 #include "notify.hpp"
 #include "jobs.hpp"
+#include "deadlines.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 #include "registry.hpp"
+#include "requests.hpp"
 
 extern "C" {
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 }
 
 namespace {
@@ -72,63 +75,93 @@ void ensure_anonymizable(const std::string& tenant_id, const std::string& subjec
   }
 }
 
-// Inserts the job row (pending or approved by the tenant's approval policy) and audits it.
-long long submit(JobKind kind, const std::string& tenant_id, const std::string& target_type,
-                 const std::string& target_id, const std::string& reason,
-                 const std::optional<std::string>& notify_email) {
-  std::string kind_text(privacy::core::to_string(kind));
-  privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
-  validate_email(notify_email);
-  std::optional<std::string> subject = target_type == "subject" ? std::optional<std::string>(target_id) : std::nullopt;
-  if (kind == JobKind::Export) privacy::exports::ensure_recipient_available();
-  if (kind != JobKind::Export) {
-    privacy::holds::ensure_not_held(kind_text + " of " + target_type + " \"" + target_id + "\" of tenant \"" +
-                                        tenant_id + "\"",
-                                    tenant_id, subject);
-  }
-  pg::SpiConnection spi;
-  if (kind == JobKind::Erase) ensure_anonymizable(tenant_id, target_id);
-  std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
-  if (registered.value_or(0) == 0) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
-                "Register the tables holding personal data first: SELECT privacy.register_table('public.users', 'user_id', 'tenant_id');");
-  }
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, notify_email,"
-      "                          requires_approval, status, queued_at, due_at)"
-      " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
-      "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
-      "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, pg_catalog.now() OPERATOR(pg_catalog.+) s.deadline"
-      "   FROM privacy.tenant_settings($4) s,"
-      "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
-      " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
-      {pg::text_param(kind_text), pg::text_param(target_type), pg::text_param(target_id),
-       pg::text_param(tenant_id), pg::text_param(reason), pg::text_param(notify_email)},
-      false);
-  long long job_id = std::stoll(*rows[0][0]);
-  bool queued = *rows[0][1] == "approved";
+// An enum argument as its label; nullopt when NULL.
+std::optional<std::string> enum_arg(FunctionCallInfo fcinfo, int index) {
+  if (PG_ARGISNULL(index)) return std::nullopt;
+  return std::string(pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(index))); }));
+}
 
+// The audit row of a new job: 'submitted', or 'erasure_replayed' for a replay of an erasure.
+privacy::audit::Entry submission_entry(const privacy::requests::Request& request, long long job_id,
+                                       const std::string& requires_approval) {
   privacy::audit::Entry entry;
-  entry.action = "submitted";
-  entry.tenant_id = tenant_id;
+  entry.tenant_id = request.tenant_id;
   entry.job_id = job_id;
-  entry.target = target_type + ":" + target_id;
-  entry.detail_json = std::string("{\"kind\": \"") + kind_text + "\", \"requires_approval\": " + *rows[0][2] + "}";
-  privacy::audit::append(entry);
-  privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
-  if (queued) pg::wake_launcher_at_commit();
-  return job_id;
+  entry.target = request.target_type + ":" + request.target_id;
+  std::string kind_json = privacy::core::json_string(privacy::core::to_string(request.kind));
+  if (!request.replay) {
+    entry.action = "submitted";
+    entry.detail_json = "{\"kind\": " + kind_json + ", \"requires_approval\": " + requires_approval + "}";
+  } else {
+    entry.action = "erasure_replayed";
+    entry.detail_json = "{\"kind\": " + kind_json + ", \"ledger_seq\": " + std::to_string(request.replay->ledger_seq) +
+                        ", \"entry_hash\": " + privacy::core::json_string(request.replay->entry_hash) +
+                        ", \"original_job\": " + std::to_string(request.replay->original_job) +
+                        ", \"requires_approval\": " + requires_approval + "}";
+  }
+  return entry;
 }
 
 long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
   std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
   std::string subject = required_text(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
   std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
-  return submit(kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3));
+  return privacy::requests::submit({kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3), enum_arg(fcinfo, 4)});
 }
 
 }  // namespace
+
+namespace privacy::requests {
+
+// Inserts the job row (pending or approved by the tenant's approval policy, a replay too: see
+// docs/compliance.md), with its regulation and due date (src/deadlines.cpp), audits and notifies it.
+long long submit(const Request& request) {
+  std::string kind_text(privacy::core::to_string(request.kind));
+  privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
+  validate_email(request.notify_email);
+  std::optional<std::string> subject =
+      request.target_type == "subject" ? std::optional<std::string>(request.target_id) : std::nullopt;
+  if (request.kind == JobKind::Export) privacy::exports::ensure_recipient_available();
+  if (request.kind != JobKind::Export) {
+    privacy::holds::ensure_not_held(kind_text + " of " + request.target_type + " \"" + request.target_id +
+                                        "\" of tenant \"" + request.tenant_id + "\"",
+                                    request.tenant_id, subject);
+  }
+  pg::SpiConnection spi;
+  if (request.kind == JobKind::Erase) ensure_anonymizable(request.tenant_id, request.target_id);
+  std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
+  if (registered.value_or(0) == 0) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
+                "Register the tables holding personal data first: SELECT privacy.register_table('public.users', 'user_id', 'tenant_id');");
+  }
+  privacy::deadlines::NewDeadline deadline = privacy::deadlines::for_new_request(request.tenant_id, request.regulation);
+  std::optional<std::string> replay_of;
+  if (request.replay) replay_of = request.replay->entry_hash;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, notify_email,"
+      "                          requires_approval, status, queued_at, due_at, regulation, replay_of)"
+      " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
+      "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
+      "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, $7::pg_catalog.timestamptz,"
+      "        $8::privacy.regulation, $9"
+      "   FROM privacy.tenant_settings($4) s,"
+      "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
+      " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
+      {pg::text_param(kind_text), pg::text_param(request.target_type), pg::text_param(request.target_id),
+       pg::text_param(request.tenant_id), pg::text_param(request.reason), pg::text_param(request.notify_email),
+       pg::text_param(deadline.due_at), pg::text_param(deadline.regulation), pg::text_param(replay_of)},
+      false);
+  long long job_id = std::stoll(*rows[0][0]);
+  bool queued = *rows[0][1] == "approved";
+
+  privacy::audit::append(submission_entry(request, job_id, *rows[0][2]));
+  privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
+  if (queued) pg::wake_launcher_at_commit();
+  return job_id;
+}
+
+}  // namespace privacy::requests
 
 PRIVACY_SQL_FUNCTION(privacy_request_export) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export)); }
 PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Erase)); }
@@ -144,7 +177,8 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
                 "a tenant purge must name the tenant itself: target_id \"" + target + "\" is not tenant \"" + tenant + "\"",
                 "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
   }
-  return Int64GetDatum(submit(JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4)));
+  return Int64GetDatum(
+      privacy::requests::submit({JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4), enum_arg(fcinfo, 5)}));
 }
 
 // Four-eyes approval: the state machine refuses an approval by the requester (jobs::transition).
@@ -194,35 +228,19 @@ PRIVACY_SQL_FUNCTION(privacy_retry) {
   return (Datum)0;
 }
 
+// Moves the due date as far as the job's regulation allows; the rules are src/core/deadline.hpp.
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
   jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
-  std::string by = pg::pg_guard([&] {
-    return DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(1)));
-  });
+  const Interval* by = PG_GETARG_INTERVAL_P(1);
   std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
-  if (privacy::core::is_terminal(job.state.status)) {
+  if (privacy::core::is_terminal(job.state.status) || job.state.status == JobStatus::Cancelled) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.state.status)) +
                     " and has no deadline left to extend", "", "Only open jobs have a deadline.");
   }
-  pg::SpiConnection spi;
-  std::optional<std::string> positive = pg::spi_query_text(
-      "SELECT ($1::pg_catalog.interval OPERATOR(pg_catalog.>) '0'::pg_catalog.interval)::pg_catalog.text",
-      {pg::text_param(by)});
-  if (positive.value_or("false") != "true") {
-    throw Error(sqlstate::kInvalidParameter, "by must be a positive interval, not " + by, "", "Pass e.g. '14 days'.");
-  }
-  std::optional<std::string> due = pg::spi_query_text(
-      "UPDATE privacy.jobs SET due_at = due_at OPERATOR(pg_catalog.+) $2::pg_catalog.interval, updated_at = pg_catalog.now()"
-      " WHERE id OPERATOR(pg_catalog.=) $1 RETURNING due_at::pg_catalog.text",
-      {pg::int8_param(job.id), pg::text_param(by)}, false);
-  privacy::audit::Entry entry = jobs::job_audit_entry(job, "deadline_extended");
-  entry.detail_json = *pg::spi_query_text("SELECT pg_catalog.jsonb_build_object('by', $1::pg_catalog.text, 'due_at', $2::pg_catalog.text,"
-                                          " 'reason', $3::pg_catalog.text)::pg_catalog.text",
-                                          {pg::text_param(by), pg::text_param(due), pg::text_param(reason)});
-  privacy::audit::append(entry);
+  privacy::deadlines::extend(job, privacy::core::Period{by->month, by->day, by->time}, reason);
   return (Datum)0;
 }
 

@@ -1,9 +1,12 @@
-// Checking an export recipient's X.509 certificate before we trust it with personal data.
+// Checking an X.509 certificate before we trust it: an export recipient's with personal data, or
+// the installation's receipt signer's with evidence.
 //
 // privacy.add_export_recipient(name, certificate) stores a PEM certificate; every export is then
-// encrypted to the public key inside it. A certificate we cannot use must be refused when it is
-// added, with a message that says what is wrong and how to fix it, not when an export job fails
-// hours later. This file does that check and reports what the SQL layer shows about a recipient.
+// encrypted to the public key inside it. privacy.set_signing_key(certificate, key) stores the
+// certificate whose key signs receipts (docs/compliance.md). A certificate we cannot use must be
+// refused when it is given, with a message that says what is wrong and how to fix it, not when a
+// job fails hours later. This file does that check and reports what the SQL layer shows about a
+// certificate.
 #pragma once
 
 #include <ctime>
@@ -21,6 +24,19 @@ struct CertificateInfo {
   std::string key_type;            // "RSA" or "EC"
   std::string sha256_fingerprint;  // SHA-256 of the DER certificate, 64 lowercase hex digits
 };
+
+// What a certificate is for: each use wants its own key usage, and messages name the use.
+//   ExportRecipient  RSA or EC, keyUsage (if any) keyEncipherment (RSA) / keyAgreement (EC)
+//   ReceiptSigner    RSA or EC, keyUsage (if any) digitalSignature or nonRepudiation
+// Both refuse weak keys the same way: RSA under 2048 bits, EC curves under 256 bits or with
+// explicit parameters.
+enum class CertificateUse { ExportRecipient, ReceiptSigner };
+
+// Parses exactly one PEM certificate for `use` and checks it at time `now`, as below.
+CertificateInfo inspect_certificate(std::string_view pem, CertificateUse use, std::time_t now);
+
+// The parsing half of inspect_certificate(), without the validity-date checks.
+openssl::X509Ptr parse_certificate(std::string_view pem, CertificateUse use);
 
 // Parses exactly one PEM X.509 certificate and checks it can receive an export at time `now`.
 // Throws Error(SQLSTATE 22023) with a message, detail and hint when the text is not a PEM

@@ -95,6 +95,12 @@ std::string canonical_encoding(const AuditRecord& record) {
   return out;
 }
 
+std::string canonical_fields(const std::vector<std::optional<std::string>>& fields) {
+  std::string out;
+  for (const std::optional<std::string>& field : fields) append_field(out, field);
+  return out;
+}
+
 bool is_hash_hex(std::string_view text) {
   if (text.size() != 64) return false;
   for (char c : text)

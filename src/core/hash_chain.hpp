@@ -41,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace privacy::core {
 
@@ -74,6 +75,10 @@ struct AuditRecord {
 
 // The canonical encoding described above.
 std::string canonical_encoding(const AuditRecord& record);
+
+// The same encoding of any list of fields: each "<N>:<bytes>;", or "~;" for nullopt. The erasure
+// ledger hashes its entries with it (core/erasure_ledger.hpp).
+std::string canonical_fields(const std::vector<std::optional<std::string>>& fields);
 
 // sha256_hex(previous_hash_hex + canonical_encoding(record)).
 // Throws Error(22023) unless previous_hash_hex is 64 lowercase hex characters: anything else

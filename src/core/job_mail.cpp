@@ -105,4 +105,56 @@ MailText job_mail_text(const JobEvent& event) {
   return mail;
 }
 
+std::string deadline_notice_name(DeadlineNotice notice) {
+  switch (notice) {
+    case DeadlineNotice::Warning: return "deadline_warning";
+    case DeadlineNotice::Overdue: return "deadline_overdue";
+    case DeadlineNotice::Extended: return "deadline_extended";
+  }
+  return "deadline_warning";
+}
+
+MailText deadline_mail_text(const DeadlineEvent& event) {
+  const std::string id = std::to_string(event.job_id);
+  std::string what = event.notice == DeadlineNotice::Warning    ? "is due soon"
+                     : event.notice == DeadlineNotice::Overdue ? "is OVERDUE"
+                                                                : "has a new deadline";
+  MailText mail;
+  mail.subject = one_line("[pg_privacy] " + event.kind + " request " + id + " " + what + " (tenant " +
+                          event.tenant_id + ", due " + event.due_at + ")");
+  std::ostringstream out;
+  out << "pg_privacy " << event.kind << " request " << id << " " << what << ".\n\n"
+      << "  Job:        " << id << " (" << event.kind << ", " << event.status << ")\n"
+      << "  Tenant:     " << event.tenant_id << "\n"
+      << "  Target:     " << event.target_type << " " << event.target_id << "\n"
+      << "  Regulation: " << event.regulation << "\n"
+      << "  Received:   " << event.requested_at << "\n";
+  if (event.notice == DeadlineNotice::Extended) {
+    out << "  Was due:    " << event.previous_due_at.value_or("(unknown)") << "\n";
+  }
+  out << "  Due:        " << event.due_at << "\n";
+  switch (event.notice) {
+    case DeadlineNotice::Warning:
+      out << "\nThe request must be answered by then. Decide or run it now, or, where the regulation\n"
+          << "allows it and within its first period, extend the deadline with a reason:\n"
+          << "  psql -c \"SELECT privacy.extend_deadline(" << id << ", '1 month', 'reason')\"\n";
+      break;
+    case DeadlineNotice::Overdue:
+      out << "\nThe deadline has passed without an answer. Answer the request as soon as possible;\n"
+          << "privacy.sla_report() counts it as late.\n";
+      break;
+    case DeadlineNotice::Extended:
+      out << "\nThe time to answer this request was extended. Reason given:\n  "
+          << clipped(event.reason.value_or("(none given)")) << "\n";
+      break;
+  }
+  out << "\nDetails:\n  psql -c \"SELECT privacy.job_detail(" << id << ")\"\n"
+      << "\n-- \nThis message was sent by the pg_privacy extension"
+      << (event.notice == DeadlineNotice::Extended ? " because the request named this address as its\nnotify_email."
+                                                     : " to the tenant's privacy contact.")
+      << " It contains no personal data beyond the target id.\n";
+  mail.body = out.str();
+  return mail;
+}
+
 }  // namespace privacy::core

@@ -47,4 +47,31 @@ struct MailText {
 // nothing else: no row of a data subject ever appears in a notification.
 MailText job_mail_text(const JobEvent& event);
 
+// Deadline notices (docs/notifications.md, "Deadlines"): a job's due date is near (warning) or
+// has passed (overdue), both to the tenant's privacy contact; or its deadline was extended, to
+// the request's notify_email (GDPR Art. 12(3) and CCPA 1798.130(a)(2) want the requester told,
+// with the reason).
+enum class DeadlineNotice { Warning, Overdue, Extended };
+
+struct DeadlineEvent {
+  DeadlineNotice notice = DeadlineNotice::Warning;
+  long long job_id = 0;
+  std::string kind;
+  std::string tenant_id;
+  std::string target_type;
+  std::string target_id;
+  std::string regulation;   // gdpr, ccpa, other
+  std::string status;
+  std::string requested_at;  // as shown to people, e.g. "2024-01-31 10:00:00 UTC"
+  std::string due_at;        // the due date now (after the extension)
+  std::optional<std::string> previous_due_at;  // Extended: before the extension
+  std::optional<std::string> reason;           // Extended: why
+};
+
+// The SQL name of a notice: "deadline_warning", "deadline_overdue", "deadline_extended" (the
+// audit action and the "event" of the privacy_deadlines payload).
+std::string deadline_notice_name(DeadlineNotice notice);
+
+MailText deadline_mail_text(const DeadlineEvent& event);
+
 }  // namespace privacy::core

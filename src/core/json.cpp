@@ -31,15 +31,38 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::string json_object(const std::vector<JsonField>& fields) {
+namespace {
+
+// The one object writer: `quote_values` says whether values are text to quote or JSON already.
+std::string object_of(const std::vector<JsonField>& fields, bool quote_values) {
   std::string out = "{";
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) out += ", ";
     out += json_string(fields[i].first);
     out += ": ";
-    out += fields[i].second ? json_string(*fields[i].second) : "null";
+    if (!fields[i].second) {
+      out += "null";
+    } else {
+      out += quote_values ? json_string(*fields[i].second) : *fields[i].second;
+    }
   }
   out += "}";
+  return out;
+}
+
+}  // namespace
+
+std::string json_object(const std::vector<JsonField>& fields) { return object_of(fields, true); }
+
+std::string json_object_of_values(const std::vector<JsonField>& fields) { return object_of(fields, false); }
+
+std::string json_array_of_values(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += values[i];
+  }
+  out += "]";
   return out;
 }
 

@@ -1,5 +1,5 @@
-// Just enough JSON writing for audit details and job results built in C++: string escaping and
-// flat objects. Values are written as JSON strings (or null); numbers via json_number.
+// Just enough JSON writing for audit details, job results and receipts built in C++: string
+// escaping, flat objects of strings, and objects and arrays of values that are JSON already.
 #pragma once
 
 #include <optional>
@@ -18,5 +18,12 @@ using JsonField = std::pair<std::string, std::optional<std::string>>;
 
 // {"key": "value", ...}; a nullopt value is written as null.
 std::string json_object(const std::vector<JsonField>& fields);
+
+// {"key": <value>, ...} where each value is JSON text already (a number, true, a nested object,
+// json_string(...)); a nullopt value is written as null. Keys stay in the order given.
+std::string json_object_of_values(const std::vector<JsonField>& fields);
+
+// [<value>, ...] of values that are JSON text already.
+std::string json_array_of_values(const std::vector<std::string>& values);
 
 }  // namespace privacy::core

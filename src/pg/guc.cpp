@@ -17,6 +17,7 @@ int default_rows_per_second = 10000;
 int recovery_window_s = 30 * 24 * 3600;
 int export_ttl_s = 7 * 24 * 3600;
 int deadline_s = 30 * 24 * 3600;
+int deadline_warning_s = 7 * 24 * 3600;
 int audit_retention_min = (7 * 365 + 2) * 24 * 60;  // seven years, leap days included
 int audit_retention_floor_min = 365 * 24 * 60;      // one year (a calendar year is never shorter)
 int notify_min_items = 1000;
@@ -68,9 +69,13 @@ void define_all() {
   DefineCustomIntVariable("privacy.export_ttl", "How long an encrypted export file is kept.", nullptr,
                           &export_ttl_s, 7 * 24 * 3600, 60, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S,
                           nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("privacy.deadline", "Time allowed to answer a request (due_at = requested_at + deadline).",
+  DefineCustomIntVariable("privacy.deadline", "Time allowed to answer a request under regulation 'other' (due_at = requested_at + deadline).",
                           nullptr, &deadline_s, 30 * 24 * 3600, 3600, kMaxSeconds, PGC_SIGHUP,
                           GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.deadline_warning",
+                          "How long before its due date an open request is announced to the tenant's privacy contact.",
+                          "0: no warning, only the notice when it becomes overdue.", &deadline_warning_s,
+                          7 * 24 * 3600, 0, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.audit_retention", "How long audit rows are kept.",
                           "Tenants may override it (privacy.configure_tenant).", &audit_retention_min,
                           (7 * 365 + 2) * 24 * 60, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_MIN,

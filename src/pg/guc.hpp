@@ -13,6 +13,7 @@ extern int default_rows_per_second;    // privacy.default_rows_per_second, 0 = u
 extern int recovery_window_s;          // privacy.recovery_window
 extern int export_ttl_s;               // privacy.export_ttl
 extern int deadline_s;                 // privacy.deadline
+extern int deadline_warning_s;         // privacy.deadline_warning
 extern int audit_retention_min;        // privacy.audit_retention (minutes)
 extern int audit_retention_floor_min;  // privacy.audit_retention_floor (minutes, superuser only)
 extern int notify_min_items;           // privacy.notify_min_items

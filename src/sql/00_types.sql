@@ -13,4 +13,8 @@ CREATE TYPE privacy.target_type AS ENUM ('subject', 'tenant');
 -- What happens to the rows an erase job marked (docs/jobs.md, "Lifecycle"); NULL for other jobs.
 CREATE TYPE privacy.finalization_state AS ENUM
     ('awaiting_window', 'finalizing', 'held', 'finalized', 'finalized_with_errors');
+
+-- The law a request is answered under: it decides the deadline and how far it may be extended
+-- (src/core/deadline.hpp, docs/compliance.md).
+CREATE TYPE privacy.regulation AS ENUM ('gdpr', 'ccpa', 'other');
 CREATE TYPE privacy.hold_scope AS ENUM ('tenant', 'subject', 'table');

@@ -54,6 +54,9 @@ CREATE TABLE privacy.tenants (
     audit_retention      interval CHECK (audit_retention > interval '0'),
     approval_required    privacy.job_kind[],
     tombstone_subject    text CHECK (btrim(tombstone_subject) <> ''),
+    regulation           privacy.regulation,   -- of requests that name none (NULL: 'other')
+    privacy_contact      text CHECK (btrim(privacy_contact) <> ''),  -- gets the deadline notices
+    time_zone            text,                 -- where the tenant's calendar months end (NULL: UTC)
     updated_by           text NOT NULL DEFAULT session_user,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -100,6 +103,14 @@ CREATE TABLE privacy.jobs (
     finalization_attempts integer NOT NULL DEFAULT 0,
     last_error         text,
     finalized_at       timestamptz,
+    -- Deadlines (docs/compliance.md): the regulation decides due_at and its extensions; each
+    -- notice goes out once per due date (an extension sends them again for the new one).
+    regulation           privacy.regulation NOT NULL DEFAULT 'other',
+    deadline_extensions  integer NOT NULL DEFAULT 0 CHECK (deadline_extensions >= 0),
+    deadline_warned_at   timestamptz,
+    overdue_notified_at  timestamptz,
+    -- The erasure ledger entry (its hash) this job applies again after a restore, if any.
+    replay_of          text,
     CHECK (target_type = 'subject' OR kind = 'purge'),
     CHECK (finalization IS NULL OR kind = 'erase'),
     CHECK (processed_items >= 0 AND failed_items >= 0)
@@ -108,6 +119,10 @@ CREATE INDEX jobs_status_idx ON privacy.jobs (status, queued_at);
 CREATE INDEX jobs_tenant_idx ON privacy.jobs (tenant_id, requested_at);
 CREATE INDEX jobs_finalization_idx ON privacy.jobs (finalization, recoverable_until)
     WHERE finalization IN ('awaiting_window', 'finalizing', 'held');
+-- Open requests by due date, for the deadline notices; one replay job per ledger entry.
+CREATE INDEX jobs_open_due_idx ON privacy.jobs (due_at)
+    WHERE status IN ('pending', 'approved', 'processing', 'failed');
+CREATE UNIQUE INDEX jobs_replay_of_idx ON privacy.jobs (replay_of) WHERE replay_of IS NOT NULL;
 
 -- Items a job could not process, kept for review (docs/jobs.md, "Flagged items"). A row that
 -- fails is recorded once per attempt and passed over: the walk never comes back to it, only

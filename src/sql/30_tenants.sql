@@ -11,7 +11,10 @@ CREATE FUNCTION privacy.configure_tenant(
     audit_retention      interval DEFAULT NULL,
     approval_required    privacy.job_kind[] DEFAULT NULL,
     reset                boolean DEFAULT false,
-    tombstone_subject    text DEFAULT NULL)
+    tombstone_subject    text DEFAULT NULL,
+    regulation           privacy.regulation DEFAULT NULL,
+    privacy_contact      text DEFAULT NULL,
+    time_zone            text DEFAULT NULL)
 RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -40,6 +43,14 @@ BEGIN
         RAISE EXCEPTION 'tombstone_subject for tenant "%" must not be blank', tenant_id
             USING ERRCODE = '22023',
                   HINT = 'Pass the subject id anonymized rows should point to, e.g. ''0'' for an integer key.';
+    END IF;
+    IF privacy_contact IS NOT NULL THEN
+        PERFORM privacy._check_mail_address(privacy_contact, format('privacy_contact for tenant "%s"', tenant_id));
+    END IF;
+    IF time_zone IS NOT NULL AND NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = time_zone) THEN
+        RAISE EXCEPTION 'time_zone for tenant "%" is not a time zone PostgreSQL knows: "%"', tenant_id, time_zone
+            USING ERRCODE = '22023',
+                  HINT = 'Pass a name from pg_timezone_names, such as ''Europe/Berlin'' or ''America/Los_Angeles''.';
     END IF;
     IF export_ttl <= interval '0' OR deadline <= interval '0' OR audit_retention <= interval '0' THEN
         RAISE EXCEPTION 'export_ttl, deadline and audit_retention for tenant "%" must be positive', tenant_id
@@ -77,6 +88,9 @@ BEGIN
         audit_retention     = CASE WHEN reset THEN configure_tenant.audit_retention     ELSE coalesce(configure_tenant.audit_retention, t.audit_retention) END,
         approval_required   = CASE WHEN reset THEN configure_tenant.approval_required   ELSE coalesce(configure_tenant.approval_required, t.approval_required) END,
         tombstone_subject   = CASE WHEN reset THEN configure_tenant.tombstone_subject   ELSE coalesce(configure_tenant.tombstone_subject, t.tombstone_subject) END,
+        regulation          = CASE WHEN reset THEN configure_tenant.regulation          ELSE coalesce(configure_tenant.regulation, t.regulation) END,
+        privacy_contact     = CASE WHEN reset THEN configure_tenant.privacy_contact     ELSE coalesce(configure_tenant.privacy_contact, t.privacy_contact) END,
+        time_zone           = CASE WHEN reset THEN configure_tenant.time_zone           ELSE coalesce(configure_tenant.time_zone, t.time_zone) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id
@@ -96,7 +110,8 @@ $fn$;
 CREATE FUNCTION privacy.tenant_settings(tenant_id text)
 RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
                recovery_window interval, export_ttl interval, deadline interval,
-               audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text)
+               audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text,
+               regulation privacy.regulation, privacy_contact text, time_zone text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT a.tenant_id, t.display_name,
@@ -107,7 +122,8 @@ AS $fn$
            coalesce(t.deadline, current_setting('privacy.deadline')::interval),
            coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
            coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[]),
-           t.tombstone_subject
+           t.tombstone_subject,
+           coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC')
     FROM (SELECT tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
 $fn$;

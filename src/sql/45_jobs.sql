@@ -1,16 +1,20 @@
 -- Requests, decisions and running jobs (DESIGN section 4). The bodies are C++ (src/requests.cpp,
 -- src/run_job.cpp); status changes all go through the state machine in src/core.
 
-CREATE FUNCTION privacy.request_export(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL)
+-- regulation: the law the request is answered under (docs/compliance.md); NULL: the tenant's.
+CREATE FUNCTION privacy.request_export(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL,
+                                       regulation privacy.regulation DEFAULT NULL)
 RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_export'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION privacy.request_erase(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL)
+CREATE FUNCTION privacy.request_erase(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL,
+                                      regulation privacy.regulation DEFAULT NULL)
 RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_erase'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION privacy.request_purge(tenant_id text, target_type privacy.target_type, target_id text,
-                                      reason text, notify_email text DEFAULT NULL)
+                                      reason text, notify_email text DEFAULT NULL,
+                                      regulation privacy.regulation DEFAULT NULL)
 RETURNS bigint AS 'MODULE_PATHNAME', 'privacy_request_purge'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
@@ -30,6 +34,8 @@ CREATE FUNCTION privacy.retry(job_id bigint) RETURNS void
 AS 'MODULE_PATHNAME', 'privacy_retry'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- Moves due_at later, as far as the job's regulation allows (docs/compliance.md), and tells the
+-- requester (notify_email) with the reason.
 CREATE FUNCTION privacy.extend_deadline(job_id bigint, by interval, reason text) RETURNS void
 AS 'MODULE_PATHNAME', 'privacy_extend_deadline'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -55,9 +61,9 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE PROCEDURE privacy.run_job(job_id bigint)
 AS 'MODULE_PATHNAME', 'privacy_run_job' LANGUAGE C;
 
-GRANT EXECUTE ON FUNCTION privacy.request_export(text, text, text, text),
-                          privacy.request_erase(text, text, text, text),
-                          privacy.request_purge(text, privacy.target_type, text, text, text)
+GRANT EXECUTE ON FUNCTION privacy.request_export(text, text, text, text, privacy.regulation),
+                          privacy.request_erase(text, text, text, text, privacy.regulation),
+                          privacy.request_purge(text, privacy.target_type, text, text, text, privacy.regulation)
     TO privacy_requester, privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.approve(bigint, text), privacy.reject(bigint, text),
                           privacy.cancel(bigint, text), privacy.retry(bigint),

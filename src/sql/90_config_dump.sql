@@ -17,3 +17,9 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_chains', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.notifications', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.notifications_id_seq', '');
+-- Compliance evidence (77_compliance.sql). Not privacy.signing_key: like the installation secret
+-- it stays out of dumps (docs/compliance.md).
+SELECT pg_catalog.pg_extension_config_dump('privacy.installation', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.signing_certificates', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.receipts', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.erasure_ledger', '');

@@ -11,13 +11,15 @@ GRANT privacy_requester TO privacy_admin;
 -- Administrators read every table and view except the audit chain heads and export bytes.
 GRANT SELECT ON ALL TABLES IN SCHEMA privacy TO privacy_admin;
 REVOKE SELECT ON privacy.export_file_chunks FROM privacy_admin;
--- The 'hash' rule's secret (40_registry.sql) is readable by no role at all.
-REVOKE ALL ON privacy.installation_secret FROM privacy_admin;
+-- The 'hash' rule's secret (40_registry.sql) and the receipt signing key (77_compliance.sql) are
+-- readable by no role at all.
+REVOKE ALL ON privacy.installation_secret, privacy.signing_key FROM privacy_admin;
 -- Auditors read the trail.
 GRANT SELECT ON privacy.audit_log, privacy.audit_chains TO privacy_auditor;
 
 GRANT EXECUTE ON FUNCTION privacy.worker_status() TO privacy_admin, privacy_auditor;
 GRANT EXECUTE ON FUNCTION privacy.configure_tenant(text, text, integer, integer, interval, interval,
-                                                   interval, interval, privacy.job_kind[], boolean, text)
+                                                   interval, interval, privacy.job_kind[], boolean, text,
+                                                   privacy.regulation, text, text)
     TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.tenant_settings(text) TO privacy_admin;

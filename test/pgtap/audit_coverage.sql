@@ -15,7 +15,9 @@ INSERT INTO known_actions VALUES
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
     ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
     ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached'),
-    ('items_retried'), ('item_resolved');
+    ('items_retried'), ('item_resolved'),
+    ('signing_key_set'), ('receipt_issued'), ('erasure_ledger_exported'), ('erasures_replayed'),
+    ('erasure_replayed'), ('deadline_warning'), ('deadline_overdue');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
@@ -29,6 +31,8 @@ INSERT INTO audit_action_map VALUES
     ('add_export_recipient', 'recipient_added'), ('remove_export_recipient', 'recipient_removed'),
     ('download_export', 'export_downloaded'), ('export_chunks', 'export_downloaded'),
     ('run_job', 'started'),
+    ('set_signing_key', 'signing_key_set'), ('erasure_ledger_export', 'erasure_ledger_exported'),
+    ('replay_erasures', 'erasures_replayed'),
     ('audit_export', 'audit_exported'), ('audit_export_json', 'audit_exported'),
     ('_audit_export_begin', 'audit_exported'),
     ('_purge_audit', 'audit_purged'),
@@ -52,7 +56,10 @@ INSERT INTO read_only_functions VALUES
     ('_sync_hold_triggers', 'hold trigger DDL following the (audited) holds; no data change'),
     ('_hold_drop_guard', 'event trigger function: not callable'),
     ('_tamper_guard', 'event trigger function: not callable (audits table_dropped, partition_added, partition_detached)'),
-    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
+    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own'),
+    ('receipt', 'reads a stored receipt'),
+    ('sla_report', 'reads jobs'),
+    ('_check_mail_address', 'checks an argument');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).
 CREATE TEMP TABLE calls (fn name, call_sql text, action text, tenant_id text);
@@ -62,7 +69,9 @@ INSERT INTO calls VALUES
     ('audit_export', $$SELECT count(*) FROM privacy.audit_export(now() - interval '1 hour', now())$$,
      'audit_exported', NULL),
     ('audit_export_json', $$SELECT count(*) FROM privacy.audit_export_json(now() - interval '1 hour', now())$$,
-     'audit_exported', NULL);
+     'audit_exported', NULL),
+    ('erasure_ledger_export', $$SELECT count(*) FROM privacy.erasure_ledger_export()$$,
+     'erasure_ledger_exported', NULL);
 
 -- Runs call_sql and says whether it wrote `action` on the tenant's chain (as session_user).
 CREATE FUNCTION pg_temp.writes_action(call_sql text, wanted text, tenant text) RETURNS boolean

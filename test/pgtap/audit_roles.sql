@@ -30,13 +30,14 @@ SELECT is((SELECT count(*) FROM privacy.audit_log
            WHERE action = 'audit_exported' AND detail->>'format' IN ('csv', 'json')
              AND at >= now()), 2::bigint, 'each export wrote an audit_exported row');
 
--- Exactly the read-only audit functions (and the worker status of the foundation).
+-- Exactly the read-only evidence functions (and the worker status of the foundation).
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
     WHERE p.pronamespace = 'privacy'::regnamespace
       AND has_function_privilege('privacy_auditor', p.oid, 'EXECUTE')
-      AND p.proname NOT IN ('verify_audit_log', 'audit_export', 'audit_export_json', 'worker_status')$$,
-    'privacy_auditor may execute nothing but verify_audit_log, audit_export(_json) and worker_status');
+      AND p.proname NOT IN ('verify_audit_log', 'audit_export', 'audit_export_json', 'worker_status',
+                            'receipt', 'sla_report')$$,
+    'privacy_auditor may execute nothing but verify_audit_log, audit_export(_json), receipt, sla_report and worker_status');
 
 -- No role has a write privilege on the trail; only the extension's own code writes.
 SELECT is_empty($$

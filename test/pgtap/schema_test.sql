@@ -67,8 +67,9 @@ SELECT is_empty($$
     SELECT c.oid::regclass::text FROM pg_class c
     WHERE c.relnamespace = 'privacy'::regnamespace AND c.relkind IN ('r', 'p', 'S')
       AND c.oid <> ALL (SELECT unnest(extconfig) FROM pg_extension WHERE extname = 'pg_privacy')
-      -- The pseudonymization secret stays out of dumps on purpose (docs/soft-delete.md).
-      AND c.oid <> 'privacy.installation_secret'::regclass$$,
+      -- The pseudonymization secret and the receipt signing key stay out of dumps on purpose
+      -- (docs/soft-delete.md, docs/compliance.md).
+      AND c.oid <> ALL (ARRAY['privacy.installation_secret', 'privacy.signing_key']::regclass[])$$,
     'every table and sequence in schema privacy is an extension config table (pg_dump keeps its rows)');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p

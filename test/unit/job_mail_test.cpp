@@ -104,3 +104,50 @@ TEST(JobMail, SubjectStaysOneLineAndLongErrorsAreClipped) {
   EXPECT_TRUE(contains(mail.body, std::string(2000, 'e') + " [...]"));
   EXPECT_FALSE(contains(mail.body, std::string(2001, 'e')));
 }
+
+namespace {
+
+privacy::core::DeadlineEvent deadline_event(privacy::core::DeadlineNotice notice) {
+  privacy::core::DeadlineEvent e;
+  e.notice = notice;
+  e.job_id = 42;
+  e.kind = "erase";
+  e.tenant_id = "acme";
+  e.target_type = "subject";
+  e.target_id = "user-17";
+  e.regulation = "gdpr";
+  e.status = "pending";
+  e.requested_at = "2024-01-31 10:00:00 UTC";
+  e.due_at = "2024-02-29 10:00:00 UTC";
+  return e;
+}
+
+}  // namespace
+
+TEST(JobMail, DeadlineWarningAndOverdue) {
+  using privacy::core::DeadlineNotice;
+  auto warning = privacy::core::deadline_mail_text(deadline_event(DeadlineNotice::Warning));
+  EXPECT_EQ(warning.subject, "[pg_privacy] erase request 42 is due soon (tenant acme, due 2024-02-29 10:00:00 UTC)");
+  EXPECT_TRUE(contains(warning.body, "Regulation: gdpr"));
+  EXPECT_TRUE(contains(warning.body, "privacy.extend_deadline(42,"));
+  EXPECT_TRUE(contains(warning.body, "privacy contact"));
+  auto overdue = privacy::core::deadline_mail_text(deadline_event(DeadlineNotice::Overdue));
+  EXPECT_TRUE(contains(overdue.subject, "request 42 is OVERDUE"));
+  EXPECT_TRUE(contains(overdue.body, "has passed"));
+  EXPECT_EQ(privacy::core::deadline_notice_name(DeadlineNotice::Overdue), "deadline_overdue");
+}
+
+TEST(JobMail, DeadlineExtendedQuotesTheReason) {
+  auto event = deadline_event(privacy::core::DeadlineNotice::Extended);
+  event.previous_due_at = "2024-02-29 10:00:00 UTC";
+  event.due_at = "2024-04-29 10:00:00 UTC";
+  event.reason = "complex request\nsecond line";
+  auto mail = privacy::core::deadline_mail_text(event);
+  EXPECT_EQ(mail.subject, "[pg_privacy] erase request 42 has a new deadline (tenant acme, due 2024-04-29 10:00:00 UTC)");
+  EXPECT_TRUE(contains(mail.body, "Was due:    2024-02-29 10:00:00 UTC"));
+  EXPECT_TRUE(contains(mail.body, "Due:        2024-04-29 10:00:00 UTC"));
+  EXPECT_TRUE(contains(mail.body, "complex request\nsecond line"));
+  EXPECT_TRUE(contains(mail.body, "notify_email"));
+  event.tenant_id = "evil\r\nBcc: x@example.com";
+  EXPECT_EQ(privacy::core::deadline_mail_text(event).subject.find('\n'), std::string::npos);
+}

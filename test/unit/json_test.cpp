@@ -19,3 +19,12 @@ TEST(Json, WritesObjectsWithNulls) {
   EXPECT_EQ(json_object({{"reason", std::string("gdpr")}, {"note", std::nullopt}}),
             "{\"reason\": \"gdpr\", \"note\": null}");
 }
+
+TEST(Json, WritesValuesThatAreJsonAlready) {
+  EXPECT_EQ(privacy::core::json_object_of_values({{"job", std::string("42")},
+                                                  {"tenant", json_string("acme")},
+                                                  {"rows", privacy::core::json_array_of_values({"1", "{}"})},
+                                                  {"finalized_at", std::nullopt}}),
+            "{\"job\": 42, \"tenant\": \"acme\", \"rows\": [1, {}], \"finalized_at\": null}");
+  EXPECT_EQ(privacy::core::json_array_of_values({}), "[]");
+}
