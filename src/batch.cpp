@@ -42,6 +42,7 @@
 #include "batch.hpp"
 
 #include "audit.hpp"
+#include "citus_tables.hpp"
 #include "core/json.hpp"
 #include "holds.hpp"
 #include "pg/guc.hpp"
@@ -75,11 +76,13 @@ namespace {
 enum class Operation { Mark, Purge, Finalize };
 
 // Which statement: the operation, whether a subject is given (purges of a whole tenant have
-// none), whether the batch starts after a key.
+// none), whether the batch starts after a key, and for finalization whether the rows' tenant is
+// given (marked_rows_tenant).
 struct Shape {
   Operation operation;
   bool has_subject;
   bool has_after_key;
+  bool finalize_in_tenant = false;
 };
 
 std::string operation_name(Operation operation) {
@@ -135,9 +138,12 @@ std::string key_matches(const TableInfo& table, const std::string& json) {
 
 // The rows of the target a statement acts on (alias `t`).
 std::string target_filter(const TableInfo& table, const Shape& shape) {
-  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by" + kEquals + "$1";
   std::string filter;
-  if (table.tenant) filter = "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
+  if (shape.operation == Operation::Finalize) filter = "t.privacy_erased_by" + kEquals + "$1";
+  if (table.tenant && (shape.operation != Operation::Finalize || shape.finalize_in_tenant)) {
+    filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.tenant->quoted + kEquals + "$2::" +
+              table.tenant->base_type_sql;
+  }
   if (shape.has_subject) {
     filter += (filter.empty() ? "" : " AND ") + std::string("t.") + table.subject.quoted + kEquals + "$3::" +
               table.subject.base_type_sql;
@@ -380,7 +386,10 @@ class BatchStatementScope {
 // Runs `work` in a subtransaction inside a BatchStatementScope; returns its failure, if any.
 std::optional<Error> attempt(const TableInfo& table, const std::function<void()>& work) {
   BatchStatementScope scope(table.relid);
-  return pg::run_in_subtransaction(work);
+  return pg::run_in_subtransaction([&] {
+    citus_tables::send_lock_timeout_to_shards(pg::guc::lock_timeout_ms);
+    work();
+  });
 }
 
 // The failures a batch redoes row by row, recording the rows that fail again (docs/jobs.md,
@@ -550,6 +559,15 @@ JobTarget job_target(long long job_id) {
   return target;
 }
 
+// The tenant of every row a job marked in `table` (the mark filtered on it), when the table has a
+// tenant column the job's tenant fits. Finalize and restore name it too: on Citus the tenant
+// column is the distribution column, and naming it routes each statement to the one shard that
+// holds the tenant (docs/citus.md, "Routing"); elsewhere it is one more index condition.
+std::optional<std::string> marked_rows_tenant(const TableInfo& table, const std::string& job_tenant) {
+  if (!table.tenant || !fits_column(table, *table.tenant, job_tenant)) return std::nullopt;
+  return job_tenant;
+}
+
 // The pseudonym every finalized row of an erase job gets in its subject column: the job found
 // its rows by subject = target id, so they all hold it (a char(n) column pads it, and its text
 // drops the padding again).
@@ -645,9 +663,11 @@ long long count_rows_to_purge(const Target& target, Oid relation) {
 
 long long count_marked_rows(long long job_id, Oid relation) {
   pg::SpiConnection spi;
+  TableInfo table = require_table(relation);
   Bound bound;
   bound.job_id = job_id;
-  return count_with(require_table(relation), {Operation::Finalize, false, false}, bound);
+  bound.tenant = marked_rows_tenant(table, job_target(job_id).tenant_id);
+  return count_with(table, {Operation::Finalize, false, false, bound.tenant.has_value()}, bound);
 }
 
 // ----- the batches ---------------------------------------------------------------------------
@@ -686,8 +706,9 @@ BatchResult finalize_batch(long long job_id, Oid relation, const std::optional<s
   bound.job_id = job_id;
   bound.limit = limit;
   bound.after_key = after_key;
+  bound.tenant = marked_rows_tenant(*table, job.tenant_id);
   if (table->on_erase == "anonymize") bound.subject_pseudonym = subject_pseudonym(*table, job_id, job.subject_id);
-  return run_batch(*table, {Operation::Finalize, false, after_key.has_value()}, bound);
+  return run_batch(*table, {Operation::Finalize, false, after_key.has_value(), bound.tenant.has_value()}, bound);
 }
 
 // ----- restore -------------------------------------------------------------------------------
@@ -706,10 +727,13 @@ std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id
     relations = relations_in_order();
   }
   std::vector<std::pair<Oid, long long>> restored;
+  std::string job_tenant = job_target(job_id).tenant_id;
   for (Oid relid : relations) {
     TableInfo table = require_table(relid);
+    std::optional<std::string> tenant = marked_rows_tenant(table, job_tenant);
     std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
                       " WHERE t.privacy_erased_by" + kEquals + "$1";
+    if (tenant) sql += " AND t." + table.tenant->quoted + kEquals + "$3::" + table.tenant->base_type_sql;
     if (keys_json) {
       std::string names = "ARRAY[";
       for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
@@ -734,7 +758,7 @@ std::vector<std::pair<Oid, long long>> restore_rows_by_relation(long long job_id
     }
     pg::TableOwnerScope owner(relid);
     long long count = static_cast<long long>(
-        pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
+        pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json), pg::text_param(tenant)}));
     restored.emplace_back(relid, count);
   }
   return restored;

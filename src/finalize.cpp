@@ -73,6 +73,13 @@ void mark_finalized(long long job_id, const DueJob& job, const FinalizeCursor& c
   audit::append(entry);
 }
 
+bool rows_still_marked(long long job_id, const std::vector<Oid>& relations) {
+  for (Oid relation : relations) {
+    if (batch::count_marked_rows(job_id, relation) > 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Progress Finalizer::step(int limit) {
@@ -97,6 +104,13 @@ Progress Finalizer::step(int limit) {
     ++position;
   }
   if (position == relations_.end()) {
+    if (cursor.failed > 0 && rows_still_marked(job_id_, relations_)) {
+      // Finalized means gone: rows a failure set aside (a lock, a constraint) stay hidden until a
+      // later run removes them. Start over then, keeping the counts.
+      save_cursor(job_id_, FinalizeCursor{InvalidOid, std::nullopt, cursor.rows, cursor.failed});
+      cursor_ = FinalizeCursor{InvalidOid, std::nullopt, cursor.rows, cursor.failed};
+      return Progress::RowsLeft;
+    }
     mark_finalized(job_id_, job, cursor);
     return Progress::Done;
   }

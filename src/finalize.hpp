@@ -12,7 +12,10 @@
 
 namespace privacy::finalize {
 
-enum class Progress { More, Done, Held, NotDue };
+// More: call step() again. Done: finalized. Held: a legal hold covers the next relation, nothing
+// changed. RowsLeft: a pass is over but rows it set aside (job_errors) are still marked; the job
+// is not finalized, and its next run starts over and retries them. NotDue: not yet.
+enum class Progress { More, Done, Held, RowsLeft, NotDue };
 
 // Where finalization of a job stands, kept in privacy.jobs.cursor as
 //   {"phase": "finalize", "relation": <oid>, "after": <key or null>, "rows": n, "failed": n}

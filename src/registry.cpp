@@ -7,6 +7,7 @@
 
 #include "audit.hpp"
 #include "citus_node.hpp"
+#include "citus_tables.hpp"
 #include "holds.hpp"
 #include "partitions.hpp"
 #include "pg/boundary.hpp"
@@ -359,6 +360,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
                   "", "Use a column of type text, varchar, an integer type or uuid.");
     }
   }
+  privacy::citus_tables::require_registrable_on_citus(relid, table, subject.name, tenant_name);
   if (on_erase == "anonymize" && !privacy::registry::holds_pseudonym(subject)) {
     throw Error(sqlstate::kInvalidParameter,
                 "subject column " + subject.quoted + " of " + table + " (" + subject.type_sql +

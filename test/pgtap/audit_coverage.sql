@@ -14,7 +14,8 @@ INSERT INTO known_actions VALUES
     ('hold_placed'), ('hold_released'), ('hold_blocked'), ('hold_expired'),
     ('table_registered'), ('table_unregistered'), ('settings_changed'),
     ('recipient_added'), ('recipient_removed'), ('audit_purged'), ('audit_exported'),
-    ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached');
+    ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached'),
+    ('citus_repaired'), ('table_reattached');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
@@ -33,7 +34,8 @@ INSERT INTO audit_action_map VALUES
     ('_purge_audit', 'audit_purged'),
     -- superuser-only test hooks: they change data, so they audit like the real paths
     ('_mark_rows', 'rows_marked'), ('_finalize_rows', 'finalized'), ('_run_export_now', 'export_created'),
-    ('_expire_holds', 'hold_expired');
+    ('_expire_holds', 'hold_expired'),
+    ('citus_verify', 'citus_repaired');
 
 -- Functions that change nothing (or are not callable API), with the reason.
 CREATE TEMP TABLE read_only_functions (fn name PRIMARY KEY, why text NOT NULL);
@@ -52,7 +54,9 @@ INSERT INTO read_only_functions VALUES
     ('_sync_hold_triggers', 'hold trigger DDL following the (audited) holds; no data change'),
     ('_hold_drop_guard', 'event trigger function: not callable'),
     ('_tamper_guard', 'event trigger function: not callable (audits table_dropped, partition_added, partition_detached)'),
-    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own');
+    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own'),
+    ('_replicate_hold', 'copies a hold to the Citus nodes as place_hold, release_hold or the expiry (audited) left it'),
+    ('_take_blocked_events', 'run on Citus workers: hands the queued refusals to the coordinator, which audits them (hold_blocked)');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).
 CREATE TEMP TABLE calls (fn name, call_sql text, action text, tenant_id text);

@@ -68,7 +68,9 @@ SELECT is_empty($$
     WHERE c.relnamespace = 'privacy'::regnamespace AND c.relkind IN ('r', 'p', 'S')
       AND c.oid <> ALL (SELECT unnest(extconfig) FROM pg_extension WHERE extname = 'pg_privacy')
       -- The pseudonymization secret stays out of dumps on purpose (docs/soft-delete.md).
-      AND c.oid <> 'privacy.installation_secret'::regclass$$,
+      AND c.oid <> 'privacy.installation_secret'::regclass
+      -- A copy of legal_holds for Citus worker nodes, written with each hold (docs/citus.md).
+      AND c.oid <> 'privacy.hold_replica'::regclass$$,
     'every table and sequence in schema privacy is an extension config table (pg_dump keeps its rows)');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
