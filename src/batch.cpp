@@ -46,6 +46,7 @@
 #include "batch.hpp"
 
 #include "audit.hpp"
+#include "citus_tables.hpp"
 #include "core/json.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"
@@ -396,7 +397,10 @@ class BatchStatementScope {
 // Runs `work` in a subtransaction inside a BatchStatementScope; returns its failure, if any.
 std::optional<Error> attempt(const TableInfo& table, const std::function<void()>& work) {
   BatchStatementScope scope(table.relid);
-  return pg::run_in_subtransaction(work);
+  return pg::run_in_subtransaction([&] {
+    citus_tables::send_lock_timeout_to_shards(pg::guc::lock_timeout_ms);  // docs/citus.md, "Lock timeouts"
+    work();
+  });
 }
 
 // The failures a batch redoes row by row, recording the rows that fail again (docs/jobs.md,

@@ -7,7 +7,9 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 }
@@ -39,6 +41,8 @@ bool citus_preloaded() {
   });
 }
 
+}  // namespace
+
 // Whether the citus extension is created in this database. Every audit append asks
 // (audit::append), so the common answer "no" costs no SQL statement and no catalog access:
 // first the preload setting, then a catalog index lookup (docs/performance.md, B9).
@@ -46,8 +50,6 @@ bool citus_installed() {
   if (!citus_preloaded()) return false;
   return pg::pg_guard([] { return OidIsValid(get_extension_oid("citus", true)); });
 }
-
-}  // namespace
 
 std::optional<WorkerNode> this_worker_node() {
   // pg_dist_local_group exists only where the citus extension is created: look before reading.
@@ -61,6 +63,27 @@ std::optional<WorkerNode> this_worker_node() {
       {}, true);
   if (rows.empty()) return std::nullopt;
   return WorkerNode{*rows[0][0], rows[0][1]};
+}
+
+std::optional<Oid> hold_replica_placement() {
+  if (!citus_installed()) return std::nullopt;
+  // Catalog cache lookups, not SQL: the caller may be any role (a trigger fires for whoever
+  // writes) without USAGE on schema privacy, and Citus hides shards from SQL queries of pg_class.
+  auto relation_in_privacy = [](const std::string& name) {
+    return pg::pg_guard([&] {
+      Oid schema = get_namespace_oid("privacy", true);
+      return OidIsValid(schema) ? get_relname_relid(name.c_str(), schema) : InvalidOid;
+    });
+  };
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT (SELECT s.shardid::pg_catalog.text FROM pg_catalog.pg_dist_shard s"
+      "         WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid LIMIT 1)"
+      "  FROM pg_catalog.pg_dist_local_group g WHERE g.groupid OPERATOR(pg_catalog.<>) 0",
+      {pg::oid_param(relation_in_privacy("hold_replica"))}, true);
+  if (rows.empty()) return std::nullopt;
+  if (!rows[0][0]) return InvalidOid;
+  return relation_in_privacy("hold_replica_" + *rows[0][0]);
 }
 
 void refuse_on_worker_node(const std::string& action) {

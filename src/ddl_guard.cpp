@@ -25,6 +25,7 @@
 #include "ddl_guard.hpp"
 
 #include "audit.hpp"
+#include "citus_tables.hpp"
 #include "holds.hpp"
 #include "partitions.hpp"
 #include "pg/boundary.hpp"
@@ -294,7 +295,7 @@ std::vector<Oid> relations_in_trees_changed() {
 void forget_dropped_tables() {
   std::vector<pg::TextRow> dropped = pg::spi_query_rows(
       "SELECT d.objid::text, d.object_identity, (r.relation IS NOT NULL)::text,"
-      "       p.registered_table::oid::text, p.registered_table::text"
+      "       p.registered_table::oid::text, p.registered_table::text, d.schema_name, d.object_name"
       "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
       "  LEFT JOIN privacy.registered_tables r ON r.relation::oid = d.objid"
       "  LEFT JOIN privacy.registered_partitions p ON p.relation::oid = d.objid"
@@ -313,6 +314,7 @@ void forget_dropped_tables() {
           "SELECT pg_catalog.jsonb_build_object('partitions', count(*))::text"
           "  FROM privacy.registered_partitions WHERE registered_table = $1::oid",
           {pg::oid_param(relation)});
+      citus_tables::remember_dropped_registration(relation, *row[5], *row[6]);
       pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid", {pg::oid_param(relation)});
     } else if (dropped_tables.count(pg::oid_from_text(row[3])) == 0) {
       detail = *pg::spi_query_text("SELECT pg_catalog.jsonb_build_object('partition_of', $1::text)::text", {pg::text_param(row[4])});
@@ -337,10 +339,24 @@ void on_command_start(EventTriggerData* data) {
   pending_commands.push_back(PendingCommand{data->parsetree, GetCurrentTransactionNestLevel(), std::move(before)});
 }
 
+// alter_distributed_table (Citus) replaces a table: it creates a new one, drops the old one and
+// renames the new one to the old name, in one transaction. At the rename the registration the
+// drop took away moves to the new table (citus_tables.hpp).
+void follow_replaced_table(Node* parsetree) {
+  if (parsetree == nullptr || !IsA(parsetree, RenameStmt)) return;
+  if (reinterpret_cast<RenameStmt*>(parsetree)->renameType != OBJECT_TABLE) return;
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT DISTINCT objid::text FROM pg_catalog.pg_event_trigger_ddl_commands()"
+           " WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass")) {
+    citus_tables::reattach_renamed_table(pg::oid_from_text(row[0]));
+  }
+}
+
 void on_command_end(EventTriggerData* data) {
   const char* command = GetCommandTagName(data->tag);
   std::optional<Protections> before = take_before_state(data->parsetree);
   if (before) refuse_if_lost(*before, command);
+  follow_replaced_table(data->parsetree);
   std::vector<Oid> changed = relations_in_trees_changed();
   if (!changed.empty()) partitions::follow_tree_changes(changed);
 }

@@ -3,6 +3,7 @@
 #include "holds.hpp"
 
 #include "audit.hpp"
+#include "citus_tables.hpp"
 #include "ddl_guard.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
@@ -10,6 +11,7 @@
 #include "partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/security_context.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 
@@ -115,6 +117,18 @@ void report_blocked(const std::string& operation, const std::optional<std::strin
 
 namespace {
 
+// Citus refuses trigger DDL on its distributed and reference tables unless
+// citus.enable_unsafe_triggers is on. With it on (for pg_privacy's own trigger DDL only, in
+// `scope`), Citus creates the statement triggers on every shard, where the DML runs, and keeps
+// them on every shard it builds later (moves, copies, splits: they are part of the table's
+// definition in its catalog); the TRUNCATE trigger stays on the coordinator's shell table, where
+// Citus fires it before truncating the shards (docs/citus.md, "Legal holds").
+void allow_citus_trigger_ddl(Oid relation, std::optional<pg::PinnedSearchPath>& scope) {
+  if (!citus_tables::is_citus_table(relation)) return;
+  scope.emplace();
+  scope->set("citus.enable_unsafe_triggers", "on");
+}
+
 // Whether the relation has a live column of this name.
 bool column_exists(Oid relation, const std::string& column) {
   return pg::spi_query_text(
@@ -178,6 +192,8 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column) {
   pg::SpiConnection spi;
   ddl_guard::OwnDdl own;
+  std::optional<pg::PinnedSearchPath> citus_triggers;
+  allow_citus_trigger_ddl(relation, citus_triggers);
   std::string table = relation_text(relation);
   std::vector<std::string> columns{subject_column};
   if (!tenant_column_or_empty.empty()) columns.push_back(tenant_column_or_empty);
@@ -225,6 +241,8 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
 void detach_triggers(Oid relation) {
   pg::SpiConnection spi;
   ddl_guard::OwnDdl own;
+  std::optional<pg::PinnedSearchPath> citus_triggers;
+  allow_citus_trigger_ddl(relation, citus_triggers);
   // Looked up first rather than DROP TRIGGER IF EXISTS, which would print a NOTICE. Clones of a
   // row trigger on partitions (tgparentid set) go with the table's own; the table comes first.
   std::vector<pg::TextRow> present = pg::spi_query_rows(
@@ -253,6 +271,7 @@ void expire_holds() {
       "   'expires_at', expires_at, 'reason', reason)::text",
       {}, false);
   for (const pg::TextRow& row : expired) {
+    replicate_to_citus_nodes(std::stoll(*row[0]));
     audit::Entry entry;
     entry.action = "hold_expired";
     entry.tenant_id = row[1];
@@ -278,26 +297,35 @@ void write_blocked_events() {
   uint64 dropped = 0;
   int count = shared::peek_blocked(events, shared::kQueueCapacity, &dropped);
   if (count == 0) return;
-  for (int i = 0; i < count; ++i) {
-    const shared::BlockedEvent& event = events[i];
-    audit::Entry entry;
-    entry.action = "hold_blocked";
-    entry.outcome = "refused";
-    if (event.has_tenant) entry.tenant_id = std::string(event.tenant_id);
-    entry.target = event.relation[0] ? std::string(event.relation) : std::string(event.operation);
-    entry.actor = audit::Actor{event.session_user, event.current_user, nonempty(event.client_addr),
-                               nonempty(event.application_name)};
-    entry.detail_json = *pg::spi_query_text(
-        "SELECT jsonb_build_object('hold_id', $1::bigint, 'operation', $2::text,"
-        "  'refused_at', timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond',"
-        "  'dropped_before', $4::bigint)::text",
-        {pg::int8_param(static_cast<long long>(event.hold_id)), pg::text_param(event.operation),
-         pg::int8_param(static_cast<long long>(event.at)),
-         pg::int8_param(static_cast<long long>(i == 0 ? dropped : 0))});
-    audit::append(entry);
-  }
+  for (int i = 0; i < count; ++i) shared::audit_blocked_event(events[i], i == 0 ? dropped : 0);
   shared::remove_blocked(count, dropped);
 }
+
+}  // namespace
+
+namespace shared {
+
+void audit_blocked_event(const BlockedEvent& event, uint64 dropped_before) {
+  audit::Entry entry;
+  entry.action = "hold_blocked";
+  entry.outcome = "refused";
+  if (event.has_tenant) entry.tenant_id = std::string(event.tenant_id);
+  entry.target = event.relation[0] ? std::string(event.relation) : std::string(event.operation);
+  entry.actor = audit::Actor{event.session_user, event.current_user, nonempty(event.client_addr),
+                             nonempty(event.application_name)};
+  entry.detail_json = *pg::spi_query_text(
+      "SELECT jsonb_build_object('hold_id', $1::bigint, 'operation', $2::text,"
+      "  'refused_at', timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond',"
+      "  'dropped_before', $4::bigint)::text",
+      {pg::int8_param(static_cast<long long>(event.hold_id)), pg::text_param(event.operation),
+       pg::int8_param(static_cast<long long>(event.at)),
+       pg::int8_param(static_cast<long long>(dropped_before))});
+  audit::append(entry);
+}
+
+}  // namespace shared
+
+namespace {
 
 launcher::StepRegistration blocked_step(2, "hold_blocked audit", &write_blocked_events);
 launcher::StepRegistration expiry_step(3, "hold expiry", &expire_holds);

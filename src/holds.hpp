@@ -75,6 +75,11 @@ int sync_all_triggers(Attach attach);
 // so may miss this one), then syncs with Attach::kWait.
 void sync_triggers_of_new_table(Oid relation);
 
+// Copies hold `hold_id` as it is now to every Citus node, in the caller's transaction
+// (holds_citus.cpp, docs/citus.md "Legal holds"); does nothing without Citus worker nodes.
+// Refuses (0A000) a table hold on a Citus table. Needs SPI.
+void replicate_to_citus_nodes(long long hold_id);
+
 // The launcher's expiry step: marks holds past expires_at inactive (audited hold_expired) and
 // syncs the triggers. Needs an SPI connection. Also privacy._expire_holds() (superuser).
 void expire_holds();

@@ -1,5 +1,6 @@
 #include "holds_cache.hpp"
 
+#include "citus_node.hpp"
 #include "holds_shared.hpp"
 #include "pg/boundary.hpp"
 
@@ -78,12 +79,15 @@ int column_number(TupleDesc desc, const char* name) {
   return attnum;
 }
 
-// Reads every active, unexpired hold with the latest snapshot. PostgreSQL calls only (runs
+// Reads every active, unexpired hold of `table_oid` (InvalidOid: privacy.legal_holds) with the
+// latest snapshot. PostgreSQL calls only (runs
 // inside pg_guard); everything is palloc'd in the caller's memory context. A heap scan rather
 // than SPI: it needs no privilege on the table (the trigger runs as whoever writes) and no plan.
-RawHolds read_active_holds(TimestampTz now) {
-  Oid schema = get_namespace_oid("privacy", false);
-  Oid table_oid = get_relname_relid("legal_holds", schema);
+RawHolds read_active_holds(TimestampTz now, Oid table_oid) {
+  if (!OidIsValid(table_oid)) {
+    Oid schema = get_namespace_oid("privacy", false);
+    table_oid = get_relname_relid("legal_holds", schema);
+  }
   if (!OidIsValid(table_oid)) elog(ERROR, "pg_privacy: privacy.legal_holds does not exist");
   Relation table = table_open(table_oid, AccessShareLock);
   TupleDesc desc = RelationGetDescr(table);
@@ -147,11 +151,29 @@ bool same_statement() {
          cache.command_id == GetCurrentCommandId(false);
 }
 
+// On a Citus worker node privacy.legal_holds stays empty: the coordinator's holds are in this
+// node's placement of the reference table privacy.hold_replica (docs/citus.md, "Legal holds"),
+// which Citus writes with two-phase commit and no trigger of ours sees, so the generation does
+// not move: there the copy is re-read once per statement. Asked once per transaction.
+struct HoldSource {
+  LocalTransactionId lxid = InvalidLocalTransactionId;
+  std::optional<Oid> worker_replica;  // nullopt: not a Citus worker node
+};
+
+HoldSource hold_source;
+
+const std::optional<Oid>& worker_replica() {
+  if (hold_source.lxid != MyProc->lxid) {
+    hold_source = HoldSource{MyProc->lxid, citus_node::hold_replica_placement()};
+  }
+  return hold_source.worker_replica;
+}
+
 // True when the copy may be used without looking at the expiry: the generation (or statement)
 // it was read at is still current.
 bool generation_current() {
   if (!cache.valid) return false;
-  if (shared::available() && !shared::changed_in_this_transaction()) {
+  if (shared::available() && !shared::changed_in_this_transaction() && !worker_replica()) {
     return shared::generation() == cache.generation;
   }
   return same_statement();
@@ -169,9 +191,12 @@ void reload() {
   });
   RawHolds raw{nullptr, 0};
   try {
+    std::optional<Oid> replica = worker_replica();
     raw = pg::pg_guard([&] {
       MemoryContext previous = MemoryContextSwitchTo(scratch);
-      RawHolds rows = read_active_holds(now);
+      // A worker node without a placement has no hold to read.
+      RawHolds rows = replica && !OidIsValid(*replica) ? RawHolds{nullptr, 0}
+                                                       : read_active_holds(now, replica.value_or(InvalidOid));
       MemoryContextSwitchTo(previous);
       return rows;
     });

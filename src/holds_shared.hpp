@@ -58,4 +58,8 @@ void remove_blocked(int count, uint64 dropped_reported);
 
 inline constexpr int kQueueCapacity = 64;
 
+// Appends the hold_blocked audit row of one event (holds.cpp), with the identity of the session
+// that was refused; `dropped_before` events were lost to a full queue before it.
+void audit_blocked_event(const BlockedEvent& event, uint64 dropped_before);
+
 }  // namespace privacy::holds::shared

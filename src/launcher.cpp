@@ -7,6 +7,7 @@
 #include "pg/security_context.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
+#include "pseudonym.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -111,7 +112,10 @@ void run_step_in_transaction(const RegisteredStep& registered) {
     if (!extension_installed()) {
       set_launcher_state("waiting for extension");
     } else if (citus_node::this_worker_node()) {
-      if (!on_citus_worker_node) elog(LOG, "pg_privacy launcher: this node is a Citus worker node, it runs no jobs");
+      if (!on_citus_worker_node) {
+        elog(LOG, "pg_privacy launcher: this node is a Citus worker node, it runs no jobs");
+        pseudonym::remove_secret_copy_on_worker_node();
+      }
       on_citus_worker_node = true;
       set_launcher_state(kWorkerNodeState);
     } else {

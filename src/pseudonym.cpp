@@ -9,6 +9,7 @@
 // pseudonym of a value, to find the anonymized rows of a known value.
 #include "pseudonym.hpp"
 
+#include "citus_node.hpp"
 #include "core/hash_chain.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
@@ -52,6 +53,7 @@ const std::string& installation_secret() {
                 "Reinstall the extension (DROP EXTENSION pg_privacy; CREATE EXTENSION pg_privacy).");
   }
   if (cached_secret.table == table && !cached_secret.bytes.empty()) return cached_secret.bytes;
+  citus_node::refuse_on_worker_node("privacy._pseudonym");  // the coordinator's secret counts
   pg::SpiConnection spi;
   std::optional<std::string> hex = pg::spi_query_text(
       "SELECT pg_catalog.encode(secret, 'hex') FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
@@ -65,6 +67,11 @@ const std::string& installation_secret() {
   }
   cached_secret = CachedSecret{table, bytes};
   return cached_secret.bytes;
+}
+
+void remove_secret_copy_on_worker_node() {
+  if (!citus_node::this_worker_node()) return;
+  pg::spi_execute("DELETE FROM privacy.installation_secret");
 }
 
 std::string of(const std::string& secret, const std::string& value) { return core::hmac_sha256_hex(secret, value); }

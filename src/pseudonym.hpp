@@ -13,6 +13,11 @@ namespace privacy::pseudonym {
 // entering a table owner's scope: privacy.installation_secret is readable by no other role.
 const std::string& installation_secret();
 
+// On a Citus worker node: deletes the secret the install script generated there. Pseudonyms
+// are computed on the coordinator only (docs/citus.md), and a copy nobody uses is one more way
+// to leak it. Needs SPI.
+void remove_secret_copy_on_worker_node();
+
 // The pseudonym of `value` (64 hex characters) under `secret`.
 std::string of(const std::string& secret, const std::string& value);
 

@@ -136,6 +136,8 @@ BEGIN
                                      expires_at, block_updates)
     VALUES (scope, held_id, table_oid, hold_tenant, reason, session_user, now(), expires_at, block_updates)
     RETURNING id INTO new_id;
+    -- On Citus, to every worker node in this transaction (docs/citus.md, "Legal holds").
+    PERFORM privacy._replicate_hold(new_id);
 
     -- Enforcement commits with the hold: the triggers on every table it covers (also tables
     -- registered since the loop above: the registered tables are listed again, latest snapshot).
@@ -178,6 +180,7 @@ BEGIN
        SET active = false, released_by = session_user, released_at = now(),
            release_reason = release_hold.reason
      WHERE h.id = release_hold.hold_id;
+    PERFORM privacy._replicate_hold(hold.id);
 
     -- Tables no longer covered by any hold lose their triggers (those whose lock is free now;
     -- the launcher catches up with the others).

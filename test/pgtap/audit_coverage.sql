@@ -17,7 +17,8 @@ INSERT INTO known_actions VALUES
     ('rows_marked'), ('table_dropped'), ('partition_added'), ('partition_detached'),
     ('items_retried'), ('item_resolved'),
     ('signing_key_set'), ('receipt_issued'), ('erasure_ledger_exported'), ('erasures_replayed'),
-    ('erasure_replayed'), ('deadline_warning'), ('deadline_overdue');
+    ('erasure_replayed'), ('deadline_warning'), ('deadline_overdue'),
+    ('citus_repaired'), ('table_reattached');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
@@ -37,7 +38,8 @@ INSERT INTO audit_action_map VALUES
     ('_audit_export_begin', 'audit_exported'),
     ('_purge_audit', 'audit_purged'),
     ('retry_items', 'items_retried'), ('resolve_item', 'item_resolved'),
-    ('_expire_holds', 'hold_expired');
+    ('_expire_holds', 'hold_expired'),
+    ('citus_verify', 'citus_repaired');
 
 -- Functions that change nothing (or are not callable API), with the reason.
 CREATE TEMP TABLE read_only_functions (fn name PRIMARY KEY, why text NOT NULL);
@@ -59,7 +61,9 @@ INSERT INTO read_only_functions VALUES
     ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own'),
     ('receipt', 'reads a stored receipt'),
     ('sla_report', 'reads jobs'),
-    ('_check_mail_address', 'checks an argument');
+    ('_check_mail_address', 'checks an argument'),
+    ('_replicate_hold', 'copies a hold to the Citus nodes as place_hold, release_hold or the expiry (audited) left it'),
+    ('_take_blocked_events', 'run on Citus workers: hands the queued refusals to the coordinator, which audits them (hold_blocked)');
 
 -- Cheap calls that must write their action: function, SQL, action, tenant (NULL: platform chain).
 CREATE TEMP TABLE calls (fn name, call_sql text, action text, tenant_id text);
