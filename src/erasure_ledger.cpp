@@ -138,12 +138,13 @@ std::optional<Appended> append_if_erasure(long long job_id) {
       "SELECT kind::pg_catalog.text FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1", {int8_param(job_id)});
   if (kind != std::optional<std::string>("erase") && kind != std::optional<std::string>("purge")) return std::nullopt;
   lock_ledger();
-  // A fresh snapshot, taken once the lock is held (not read-only: that would reuse the snapshot
-  // of the calling statement, from before the lock, and miss the last entry another transaction
-  // committed meanwhile).
-  constexpr bool kFreshSnapshot = false;
-  std::vector<pg::TextRow> last = pg::spi_query_rows(
-      "SELECT seq::pg_catalog.text, hash FROM privacy.erasure_ledger ORDER BY seq DESC LIMIT 1", {}, kFreshSnapshot);
+  // The last entry as of now, once the lock is held: the snapshot the caller runs on (a worker's,
+  // taken before the lock) would miss an entry another job committed meanwhile.
+  std::vector<pg::TextRow> last;
+  {
+    pg::LatestSnapshot latest;
+    last = pg::spi_query_rows("SELECT seq::pg_catalog.text, hash FROM privacy.erasure_ledger ORDER BY seq DESC LIMIT 1");
+  }
   long long seq = last.empty() ? 1 : std::stoll(*last[0][0]) + 1;
   std::string prev_hash = last.empty() ? std::string(core::kGenesisHash) : *last[0][1];
   LedgerEntry entry = entry_of_job(job_id, seq);

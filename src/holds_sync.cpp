@@ -64,29 +64,6 @@ constexpr const char* kHoldCoversTable =
 const std::string kCoveredSql =
     std::string("EXISTS (SELECT FROM privacy.legal_holds h WHERE ") + kHoldCoversTable + ")";
 
-// Runs the enclosed SPI queries (pass read_only = true) on the latest snapshot, after making this
-// transaction's own changes visible: holds committed by others a moment ago count, whatever the
-// caller's isolation level.
-class LatestSnapshot {
- public:
-  LatestSnapshot() {
-    pushed_ = pg::pg_guard([] {
-      CommandCounterIncrement();
-      PushActiveSnapshot(GetLatestSnapshot());
-      return GetActiveSnapshot();
-    });
-  }
-  ~LatestSnapshot() {
-    // On an error PostgreSQL's abort cleans the snapshot stack; pop only what is still ours.
-    if (ActiveSnapshotSet() && GetActiveSnapshot() == pushed_) PopActiveSnapshot();
-  }
-  LatestSnapshot(const LatestSnapshot&) = delete;
-  LatestSnapshot& operator=(const LatestSnapshot&) = delete;
-
- private:
-  Snapshot pushed_ = nullptr;
-};
-
 struct RegisteredTable {
   Oid relation;
   std::string subject_column;
@@ -102,7 +79,7 @@ struct RegisteredTable {
 std::vector<RegisteredTable> registered_tables(Oid relation) {
   std::vector<pg::TextRow> rows;
   {
-    LatestSnapshot latest;
+    pg::LatestSnapshot latest;
     std::vector<pg::SqlParam> params = partitions::tree_params(partitions::registered_trees(true));
     params.push_back(pg::int8_param(static_cast<long long>(relation)));
     int on_partitioned = 0;
@@ -134,7 +111,7 @@ std::vector<RegisteredTable> registered_tables(Oid relation) {
 
 // Whether a hold could cover the table, read after its lock is held.
 bool covered_now(Oid relation) {
-  LatestSnapshot latest;
+  pg::LatestSnapshot latest;
   return *pg::spi_query_text(std::string("SELECT ") + kCoveredSql + "::text FROM (SELECT $1::oid::regclass AS relation) r",
                              {pg::int8_param(static_cast<long long>(relation))}, true) == "true";
 }
@@ -254,7 +231,7 @@ std::optional<HoldInfo> hold_on_table(Oid relation) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows;
   {
-    LatestSnapshot latest;
+    pg::LatestSnapshot latest;
     rows = pg::spi_query_rows(
         "SELECT h.id::text, h.scope::text, h.scope_id, h.tenant_id, h.reason, h.created_by,"
         "       h.created_at::text, h.block_updates::text"

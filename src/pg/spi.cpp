@@ -1,5 +1,9 @@
 #include "pg/spi.hpp"
 
+extern "C" {
+#include "utils/snapmgr.h"
+}
+
 #include <cstdlib>
 #include <map>
 
@@ -185,6 +189,19 @@ std::string quote_literal(std::string_view literal) {
   std::string result(quoted);
   pfree(quoted);
   return result;
+}
+
+LatestSnapshot::LatestSnapshot() {
+  pushed_ = pg_guard([] {
+    CommandCounterIncrement();
+    PushActiveSnapshot(GetLatestSnapshot());
+    return GetActiveSnapshot();
+  });
+}
+
+LatestSnapshot::~LatestSnapshot() {
+  // On an error PostgreSQL's abort cleans the snapshot stack; pop only what is still ours.
+  if (ActiveSnapshotSet() && GetActiveSnapshot() == pushed_) PopActiveSnapshot();
 }
 
 }  // namespace privacy::pg
