@@ -114,7 +114,7 @@ std::vector<ChainedEntry> stored_entries() {
   std::vector<ChainedEntry> entries;
   for (const pg::TextRow& row : pg::spi_query_rows(
            "SELECT seq::pg_catalog.text, sealed_by, prev_hash, hash, " + entry_columns("job_id", "requested_at", "erased_at") +
-           " FROM privacy.erasure_ledger ORDER BY seq")) {
+           " FROM privacy.erasure_ledger l ORDER BY l.seq")) {  // l.seq: the output column "seq" is text
     ChainedEntry chained;
     chained.entry = entry_from(row, 4);
     chained.entry.seq = std::stoll(*row[0]);
@@ -143,7 +143,15 @@ std::optional<Appended> append_if_erasure(long long job_id) {
   std::vector<pg::TextRow> last;
   {
     pg::LatestSnapshot latest;
-    last = pg::spi_query_rows("SELECT seq::pg_catalog.text, hash FROM privacy.erasure_ledger ORDER BY seq DESC LIMIT 1");
+    // One entry per job: a finalization that runs again (a restore, then the window closing
+    // again) does not erase anything the ledger does not already hold.
+    std::vector<pg::TextRow> own = pg::spi_query_rows(
+        "SELECT seq::pg_catalog.text, hash FROM privacy.erasure_ledger WHERE job_id OPERATOR(pg_catalog.=) $1",
+        {int8_param(job_id)});
+    if (!own.empty()) return Appended{std::stoll(*own[0][0]), *own[0][1]};
+    // l.seq: ORDER BY seq would sort the text output column, and "9" comes after "10".
+    last = pg::spi_query_rows(
+        "SELECT l.seq::pg_catalog.text, l.hash FROM privacy.erasure_ledger l ORDER BY l.seq DESC LIMIT 1");
   }
   long long seq = last.empty() ? 1 : std::stoll(*last[0][0]) + 1;
   std::string prev_hash = last.empty() ? std::string(core::kGenesisHash) : *last[0][1];
