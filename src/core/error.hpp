@@ -33,16 +33,17 @@ inline constexpr const char* kLegalHold = "PV001";
 // Where an Error was thrown: the compiler fills it in at the construction site (GCC and Clang
 // evaluate __builtin_FILE/LINE/FUNCTION in a default argument where the call is written), so a
 // server log's LOCATION line names the real line rather than the boundary that re-raised it.
-// Copies, not pointers: an error copied out of PostgreSQL may name its site in memory that
-// does not outlive the error.
+// The pointers are string literals (or, for an error copied out of PostgreSQL, the raiser's own
+// __FILE__ and function name, which PostgreSQL itself keeps by pointer): valid for the life of
+// the process, so neither a memory context reset nor a subtransaction abort can leave them dangling.
 struct ThrowSite {
-  std::string file;
+  const char* file;
   int line;
-  std::string function;
+  const char* function;
 
   // NOLINTNEXTLINE(google-explicit-constructor): the default argument of Error is this call.
   ThrowSite(const char* file_name = __builtin_FILE(), int line_number = __builtin_LINE(),
-            const char* function_name = __builtin_FUNCTION())
+            const char* function_name = __builtin_FUNCTION()) noexcept
       : file(file_name), line(line_number), function(function_name) {}
 };
 
@@ -54,7 +55,7 @@ class Error : public std::runtime_error {
         sqlstate_(std::move(sqlstate)),
         detail_(std::move(detail)),
         hint_(std::move(hint)),
-        site_(std::move(site)) {}
+        site_(site) {}
 
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   const std::string& detail() const noexcept { return detail_; }

@@ -23,9 +23,9 @@ PendingError pending_from(const core::Error& error) noexcept {
   pending.message = copy_text_no_error(error.what(), "pg_privacy error (message lost: out of memory)");
   pending.detail = copy_text_no_error(error.detail().c_str(), nullptr);
   pending.hint = copy_text_no_error(error.hint().c_str(), nullptr);
-  pending.file = copy_text_no_error(error.site().file.c_str(), nullptr);
+  pending.file = error.site().file;
   pending.line = error.site().line;
-  pending.function = copy_text_no_error(error.site().function.c_str(), "");
+  pending.function = error.site().function;
   return pending;
 }
 

@@ -26,13 +26,13 @@ TEST(Error, RecordsWhereItWasMade) {
   int expected_line = __LINE__ - 3;
   Error error = error_made_here();
   EXPECT_EQ(error.site().line, expected_line);
-  EXPECT_NE(error.site().file.find("error_test.cpp"), std::string::npos);
-  EXPECT_NE(error.site().function.find("error_made_here"), std::string::npos);
+  EXPECT_NE(std::string(error.site().file).find("error_test.cpp"), std::string::npos);
+  EXPECT_NE(std::string(error.site().function).find("error_made_here"), std::string::npos);
 }
 
 TEST(Error, KeepsAGivenSite) {
   Error error("XX000", "from PostgreSQL", "", "", privacy::core::ThrowSite("heapam.c", 42, "heap_update"));
-  EXPECT_EQ(error.site().file, "heapam.c");
+  EXPECT_STREQ(error.site().file, "heapam.c");
   EXPECT_EQ(error.site().line, 42);
-  EXPECT_EQ(error.site().function, "heap_update");
+  EXPECT_STREQ(error.site().function, "heap_update");
 }
