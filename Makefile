@@ -11,6 +11,9 @@ OBJS       = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 # The install script is concatenated from src/sql/ in file-name order.
 SQL_PIECES = $(sort $(wildcard src/sql/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Earlier versions' install scripts (frozen as released) and one update script per version
+# step: ALTER EXTENSION pg_privacy UPDATE walks them (docs/upgrading.md; test/t/097_upgrade.pl).
+DATA       = $(sort $(wildcard src/sql/versions/*.sql))
 
 PG_CONFIG ?= pg_config
 

@@ -1,0 +1,4 @@
+-- pg_privacy 0.1.0 -> 0.2.0 (docs/upgrading.md). Every schema change since 0.1.0, in the order
+-- the install script (src/sql/) makes it; test/t/097_upgrade.pl checks that an updated 0.1.0
+-- installation has the same catalog as a fresh 0.2.0 one.
+\echo Use "ALTER EXTENSION pg_privacy UPDATE TO '0.2.0'" to load this file. \quit
