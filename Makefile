@@ -85,3 +85,9 @@ META.json: META.json.in pg_privacy.control
 dist: META.json
 	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
 	  --add-file=META.json -o $(EXTENSION)-$(EXTVERSION).zip HEAD
+
+# compile_commands.json for clangd and clang-tidy, from a dry run of this build (nothing is
+# compiled; scripts/compile-commands.py). scripts/check-style.sh uses it.
+.PHONY: compile_commands.json
+compile_commands.json:
+	$(MAKE) --no-print-directory -n -B all PG_CONFIG=$(PG_CONFIG) | python3 $(srcdir)/scripts/compile-commands.py > $@

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libio-socket-ssl-perl libssl-dev
           libcurl4-openssl-dev
-          openssl jq cmake g++ make googletest libgtest-dev
+          openssl jq cmake g++ make googletest libgtest-dev clang-format clang-tidy python3
           "$@")
 # Only real packages here: a virtual one (postgresql-contrib-15 is provided by postgresql-15)
 # never shows as installed and would send every run to apt-get.
