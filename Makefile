@@ -5,7 +5,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_privacy.cont
 
 MODULE_big = pg_privacy
 CORE_SRCS  = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS    = $(sort $(wildcard src/pg/*.cpp src/*.cpp))
+PG_SRCS    = $(sort $(wildcard src/*.cpp $(filter-out src/core/%,$(wildcard src/*/*.cpp))))
 OBJS       = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 # The install script is concatenated from src/sql/ in file-name order.

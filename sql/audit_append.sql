@@ -1,4 +1,4 @@
--- The audit append path (src/audit.cpp) through privacy.configure_tenant: every settings change
+-- The audit append path (src/audit/audit.cpp) through privacy.configure_tenant: every settings change
 -- writes one settings_changed row whose actor is the session user, chained by hash per tenant.
 -- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
 SET client_min_messages = warning;

@@ -94,7 +94,7 @@ std::string der_to_pem(std::string_view der);
 // The concatenated output equals der_to_pem() of the concatenated input; the chunk boundaries
 // do not matter. It holds at most 47 bytes between calls, in itself: the encoder owns no heap
 // memory and is trivially destructible, so a set-returning SQL function can keep one in
-// PostgreSQL memory between calls (src/export_download.cpp) without leaking when the query
+// PostgreSQL memory between calls (src/export/download.cpp) without leaking when the query
 // stops early.
 class PemEncoder {
  public:

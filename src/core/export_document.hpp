@@ -1,7 +1,7 @@
 // The plaintext of an export file: one JSON document, written a piece at a time.
 //
 // An export may hold millions of rows, so the document is never built in memory. The export job
-// (src/export.cpp) feeds each row's JSON text (made by PostgreSQL's row_to_json) to an
+// (src/export/export.cpp) feeds each row's JSON text (made by PostgreSQL's row_to_json) to an
 // ExportDocument, which adds the framing around it and passes every piece straight on (to the
 // encryption stream). The document looks like this (format "pg_privacy.export/1", docs/exports.md):
 //

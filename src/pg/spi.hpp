@@ -82,8 +82,8 @@ std::string quote_literal(std::string_view literal);
 // Runs the enclosed SPI queries (pass read_only = true) on the latest snapshot, after making this
 // transaction's own changes visible: rows committed by others a moment ago count, whatever the
 // caller's isolation level or active snapshot (SPI itself keeps the snapshot the statement or the
-// worker pushed). For decisions taken after a lock: holds (holds_sync.cpp), the erasure ledger's
-// last entry (erasure_ledger.cpp).
+// worker pushed). For decisions taken after a lock: holds (holds/sync.cpp), the erasure ledger's
+// last entry (compliance/erasure_ledger.cpp).
 class LatestSnapshot {
  public:
   LatestSnapshot();

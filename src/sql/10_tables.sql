@@ -19,7 +19,7 @@ CREATE TABLE privacy.registered_tables (
 -- its own policies and ENABLE + FORCE ROW LEVEL SECURITY, since a query that names a partition
 -- directly applies that partition's policies only. Its previous RLS state is kept so that a
 -- detached partition gets it back. Rows come and go with CREATE TABLE ... PARTITION OF, ATTACH and
--- DETACH PARTITION (the DDL guard, src/ddl_guard.cpp) and with the table's registration.
+-- DETACH PARTITION (the DDL guard, src/data/ddl_guard.cpp) and with the table's registration.
 CREATE TABLE privacy.registered_partitions (
     relation          regclass PRIMARY KEY,
     registered_table  regclass NOT NULL REFERENCES privacy.registered_tables ON DELETE CASCADE,

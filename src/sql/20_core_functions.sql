@@ -8,7 +8,7 @@ CREATE FUNCTION privacy.worker_status(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'privacy_worker_status' LANGUAGE C VOLATILE;
 
--- The one audit append path (src/audit.cpp), for the parts of the API written in SQL.
+-- The one audit append path (src/audit/audit.cpp), for the parts of the API written in SQL.
 -- Internal: no role but the extension's own SECURITY DEFINER functions may call it.
 CREATE FUNCTION privacy._audit(action text, tenant_id text, job_id bigint, target text,
                                outcome text DEFAULT 'ok', detail jsonb DEFAULT '{}')

@@ -1,5 +1,5 @@
 -- Registration, soft-delete through row-level security, restore (DESIGN sections 4 and 5).
--- docs/soft-delete.md explains the model; src/registry.cpp, softdelete.cpp and batch.cpp do it.
+-- docs/soft-delete.md explains the model; src/data/registry.cpp, data/softdelete.cpp and data/batch.cpp do it.
 
 -- The per-installation secret of the 'hash' anonymization rule, generated here from OpenSSL's
 -- CSPRNG. No role may read it (see the REVOKE below and in 99_grants.sql); the extension reads

@@ -1,7 +1,7 @@
 -- The audit trail (DESIGN section 8, issue 6): append-only guard, verification, retention, export.
--- The append path itself is privacy._audit (20_core_functions.sql, src/audit.cpp).
+-- The append path itself is privacy._audit (20_core_functions.sql, src/audit/audit.cpp).
 
--- Append-only guard (src/audit.cpp). Refuses UPDATE, DELETE and TRUNCATE of the trail for every
+-- Append-only guard (src/audit/audit.cpp). Refuses UPDATE, DELETE and TRUNCATE of the trail for every
 -- role, superusers included; only the extension's own C++ code (append, the retention purge) gets
 -- through. INSERT outside the append path is refused too, except for superusers (pg_restore). ENABLE ALWAYS: session_replication_role = replica does not skip it.
 CREATE FUNCTION privacy._audit_guard() RETURNS trigger
@@ -20,7 +20,7 @@ ALTER TABLE privacy.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
 ALTER TABLE privacy.audit_chains ENABLE ALWAYS TRIGGER audit_chains_guard;
 ALTER TABLE privacy.audit_chains ENABLE ALWAYS TRIGGER audit_chains_no_truncate;
 
--- Re-checks every chain from its anchor (src/audit_verify.cpp). ok is false when any row was
+-- Re-checks every chain from its anchor (src/audit/verify.cpp). ok is false when any row was
 -- changed, deleted, inserted or reordered; first_bad_id is the smallest id where a chain breaks
 -- (for a deleted newest row: the chain head's last_id, which no longer exists).
 CREATE FUNCTION privacy.verify_audit_log()
@@ -28,7 +28,7 @@ RETURNS TABLE (ok boolean, checked bigint, first_bad_id bigint)
 AS 'MODULE_PATHNAME', 'privacy_verify_audit_log'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The retention purge "as of" now_override, all batches at once (src/audit_retention.cpp). The
+-- The retention purge "as of" now_override, all batches at once (src/audit/retention.cpp). The
 -- launcher runs the same purge by itself (step "audit retention"). Superuser only.
 CREATE FUNCTION privacy._purge_audit(now_override timestamptz DEFAULT now()) RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_purge_audit' LANGUAGE C VOLATILE;

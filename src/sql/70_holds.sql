@@ -1,5 +1,5 @@
 -- Legal holds (DESIGN section 7, docs/legal-holds.md): placing and releasing holds, the
--- enforcement triggers (C++, src/holds_trigger.cpp) and the DROP TABLE guard.
+-- enforcement triggers (C++, src/holds/trigger.cpp) and the DROP TABLE guard.
 
 -- Enforcement triggers attached to every registered table by holds::attach_triggers.
 CREATE FUNCTION privacy._hold_guard() RETURNS trigger

@@ -1,5 +1,5 @@
 -- The DDL guard of registered tables (docs/soft-delete.md, "Registration and the tamper guard";
--- src/ddl_guard.cpp): one function behind three event triggers.
+-- src/data/ddl_guard.cpp): one function behind three event triggers.
 --  * ddl_command_start and ddl_command_end: a command that takes away what hides a registered
 --    table's erased rows or enforces its legal holds is refused; partitions created, attached or
 --    detached follow their registered table.

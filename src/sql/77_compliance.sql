@@ -1,7 +1,7 @@
 -- Compliance evidence (docs/compliance.md): the installation's identity, the receipt signing key,
 -- receipts, the erasure ledger and its replay, the SLA report and the records of processing.
--- The C++ lives in src/evidence.cpp (receipts, signing key), src/erasure_ledger.cpp and
--- src/deadlines.cpp (deadlines, their notices).
+-- The C++ lives in src/compliance/receipts.cpp (receipts, signing key), src/compliance/erasure_ledger.cpp and
+-- src/compliance/deadlines.cpp (deadlines, their notices).
 
 -- Who issued a receipt or a ledger: a random id made at CREATE EXTENSION and kept by pg_dump. A
 -- database restored from a dump gets a second row from its own CREATE EXTENSION and the dumped one
@@ -115,7 +115,7 @@ ALTER TABLE privacy.erasure_ledger ENABLE ALWAYS TRIGGER erasure_ledger_no_trunc
 CREATE FUNCTION privacy._check_mail_address(address text, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'privacy_check_mail_address' LANGUAGE C STRICT IMMUTABLE;
 
--- Sets the key that signs receipts and ledger heads (src/evidence.cpp). The key is stored where no
+-- Sets the key that signs receipts and ledger heads (src/compliance/receipts.cpp). The key is stored where no
 -- role can read it and is never returned; the certificate is kept in privacy.signing_certificates.
 -- Receipts issued while no key was set are signed now.
 CREATE FUNCTION privacy.set_signing_key(certificate text, private_key text,

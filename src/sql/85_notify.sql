@@ -1,4 +1,4 @@
--- Notifications (src/notify.cpp, docs/notifications.md).
+-- Notifications (src/notify/notify.cpp, docs/notifications.md).
 
 -- Test hook, superuser only: sends the event of job_id's current row as a change from old_status
 -- to new_status (pg_notify + e-mail rules) and returns the JSON payload. Not part of the API.

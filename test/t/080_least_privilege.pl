@@ -301,7 +301,7 @@ subtest 'a table owner\'s code runs as the owner while rows are exported' => sub
 	my $job = $node->safe_psql('app', q{SELECT privacy.request_export('acme', 'exported', 'export test')});
 	wait_for_status('app', $job, 'completed');
 	ok(!superuser('tabowner'), 'the table owner was not promoted');
-	# The export reads in the relation walk (walk.hpp), which compares the subject id in the
+	# The export reads in the relation walk (data/walk.hpp), which compares the subject id in the
 	# column's base type: the domain check need not run at all; if it does, then as tabowner.
 	like(payload_runs('app', $since), qr/^(domain tabowner false)?$/,
 	     'no owner code ran other than as tabowner when the export read the table');

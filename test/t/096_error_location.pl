@@ -19,7 +19,7 @@ log_error_verbosity = verbose
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
-# Registering a system catalog is refused by src/registration_checks.cpp.
+# Registering a system catalog is refused by src/data/registration_checks.cpp.
 my ($stdout, $stderr);
 $node->psql('postgres', "\\set VERBOSITY verbose\nSELECT privacy.register_table('pg_catalog.pg_class', 'relname')",
 	stdout => \$stdout, stderr => \$stderr);

@@ -1,0 +1,776 @@
+// The batch operations (data/batch.hpp): mark, finalize, purge, restore.
+//
+// IDENTITY. Every statement that reads or writes an application table runs as that table's
+// owner (pg::TableOwnerScope, docs/security.md): a trigger, an index expression or a domain
+// check of the table runs with its owner's rights and never with the worker's. The bookkeeping
+// in privacy.* (job_errors) runs as the extension owner, outside that scope.
+//
+// All batch SQL is built in one place (the "statement builders" below) from a relation's
+// registration: the filter that selects the target's rows, the keyset condition, the action.
+// Every statement is schema-qualified: functions as pg_catalog.fn, operators as
+// OPERATOR(pg_catalog.op), casts to built-in types as pg_catalog.type; column types come from
+// format_type under the pinned search_path, which qualifies every type outside pg_catalog.
+// Every batch statement has the same eight parameters, so one executor serves all of them:
+//   $1 job id (int8)   $2 tenant id (text)   $3 subject id (text)   $4 limit (int8)
+//   $5 after_key (text, a key object)        $6 row_key (text, a key object: the one row of the
+//                                               row-by-row retry, or the last row a rewrite covers)
+//   $7 the subject column's new value in an anonymizing finalization (the subject's pseudonym,
+//      or the tenant's tombstone subject id); in a purge, the subject's pseudonym, which rows an
+//      earlier erase anonymized carry instead of the subject id
+//   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
+// Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
+// (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
+// registration or the column rules changed), so a job prepares each statement once.
+//
+// KEY OBJECTS. A position (the cursor a batch returns) and a row key (job_errors.row_key, and
+// the keys privacy.restore accepts) are the same thing: a JSON object from key column name to the
+// value as text, e.g. {"id": "42"} or {"tenant": "acme", "order_no": "7"}.
+//
+// PSEUDONYMS. The table owner may neither read the installation secret nor call a function that
+// hashes with it, so the anonymizing finalization gets its pseudonyms as parameters, computed
+// in C++ (data/pseudonym.hpp): the subject column's is the same for every row of the job ($7). When
+// other columns have the 'hash' rule, a batch first picks its rows with those columns' values
+// (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the same key range,
+// each row taking its pseudonyms from $8 by its key object. A lookup, not a join with a list of
+// keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
+// stale estimate cannot make it scan the job's rows once per picked key.
+//
+// FAILURES. A batch runs as one statement (or pick and rewrite) in a subtransaction with
+// lock_timeout set to privacy.lock_timeout. If it fails for a reason that concerns a row (see
+// is_row_failure), the subtransaction is rolled back and the same batch is redone row by row,
+// each row in its own subtransaction; a row that fails again is recorded once in
+// privacy.job_errors and counted in `failed`, and the batch goes on past it: the position moves
+// beyond its key, so the walk never comes back to it (only privacy.retry_items does, through
+// redo_item). Any other failure (a cancel, a legal hold, a missing privilege, ...) ends the
+// batch and is thrown to the job loop.
+#include "data/batch.hpp"
+
+#include "audit/audit.hpp"
+#include "citus/tables.hpp"
+#include "core/json.hpp"
+#include "pg/guc.hpp"
+#include "pg/security_context.hpp"
+#include "pg/spi.hpp"
+#include "pg/subtransaction.hpp"
+#include "data/pseudonym.hpp"
+#include "data/registry.hpp"
+
+extern "C" {
+#include "utils/jsonb.h"
+}
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+namespace privacy::batch {
+
+using core::Error;
+using registry::Column;
+using registry::TableInfo;
+namespace sqlstate = core::sqlstate;
+
+namespace {
+
+// ----- statement builders --------------------------------------------------------------------
+
+// Which statement: the operation, whether a subject is given (purges of a whole tenant have
+// none), whether the batch starts after a key, and whether a purge also takes the rows an earlier
+// erase anonymized with the subject's pseudonym ($7).
+struct Shape {
+  Operation operation;
+  bool has_subject;
+  bool has_after_key;
+  bool matches_pseudonym = false;
+};
+
+// The name of a statement in the plan cache: every part of its shape.
+std::string statement_name(const Shape& shape) {
+  return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
+         (shape.matches_pseudonym ? "/p" : "") + (shape.has_after_key ? "/after" : "/first");
+}
+
+const std::string kEquals = " OPERATOR(pg_catalog.=) ";
+
+// "a"."k1", "a"."k2" (optionally with a suffix per column, e.g. " DESC")
+std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
+  std::string list;
+  for (const Column& key : table.keys) list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
+  return list;
+}
+
+// "k1", "k2" (for messages)
+std::string key_names(const TableInfo& table) {
+  std::string names;
+  for (const Column& key : table.keys) names += (names.empty() ? "" : ", ") + key.quoted;
+  return names;
+}
+
+// The key object of a row: jsonb_build_object('k1', a.k1::text, ...)
+std::string key_object(const TableInfo& table, const std::string& alias) {
+  std::string args;
+  for (const Column& key : table.keys) {
+    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." + key.quoted +
+            "::pg_catalog.text";
+  }
+  return "pg_catalog.jsonb_build_object(" + args + ")";
+}
+
+// The key values of a key object held in `json` (an SQL expression of type jsonb), each cast to
+// its column's type.
+std::string key_values(const TableInfo& table, const std::string& json) {
+  std::string list;
+  for (const Column& key : table.keys) {
+    list += (list.empty() ? "" : ", ") + std::string("(") + json + " OPERATOR(pg_catalog.->>) " +
+            pg::quote_literal(key.name) + ")::" + key.base_type_sql;
+  }
+  return list;
+}
+
+// The row of alias t whose key is the key object `json`.
+std::string key_matches(const TableInfo& table, const std::string& json) {
+  return "(" + key_list(table, "t") + ")" + kEquals + "(" + key_values(table, json) + ")";
+}
+
+// The rows of the target a statement acts on (alias `t`).
+std::string target_filter(const TableInfo& table, const Shape& shape) {
+  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by" + kEquals + "$1";
+  std::string filter;
+  if (table.tenant) filter = "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
+  if (shape.has_subject) {
+    std::string subject = "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+    if (shape.matches_pseudonym) {
+      subject = "(" + subject + " OR t." + table.subject.quoted + kEquals + "$7::" + table.subject.base_type_sql + ")";
+    }
+    filter += (filter.empty() ? "" : " AND ") + subject;
+  }
+  if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
+  return filter;
+}
+
+bool anonymizes(const TableInfo& table, const Shape& shape) {
+  return shape.operation == Operation::Finalize && table.on_erase == "anonymize";
+}
+
+// The columns besides the subject with rule 'hash', in the order of their pseudonyms in $8.
+std::vector<Column> hashed_columns(const TableInfo& table) {
+  std::vector<Column> columns;
+  for (const auto& [column, rule] : table.rules) {
+    if (rule == "hash") columns.push_back(column);
+  }
+  return columns;
+}
+
+// An anonymizing finalization of a table with such columns picks its rows first (see PSEUDONYMS).
+bool picks_first(const TableInfo& table, const Shape& shape) {
+  return anonymizes(table, shape) && !hashed_columns(table).empty();
+}
+
+// The pseudonyms of the row of alias t among the picked rows ($8, see PSEUDONYMS).
+std::string picked_pseudonyms(const TableInfo& table) {
+  return "($8 OPERATOR(pg_catalog.->) " + key_object(table, "t") + "::pg_catalog.text)";
+}
+
+// The SET list of an anonymizing finalization: the subject column's new value (NULL, or $7: the
+// pseudonym or the tombstone), each other 'hash' column's pseudonym from $8, the constants of the
+// other rules, and the mark cleared.
+std::string anonymize_assignments(const TableInfo& table) {
+  std::string set = table.subject.quoted + " = " + (table.subject_rule == "null" ? "NULL" : "$7::" + table.subject.type_sql);
+  int hashed = 0;
+  for (const auto& [column, rule] : table.rules) {
+    std::string value = rule == "hash" ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
+                                             std::to_string(hashed++) + ")::" + column.type_sql
+                                       : registry::anonymize_expression(column, rule);
+    set += ", " + column.quoted + " = " + value;
+  }
+  return set + ", privacy_erased_by = NULL";
+}
+
+// What the operation does to the target's rows that also satisfy `rows` (a condition on alias t).
+// The target filter is part of the statement, so a row changed concurrently is re-evaluated after
+// its lock is taken. No join: the rows are found by index conditions alone, so a stale estimate
+// (right after marking, the statistics say no row is marked) cannot turn a batch into a scan of
+// every row of the job.
+std::string action(const TableInfo& table, const Shape& shape, const std::string& rows) {
+  std::string where = " WHERE " + target_filter(table, shape) + " AND " + rows;
+  bool deletes = shape.operation == Operation::Purge ||
+                 (shape.operation == Operation::Finalize && table.on_erase == "delete");
+  if (deletes) return "DELETE FROM " + table.qualified + " AS t" + where;
+  std::string set = shape.operation == Operation::Mark ? "privacy_erased_by = $1" : anonymize_assignments(table);
+  return "UPDATE " + table.qualified + " AS t SET " + set + where;
+}
+
+std::string after_key_condition(const TableInfo& table, const Shape& shape) {
+  if (!shape.has_after_key) return "";
+  return " AND (" + key_list(table, "t") + ") OPERATOR(pg_catalog.>) (" + key_values(table, "$5::pg_catalog.jsonb") + ")";
+}
+
+// The next `limit` keys of the target after the position, in key order.
+std::string batch_keys_select(const TableInfo& table, const Shape& shape, const std::string& columns) {
+  return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+         after_key_condition(table, shape) + " ORDER BY " + key_list(table, "t") + " LIMIT $4";
+}
+
+// One batch as one statement. Returns (rows acted on, keys selected, last key selected).
+// `picked` is the next `limit` keys in key order (an index range scan); the action then covers
+// the key range (after, last picked key], again by index conditions: each batch reads only its own
+// rows whatever the planner believes about the table.
+std::string batch_statement(const TableInfo& table, const Shape& shape) {
+  std::string upper_bound;
+  for (const Column& key : table.keys) {
+    upper_bound += (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
+  }
+  return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
+         " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " + key_list(table, "picked", " DESC") + " LIMIT 1),"
+         " done AS (" + action(table, shape, "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
+         after_key_condition(table, shape)) + " RETURNING 1)"
+         " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT pg_catalog.count(*) FROM picked),"
+         " (SELECT " + key_object(table, "last") + " FROM last)::pg_catalog.text";
+}
+
+// The keys of the same batch, for the row-by-row retry.
+std::string batch_keys_statement(const TableInfo& table, const Shape& shape) {
+  return batch_keys_select(table, shape, key_object(table, "t") + "::pg_catalog.text");
+}
+
+// The action for the one row whose key object is $6.
+std::string row_statement(const TableInfo& table, const Shape& shape) {
+  return "WITH done AS (" + action(table, shape, key_matches(table, "$6::pg_catalog.jsonb")) +
+         " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
+}
+
+// The rows an anonymizing finalization rewrites, locked, with the values of their 'hash'
+// columns: the batch's next rows, or (one_row) the row whose key object is $6.
+std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_row) {
+  std::string columns = key_object(table, "t") + "::pg_catalog.text";
+  for (const Column& column : hashed_columns(table)) columns += ", t." + column.quoted + "::pg_catalog.text";
+  if (one_row) {
+    return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+           " AND " + key_matches(table, "$6::pg_catalog.jsonb") + " FOR UPDATE";
+  }
+  return batch_keys_select(table, shape, columns) + " FOR UPDATE";
+}
+
+// Rewrites the picked rows, those whose pseudonyms are in $8: of the key range (after, $6], or
+// (one_row) the row whose key object is $6.
+std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool one_row) {
+  std::string rows = one_row ? key_matches(table, "$6::pg_catalog.jsonb")
+                             : "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" +
+                                   key_values(table, "$6::pg_catalog.jsonb") + ")" + after_key_condition(table, shape);
+  rows += " AND $8 OPERATOR(pg_catalog.?) " + key_object(table, "t") + "::pg_catalog.text";
+  return "WITH done AS (" + action(table, shape, rows) + " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
+}
+
+std::string count_statement(const TableInfo& table, const Shape& shape) {
+  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+         after_key_condition(table, shape);
+}
+
+// The export's page: each row as the JSON text of its columns in table order (row_to_json of a
+// subselect keeps it) plus "_erased", then its key object.
+std::string read_statement(const TableInfo& table, const Shape& shape) {
+  std::string columns;
+  for (const std::string& name : table.exported_columns) columns += "t." + pg::quote_ident(name) + ", ";
+  columns += "t.privacy_erased_by IS NOT NULL AS \"_erased\"";
+  return batch_keys_select(table, shape,
+                           "(SELECT pg_catalog.row_to_json(x) FROM (SELECT " + columns + ") AS x)::pg_catalog.text, " +
+                               key_object(table, "t") + "::pg_catalog.text");
+}
+
+// ----- execution -----------------------------------------------------------------------------
+
+struct Bound {
+  long long job_id = 0;
+  std::optional<std::string> tenant;
+  std::optional<std::string> subject;
+  long long limit = 0;
+  std::optional<std::string> after_key;
+  std::optional<std::string> row_key;
+  std::optional<std::string> subject_pseudonym;
+  std::optional<std::string> picked_pseudonyms;  // JSON text: key object -> [pseudonym, ...]
+};
+
+constexpr int kParamCount = 8;
+
+// A jsonb parameter (NULL when absent), converted once per statement rather than once per row.
+pg::SqlParam jsonb_param(const std::optional<std::string>& json) {
+  if (!json) return pg::SqlParam{JSONBOID, (Datum)0, true};
+  Datum value = pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json->c_str())); });
+  return pg::SqlParam{JSONBOID, value, false};
+}
+
+std::vector<pg::SqlParam> params_of(const Bound& bound) {
+  return {pg::int8_param(bound.job_id),       pg::text_param(bound.tenant),
+          pg::text_param(bound.subject),      pg::int8_param(bound.limit),
+          pg::text_param(bound.after_key),    pg::text_param(bound.row_key),
+          pg::text_param(bound.subject_pseudonym), jsonb_param(bound.picked_pseudonyms)};
+}
+
+struct CachedPlan {
+  std::string sql;
+  SPIPlanPtr plan = nullptr;
+};
+
+// Backend-lifetime cache of prepared batch statements.
+std::map<std::string, CachedPlan>& plan_cache() {
+  static std::map<std::string, CachedPlan> cache;
+  return cache;
+}
+
+SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
+  CachedPlan& entry = plan_cache()[cache_key];
+  if (entry.plan != nullptr && entry.sql == sql) return entry.plan;
+  if (entry.plan != nullptr) {
+    SPIPlanPtr old = entry.plan;
+    entry.plan = nullptr;
+    pg::pg_guard([&] { SPI_freeplan(old); });
+  }
+  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+  SPIPlanPtr plan = pg::pg_guard([&] {
+    SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
+    if (made == nullptr) {
+      elog(ERROR, "pg_privacy: could not prepare batch statement (%s): %s",
+           SPI_result_code_string(SPI_result), sql.c_str());
+    }
+    if (SPI_keepplan(made) != 0) elog(ERROR, "pg_privacy: SPI_keepplan failed");
+    return made;
+  });
+  entry.sql = sql;
+  entry.plan = plan;
+  return plan;
+}
+
+// Runs a cached statement and returns its rows as text.
+std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind, const std::string& sql,
+                                 const Bound& bound) {
+  SPIPlanPtr plan = prepared_plan(std::to_string(table.relid) + "/" + kind, sql);
+  std::vector<pg::SqlParam> params = params_of(bound);
+  Datum values[kParamCount];
+  char nulls[kParamCount];
+  for (int i = 0; i < kParamCount; ++i) {
+    values[i] = params[i].value;
+    nulls[i] = params[i].is_null ? 'n' : ' ';
+  }
+  int status = pg::pg_guard([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
+  if (status < 0) {
+    throw Error(sqlstate::kInternalError, std::string("pg_privacy: batch statement failed (") +
+                                              SPI_result_code_string(status) + "): " + sql);
+  }
+  std::vector<pg::TextRow> rows;
+  if (SPI_tuptable == nullptr) return rows;
+  uint64 count = SPI_processed;
+  int columns = SPI_tuptable->tupdesc->natts;
+  for (uint64 row = 0; row < count; ++row) {
+    pg::TextRow values_text;
+    for (int column = 1; column <= columns; ++column) {
+      char* value = pg::pg_guard([&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
+      values_text.push_back(value ? std::optional<std::string>(value) : std::nullopt);
+    }
+    rows.push_back(std::move(values_text));
+  }
+  return rows;
+}
+
+long long first_count(const std::vector<pg::TextRow>& rows) { return std::stoll(rows.at(0)[0].value_or("0")); }
+
+// A batch statement on a table: as the table's owner (docs/security.md), with the settings of a
+// batch for the statement's lifetime:
+//  * lock_timeout = privacy.lock_timeout: a batch never waits long for a row someone else holds;
+//  * no hash or merge joins: a batch joins at most batch_size keys back to its table, for which
+//    a nested loop on the key index is always right. Right after marking, the statistics still
+//    say that no row is marked, and the planner would otherwise hash-join every marked row of
+//    the job in each batch, which made finalization quadratic (bench B2).
+class BatchStatementScope {
+ public:
+  explicit BatchStatementScope(Oid relation) : owner_(relation) {
+    owner_.set("lock_timeout", std::to_string(pg::guc::lock_timeout_ms));
+    owner_.set("enable_hashjoin", "off");
+    owner_.set("enable_mergejoin", "off");
+  }
+
+ private:
+  pg::TableOwnerScope owner_;
+};
+
+// Runs `work` in a subtransaction inside a BatchStatementScope; returns its failure, if any.
+std::optional<Error> attempt(const TableInfo& table, const std::function<void()>& work) {
+  BatchStatementScope scope(table.relid);
+  return pg::run_in_subtransaction([&] {
+    citus_tables::send_lock_timeout_to_shards(pg::guc::lock_timeout_ms);  // docs/citus.md, "Lock timeouts"
+    work();
+  });
+}
+
+// The failures a batch redoes row by row, recording the rows that fail again (docs/jobs.md,
+// "Flagged items"): a row locked longer than privacy.lock_timeout (55P03), a deadlock (40P01), a
+// constraint (class 23, e.g. a foreign key from a table pg_privacy does not know, a CHECK that
+// refuses the anonymized value), a value the anonymization cannot write (class 22) and an
+// exception an owner's trigger raises for a row (P0001). Anything else is not about one row and
+// ends the batch: a cancel or statement_timeout (57014), a shutdown (class 57), a legal hold
+// (PV001), a missing privilege (42501), lack of resources (class 53), an internal error (XX000).
+bool is_row_failure(const Error& error) {
+  const std::string& code = error.sqlstate();
+  return code == "55P03" || code == "40P01" || code == "P0001" || code.rfind("23", 0) == 0 ||
+         code.rfind("22", 0) == 0;
+}
+
+// What a batch statement did: rows acted on, keys selected, the last key selected.
+struct Acted {
+  long long rows = 0;
+  long long selected = 0;
+  std::optional<std::string> last_key;
+};
+
+// Hashes the 'hash' columns of picked rows (key object, then one value per column) and rewrites
+// them: the key range (after, last picked key], or the one row of bound.row_key. Runs inside the
+// owner's scope: the secret was read before it, as the extension owner.
+long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound, const std::vector<pg::TextRow>& picked,
+                         const std::string& secret, const std::string& name) {
+  if (picked.empty()) return 0;
+  std::string pseudonyms = "{";
+  for (const pg::TextRow& row : picked) {
+    pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[0]) + ": [";
+    for (size_t column = 1; column < row.size(); ++column) {
+      pseudonyms += (column > 1 ? ", " : "") +
+                    (row[column] ? core::json_string(pseudonym::of(secret, *row[column])) : std::string("null"));
+    }
+    pseudonyms += "]";
+  }
+  bound.picked_pseudonyms = pseudonyms + "}";
+  bool one_row = bound.row_key.has_value();
+  if (!one_row) bound.row_key = picked.back()[0];  // the upper end of the range
+  return first_count(execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
+}
+
+// The whole batch: one statement, or pick and rewrite (see PSEUDONYMS).
+Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
+                   const std::string& name) {
+  if (!picks_first(table, shape)) {
+    std::vector<pg::TextRow> rows = execute(table, name, batch_statement(table, shape), bound);
+    return Acted{first_count(rows), std::stoll(rows.at(0)[1].value_or("0")), rows.at(0)[2]};
+  }
+  std::vector<pg::TextRow> picked = execute(table, name + "/pick", pick_statement(table, shape, false), bound);
+  long long rows = rewrite_picked(table, shape, bound, picked, secret, name);
+  return Acted{rows, static_cast<long long>(picked.size()), picked.empty() ? std::nullopt : picked.back()[0]};
+}
+
+// One row, whose key object is bound.row_key.
+long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
+                     const std::string& name) {
+  if (!picks_first(table, shape)) return first_count(execute(table, name + "/row", row_statement(table, shape), bound));
+  std::vector<pg::TextRow> picked = execute(table, name + "/row-pick", pick_statement(table, shape, true), bound);
+  return rewrite_picked(table, shape, bound, picked, secret, name + "/row");
+}
+
+// One batch of `shape` on `table` (see FAILURES above).
+BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
+  const std::string name = statement_name(shape);
+  const std::string statement = name.substr(0, name.rfind('/'));
+  // Read as the extension owner, before any owner scope (cached for the backend).
+  const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
+  BatchResult result;
+  Acted whole;
+  std::optional<Error> failure = attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret, name); });
+  if (!failure) {
+    result.processed = whole.rows;
+    result.last_key = whole.last_key ? whole.last_key : bound.after_key;
+    result.relation_done = whole.selected < bound.limit;
+    return result;
+  }
+  if (!is_row_failure(*failure)) throw *failure;
+
+  std::vector<pg::TextRow> keys;
+  {
+    BatchStatementScope scope(table.relid);
+    keys = execute(table, name + "/keys", batch_keys_statement(table, shape), bound);
+  }
+  Shape row_shape = shape;
+  row_shape.has_after_key = false;
+  for (const pg::TextRow& key : keys) {
+    Bound row = bound;
+    row.row_key = *key[0];
+    long long done = 0;
+    std::optional<Error> row_failure =
+        attempt(table, [&] { done = act_on_row(table, row_shape, row, secret, statement); });
+    if (!row_failure) {
+      result.processed += done;
+      continue;
+    }
+    if (!is_row_failure(*row_failure)) throw *row_failure;
+    record_item(bound.job_id, table.relid, shape.operation, *key[0], 1, *row_failure);
+    ++result.failed;
+  }
+  result.last_key = keys.empty() ? bound.after_key : keys.back()[0];
+  result.relation_done = static_cast<long long>(keys.size()) < bound.limit;
+  return result;
+}
+
+
+// False when a target identifier cannot even be written in the column's type (a subject id
+// "abc" for an integer column): no row can match, and casting it would fail the batch.
+bool fits_column(const TableInfo& table, const Column& column, const std::optional<std::string>& value) {
+  if (!value) return true;
+  switch (column.base_type) {
+    case TEXTOID: case VARCHAROID: case BPCHAROID: return true;
+    default: break;
+  }
+  return value_fits(table.relid, column.base_type_sql, *value);
+}
+
+// Whether the job's target can address rows of the table at all.
+bool target_applies(const TableInfo& table, const jobs::Job& job) {
+  if (!table.tenant && !job.subject) return false;  // tenant purge, table without tenants
+  if (table.tenant && !fits_column(table, *table.tenant, job.tenant_id)) return false;
+  return fits_column(table, table.subject, job.subject);
+}
+
+// The pseudonym of the job's subject, as the 'hash' rule writes it into the subject column: the
+// job found its rows by subject = target id, so they all hold it (a char(n) column pads it, and
+// its text drops the padding again).
+std::string subject_pseudonym(const TableInfo& table, const jobs::Job& job) {
+  std::string value = *job.subject;
+  if (table.subject.base_type == BPCHAROID) value.erase(value.find_last_not_of(' ') + 1);
+  return pseudonym::of(pseudonym::installation_secret(), value);
+}
+
+// A purge also takes the rows an earlier erase anonymized with the subject's pseudonym: those of
+// an 'anonymize' table whose subject column takes rule 'hash'.
+bool matches_pseudonym(const TableInfo& table, const jobs::Job& job, Operation operation) {
+  return operation == Operation::Purge && job.subject && table.on_erase == "anonymize" && table.subject_rule == "hash";
+}
+
+// The subject column's new value in an anonymizing finalization ($7): the pseudonym, or the
+// tenant's tombstone (checked at submission; if it was removed since, the rows fail and are
+// flagged rather than anonymized wrongly).
+std::optional<std::string> anonymized_subject(const TableInfo& table, const jobs::Job& job) {
+  if (table.subject_rule == "hash") {
+    if (!job.subject) {
+      throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                  "job " + std::to_string(job.id) + " has no subject, so its rows cannot be anonymized");
+    }
+    return subject_pseudonym(table, job);
+  }
+  if (table.subject_rule == "tombstone") return registry::tombstone_subject(job.tenant_id);
+  return std::nullopt;
+}
+
+Shape shape_of(const TableInfo& table, const jobs::Job& job, Operation operation,
+               const std::optional<std::string>& after_key) {
+  bool filters_subject = operation != Operation::Finalize && job.subject.has_value();
+  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation)};
+}
+
+Bound bound_of(const TableInfo& table, const jobs::Job& job, const Shape& shape, long long limit,
+               const std::optional<std::string>& after_key) {
+  Bound bound;
+  bound.job_id = job.id;
+  bound.tenant = job.tenant_id;
+  bound.subject = job.subject;
+  bound.limit = limit;
+  bound.after_key = after_key;
+  if (shape.matches_pseudonym) bound.subject_pseudonym = subject_pseudonym(table, job);
+  if (anonymizes(table, shape)) bound.subject_pseudonym = anonymized_subject(table, job);
+  return bound;
+}
+
+// Mark, purge and read address the target's rows; finalization the rows the job marked.
+bool addresses_rows(const TableInfo& table, const jobs::Job& job, Operation operation) {
+  return operation == Operation::Finalize || target_applies(table, job);
+}
+
+void require_limit(int limit) {
+  if (limit < 1) throw Error(sqlstate::kInvalidParameter, "batch limit must be at least 1");
+}
+
+}  // namespace
+
+std::string_view phase_name(Operation operation) {
+  switch (operation) {
+    case Operation::Mark: return "mark";
+    case Operation::Purge: return "purge";
+    case Operation::Finalize: return "finalize";
+    case Operation::Read: return "read";
+  }
+  return "?";
+}
+
+std::optional<Operation> parse_phase(std::string_view phase) {
+  for (Operation operation : {Operation::Mark, Operation::Purge, Operation::Finalize, Operation::Read}) {
+    if (phase_name(operation) == phase) return operation;
+  }
+  return std::nullopt;
+}
+
+// True when `value` is valid input for `type_sql` (see data/batch.hpp).
+bool value_fits(Oid relation, const std::string& type_sql, const std::string& value) {
+  std::optional<Error> failure;
+  {
+    pg::TableOwnerScope owner(relation);
+    failure = pg::run_in_subtransaction(
+        [&] { pg::spi_query_text("SELECT $1::pg_catalog.text::" + type_sql, {pg::text_param(value)}); });
+  }
+  if (!failure) return true;
+  const std::string& code = failure->sqlstate();
+  if (code.rfind("22", 0) == 0 || code.rfind("23", 0) == 0) return false;
+  throw *failure;
+}
+
+// ----- relations in foreign-key order --------------------------------------------------------
+
+RelationGraph relation_graph() {
+  pg::SpiConnection spi;
+  std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
+           " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
+           " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
+    names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
+  }
+  RelationGraph graph;
+  // children[parent] = registered tables with a foreign key to it (self-references ignored).
+  std::map<Oid, std::set<Oid>> children;
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT DISTINCT c.conrelid::pg_catalog.text, c.confrelid::pg_catalog.text FROM pg_catalog.pg_constraint c"
+           "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
+           "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
+           " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
+    Oid child = static_cast<Oid>(std::stoul(*row[0]));
+    Oid parent = static_cast<Oid>(std::stoul(*row[1]));
+    children[parent].insert(child);
+    graph.parents[child].insert(parent);
+  }
+  // Kahn's algorithm: a table comes once all its children have; in a cycle, the first remaining
+  // table by name goes next, so the order is always the same.
+  std::set<Oid> emitted;
+  while (graph.order.size() < names_order.size()) {
+    Oid next = InvalidOid;
+    for (Oid candidate : names_order) {
+      if (emitted.count(candidate)) continue;
+      bool ready = std::all_of(children[candidate].begin(), children[candidate].end(),
+                               [&](Oid child) { return emitted.count(child) > 0; });
+      if (ready) { next = candidate; break; }
+    }
+    if (next == InvalidOid) {
+      for (Oid candidate : names_order) {
+        if (!emitted.count(candidate)) { next = candidate; break; }
+      }
+    }
+    graph.order.push_back(next);
+    emitted.insert(next);
+  }
+  return graph;
+}
+
+std::vector<Oid> relations_in_order() { return relation_graph().order; }
+
+// ----- counts and batches --------------------------------------------------------------------
+
+long long count_rows(const jobs::Job& job, const TableInfo& table, Operation operation,
+                     const std::optional<std::string>& after_key) {
+  pg::SpiConnection spi;
+  if (!addresses_rows(table, job, operation)) return 0;
+  Shape shape = shape_of(table, job, operation, after_key);
+  Bound bound = bound_of(table, job, shape, 0, after_key);
+  pg::TableOwnerScope owner(table.relid);
+  return pg::spi_query_int8(count_statement(table, shape), params_of(bound), false).value_or(0);
+}
+
+BatchResult run_batch(const jobs::Job& job, const TableInfo& table, Operation operation,
+                      const std::optional<std::string>& after_key, int limit) {
+  require_limit(limit);
+  pg::SpiConnection spi;
+  if (operation == Operation::Mark && !job.subject) {
+    throw Error(sqlstate::kInvalidParameter, "an erase marks the rows of one subject; no subject given");
+  }
+  if (!addresses_rows(table, job, operation)) return BatchResult{0, 0, after_key, true};
+  Shape shape = shape_of(table, job, operation, after_key);
+  return run_statement_batch(table, shape, bound_of(table, job, shape, limit, after_key));
+}
+
+BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& after_key,
+                       int limit, const std::function<void(std::string_view row_json)>& row) {
+  require_limit(limit);
+  pg::SpiConnection spi;  // every page is freed when it closes
+  if (!target_applies(table, job)) return BatchResult{0, 0, after_key, true};
+  Shape shape = shape_of(table, job, Operation::Read, after_key);
+  std::vector<pg::TextRow> rows;
+  {
+    pg::TableOwnerScope owner(table.relid);
+    rows = execute(table, statement_name(shape), read_statement(table, shape),
+                   bound_of(table, job, shape, limit, after_key));
+  }
+  BatchResult result;
+  for (const pg::TextRow& read : rows) {
+    if (!read[0] || !read[1]) throw Error(sqlstate::kInternalError, "the export read a row without JSON or key");
+    row(*read[0]);
+  }
+  result.processed = static_cast<long long>(rows.size());
+  result.last_key = rows.empty() ? after_key : rows.back()[1];
+  result.relation_done = static_cast<long long>(rows.size()) < limit;
+  return result;
+}
+
+std::optional<Error> redo_item(const jobs::Job& job, const TableInfo& table, Operation phase,
+                               const std::string& row_key, bool finalize_too) {
+  pg::SpiConnection spi;
+  auto redo = [&](Operation operation) {
+    Shape shape = shape_of(table, job, operation, std::nullopt);
+    Bound bound = bound_of(table, job, shape, 1, std::nullopt);
+    bound.row_key = row_key;
+    const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
+    std::string name = statement_name(shape);
+    act_on_row(table, shape, bound, secret, name.substr(0, name.rfind('/')));
+  };
+  if (!addresses_rows(table, job, phase)) return std::nullopt;
+  return attempt(table, [&] {
+    redo(phase);
+    if (finalize_too) redo(Operation::Finalize);
+  });
+}
+
+void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
+                 int attempt, const Error& error) {
+  pg::SpiConnection spi;
+  pg::spi_execute(
+      "INSERT INTO privacy.job_errors (job_id, relation, row_key, phase, attempt, sqlstate, message)"
+      " VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.jsonb, $4, $5, $6, $7)",
+      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
+       pg::text_param(std::string(phase_name(phase))), pg::int8_param(static_cast<long long>(attempt)),
+       pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
+}
+
+// ----- restore -------------------------------------------------------------------------------
+
+long long restore_rows(long long job_id, const TableInfo& table, const std::optional<std::string>& keys_json) {
+  pg::SpiConnection spi;
+  std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
+                    " WHERE t.privacy_erased_by" + kEquals + "$1";
+  if (keys_json) {
+    std::string names = "ARRAY[";
+    for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
+    names += "]::pg_catalog.text[]";
+    bool valid = pg::spi_query_text(
+                     "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
+                     " THEN false ELSE NOT EXISTS ("
+                     "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
+                     "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
+                     "      OR NOT e OPERATOR(pg_catalog.?&) " + names + ") END::pg_catalog.text",
+                     {pg::text_param(*keys_json)})
+                     .value_or("false") == "true";
+    if (!valid) {
+      throw Error(sqlstate::kInvalidParameter,
+                  "keys must be a JSON array of objects naming every key column of " + table.display,
+                  "The key of " + table.display + " is (" + key_names(table) + ").",
+                  "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
+                  "privacy.job_errors.row_key has this form too.");
+    }
+    sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
+           " FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) e)";
+  }
+  pg::TableOwnerScope owner(table.relid);
+  return static_cast<long long>(pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
+}
+
+}  // namespace privacy::batch

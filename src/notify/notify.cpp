@@ -1,0 +1,417 @@
+// Notifications: pg_notify events, the e-mail outbox, and the launcher step that delivers it
+// over SMTP with libcurl (DESIGN section 9, docs/notifications.md).
+#include "notify/notify.hpp"
+
+#include "audit/audit.hpp"
+#include "core/backoff.hpp"
+#include "core/error.hpp"
+#include "core/smtp_message.hpp"
+#include "worker/launcher.hpp"
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
+#include "pg/shmem.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "utils/builtins.h"
+}
+
+#include <curl/curl.h>
+
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace privacy::notify {
+
+using pg::int8_param;
+using pg::text_param;
+
+namespace {
+
+constexpr const char* kChannel = "privacy_events";
+constexpr const char* kDeadlineChannel = "privacy_deadlines";
+constexpr int kMailsPerCycle = 5;       // a cycle sends at most this many
+constexpr int kMaxAttempts = 24;        // then the row is given up (next_attempt_at = infinity)
+constexpr long kConnectTimeoutS = 5;
+constexpr long kTransferTimeoutS = 10;  // the launcher waits at most this long per mail
+
+std::optional<long long> optional_int8(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return std::stoll(*text);
+}
+
+// JSON text of a small object, built by PostgreSQL so that escaping is PostgreSQL's.
+std::string json_object_sql(const std::string& pairs_sql, const std::vector<pg::SqlParam>& params) {
+  return pg::spi_query_text("SELECT pg_catalog.json_build_object(" + pairs_sql + ")::text", params)
+      .value_or("{}");
+}
+
+void audit_mail(const std::string& action, const std::string& outcome,
+                const std::optional<std::string>& tenant_id, std::optional<long long> job_id,
+                std::optional<long long> notification_id, const std::string& detail_json) {
+  audit::Entry entry;
+  entry.action = action;
+  entry.tenant_id = tenant_id;
+  entry.job_id = job_id;
+  if (notification_id) entry.target = "notification " + std::to_string(*notification_id);
+  entry.outcome = outcome;
+  entry.detail_json = detail_json;
+  audit::append(entry);
+}
+
+// Queues an e-mail about a job. The recipient is checked first: an address that could never be
+// sent to (or would inject headers) is skipped and audited instead of failing the caller.
+// `what` names the address in the refusal ("notify_email"); `about` is the audit detail's key
+// and value saying which mail it was ("new_status": "failed", "notice": "deadline_warning").
+void queue_mail(long long job_id, const std::string& tenant_id, const std::string& recipient, const char* what,
+                const std::pair<std::string, std::string>& about, const core::MailText& text) {
+  try {
+    core::validate_mail_address(recipient, what);
+  } catch (const core::Error& refused) {
+    audit_mail("notification_failed", "refused", tenant_id, job_id, std::nullopt,
+               json_object_sql("'error', $1::text, $2::text, $3::text, 'queued', false",
+                               {text_param(std::string(refused.what()) + ": " + refused.detail()),
+                                text_param(about.first), text_param(about.second)}));
+    return;
+  }
+  pg::spi_execute(
+      "INSERT INTO privacy.notifications (job_id, recipient, subject, body) VALUES ($1, $2, $3, $4)",
+      {int8_param(job_id), text_param(recipient), text_param(text.subject), text_param(text.body)});
+  pg::wake_launcher_at_commit();  // the mailer sends it at once, not after privacy.naptime
+}
+
+void queue_mail(const JobEvent& event) {
+  queue_mail(event.job_id, event.tenant_id, *event.notify_email, "notify_email", {"new_status", event.new_status},
+             core::job_mail_text(event));
+}
+
+}  // namespace
+
+std::string event_payload(const JobEvent& event) {
+  return json_object_sql(
+      "'job_id', $1::bigint, 'kind', $2::text, 'tenant_id', $3::text, 'target_type', $4::text, "
+      "'old_status', $5::text, 'new_status', $6::text, 'processed_items', $7::bigint, "
+      "'failed_items', $8::bigint, 'total_items', $9::bigint, "
+      "'at', pg_catalog.statement_timestamp()",
+      {int8_param(event.job_id), text_param(event.kind), text_param(event.tenant_id),
+       text_param(event.target_type), text_param(event.old_status), text_param(event.new_status),
+       int8_param(event.processed_items), int8_param(event.failed_items),
+       int8_param(event.total_items)});
+}
+
+namespace {
+
+// job_status_changed, returning the payload it sent (for the test hook).
+std::string send_event(const JobEvent& event) {
+  pg::SpiConnection spi;
+  std::string payload = event_payload(event);
+  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)", {text_param(kChannel), text_param(payload)});
+  if (core::should_email(event, pg::guc::notify_min_items)) queue_mail(event);
+  return payload;
+}
+
+}  // namespace
+
+void job_status_changed(const JobEvent& event) { send_event(event); }
+
+void deadline_notice(const core::DeadlineEvent& event, const std::optional<std::string>& mail_to) {
+  pg::SpiConnection spi;
+  std::string notice = core::deadline_notice_name(event.notice);
+  pg::spi_execute(
+      "SELECT pg_catalog.pg_notify($3, pg_catalog.json_build_object('event', $2::text, 'job_id', id, 'kind', kind,"
+      " 'tenant_id', tenant_id, 'regulation', regulation, 'status', status, 'due_at', due_at,"
+      " 'at', pg_catalog.statement_timestamp())::text) FROM privacy.jobs WHERE id = $1",
+      {int8_param(event.job_id), text_param(notice), text_param(kDeadlineChannel)});
+  if (mail_to) {
+    queue_mail(event.job_id, event.tenant_id, *mail_to,
+               event.notice == core::DeadlineNotice::Extended ? "notify_email" : "privacy_contact",
+               {"notice", notice}, core::deadline_mail_text(event));
+  }
+}
+
+JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_status,
+                        const std::string& new_status) {
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT kind::text, tenant_id, target_type::text, target_id, processed_items::text,"
+      "       failed_items::text, total_items::text, notify_email,"
+      "       CASE WHEN $2 = 'rejected' THEN decision_note ELSE error END,"
+      "       to_char(recoverable_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
+      "       result::text"
+      "  FROM privacy.jobs WHERE id = $1",
+      {int8_param(job_id), text_param(new_status)});
+  if (rows.empty()) {
+    throw core::Error(core::sqlstate::kNoDataFound, "job " + std::to_string(job_id) + " does not exist",
+                      "", "Look the job up with privacy.find_jobs().");
+  }
+  const pg::TextRow& row = rows[0];
+  JobEvent event;
+  event.job_id = job_id;
+  event.kind = row[0].value_or("");
+  event.tenant_id = row[1].value_or("");
+  event.target_type = row[2].value_or("");
+  event.target_id = row[3].value_or("");
+  event.old_status = old_status;
+  event.new_status = new_status;
+  event.processed_items = optional_int8(row[4]).value_or(0);
+  event.failed_items = optional_int8(row[5]).value_or(0);
+  event.total_items = optional_int8(row[6]);
+  event.notify_email = row[7];
+  event.reason_or_error = row[8];
+  event.recoverable_until = row[9];
+  event.result_json = row[10];
+  return event;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mailer: a launcher step that delivers due rows of the outbox.
+
+namespace {
+
+struct OutboxRow {
+  long long id;
+  std::optional<long long> job_id;
+  std::optional<std::string> tenant_id;
+  std::string recipient;
+  std::string subject;
+  std::string body;
+  int attempts;  // before this one
+  long long created_epoch;
+};
+
+// libcurl pulls the message through this callback while uploading the DATA part.
+struct UploadSource {
+  const std::string* data;
+  std::size_t offset;
+};
+
+extern "C" size_t read_upload(char* buffer, size_t size, size_t count, void* user) {
+  auto* source = static_cast<UploadSource*>(user);
+  std::size_t room = size * count;
+  std::size_t left = source->data->size() - source->offset;
+  std::size_t n = left < room ? left : room;
+  std::memcpy(buffer, source->data->data() + source->offset, n);
+  source->offset += n;
+  return n;
+}
+
+// The mail server and how to talk to it, from the settings (docs/notifications.md).
+struct SmtpServer {
+  std::string url;      // privacy.smtp_url: smtp://... or smtps://...
+  std::string ca_file;  // privacy.smtp_ca_file; empty: the system's CA store
+  bool require_tls;     // privacy.smtp_require_tls
+};
+
+SmtpServer configured_server() {
+  return SmtpServer{pg::guc::smtp_url ? pg::guc::smtp_url : "",
+                    pg::guc::smtp_ca_file ? pg::guc::smtp_ca_file : "", pg::guc::smtp_require_tls};
+}
+
+// TLS for the mail: smtps:// is TLS from the first byte. On smtp://, libcurl upgrades with
+// STARTTLS whenever the server offers it (CURLUSESSL_TRY); with require_tls it sends nothing
+// unless the upgrade succeeds (CURLUSESSL_ALL), because a server that does not offer STARTTLS
+// may be an attacker in the middle who removed the offer. Once TLS is on, the server's
+// certificate and name are verified (libcurl's default, never turned off); ca_file lets a
+// private relay's CA be trusted.
+void set_tls_options(CURL* curl, const SmtpServer& server) {
+  curl_easy_setopt(curl, CURLOPT_USE_SSL,
+                   static_cast<long>(server.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+  if (!server.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, server.ca_file.c_str());
+}
+
+// One SMTP transaction with libcurl. Returns nullopt on success, else the error text.
+// libcurl dot-stuffs the upload and appends the final CRLF.CRLF (see core/smtp_message.hpp).
+// No PostgreSQL call happens in here.
+std::optional<std::string> smtp_send(const SmtpServer& server, const std::string& from,
+                                     const std::string& to, const std::string& message) {
+  static bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  if (!curl_ready) return std::string("libcurl could not be initialised");
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return std::string("libcurl could not create a handle");
+  UploadSource source{&message, 0};
+  std::string from_path = "<" + from + ">";
+  std::string to_path = "<" + to + ">";
+  curl_slist* recipients = curl_slist_append(nullptr, to_path.c_str());
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(curl, CURLOPT_URL, server.url.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+#else
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_SMTP | CURLPROTO_SMTPS));
+#endif
+  set_tls_options(curl, server);
+  curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from_path.c_str());
+  curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, recipients);
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, &read_upload);
+  curl_easy_setopt(curl, CURLOPT_READDATA, &source);
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutS);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, kTransferTimeoutS);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+
+  CURLcode code = curl_easy_perform(curl);
+  curl_slist_free_all(recipients);
+  curl_easy_cleanup(curl);
+  if (code == CURLE_OK) return std::nullopt;
+  std::string error = curl_easy_strerror(code);
+  if (error_buffer[0] != '\0') error += ": " + std::string(error_buffer);
+  if (code == CURLE_USE_SSL_FAILED) {
+    error = "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
+            error;
+  }
+  return error;
+}
+
+// Due rows, oldest first, locked so that a second sender (never expected, but cheap to rule
+// out) skips them.
+std::vector<OutboxRow> lock_due_rows() {
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT n.id, n.job_id, j.tenant_id, n.recipient, n.subject, n.body, n.attempts,"
+      "       extract(epoch FROM n.created_at)::bigint"
+      "  FROM privacy.notifications n LEFT JOIN privacy.jobs j ON j.id = n.job_id"
+      " WHERE n.sent_at IS NULL AND n.next_attempt_at <= pg_catalog.now()"
+      " ORDER BY n.next_attempt_at, n.id LIMIT $1"
+      "   FOR UPDATE OF n SKIP LOCKED",
+      {int8_param(kMailsPerCycle)}, false);
+  std::vector<OutboxRow> due;
+  for (const pg::TextRow& row : rows) {
+    due.push_back(OutboxRow{std::stoll(*row[0]), optional_int8(row[1]), row[2], row[3].value_or(""),
+                            row[4].value_or(""), row[5].value_or(""), std::stoi(*row[6]),
+                            std::stoll(*row[7])});
+  }
+  return due;
+}
+
+void record_sent(const OutboxRow& row) {
+  pg::spi_execute(
+      "UPDATE privacy.notifications SET sent_at = pg_catalog.now(), attempts = attempts + 1,"
+      "       last_error = NULL WHERE id = $1",
+      {int8_param(row.id)});
+  audit_mail("notification_sent", "ok", row.tenant_id, row.job_id, row.id,
+             json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int",
+                             {int8_param(row.id), int8_param(row.attempts + 1)}));
+}
+
+// A failed attempt: count it, keep the error, and schedule the next one with exponential
+// backoff; after kMaxAttempts the row is given up (next_attempt_at = 'infinity').
+void record_failure(const OutboxRow& row, const std::string& error) {
+  int attempts = row.attempts + 1;
+  bool will_retry = attempts < kMaxAttempts;
+  double delay = core::retry_delay_seconds(attempts, pg::guc::notify_retry_base_s);
+  pg::spi_execute(
+      "UPDATE privacy.notifications SET attempts = $2::int, last_error = $3,"
+      "       next_attempt_at = CASE WHEN $4::bool"
+      "         THEN pg_catalog.now() + pg_catalog.make_interval(secs => $5::float8)"
+      "         ELSE 'infinity' END"
+      " WHERE id = $1",
+      {int8_param(row.id), int8_param(attempts), text_param(error), pg::bool_param(will_retry),
+       pg::float8_param(delay)});
+  audit_mail("notification_failed", "error", row.tenant_id, row.job_id, row.id,
+             json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int, 'error', $3::text, "
+                             "'will_retry', $4::bool",
+                             {int8_param(row.id), int8_param(attempts), text_param(error),
+                              pg::bool_param(will_retry)}));
+}
+
+// The launcher step. It runs in the launcher's transaction: a row is marked sent in the same
+// transaction that sent it, committed when the step ends. If the server crashed after the SMTP
+// server accepted a mail but before that commit, the mail would be sent again (at-least-once;
+// both copies carry the same Message-ID). A failed connection ends the cycle early, so a dead
+// mail server costs the launcher at most one timeout per cycle.
+void send_due_mail() {
+  SmtpServer server = configured_server();
+  std::string from = pg::guc::smtp_from ? pg::guc::smtp_from : "";
+  if (server.url.empty()) return;  // mail stays queued; privacy.worker_status() says so
+  for (const OutboxRow& row : lock_due_rows()) {
+    std::string message;
+    try {
+      core::MailMessage mail{from, row.recipient, row.subject, row.body,
+                             core::notification_message_id(row.id, row.created_epoch, from),
+                             std::time(nullptr)};
+      message = core::build_mail_message(mail);
+    } catch (const core::Error& unusable) {
+      record_failure(row, std::string(unusable.what()) + ": " + unusable.detail());
+      continue;
+    }
+    std::optional<std::string> error = smtp_send(server, from, row.recipient, message);
+    if (!error) {
+      record_sent(row);
+      continue;
+    }
+    record_failure(row, *error);
+    break;
+  }
+}
+
+launcher::StepRegistration mailer_step(90, "mailer", &send_due_mail);
+
+}  // namespace
+
+MailerStatus mailer_status() {
+  pg::SpiConnection spi;
+  bool empty_url = pg::guc::smtp_url == nullptr || pg::guc::smtp_url[0] == '\0';
+  MailerStatus status{empty_url ? "disabled" : "ready", ""};
+  bool may_read = pg::spi_query_text(
+                      "SELECT pg_catalog.has_table_privilege('privacy.notifications', 'SELECT')")
+                      .value_or("f") == "t";
+  if (!may_read) {
+    status.detail = empty_url ? "privacy.smtp_url is empty: e-mails stay queued"
+                              : "sends queued e-mails (outbox counts: privacy_admin only)";
+    return status;
+  }
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT count(*) FILTER (WHERE sent_at IS NULL AND next_attempt_at < 'infinity'),"
+      "       count(*) FILTER (WHERE sent_at IS NULL AND attempts > 0 AND next_attempt_at < 'infinity'),"
+      "       count(*) FILTER (WHERE sent_at IS NULL AND next_attempt_at = 'infinity')"
+      "  FROM privacy.notifications");
+  std::string queued = rows.at(0)[0].value_or("0");
+  std::string retrying = rows.at(0)[1].value_or("0");
+  std::string given_up = rows.at(0)[2].value_or("0");
+  if (empty_url) {
+    status.detail = "privacy.smtp_url is empty: " + queued + " e-mails queued";
+  } else {
+    status.detail = queued + " e-mails queued (" + retrying + " after a failed attempt), " +
+                    given_up + " given up";
+  }
+  return status;
+}
+
+}  // namespace privacy::notify
+
+// privacy._notify_job_event(job_id, old_status, new_status): test hook, superuser only. Sends the
+// event for the job's current row as if its status had changed, and returns the payload sent.
+PRIVACY_SQL_FUNCTION(privacy_notify_job_event) {
+  bool is_superuser = privacy::pg::pg_guard([&] { return superuser(); });
+  if (!is_superuser) {
+    throw privacy::core::Error(privacy::core::sqlstate::kInsufficientPrivilege,
+                               "privacy._notify_job_event is a test hook for superusers");
+  }
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(2)) {
+    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter,
+                               "job_id and new_status must not be NULL");
+  }
+  long long job_id = PG_GETARG_INT64(0);
+  std::optional<std::string> old_status;
+  if (!PG_ARGISNULL(1)) {
+    old_status = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
+  }
+  std::string new_status = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(2)); });
+  privacy::notify::JobEvent event = privacy::notify::load_job_event(job_id, old_status, new_status);
+  std::string payload = privacy::notify::send_event(event);
+  return privacy::pg::pg_guard([&] { return PointerGetDatum(cstring_to_text(payload.c_str())); });
+}
+
+// privacy._check_mail_address(address, what): raises 22023 naming `what` unless `address` is one
+// plain e-mail address (core::validate_mail_address). Internal; configure_tenant uses it.
+PRIVACY_SQL_FUNCTION(privacy_check_mail_address) {
+  std::string address = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string what = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
+  privacy::core::validate_mail_address(address, what.c_str());
+  PG_RETURN_VOID();
+}

@@ -1,0 +1,200 @@
+#include "worker/launcher.hpp"
+
+#include "citus/node.hpp"
+#include "pg/bgworker.hpp"
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
+#include "pg/security_context.hpp"
+#include "pg/shmem.hpp"
+#include "pg/spi.hpp"
+#include "data/pseudonym.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <algorithm>
+#include <cstring>
+
+namespace privacy::launcher {
+
+namespace {
+
+constexpr int kRestartSeconds = 5;
+constexpr int kMaxSteps = 16;
+constexpr const char* kWorkerNodeState = "idle: Citus worker node";
+
+// Whether the last step found this database to be a Citus worker node, where the launcher runs
+// no step at all (docs/citus.md): the jobs and the holds it would work on are the coordinator's.
+bool on_citus_worker_node = false;
+
+struct RegisteredStep {
+  int order;
+  const char* name;
+  CycleStep step;
+};
+
+// Filled by static StepRegistration objects when the library is loaded, kept sorted by order.
+RegisteredStep cycle_steps[kMaxSteps];
+int cycle_step_count = 0;
+
+// The earliest wake-up a step of this cycle asked for (wake_within), in seconds; < 0: none.
+double requested_wake_s = -1;
+
+// How long the launcher sleeps after a cycle: privacy.naptime, or less when a step asked.
+long sleep_milliseconds() {
+  long naptime_ms = static_cast<long>(pg::guc::naptime_s) * 1000L;
+  if (requested_wake_s < 0) return naptime_ms;
+  return std::min(naptime_ms, static_cast<long>(requested_wake_s * 1000.0) + 10);
+}
+
+void set_launcher_state(const char* state_text) {
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  std::strncpy(state->launcher_state, state_text, pg::kStateBytes - 1);
+  state->launcher_state[pg::kStateBytes - 1] = '\0';
+  if (std::strncmp(state_text, "idle", 4) == 0) state->launcher_last_cycle = GetCurrentTimestamp();
+  LWLockRelease(state->lock);
+}
+
+// Publishes this process as the launcher so others can wake it and report it.
+void publish_launcher() {
+  pg::SharedState* state = pg::shared_state();
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  state->launcher_pid = MyProcPid;
+  state->launcher_latch = MyLatch;
+  state->launcher_since = GetCurrentTimestamp();
+  state->launcher_database = MyDatabaseId;
+  LWLockRelease(state->lock);
+}
+
+// On exit (SIGTERM, postmaster death, error): nobody may set a latch we no longer own.
+void unpublish_launcher(int, Datum) {
+  pg::SharedState* state = pg::shared_state();
+  if (state == nullptr) return;
+  LWLockAcquire(state->lock, LW_EXCLUSIVE);
+  if (state->launcher_pid == MyProcPid) {
+    state->launcher_pid = 0;
+    state->launcher_latch = nullptr;
+    std::strncpy(state->launcher_state, "stopped", pg::kStateBytes - 1);
+  }
+  LWLockRelease(state->lock);
+}
+
+bool extension_installed() {
+  std::optional<std::string> found =
+      pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
+  return found.has_value();
+}
+
+// Runs one step in its own transaction, with search_path pinned (docs/security.md). An error (from C++ or PostgreSQL) is logged and the
+// transaction aborted; the launcher lives on, runs the next step, and tries again next cycle.
+// A step that finds the extension missing does nothing: it may be created at any time.
+void run_step_in_transaction(const RegisteredStep& registered) {
+  MemoryContext launcher_context = CurrentMemoryContext;
+  bool failed = false;
+  std::string failure;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "pg_privacy launcher cycle");
+  try {
+    pg::PinnedSearchPath pinned;  // the database's own search_path must not reach the steps
+    pg::SpiConnection spi;
+    if (!extension_installed()) {
+      set_launcher_state("waiting for extension");
+    } else if (citus_node::this_worker_node()) {
+      if (!on_citus_worker_node) {
+        elog(LOG, "pg_privacy launcher: this node is a Citus worker node, it runs no jobs");
+        pseudonym::remove_secret_copy_on_worker_node();
+      }
+      on_citus_worker_node = true;
+      set_launcher_state(kWorkerNodeState);
+    } else {
+      on_citus_worker_node = false;
+      set_launcher_state(registered.name);
+      registered.step();
+    }
+  } catch (const std::exception& error) {
+    failed = true;
+    failure = error.what();
+  }
+  if (failed) {
+    elog(LOG, "pg_privacy launcher: step \"%s\" failed: %s", registered.name, failure.c_str());
+    PopActiveSnapshot();
+    AbortCurrentTransaction();
+  } else {
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  MemoryContextSwitchTo(launcher_context);
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+void register_cycle_step(int order, const char* name, CycleStep step) {
+  if (cycle_step_count >= kMaxSteps) return;  // a programming error, caught by the launcher tests
+  int position = cycle_step_count++;
+  while (position > 0 && cycle_steps[position - 1].order > order) {
+    cycle_steps[position] = cycle_steps[position - 1];
+    --position;
+  }
+  cycle_steps[position] = RegisteredStep{order, name, step};
+}
+
+void wake_within(double seconds) {
+  if (seconds < 0) seconds = 0;
+  if (requested_wake_s < 0 || seconds < requested_wake_s) requested_wake_s = seconds;
+}
+
+// One cycle: every registered step, in order.
+void run_cycle() {
+  requested_wake_s = -1;
+  for (int i = 0; i < cycle_step_count; ++i) run_step_in_transaction(cycle_steps[i]);
+  set_launcher_state(on_citus_worker_node ? kWorkerNodeState : "idle");
+}
+
+void register_launcher() {
+  BackgroundWorker worker =
+      pg::describe_background_worker("privacy_launcher_main", "pg_privacy launcher", kRestartSeconds);
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace privacy::launcher
+
+// The launcher's main loop. SIGTERM (die) ends it with FATAL through CHECK_FOR_INTERRUPTS, so
+// the postmaster restarts it after kRestartSeconds unless the server is shutting down; SIGHUP
+// reloads the configuration; postmaster death ends the wait at once.
+extern "C" PGDLLEXPORT void privacy_launcher_main(Datum) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(privacy::pg::guc::database, nullptr, 0);
+  SetConfigOption("application_name", "pg_privacy launcher", PGC_USERSET, PGC_S_SESSION);
+
+  before_shmem_exit(privacy::launcher::unpublish_launcher, 0);
+  privacy::launcher::publish_launcher();
+  elog(LOG, "pg_privacy launcher started in database \"%s\"", privacy::pg::guc::database);
+
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+      elog(LOG, "pg_privacy launcher reloaded its configuration");
+    }
+    privacy::launcher::run_cycle();
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                    privacy::launcher::sleep_milliseconds(), PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}

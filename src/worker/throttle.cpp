@@ -1,0 +1,104 @@
+#include "worker/throttle.hpp"
+
+#include "core/token_bucket.hpp"
+#include "pg/shmem.hpp"
+
+extern "C" {
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+
+namespace privacy::throttle {
+
+namespace {
+
+constexpr int kBucketSlots = 256;
+
+struct BucketSlot {
+  bool used;
+  char tenant_id[pg::kTenantIdBytes];
+  core::TokenBucket bucket;
+};
+
+struct ThrottleArea {
+  slock_t mutex;
+  BucketSlot slots[kBucketSlots];
+};
+
+ThrottleArea* area = nullptr;
+
+Size area_size() { return sizeof(ThrottleArea); }
+
+void init_area(void* memory) {
+  std::memset(memory, 0, sizeof(ThrottleArea));
+  SpinLockInit(&static_cast<ThrottleArea*>(memory)->mutex);
+}
+
+struct RegisterArea {
+  RegisterArea() { pg::register_shmem_area("pg_privacy throttle", area_size, init_area, reinterpret_cast<void**>(&area)); }
+} register_area;
+
+double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; }
+
+// The tenant's slot: found by open addressing on the tenant id; when the table is full the
+// least recently used bucket is taken over (its tenant starts with a full bucket again).
+BucketSlot& slot_for(const std::string& tenant_id) {
+  size_t start = std::hash<std::string>{}(tenant_id) % kBucketSlots;
+  BucketSlot* oldest = nullptr;
+  for (int probe = 0; probe < kBucketSlots; ++probe) {
+    BucketSlot& slot = area->slots[(start + probe) % kBucketSlots];
+    if (!slot.used) {
+      std::memset(&slot, 0, sizeof(slot));
+      slot.used = true;
+      std::strncpy(slot.tenant_id, tenant_id.c_str(), pg::kTenantIdBytes - 1);
+      return slot;
+    }
+    if (std::strncmp(slot.tenant_id, tenant_id.c_str(), pg::kTenantIdBytes - 1) == 0) return slot;
+    if (oldest == nullptr || slot.bucket.last_refill_s < oldest->bucket.last_refill_s) oldest = &slot;
+  }
+  std::memset(oldest, 0, sizeof(*oldest));
+  oldest->used = true;
+  std::strncpy(oldest->tenant_id, tenant_id.c_str(), pg::kTenantIdBytes - 1);
+  return *oldest;
+}
+
+std::map<std::string, core::TokenBucket> local_buckets;  // without preload
+
+}  // namespace
+
+double reserve_seconds(const std::string& tenant_id, int rows_per_second, double rows) {
+  if (rows_per_second <= 0 || rows <= 0) return 0;
+  double now = now_seconds();
+  if (area == nullptr) {
+    core::TokenBucket& bucket = local_buckets[tenant_id];
+    core::configure(bucket, rows_per_second, now);
+    return core::reserve(bucket, rows, now);
+  }
+  // Plain arithmetic on the shared bucket under a spinlock: no allocation, no PostgreSQL call.
+  // The core functions throw only on invalid arguments, which the checks above rule out; the
+  // catch still releases the lock so that a bug cannot leave it held.
+  double wait = 0;
+  SpinLockAcquire(&area->mutex);
+  try {
+    BucketSlot& slot = slot_for(tenant_id);
+    core::configure(slot.bucket, rows_per_second, now);
+    wait = core::reserve(slot.bucket, rows, now);
+  } catch (...) {
+    SpinLockRelease(&area->mutex);
+    throw;
+  }
+  SpinLockRelease(&area->mutex);
+  return wait;
+}
+
+int batch_size_for(int rows_per_second, int configured_batch_size) {
+  if (rows_per_second <= 0) return configured_batch_size;
+  return std::max(1, std::min(configured_batch_size, rows_per_second));
+}
+
+}  // namespace privacy::throttle
