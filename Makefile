@@ -22,9 +22,9 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-cast-function-type -Wno-register -Werror
 SHLIB_LINK  = -lssl -lcrypto -lcurl -lstdc++
 
-# pg_regress suites: sql/*.sql with expected/*.out.
-REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pgtap
+# pg_regress suites: test/sql/*.sql with test/expected/*.out.
+REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=$(srcdir)/test --load-extension=pgtap
 # isolationtester specs: test/isolation/specs/*.spec with test/isolation/expected/*.out.
 ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation

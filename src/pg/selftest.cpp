@@ -1,5 +1,5 @@
 // privacy._boundary_selftest(mode): proves the C++/PostgreSQL boundary in both directions
-// (sql/boundary.sql). Superuser-only; it changes nothing.
+// (test/sql/boundary.sql). Superuser-only; it changes nothing.
 //   'spi_error'     an SPI statement fails while RAII objects are alive: the client gets the
 //                   statement's own SQLSTATE and message, and the destructors run
 //   'cpp_error'     a core::Error with SQLSTATE, detail and hint becomes a clean ERROR

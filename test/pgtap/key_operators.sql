@@ -25,7 +25,7 @@ SELECT lives_ok($$SELECT privacy.register_table('keyop_t.by_code', 'subject', 't
                 'a key of a domain over integer and an enum is accepted');
 SELECT is((SELECT key_columns::text FROM privacy.registered_tables WHERE relation = 'keyop_t.by_code'::regclass),
           '{region,code}', 'registered with its key');
--- Keyset paging through such a key, one row per batch, is in sql/jobs_run_job.sql (CALL
+-- Keyset paging through such a key, one row per batch, is in test/sql/jobs_run_job.sql (CALL
 -- privacy.run_job commits, so it cannot run inside this test's transaction).
 
 SELECT * FROM finish();

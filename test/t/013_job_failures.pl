@@ -1,6 +1,6 @@
 # Every job ends right (issue 13), with the launcher's naptime at 60 s so that nothing relies on it:
 #  1. an error before the first batch fails the job, with its message and an audit row (finding 5;
-#     sql/jobs_run_job.sql shows CALL privacy.run_job raising it);
+#     test/sql/jobs_run_job.sql shows CALL privacy.run_job raising it);
 #  2. a renamed registered table is followed, a dropped one passed over: later jobs complete and
 #     preview works (finding 5);
 #  3. a batch that kills its own backend: the launcher resumes the job after a growing pause and
