@@ -57,4 +57,8 @@ class WriteScope {
   bool previous_;
 };
 
+// The launcher's step "audit retention" (audit_retention.cpp): deletes one batch of due rows per
+// chain. Needs an SPI connection.
+void retention_step();
+
 }  // namespace privacy::audit

@@ -10,7 +10,6 @@
 // Runs as the launcher step "audit retention" (one batch per chain per cycle) and as
 // privacy._purge_audit(now_override) (superuser only; every batch at once, "as of" a chosen time).
 #include "audit.hpp"
-#include "launcher.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
 
@@ -129,12 +128,13 @@ long long purge_due_rows(const std::optional<std::string>& now, bool all_batches
   return total;
 }
 
-void audit_retention_step() { purge_due_rows(std::nullopt, false); }
-
-privacy::launcher::StepRegistration audit_retention_registration(90, "audit retention",
-                                                                 &audit_retention_step);
-
 }  // namespace
+
+namespace privacy::audit {
+
+void retention_step() { purge_due_rows(std::nullopt, false); }
+
+}  // namespace privacy::audit
 
 // privacy._purge_audit(now_override timestamptz DEFAULT now()): the retention purge "as of"
 // now_override, every batch at once. Superuser only (tests and maintenance windows). The floor

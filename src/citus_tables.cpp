@@ -3,7 +3,6 @@
 
 #include "audit.hpp"
 #include "citus_node.hpp"
-#include "launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
 #include "pg/spi.hpp"
@@ -203,6 +202,9 @@ constexpr long kFullCheckSeconds = 60;
 std::string last_fingerprint;
 TimestampTz last_full_check = 0;
 
+}  // namespace
+
+// The launcher's step "Citus placements".
 void verify_citus_tables() {
   if (!citus_node::citus_installed()) return;
   std::string fingerprint = placement_fingerprint().value_or("");
@@ -221,7 +223,7 @@ void verify_citus_tables() {
   last_full_check = GetCurrentTimestamp();
 }
 
-launcher::StepRegistration verify_step(5, "Citus placements", &verify_citus_tables);
+namespace {
 
 // ----- alter_distributed_table ------------------------------------------------------------------
 

@@ -294,13 +294,13 @@ std::string ExportExecutor::result_json(const jobs::Job& job, const std::string&
                   chunks_->sha256_hex())});
 }
 
-std::unique_ptr<jobs::PhaseExecutor> make_export_executor() { return std::make_unique<ExportExecutor>(); }
-
-jobs::ExecutorRegistration export_registration(core::JobKind::Export, &make_export_executor);
-
 }  // namespace
 
 }  // namespace privacy::exports
+
+std::unique_ptr<privacy::jobs::PhaseExecutor> privacy::jobs::make_export_executor() {
+  return std::make_unique<exports::ExportExecutor>();
+}
 
 // privacy._inspect_certificate(certificate): what add_export_recipient stores and shows about a
 // certificate, or the 22023 error of core::inspect_recipient_certificate. Internal.

@@ -27,4 +27,8 @@ std::vector<Recipient> load_active_recipients();
 // load_active_recipients() throws, with a hint to add a recipient (privacy.add_export_recipient).
 void ensure_recipient_available();
 
+// The launcher's step "expire exports" (export_download.cpp): deletes expired files and the
+// partial ciphertext of failed or cancelled exports, audited export_expired. Needs SPI.
+void expire_export_files();
+
 }  // namespace privacy::exports

@@ -84,6 +84,20 @@ void replicate_to_citus_nodes(long long hold_id);
 // syncs the triggers. Needs an SPI connection. Also privacy._expire_holds() (superuser).
 void expire_holds();
 
+// The launcher's step "hold_blocked audit": audits the hold_blocked events other backends queued
+// in shared memory (holds.cpp). Needs SPI.
+void write_blocked_events();
+
+// The launcher's step "hold triggers": attaches and detaches triggers that release, expiry or a
+// direct edit of privacy.legal_holds left behind on a busy table (holds_sync.cpp). Needs SPI.
+void reconcile_triggers();
+
+namespace citus {
+// The launcher's step "Citus holds" (holds_citus.cpp): copies the holds to the Citus worker
+// nodes and audits what the workers refused. Does nothing without worker nodes. Needs SPI.
+void citus_holds_step();
+}  // namespace citus
+
 // One of the enforcement triggers (docs/legal-holds.md, "The triggers"). Everything that
 // creates, recognizes or checks them (attach_triggers, sync, the tamper guard) reads kHoldTriggers.
 struct HoldTriggerSpec {

@@ -34,6 +34,10 @@ struct BlockedEvent {
   char operation[kOperationBytes];    // "DELETE", "UPDATE", "TRUNCATE", "erase of ...", ...
 };
 
+// The area's part of the shmem request and startup hooks (src/module.cpp).
+void request_shared_memory();
+void attach_shared_memory();
+
 // True when the library was preloaded and the shared area exists.
 bool available();
 

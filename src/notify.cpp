@@ -6,7 +6,6 @@
 #include "core/backoff.hpp"
 #include "core/error.hpp"
 #include "core/smtp_message.hpp"
-#include "launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -319,7 +318,9 @@ void record_failure(const OutboxRow& row, const std::string& error) {
                               pg::bool_param(will_retry)}));
 }
 
-// The launcher step. It runs in the launcher's transaction: a row is marked sent in the same
+}  // namespace
+
+// The launcher step "mailer". It runs in the launcher's transaction: a row is marked sent in the same
 // transaction that sent it, committed when the step ends. If the server crashed after the SMTP
 // server accepted a mail but before that commit, the mail would be sent again (at-least-once;
 // both copies carry the same Message-ID). A failed connection ends the cycle early, so a dead
@@ -348,10 +349,6 @@ void send_due_mail() {
     break;
   }
 }
-
-launcher::StepRegistration mailer_step(90, "mailer", &send_due_mail);
-
-}  // namespace
 
 MailerStatus mailer_status() {
   pg::SpiConnection spi;

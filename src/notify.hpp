@@ -50,4 +50,7 @@ struct MailerStatus {
 };
 MailerStatus mailer_status();
 
+// The launcher's step "mailer": delivers the queued mail (notify.cpp). Needs SPI.
+void send_due_mail();
+
 }  // namespace privacy::notify

@@ -15,4 +15,8 @@ double reserve_seconds(const std::string& tenant_id, int rows_per_second, double
 // cancel and SIGTERM quickly: min(configured, rows_per_second), at least 1.
 int batch_size_for(int rows_per_second, int configured_batch_size);
 
+// The token buckets' shared area, from the shmem request and startup hooks (src/module.cpp).
+void request_shared_memory();
+void attach_shared_memory();
+
 }  // namespace privacy::throttle
