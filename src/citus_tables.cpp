@@ -1,6 +1,7 @@
 // Registered tables on Citus (citus_tables.hpp, docs/citus.md "Distributed and reference tables").
 #include "citus_tables.hpp"
 
+#include "core/json.hpp"
 #include "audit.hpp"
 #include "citus_node.hpp"
 #include "pg/boundary.hpp"
@@ -135,12 +136,9 @@ void remove_shell_rows(const CitusTable& table) {
 }
 
 std::string json_array(const std::vector<std::string>& values) {
-  std::string json = "[";
-  for (const std::string& value : values) {
-    json += (json.size() > 1 ? ", " : "") +
-            *pg::spi_query_text("SELECT pg_catalog.to_jsonb($1::pg_catalog.text)::pg_catalog.text", {text_param(value)});
-  }
-  return json + "]";
+  std::vector<std::string> quoted;
+  for (const std::string& value : values) quoted.push_back(core::json_string(value));
+  return core::json_array_of_values(quoted);
 }
 
 // ----- what pg_privacy cannot make safe ---------------------------------------------------------

@@ -18,6 +18,7 @@
 // active hold (a release that could not lock the table yet, an expired hold not yet processed):
 // then known_to_have_no_holds() is one atomic read (preloaded) and the rows are not read.
 #include "holds.hpp"
+#include "core/json.hpp"
 #include "holds_cache.hpp"
 #include "holds_shared.hpp"
 #include "pg/boundary.hpp"
@@ -254,23 +255,6 @@ std::string table_name(Relation relation) {
   privacy::holds::raise_hold_error(what, hold);
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 template <typename Items, typename Encode>
 std::string json_array(const Items& items, Encode encode) {
   std::string out = "[";
@@ -401,9 +385,9 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   }
   std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " + condition +
                     " LIMIT 1";
-  std::string tenants_json = json_array(tenants, json_string);
+  std::string tenants_json = json_array(tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
   std::string subjects_json = json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
-    return "[" + json_string(pair.first) + "," + json_string(pair.second) + "]";
+    return "[" + privacy::core::json_string(pair.first) + "," + privacy::core::json_string(pair.second) + "]";
   });
   std::vector<pg::TextRow> rows;
   {

@@ -49,7 +49,6 @@ INSERT INTO read_only_functions VALUES
     ('find_jobs', 'reads jobs'), ('job_detail', 'reads a job'), ('preview', 'counts matching rows'),
     ('tenant_settings', 'reads settings'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
-    ('_boundary_selftest', 'test of the C++ boundary, changes nothing'),
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
     ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),
