@@ -1,4 +1,4 @@
-// Audit retention (DESIGN section 8, issue 6): rows older than their chain's retention are
+// Audit retention (docs/audit.md, issue 6): rows older than their chain's retention are
 // deleted, oldest first, in batches. The platform chain ('') keeps privacy.audit_retention; a
 // tenant's chain keeps privacy.tenant_settings(tenant).audit_retention. No chain ever keeps less
 // than privacy.audit_retention_floor (docs/audit.md, "Retention").

@@ -1,4 +1,4 @@
-// The export job (DESIGN section 9): the subject's rows from every registered table, as one JSON
+// The export job (docs/exports.md): the subject's rows from every registered table, as one JSON
 // document, encrypted on the fly into a CMS AuthEnvelopedData stream and stored in chunks.
 //
 // Data flow, one batch at a time (the job loop calls begin / run_batch / finish; the relations

@@ -1,4 +1,4 @@
-// Encrypted data exports (DESIGN section 9, docs/exports.md).
+// Encrypted data exports (docs/exports.md).
 //
 // The export job itself is an executor (src/export.cpp, registered for JobKind::Export); files
 // are read back by privacy.download_export / privacy.export_chunks and expired by a launcher

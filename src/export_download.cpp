@@ -1,4 +1,4 @@
-// Reading finished export files back out, and deleting them when they expire (DESIGN section 9).
+// Reading finished export files back out, and deleting them when they expire (docs/exports.md).
 //
 //   privacy.download_export(job_id)  the file as PEM text ("-----BEGIN CMS-----"), one row per
 //                                    stored chunk (the lines it completes), for

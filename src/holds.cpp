@@ -254,8 +254,8 @@ void detach_triggers(Oid relation) {
   }
 }
 
-// The launcher's step "hold expiry": holds whose expires_at has passed become inactive, each audited as
-// hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
+// The launcher's step "hold expiry": holds whose expires_at has passed become inactive, each
+// audited as hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
 void expire_holds() {
   // Look first: an UPDATE of no row would still fire the change trigger on legal_holds and make
   // every backend re-read its cached holds after each launcher cycle.
@@ -291,8 +291,9 @@ std::optional<std::string> nonempty(const char* text) {
 
 }  // namespace
 
-// The launcher's step "hold_blocked audit": writes the queued hold_blocked events to the audit log with the identity of
-// the session that was refused. Events lost to a full queue are counted in the next row.
+// The launcher's step "hold_blocked audit": writes the queued hold_blocked events to the audit log
+// with the identity of the session that was refused. Events lost to a full queue are counted in the
+// next row.
 void write_blocked_events() {
   static shared::BlockedEvent events[shared::kQueueCapacity];
   uint64 dropped = 0;

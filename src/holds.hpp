@@ -1,4 +1,4 @@
-// Legal holds (DESIGN section 7): the one place that answers "is this data held?".
+// Legal holds (docs/legal-holds.md): the one place that answers "is this data held?".
 // Everything that removes or changes subject data asks here: request submission, every job
 // batch, finalization, and the enforcement triggers on registered tables (holds_trigger.cpp).
 // The answer comes from a per-backend cache of the active holds (holds_cache.hpp) that is

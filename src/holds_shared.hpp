@@ -1,4 +1,4 @@
-// The shared-memory side of legal holds (DESIGN section 7), used by holds*.cpp only.
+// The shared-memory side of legal holds (docs/legal-holds.md), used by holds*.cpp only.
 //
 //  * A generation counter, bumped at the commit of every transaction that changed
 //    privacy.legal_holds (a statement trigger on that table notes the change; an xact callback

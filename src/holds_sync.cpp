@@ -213,8 +213,9 @@ int sync_tables(Oid relation, Attach attach) {
 
 }  // namespace
 
-// The launcher's step "hold triggers": catches up with what release and expiry could not do at once (a busy table), and
-// with holds edited directly in privacy.legal_holds. One query when everything is in line.
+// The launcher's step "hold triggers": catches up with what release and expiry could not do at once
+// (a busy table), and with holds edited directly in privacy.legal_holds. One query when everything
+// is in line.
 void reconcile_triggers() { sync_tables(InvalidOid, Attach::kIfFree); }
 
 bool sync_triggers(Oid relation, Attach attach) {

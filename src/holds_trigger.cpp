@@ -1,4 +1,4 @@
-// The enforcement triggers of legal holds (DESIGN section 7), attached to a registered table by
+// The enforcement triggers of legal holds (docs/legal-holds.md), attached to a registered table by
 // holds::sync_triggers while an active hold could cover its rows (holds.hpp, kHoldTriggers):
 //   privacy._hold_guard(subject_column, tenant_column)           AFTER DELETE / AFTER UPDATE per
 //                                                                statement, with transition tables;
@@ -160,7 +160,7 @@ HoldTarget row_target(TupleTableSlot* row, const GuardColumns& columns, Oid rela
 }
 
 // An UPDATE that only clears privacy_erased_by (privacy.restore bringing rows back) keeps held
-// data intact, so holds allow it: held soft-deleted rows stay restorable (DESIGN section 7).
+// data intact, so holds allow it: held soft-deleted rows stay restorable (docs/legal-holds.md).
 // old_row and new_row are the same row before and after the UPDATE.
 bool is_restore(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns) {
   if (columns.erased_attnum == 0) return false;
@@ -385,7 +385,8 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   }
   std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " + condition +
                     " LIMIT 1";
-  std::string tenants_json = json_array(tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
+  std::string tenants_json =
+      json_array(tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
   std::string subjects_json = json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
     return "[" + privacy::core::json_string(pair.first) + "," + privacy::core::json_string(pair.second) + "]";
   });

@@ -1,5 +1,5 @@
 // Notifications: pg_notify events, the e-mail outbox, and the launcher step that delivers it
-// over SMTP with libcurl (DESIGN section 9, docs/notifications.md).
+// over SMTP with libcurl (docs/notifications.md).
 #include "notify.hpp"
 
 #include "audit.hpp"
@@ -320,11 +320,11 @@ void record_failure(const OutboxRow& row, const std::string& error) {
 
 }  // namespace
 
-// The launcher step "mailer". It runs in the launcher's transaction: a row is marked sent in the same
-// transaction that sent it, committed when the step ends. If the server crashed after the SMTP
-// server accepted a mail but before that commit, the mail would be sent again (at-least-once;
-// both copies carry the same Message-ID). A failed connection ends the cycle early, so a dead
-// mail server costs the launcher at most one timeout per cycle.
+// The launcher step "mailer". It runs in the launcher's transaction: a row is marked sent in the
+// same transaction that sent it, committed when the step ends. If the server crashed after the SMTP
+// server accepted a mail but before that commit, the mail would be sent again (at-least-once; both
+// copies carry the same Message-ID). A failed connection ends the cycle early, so a dead mail
+// server costs the launcher at most one timeout per cycle.
 void send_due_mail() {
   SmtpServer server = configured_server();
   std::string from = pg::guc::smtp_from ? pg::guc::smtp_from : "";

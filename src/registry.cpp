@@ -1,4 +1,4 @@
-// Table registration (DESIGN sections 4 and 5): privacy.register_table, privacy.unregister_table,
+// Table registration (docs/soft-delete.md): privacy.register_table, privacy.unregister_table,
 // privacy.set_column_rule, and the reading of a registration for the batch operations.
 //
 // Registration validates everything first and changes nothing until every check has passed; the
@@ -654,9 +654,8 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
       " ON CONFLICT (relation, column_name) DO UPDATE SET rule = EXCLUDED.rule,"
       "   set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
       {pg::int8_param(static_cast<long long>(relid)), pg::text_param(column.name), pg::text_param(rule)});
-  std::string detail = "{\"setting\": \"column_rule\", \"relation\": " + privacy::core::json_string(table) +
-                       ", \"column\": " + privacy::core::json_string(column.name) + ", \"rule\": " + privacy::core::json_string(rule) +
-                       ", \"previous\": " + (previous ? privacy::core::json_string(*previous) : "null") + "}";
+  std::string detail = privacy::core::json_object(
+      {{"setting", "column_rule"}, {"relation", table}, {"column", column.name}, {"rule", rule}, {"previous", previous}});
   privacy::audit::append({"settings_changed", std::nullopt, std::nullopt, table, "ok", detail});
   PG_RETURN_VOID();
 }

@@ -1,4 +1,4 @@
-// Per-tenant throttling (DESIGN section 6): one token bucket per tenant in shared memory, shared
+// Per-tenant throttling (docs/jobs.md, "How a job runs"): one token bucket per tenant in shared memory, shared
 // by every worker of that tenant (and CALL privacy.run_job sessions). Without preload each
 // process keeps its own buckets.
 #pragma once

@@ -1,4 +1,4 @@
-// Job workers (DESIGN section 6): the launcher's dispatch step picks waiting jobs fairly across
+// Job workers (docs/jobs.md, "How a job runs"): the launcher's dispatch step picks waiting jobs fairly across
 // tenants and starts one dynamic background worker per job, up to privacy.max_workers; each
 // worker runs the one job loop (jobs::run) and exits.
 //

@@ -1,4 +1,4 @@
-// The C++ / PostgreSQL boundary (DESIGN section 2). This header is the only place that knows how
+// The C++ / PostgreSQL boundary (docs/architecture.md). This header is the only place that knows how
 // an error crosses between the two worlds:
 //
 //  * PostgreSQL -> C++: pg_guard(fn) runs fn inside PG_TRY. An ereport(ERROR) raised inside is

@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 
--- The actions of DESIGN section 8 (plus the trail's own).
+-- The actions of docs/audit.md (plus the trail's own).
 CREATE TEMP TABLE known_actions (action text PRIMARY KEY);
 INSERT INTO known_actions VALUES
     ('submitted'), ('approved'), ('rejected'), ('cancelled'), ('started'), ('completed'), ('failed'),
