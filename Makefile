@@ -22,7 +22,8 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-cast-function-type -Wno-register -Werror
 SHLIB_LINK  = -lssl -lcrypto -lcurl -lstdc++
 
-# pg_regress suites: test/sql/*.sql with test/expected/*.out.
+# pg_regress suites: test/sql/*.sql with test/expected/*.out. test/sql/boundary.sql needs the
+# test-only extension privacy_test installed first: make -C test/modules/privacy_test install.
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=$(srcdir)/test --load-extension=pgtap
 # isolationtester specs: test/isolation/specs/*.spec with test/isolation/expected/*.out.
@@ -40,6 +41,10 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# test/perl holds PrivacyTest.pm, the cluster setup the Perl TAP tests share (appended even when
+# PROVE_FLAGS is given on the command line, as for the Citus suite).
+override PROVE_FLAGS += -I test/perl
+
 # The databases the suites run in (PGXS's defaults, contrib_regression and isolation_regression,
 # are set by the include above, hence after it).
 CONTRIB_TESTDB   = privacy_regress
@@ -53,7 +58,7 @@ override CXXFLAGS := $(filter-out -Wmissing-prototypes -Wdeclaration-after-state
                        -std=gnu99 -std=c99,$(CXXFLAGS))
 
 # src/core is compiled WITHOUT PostgreSQL's include path: a core file that includes postgres.h
-# does not compile. That is the rule of DESIGN section 2, enforced by the build.
+# does not compile. That is the rule of docs/architecture.md ("src/core never sees PostgreSQL"), enforced by the build.
 $(CORE_SRCS:.cpp=.o): override CPPFLAGS := -I$(srcdir)/src $(filter-out -I%,$(CPPFLAGS))
 
 # Header dependencies: every object records the headers it includes (src/foo.d), so editing a
@@ -71,7 +76,7 @@ unit:
 	cmake --build build-unit -j2
 	cd build-unit && ctest --output-on-failure
 
-# DESIGN names this target; PGXS only runs TAP tests inside installcheck.
+# docs/architecture.md names this target; PGXS only runs TAP tests inside installcheck.
 .PHONY: prove_installcheck
 prove_installcheck:
 	$(prove_installcheck)

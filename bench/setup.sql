@@ -101,7 +101,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- B5 baseline: the legal-hold check of DESIGN section 7 as a PL/pgSQL row trigger.
+-- B5 baseline: the legal-hold check of docs/legal-holds.md as a PL/pgSQL row trigger.
 CREATE FUNCTION bench.plpgsql_hold_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

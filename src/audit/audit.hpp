@@ -1,4 +1,4 @@
-// The audit append path (DESIGN section 8): every feature records what it did by calling
+// The audit append path (docs/audit.md): every feature records what it did by calling
 // audit::append(). One place builds the row, takes the chain's lock and computes its hash.
 #pragma once
 
@@ -34,7 +34,7 @@ long long append(const Entry& entry);
 // The chain an entry goes on: its tenant, or the platform chain ('').
 std::string chain_of(const std::optional<std::string>& tenant_id);
 
-// The append-only trigger (privacy._audit_guard, DESIGN section 8) refuses every UPDATE, DELETE
+// The append-only trigger (privacy._audit_guard, docs/audit.md) refuses every UPDATE, DELETE
 // and TRUNCATE of privacy.audit_log and privacy.audit_chains, superusers included. The only
 // writes it lets through are the extension's own, announced by a WriteScope that lives in this
 // process's C++ code while the statement runs. No SQL, GUC or session setting can create one.
@@ -56,5 +56,9 @@ class WriteScope {
   GuardedWrite kind_;
   bool previous_;
 };
+
+// The launcher's step "audit retention" (audit/retention.cpp): deletes one batch of due rows per
+// chain. Needs an SPI connection.
+void retention_step();
 
 }  // namespace privacy::audit

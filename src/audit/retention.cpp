@@ -1,4 +1,4 @@
-// Audit retention (DESIGN section 8, issue 6): rows older than their chain's retention are
+// Audit retention (docs/audit.md, issue 6): rows older than their chain's retention are
 // deleted, oldest first, in batches. The platform chain ('') keeps privacy.audit_retention; a
 // tenant's chain keeps privacy.tenant_settings(tenant).audit_retention. No chain ever keeps less
 // than privacy.audit_retention_floor (docs/audit.md, "Retention").
@@ -10,7 +10,6 @@
 // Runs as the launcher step "audit retention" (one batch per chain per cycle) and as
 // privacy._purge_audit(now_override) (superuser only; every batch at once, "as of" a chosen time).
 #include "audit/audit.hpp"
-#include "worker/launcher.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
 
@@ -129,12 +128,13 @@ long long purge_due_rows(const std::optional<std::string>& now, bool all_batches
   return total;
 }
 
-void audit_retention_step() { purge_due_rows(std::nullopt, false); }
-
-privacy::launcher::StepRegistration audit_retention_registration(90, "audit retention",
-                                                                 &audit_retention_step);
-
 }  // namespace
+
+namespace privacy::audit {
+
+void retention_step() { purge_due_rows(std::nullopt, false); }
+
+}  // namespace privacy::audit
 
 // privacy._purge_audit(now_override timestamptz DEFAULT now()): the retention purge "as of"
 // now_override, every batch at once. Superuser only (tests and maintenance windows). The floor

@@ -2,14 +2,7 @@
 #include "audit/audit.hpp"
 #include "pg/boundary.hpp"
 
-namespace {
-
-std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index) {
-  if (PG_ARGISNULL(index)) return std::nullopt;
-  return std::string(privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); }));
-}
-
-}  // namespace
+using privacy::pg::optional_text_arg;
 
 PRIVACY_SQL_FUNCTION(privacy_audit_append) {
   privacy::audit::Entry entry;

@@ -1,4 +1,4 @@
-// privacy.verify_audit_log(): re-checks every hash chain of the audit trail (DESIGN section 8).
+// privacy.verify_audit_log(): re-checks every hash chain of the audit trail (docs/audit.md).
 //
 // For each chain, in id order, starting from its anchor (the prev_hash of its first retained row
 // after a retention purge, else the genesis hash):

@@ -16,7 +16,6 @@
 #include "citus/node.hpp"
 #include "citus/tables.hpp"
 #include "holds/shared.hpp"
-#include "worker/launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
 #include "pg/spi.hpp"
@@ -153,13 +152,17 @@ void audit_worker_refusals() {
   }
 }
 
+}  // namespace
+
+// The launcher's step "Citus holds": copies the holds to the worker nodes and audits what
+// the workers refused.
 void citus_holds_step() {
   if (!has_worker_nodes()) return;
   sync_replica();
   audit_worker_refusals();
 }
 
-launcher::StepRegistration citus_holds(2, "Citus holds", &citus_holds_step);
+namespace {
 
 // ----- the worker side -------------------------------------------------------------------------
 

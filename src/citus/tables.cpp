@@ -1,9 +1,9 @@
 // Registered tables on Citus (citus/tables.hpp, docs/citus.md "Distributed and reference tables").
 #include "citus/tables.hpp"
 
+#include "core/json.hpp"
 #include "audit/audit.hpp"
 #include "citus/node.hpp"
-#include "worker/launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/security_context.hpp"
 #include "pg/spi.hpp"
@@ -136,12 +136,9 @@ void remove_shell_rows(const CitusTable& table) {
 }
 
 std::string json_array(const std::vector<std::string>& values) {
-  std::string json = "[";
-  for (const std::string& value : values) {
-    json += (json.size() > 1 ? ", " : "") +
-            *pg::spi_query_text("SELECT pg_catalog.to_jsonb($1::pg_catalog.text)::pg_catalog.text", {text_param(value)});
-  }
-  return json + "]";
+  std::vector<std::string> quoted;
+  for (const std::string& value : values) quoted.push_back(core::json_string(value));
+  return core::json_array_of_values(quoted);
 }
 
 // ----- what pg_privacy cannot make safe ---------------------------------------------------------
@@ -203,6 +200,9 @@ constexpr long kFullCheckSeconds = 60;
 std::string last_fingerprint;
 TimestampTz last_full_check = 0;
 
+}  // namespace
+
+// The launcher's step "Citus placements".
 void verify_citus_tables() {
   if (!citus_node::citus_installed()) return;
   std::string fingerprint = placement_fingerprint().value_or("");
@@ -221,7 +221,7 @@ void verify_citus_tables() {
   last_full_check = GetCurrentTimestamp();
 }
 
-launcher::StepRegistration verify_step(5, "Citus placements", &verify_citus_tables);
+namespace {
 
 // ----- alter_distributed_table ------------------------------------------------------------------
 

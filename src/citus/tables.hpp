@@ -32,6 +32,10 @@ bool is_citus_table(Oid relation);
 // Installs the utility hook that keeps privacy_hide_erased restrictive (from _PG_init).
 void install_restrictive_policy_hook();
 
+// The launcher's step "Citus placements": checks (and repairs) registered Citus tables when
+// their placements changed, and at least every minute. Does nothing without Citus. Needs SPI.
+void verify_citus_tables();
+
 // Registration of a table Citus distributes (no-op elsewhere): refuses (0A000) an append- or
 // range-distributed table, a hash-distributed table whose distribution column is neither the
 // tenant nor the subject column (no batch could be routed to one shard), and a table with

@@ -2,7 +2,6 @@
 
 #include "audit/audit.hpp"
 #include "core/json.hpp"
-#include "worker/launcher.hpp"
 #include "notify/notify.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
@@ -134,6 +133,8 @@ namespace {
 
 constexpr int kNoticesPerCycle = 100;
 
+}  // namespace
+
 // The launcher step: for open requests whose due date is near (privacy.deadline_warning) or has
 // passed, sends each notice once per due date: a privacy_deadlines event, an e-mail to the
 // tenant's privacy contact, and an audit row. An overdue request that was never warned gets the
@@ -168,9 +169,5 @@ void send_deadline_notices() {
     notify::deadline_notice(loaded.event, row[2]);
   }
 }
-
-launcher::StepRegistration deadline_step(85, "deadline notices", &send_deadline_notices);
-
-}  // namespace
 
 }  // namespace privacy::deadlines

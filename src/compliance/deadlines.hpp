@@ -26,4 +26,8 @@ NewDeadline for_new_request(const std::string& tenant_id, const std::optional<st
 // tells the requester (privacy_deadlines event, e-mail to notify_email). The job must be locked.
 void extend(const jobs::Job& job, const core::Period& by, const std::string& reason);
 
+// The launcher's step "deadline notices": sends the warning and overdue notices that are due.
+// Needs SPI.
+void send_deadline_notices();
+
 }  // namespace privacy::deadlines

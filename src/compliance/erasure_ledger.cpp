@@ -12,6 +12,7 @@
 #include "audit/audit.hpp"
 #include "core/cms_signer.hpp"
 #include "core/deadline.hpp"
+#include "core/encoding.hpp"
 #include "core/erasure_ledger.hpp"
 #include "core/hash_chain.hpp"
 #include "core/json.hpp"

@@ -3,6 +3,7 @@
 #include "compliance/receipts.hpp"
 
 #include "audit/audit.hpp"
+#include "core/encoding.hpp"
 #include "core/cms_writer.hpp"
 #include "core/hash_chain.hpp"
 #include "core/json.hpp"
@@ -207,11 +208,6 @@ namespace pg = privacy::pg;
 namespace core = privacy::core;
 using privacy::core::Error;
 
-std::string text_argument(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
-  if (PG_ARGISNULL(index)) throw Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be NULL", "", hint);
-  return pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); });
-}
-
 // Signs the receipts issued while no key was set, with the signer just stored.
 long long sign_pending_receipts(const core::CmsSigner& signer, const std::string& fingerprint) {
   long long signed_now = 0;
@@ -234,9 +230,9 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
 // role can read it, signs the receipts that waited for a key, audits 'signing_key_set' with the
 // fingerprint (never the key).
 PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
-  std::string certificate = text_argument(fcinfo, 0, "certificate",
+  std::string certificate = pg::text_arg(fcinfo, 0, "certificate",
                                           "Pass the PEM text of the signing certificate (-----BEGIN CERTIFICATE----- ...).");
-  std::string key = text_argument(fcinfo, 1, "private_key", "Pass the PEM text of its private key.");
+  std::string key = pg::text_arg(fcinfo, 1, "private_key", "Pass the PEM text of its private key.");
   core::CmsSigner signer(certificate, key, std::time(nullptr));
   const core::CertificateInfo& info = signer.certificate();
 

@@ -1,4 +1,4 @@
-// Retry delays for things that fail and are tried again later (outgoing e-mail, DESIGN.md 9).
+// Retry delays for things that fail and are tried again later (outgoing e-mail, docs/notifications.md).
 #pragma once
 
 #include <algorithm>

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <string>
 
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 
 namespace privacy::core {
@@ -314,13 +315,7 @@ std::string sha256_fingerprint(const X509* cert) {
     throw Error(sqlstate::kInternalError, "could not compute a certificate fingerprint",
                 openssl::take_error_text());
   }
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0x0f];
-  }
-  return hex;
+  return hex_encode(digest, length);
 }
 
 }  // namespace

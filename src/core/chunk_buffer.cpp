@@ -1,5 +1,6 @@
 #include "core/chunk_buffer.hpp"
 
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/openssl_handles.hpp"
 
@@ -58,11 +59,7 @@ void ChunkBuffer::finish() {
   if (EVP_DigestFinal_ex(digest_->context.get(), digest, &length) != 1) {
     throw Error("XX000", "SHA-256 final failed: " + openssl::take_error_text());
   }
-  static const char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < length; ++i) {
-    sha256_hex_.push_back(kHex[digest[i] >> 4]);
-    sha256_hex_.push_back(kHex[digest[i] & 0x0f]);
-  }
+  sha256_hex_ = hex_encode(digest, length);
   finished_ = true;
 }
 

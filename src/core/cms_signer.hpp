@@ -58,9 +58,4 @@ std::string verified_cms_content(std::string_view der, const std::vector<std::st
 // Throws Error(22023) when the text is not a PEM private key.
 std::string sealing_key_of(std::string_view key_pem);
 
-// Base64 without line breaks (the erasure ledger carries its head's signature this way), and
-// back; nullopt when `text` is not base64.
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
-
 }  // namespace privacy::core

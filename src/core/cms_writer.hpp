@@ -2,7 +2,7 @@
 // stream.
 //
 // An export can be gigabytes of JSON, yet a background worker must keep its memory flat
-// (DESIGN.md section 9). CmsEnvelopeWriter therefore never holds the document: each piece of
+// (docs/exports.md). CmsEnvelopeWriter therefore never holds the document: each piece of
 // plaintext is encrypted and the DER bytes produced so far are handed to a sink at once (the
 // worker stores them as chunks of privacy.export_files). The file decrypts with stock tools:
 //

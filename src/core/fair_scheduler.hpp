@@ -1,4 +1,4 @@
-// Which waiting jobs the launcher starts now (DESIGN.md section 6).
+// Which waiting jobs the launcher starts now (docs/jobs.md, "How a job runs").
 //
 // Free worker slots are shared fairly across tenants: round-robin, one job per tenant per
 // round, the tenant whose oldest job has waited longest going first in every round. Within a

@@ -3,22 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 
 namespace privacy::core {
 
 namespace {
-
-std::string to_lower_hex(const unsigned char* bytes, size_t length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (size_t i = 0; i < length; ++i) {
-    hex += kDigits[bytes[i] >> 4];
-    hex += kDigits[bytes[i] & 0x0f];
-  }
-  return hex;
-}
 
 [[noreturn]] void throw_openssl_failure(const char* what) {
   throw Error(sqlstate::kInternalError, std::string(what) + " failed in OpenSSL");
@@ -61,7 +51,7 @@ std::string sha256_hex(std::string_view bytes) {
   unsigned int length = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, sha256_algorithm(), nullptr) != 1)
     throw_openssl_failure("SHA-256");
-  return to_lower_hex(digest, length);
+  return hex_encode(digest, length);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -74,7 +64,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
            &length) == nullptr)
     throw_openssl_failure("HMAC-SHA-256");
-  return to_lower_hex(mac, length);
+  return hex_encode(mac, length);
 }
 
 std::string canonical_encoding(const AuditRecord& record) {

@@ -1,4 +1,4 @@
-// The audit trail hash chain (DESIGN.md section 8), plus the hashing primitives it needs.
+// The audit trail hash chain (docs/audit.md), plus the hashing primitives it needs.
 //
 // Each audit row's hash is
 //

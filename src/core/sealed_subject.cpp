@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/cms_signer.hpp"
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/openssl_handles.hpp"
 

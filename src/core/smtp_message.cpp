@@ -1,5 +1,6 @@
 #include "core/smtp_message.hpp"
 
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 
 #include <cstdio>
@@ -89,33 +90,6 @@ std::string normalize_line_ends(const std::string& text) {
   return out;
 }
 
-std::string base64_encode(const std::string& bytes) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    unsigned value = (static_cast<unsigned char>(bytes[i]) << 16) |
-                     (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                     static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(value >> 18) & 63];
-    out += kAlphabet[(value >> 12) & 63];
-    out += kAlphabet[(value >> 6) & 63];
-    out += kAlphabet[value & 63];
-  }
-  std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    unsigned value = static_cast<unsigned char>(bytes[i]) << 16;
-    if (rest == 2) value |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    out += kAlphabet[(value >> 18) & 63];
-    out += kAlphabet[(value >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(value >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // Plain ASCII stays as it is. Otherwise the text becomes encoded words of at most 75 characters,
 // separated by folding whitespace (CRLF SP), which a reader joins back without the space.
 std::string encode_header_text(const std::string& text) {
@@ -125,7 +99,7 @@ std::string encode_header_text(const std::string& text) {
   while (!rest.empty()) {
     std::size_t take = utf8_prefix(rest, kEncodedWordBytes);
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64_encode(std::string(rest.substr(0, take))) + "?=";
+    out += "=?UTF-8?B?" + base64_encode(rest.substr(0, take)) + "?=";
     rest.remove_prefix(take);
   }
   return out;

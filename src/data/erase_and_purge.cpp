@@ -80,13 +80,14 @@ class ModifyExecutor final : public PhaseExecutor {
   ModifyAction action_;
 };
 
-ExecutorRegistration erase_registration(core::JobKind::Erase, [] {
-  return std::unique_ptr<PhaseExecutor>(std::make_unique<ModifyExecutor>(batch::Operation::Mark));
-});
-ExecutorRegistration purge_registration(core::JobKind::Purge, [] {
-  return std::unique_ptr<PhaseExecutor>(std::make_unique<ModifyExecutor>(batch::Operation::Purge));
-});
-
 }  // namespace
+
+std::unique_ptr<PhaseExecutor> make_erase_executor() {
+  return std::make_unique<ModifyExecutor>(batch::Operation::Mark);
+}
+
+std::unique_ptr<PhaseExecutor> make_purge_executor() {
+  return std::make_unique<ModifyExecutor>(batch::Operation::Purge);
+}
 
 }  // namespace privacy::jobs

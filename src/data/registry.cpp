@@ -1,10 +1,11 @@
-// Table registration (DESIGN sections 4 and 5): privacy.register_table, privacy.unregister_table,
+// Table registration (docs/soft-delete.md): privacy.register_table, privacy.unregister_table,
 // privacy.set_column_rule, and the reading of a registration for the batch operations.
 //
 // Registration validates everything first and changes nothing until every check has passed; the
 // row-level-security changes themselves live in data/softdelete.cpp.
 #include "data/registry.hpp"
 
+#include "core/json.hpp"
 #include "audit/audit.hpp"
 #include "data/batch.hpp"
 #include "citus/node.hpp"
@@ -261,10 +262,6 @@ using privacy::registry::Column;
 namespace pg = privacy::pg;
 namespace sqlstate = privacy::core::sqlstate;
 
-std::string text_arg(FunctionCallInfo fcinfo, int index) {
-  return pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); });
-}
-
 std::string name_arg(FunctionCallInfo fcinfo, int index) { return NameStr(*PG_GETARG_NAME(index)); }
 
 void require_arg(FunctionCallInfo fcinfo, int index, const char* what) {
@@ -384,10 +381,6 @@ void warn_missing_index(const std::string& qualified, const std::optional<Column
   });
 }
 
-std::string json_string(const std::string& text) {
-  return pg::spi_query_text("SELECT to_jsonb($1::text)::text", {pg::text_param(text)}).value_or("null");
-}
-
 }  // namespace
 
 // privacy.register_table(rel regclass, subject_column name, tenant_column name, on_erase text)
@@ -400,7 +393,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
   std::string subject_name = name_arg(fcinfo, 1);
   std::optional<std::string> tenant_name;
   if (!PG_ARGISNULL(2)) tenant_name = name_arg(fcinfo, 2);
-  std::string on_erase = text_arg(fcinfo, 3);
+  std::string on_erase = pg::text_arg(fcinfo, 3, "on_erase");
 
   pg::SpiConnection spi;
   std::string table = pg::relation_display(relid);
@@ -591,7 +584,7 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
   require_arg(fcinfo, 2, "rule");
   Oid relid = PG_GETARG_OID(0);
   std::string column_name = name_arg(fcinfo, 1);
-  std::string rule = text_arg(fcinfo, 2);
+  std::string rule = pg::text_arg(fcinfo, 2, "rule");
   pg::SpiConnection spi;
   std::string table = pg::relation_display(relid);
   std::optional<privacy::registry::TableInfo> info = privacy::registry::load_table(relid);
@@ -661,9 +654,8 @@ PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
       " ON CONFLICT (relation, column_name) DO UPDATE SET rule = EXCLUDED.rule,"
       "   set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
       {pg::int8_param(static_cast<long long>(relid)), pg::text_param(column.name), pg::text_param(rule)});
-  std::string detail = "{\"setting\": \"column_rule\", \"relation\": " + json_string(table) +
-                       ", \"column\": " + json_string(column.name) + ", \"rule\": " + json_string(rule) +
-                       ", \"previous\": " + (previous ? json_string(*previous) : "null") + "}";
+  std::string detail = privacy::core::json_object(
+      {{"setting", "column_rule"}, {"relation", table}, {"column", column.name}, {"rule", rule}, {"previous", previous}});
   privacy::audit::append({"settings_changed", std::nullopt, std::nullopt, table, "ok", detail});
   PG_RETURN_VOID();
 }

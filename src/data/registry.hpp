@@ -1,6 +1,6 @@
-// Registered tables (DESIGN section 3): what the batch operations need to know about one table,
-// read from privacy.registered_tables, privacy.column_rules and the catalog. One place reads
-// them, so registration and the batches agree on names, types and quoting.
+// Registered tables (docs/architecture.md, "Data model"): what the batch operations need to know
+// about one table, read from privacy.registered_tables, privacy.column_rules and the catalog. One
+// place reads them, so registration and the batches agree on names, types and quoting.
 #pragma once
 
 #include "core/error.hpp"

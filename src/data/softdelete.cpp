@@ -1,4 +1,4 @@
-// Soft-delete through row-level security (DESIGN section 5), and privacy.restore.
+// Soft-delete through row-level security (docs/soft-delete.md), and privacy.restore.
 //
 // Why RESTRICTIVE: permissive policies are OR-ed together, so a permissive "not erased" policy
 // would widen a table's own tenant-isolation policy. Restrictive policies are AND-ed with the

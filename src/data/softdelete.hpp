@@ -1,4 +1,4 @@
-// Soft-delete through row-level security (DESIGN section 5): what registration adds to a table
+// Soft-delete through row-level security (docs/soft-delete.md): what registration adds to a table
 // and what unregistration takes away again.
 #pragma once
 

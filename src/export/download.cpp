@@ -1,4 +1,4 @@
-// Reading finished export files back out, and deleting them when they expire (DESIGN section 9).
+// Reading finished export files back out, and deleting them when they expire (docs/exports.md).
 //
 //   privacy.download_export(job_id)  the file as PEM text ("-----BEGIN CMS-----"), one row per
 //                                    stored chunk (the lines it completes), for
@@ -19,7 +19,6 @@
 
 #include "audit/audit.hpp"
 #include "core/cms_writer.hpp"
-#include "worker/launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
 
@@ -206,7 +205,7 @@ std::optional<std::string> next_pem_row(Download& download) {
 }  // namespace
 
 // Deletes expired files (audited export_expired) and the partial ciphertext of export jobs
-// that failed or were cancelled (a retry starts over anyway). Runs in the launcher's cycle.
+// that failed or were cancelled (a retry starts over anyway). The launcher's step "expire exports".
 void expire_export_files() {
   std::vector<pg::TextRow> expired = pg::spi_query_rows(
       "SELECT f.job_id::text, j.tenant_id, j.target_id, f.expires_at::text, f.size_bytes::text"
@@ -242,10 +241,6 @@ void expire_export_files() {
         std::nullopt});
   }
 }
-
-namespace {
-launcher::StepRegistration expire_step(50, "expire exports", &expire_export_files);
-}  // namespace
 
 }  // namespace privacy::exports
 

@@ -1,4 +1,4 @@
-// The export job (DESIGN section 9): the subject's rows from every registered table, as one JSON
+// The export job (docs/exports.md): the subject's rows from every registered table, as one JSON
 // document, encrypted on the fly into a CMS AuthEnvelopedData stream and stored in chunks.
 //
 // Data flow, one batch at a time (the job loop calls begin / run_batch / finish; the relations
@@ -294,13 +294,13 @@ std::string ExportExecutor::result_json(const jobs::Job& job, const std::string&
                   chunks_->sha256_hex())});
 }
 
-std::unique_ptr<jobs::PhaseExecutor> make_export_executor() { return std::make_unique<ExportExecutor>(); }
-
-jobs::ExecutorRegistration export_registration(core::JobKind::Export, &make_export_executor);
-
 }  // namespace
 
 }  // namespace privacy::exports
+
+std::unique_ptr<privacy::jobs::PhaseExecutor> privacy::jobs::make_export_executor() {
+  return std::make_unique<exports::ExportExecutor>();
+}
 
 // privacy._inspect_certificate(certificate): what add_export_recipient stores and shows about a
 // certificate, or the 22023 error of core::inspect_recipient_certificate. Internal.

@@ -1,4 +1,4 @@
-// Encrypted data exports (DESIGN section 9, docs/exports.md).
+// Encrypted data exports (docs/exports.md).
 //
 // The export job itself is an executor (src/export/export.cpp, registered for JobKind::Export); files
 // are read back by privacy.download_export / privacy.export_chunks and expired by a launcher
@@ -26,5 +26,9 @@ std::vector<Recipient> load_active_recipients();
 // The check request_export makes before accepting a request: throws exactly what
 // load_active_recipients() throws, with a hint to add a recipient (privacy.add_export_recipient).
 void ensure_recipient_available();
+
+// The launcher's step "expire exports" (export/download.cpp): deletes expired files and the
+// partial ciphertext of failed or cancelled exports, audited export_expired. Needs SPI.
+void expire_export_files();
 
 }  // namespace privacy::exports

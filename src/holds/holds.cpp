@@ -7,7 +7,6 @@
 #include "data/ddl_guard.hpp"
 #include "holds/cache.hpp"
 #include "holds/shared.hpp"
-#include "worker/launcher.hpp"
 #include "data/partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
@@ -255,8 +254,8 @@ void detach_triggers(Oid relation) {
   }
 }
 
-// Launcher step: holds whose expires_at has passed become inactive, each audited as
-// hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
+// The launcher's step "hold expiry": holds whose expires_at has passed become inactive, each
+// audited as hold_expired. (Lookups already ignore them from expires_at on; this records the end.)
 void expire_holds() {
   // Look first: an UPDATE of no row would still fire the change trigger on legal_holds and make
   // every backend re-read its cached holds after each launcher cycle.
@@ -290,8 +289,11 @@ std::optional<std::string> nonempty(const char* text) {
   return std::string(text);
 }
 
-// Launcher step: writes the queued hold_blocked events to the audit log with the identity of
-// the session that was refused. Events lost to a full queue are counted in the next row.
+}  // namespace
+
+// The launcher's step "hold_blocked audit": writes the queued hold_blocked events to the audit log
+// with the identity of the session that was refused. Events lost to a full queue are counted in the
+// next row.
 void write_blocked_events() {
   static shared::BlockedEvent events[shared::kQueueCapacity];
   uint64 dropped = 0;
@@ -300,8 +302,6 @@ void write_blocked_events() {
   for (int i = 0; i < count; ++i) shared::audit_blocked_event(events[i], i == 0 ? dropped : 0);
   shared::remove_blocked(count, dropped);
 }
-
-}  // namespace
 
 namespace shared {
 
@@ -324,13 +324,6 @@ void audit_blocked_event(const BlockedEvent& event, uint64 dropped_before) {
 }
 
 }  // namespace shared
-
-namespace {
-
-launcher::StepRegistration blocked_step(2, "hold_blocked audit", &write_blocked_events);
-launcher::StepRegistration expiry_step(3, "hold expiry", &expire_holds);
-
-}  // namespace
 
 }  // namespace privacy::holds
 

@@ -1,4 +1,4 @@
-// Legal holds (DESIGN section 7): the one place that answers "is this data held?".
+// Legal holds (docs/legal-holds.md): the one place that answers "is this data held?".
 // Everything that removes or changes subject data asks here: request submission, every job
 // batch, finalization, and the enforcement triggers on registered tables (holds/trigger.cpp).
 // The answer comes from a per-backend cache of the active holds (holds/cache.hpp) that is
@@ -83,6 +83,20 @@ void replicate_to_citus_nodes(long long hold_id);
 // The launcher's expiry step: marks holds past expires_at inactive (audited hold_expired) and
 // syncs the triggers. Needs an SPI connection. Also privacy._expire_holds() (superuser).
 void expire_holds();
+
+// The launcher's step "hold_blocked audit": audits the hold_blocked events other backends queued
+// in shared memory (holds/holds.cpp). Needs SPI.
+void write_blocked_events();
+
+// The launcher's step "hold triggers": attaches and detaches triggers that release, expiry or a
+// direct edit of privacy.legal_holds left behind on a busy table (holds/sync.cpp). Needs SPI.
+void reconcile_triggers();
+
+namespace citus {
+// The launcher's step "Citus holds" (citus/holds.cpp): copies the holds to the Citus worker
+// nodes and audits what the workers refused. Does nothing without worker nodes. Needs SPI.
+void citus_holds_step();
+}  // namespace citus
 
 // One of the enforcement triggers (docs/legal-holds.md, "The triggers"). Everything that
 // creates, recognizes or checks them (attach_triggers, sync, the tamper guard) reads kHoldTriggers.

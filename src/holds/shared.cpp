@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "port/atomics.h"
+#include "storage/shmem.h"
 #include "storage/spin.h"
 }
 
@@ -25,22 +26,12 @@ struct HoldsArea {
 
 HoldsArea* area = nullptr;
 
-Size area_size() { return sizeof(HoldsArea); }
-
 void init_area(void* memory) {
   auto* fresh = static_cast<HoldsArea*>(memory);
   std::memset(fresh, 0, sizeof(HoldsArea));
   pg_atomic_init_u64(&fresh->generation, 1);  // backends start at 0: their first check reloads
   SpinLockInit(&fresh->queue_lock);
 }
-
-// Registered at load time; only effective when preloading (see pg/shmem.hpp).
-struct AreaRegistration {
-  AreaRegistration() {
-    pg::register_shmem_area("pg_privacy holds", &area_size, &init_area,
-                            reinterpret_cast<void**>(&area));
-  }
-} area_registration;
 
 bool pending_bump = false;
 bool callback_registered = false;
@@ -120,6 +111,12 @@ void remove_blocked(int count, uint64 dropped_reported) {
   area->count -= count;
   area->dropped -= dropped_reported;
   SpinLockRelease(&area->queue_lock);
+}
+
+void request_shared_memory() { RequestAddinShmemSpace(sizeof(HoldsArea)); }
+
+void attach_shared_memory() {
+  area = static_cast<HoldsArea*>(pg::attach_area("pg_privacy holds", sizeof(HoldsArea), init_area));
 }
 
 }  // namespace privacy::holds::shared

@@ -1,4 +1,4 @@
-// The shared-memory side of legal holds (DESIGN section 7), used by holds*.cpp only.
+// The shared-memory side of legal holds (docs/legal-holds.md), used by holds*.cpp only.
 //
 //  * A generation counter, bumped at the commit of every transaction that changed
 //    privacy.legal_holds (a statement trigger on that table notes the change; an xact callback
@@ -33,6 +33,10 @@ struct BlockedEvent {
   char relation[kRelationBytes];      // "" = not a table operation
   char operation[kOperationBytes];    // "DELETE", "UPDATE", "TRUNCATE", "erase of ...", ...
 };
+
+// The area's part of the shmem request and startup hooks (src/module.cpp).
+void request_shared_memory();
+void attach_shared_memory();
 
 // True when the library was preloaded and the shared area exists.
 bool available();

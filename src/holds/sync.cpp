@@ -31,7 +31,6 @@
 //    changes of privacy.legal_holds (SHARE lock) before deciding, and place_hold lists the
 //    registered tables with the latest snapshot after its INSERT; one of them sees the other.
 #include "holds/holds.hpp"
-#include "worker/launcher.hpp"
 #include "data/partitions.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
@@ -212,13 +211,12 @@ int sync_tables(Oid relation, Attach attach) {
   return left;
 }
 
-// Launcher step: catches up with what release and expiry could not do at once (a busy table), and
-// with holds edited directly in privacy.legal_holds. One query when everything is in line.
-void reconcile_triggers() { sync_tables(InvalidOid, Attach::kIfFree); }
-
-launcher::StepRegistration reconcile_step(4, "hold triggers", &reconcile_triggers);
-
 }  // namespace
+
+// The launcher's step "hold triggers": catches up with what release and expiry could not do at once
+// (a busy table), and with holds edited directly in privacy.legal_holds. One query when everything
+// is in line.
+void reconcile_triggers() { sync_tables(InvalidOid, Attach::kIfFree); }
 
 bool sync_triggers(Oid relation, Attach attach) {
   if (!OidIsValid(relation)) return true;

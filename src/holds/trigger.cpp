@@ -1,4 +1,4 @@
-// The enforcement triggers of legal holds (DESIGN section 7), attached to a registered table by
+// The enforcement triggers of legal holds (docs/legal-holds.md), attached to a registered table by
 // holds::sync_triggers while an active hold could cover its rows (holds/holds.hpp, kHoldTriggers):
 //   privacy._hold_guard(subject_column, tenant_column)           AFTER DELETE / AFTER UPDATE per
 //                                                                statement, with transition tables;
@@ -18,6 +18,7 @@
 // active hold (a release that could not lock the table yet, an expired hold not yet processed):
 // then known_to_have_no_holds() is one atomic read (preloaded) and the rows are not read.
 #include "holds/holds.hpp"
+#include "core/json.hpp"
 #include "holds/cache.hpp"
 #include "holds/shared.hpp"
 #include "pg/boundary.hpp"
@@ -159,7 +160,7 @@ HoldTarget row_target(TupleTableSlot* row, const GuardColumns& columns, Oid rela
 }
 
 // An UPDATE that only clears privacy_erased_by (privacy.restore bringing rows back) keeps held
-// data intact, so holds allow it: held soft-deleted rows stay restorable (DESIGN section 7).
+// data intact, so holds allow it: held soft-deleted rows stay restorable (docs/legal-holds.md).
 // old_row and new_row are the same row before and after the UPDATE.
 bool is_restore(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns) {
   if (columns.erased_attnum == 0) return false;
@@ -252,23 +253,6 @@ std::string table_name(Relation relation) {
                          const std::optional<std::string>& tenant, Oid relation, const HoldInfo& hold) {
   privacy::holds::report_blocked(operation, tenant, relation, hold);
   privacy::holds::raise_hold_error(what, hold);
-}
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 template <typename Items, typename Encode>
@@ -401,9 +385,10 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   }
   std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " + condition +
                     " LIMIT 1";
-  std::string tenants_json = json_array(tenants, json_string);
+  std::string tenants_json =
+      json_array(tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
   std::string subjects_json = json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
-    return "[" + json_string(pair.first) + "," + json_string(pair.second) + "]";
+    return "[" + privacy::core::json_string(pair.first) + "," + privacy::core::json_string(pair.second) + "]";
   });
   std::vector<pg::TextRow> rows;
   {

@@ -8,9 +8,7 @@
 // between batches (the export keeps its encryption stream open); it must not keep palloc'd
 // memory between batches.
 //
-// Request executors register themselves from a static object:
-//   static privacy::jobs::ExecutorRegistration export_registration(
-//       privacy::core::JobKind::Export, [] { return std::make_unique<ExportExecutor>(); });
+// make_executor() (jobs/job_loop.cpp) picks the request executor of a job's kind with one `switch`.
 #pragma once
 
 #include "jobs/jobs.hpp"
@@ -52,19 +50,16 @@ class PhaseExecutor {
   virtual std::optional<std::string> pass_over_current(const Job& job, const core::Error& why) { return std::nullopt; }
 };
 
-using ExecutorFactory = std::unique_ptr<PhaseExecutor> (*)();
-
-// Registers the request executor of a kind (one per kind).
-void register_executor(core::JobKind kind, ExecutorFactory factory);
-
-// The request executor for a kind; throws core::Error when none is registered.
+// The request executor for a kind (jobs/job_loop.cpp): the one place a kind picks its executor.
 std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind);
+
+// The executors of each kind: erase marks rows, purge deletes them (data/erase_and_purge.cpp), export reads
+// them into the encrypted file (export/export.cpp).
+std::unique_ptr<PhaseExecutor> make_erase_executor();
+std::unique_ptr<PhaseExecutor> make_purge_executor();
+std::unique_ptr<PhaseExecutor> make_export_executor();
 
 // The finalization's executor (data/finalize.cpp).
 std::unique_ptr<PhaseExecutor> make_finalization_executor();
-
-struct ExecutorRegistration {
-  ExecutorRegistration(core::JobKind kind, ExecutorFactory factory) { register_executor(kind, factory); }
-};
 
 }  // namespace privacy::jobs

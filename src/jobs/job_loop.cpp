@@ -28,7 +28,6 @@ extern "C" {
 }
 
 #include <algorithm>
-#include <map>
 
 namespace privacy::jobs {
 
@@ -39,11 +38,6 @@ using core::JobStatus;
 namespace {
 
 double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; }
-
-std::map<core::JobKind, ExecutorFactory>& executor_registry() {
-  static std::map<core::JobKind, ExecutorFactory> registry;
-  return registry;
-}
 
 // A session-level advisory lock proves that a runner is alive: the launcher resumes only jobs
 // whose lock nobody holds. It is released at the end of the run or when the runner's process dies.
@@ -575,15 +569,17 @@ RunOutcome run_locked(long long job_id, LoopHost& host) {
 
 }  // namespace
 
-void register_executor(core::JobKind kind, ExecutorFactory factory) { executor_registry()[kind] = factory; }
-
 std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
-  auto found = executor_registry().find(kind);
-  if (found == executor_registry().end()) {
-    throw core::Error(core::sqlstate::kInternalError,
-                      "no executor for " + std::string(core::to_string(kind)) + " jobs in this build");
+  switch (kind) {  // no default: the compiler names a kind without an executor
+    case core::JobKind::Erase:
+      return make_erase_executor();
+    case core::JobKind::Purge:
+      return make_purge_executor();
+    case core::JobKind::Export:
+      return make_export_executor();
   }
-  return found->second();
+  throw core::Error(core::sqlstate::kInternalError,
+                    "no executor for job kind " + std::to_string(static_cast<int>(kind)));
 }
 
 RunOutcome run(long long job_id, LoopHost& host) {

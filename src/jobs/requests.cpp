@@ -1,4 +1,4 @@
-// The request and decision API (DESIGN section 4): request_export / request_erase /
+// The request and decision API (docs/jobs.md, "Requesting and deciding"): request_export / request_erase /
 // request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
 // once; the work happens in the background. Status changes go through jobs::transition.
 #include "audit/audit.hpp"

@@ -1,12 +1,11 @@
 // Notifications: pg_notify events, the e-mail outbox, and the launcher step that delivers it
-// over SMTP with libcurl (DESIGN section 9, docs/notifications.md).
+// over SMTP with libcurl (docs/notifications.md).
 #include "notify/notify.hpp"
 
 #include "audit/audit.hpp"
 #include "core/backoff.hpp"
 #include "core/error.hpp"
 #include "core/smtp_message.hpp"
-#include "worker/launcher.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
@@ -319,11 +318,13 @@ void record_failure(const OutboxRow& row, const std::string& error) {
                               pg::bool_param(will_retry)}));
 }
 
-// The launcher step. It runs in the launcher's transaction: a row is marked sent in the same
-// transaction that sent it, committed when the step ends. If the server crashed after the SMTP
-// server accepted a mail but before that commit, the mail would be sent again (at-least-once;
-// both copies carry the same Message-ID). A failed connection ends the cycle early, so a dead
-// mail server costs the launcher at most one timeout per cycle.
+}  // namespace
+
+// The launcher step "mailer". It runs in the launcher's transaction: a row is marked sent in the
+// same transaction that sent it, committed when the step ends. If the server crashed after the SMTP
+// server accepted a mail but before that commit, the mail would be sent again (at-least-once; both
+// copies carry the same Message-ID). A failed connection ends the cycle early, so a dead mail
+// server costs the launcher at most one timeout per cycle.
 void send_due_mail() {
   SmtpServer server = configured_server();
   std::string from = pg::guc::smtp_from ? pg::guc::smtp_from : "";
@@ -348,10 +349,6 @@ void send_due_mail() {
     break;
   }
 }
-
-launcher::StepRegistration mailer_step(90, "mailer", &send_due_mail);
-
-}  // namespace
 
 MailerStatus mailer_status() {
   pg::SpiConnection spi;

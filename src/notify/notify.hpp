@@ -1,4 +1,4 @@
-// Notifications (DESIGN section 9, docs/notifications.md).
+// Notifications (docs/notifications.md).
 //
 // The job workflow calls job_status_changed() from the one place where a job's status changes,
 // inside the transaction that changes it. It
@@ -49,5 +49,8 @@ struct MailerStatus {
   std::string detail;
 };
 MailerStatus mailer_status();
+
+// The launcher's step "mailer": delivers the queued mail (notify/notify.cpp). Needs SPI.
+void send_due_mail();
 
 }  // namespace privacy::notify

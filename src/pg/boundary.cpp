@@ -81,4 +81,16 @@ core::Error error_from_error_data(ErrorData* edata) {
   return core::Error(sqlstate, message, detail, hint, site);
 }
 
+std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index) {
+  if (PG_ARGISNULL(index)) return std::nullopt;
+  return std::string(pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); }));
+}
+
+std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+  if (PG_ARGISNULL(index)) {
+    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be NULL", "", hint);
+  }
+  return pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); });
+}
+
 }  // namespace privacy::pg

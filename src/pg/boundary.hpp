@@ -1,4 +1,4 @@
-// The C++ / PostgreSQL boundary (DESIGN section 2). This header is the only place that knows how
+// The C++ / PostgreSQL boundary (docs/architecture.md). This header is the only place that knows how
 // an error crosses between the two worlds:
 //
 //  * PostgreSQL -> C++: pg_guard(fn) runs fn inside PG_TRY. An ereport(ERROR) raised inside is
@@ -18,6 +18,8 @@
 
 #include <exception>
 #include <new>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -91,6 +93,12 @@ Datum run_sql_function(Body body, FunctionCallInfo fcinfo) {
   }
   raise_pending_error(pending);
 }
+
+// The text argument `index` of a SQL-callable function, copied into a std::string. text_arg
+// refuses a SQL NULL with 22023 "<name> must not be NULL" (and `hint`); optional_text_arg gives
+// nullopt for it.
+std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
+std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index);
 
 }  // namespace privacy::pg
 

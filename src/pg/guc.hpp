@@ -1,5 +1,6 @@
-// The GUCs of DESIGN section 6. Defined once in _PG_init (guc.cpp); read everywhere through
-// these variables. Durations are kept in the unit of their GUC (seconds or milliseconds).
+// The GUCs (docs/jobs.md, "Settings", and the other docs/ pages). Defined once in _PG_init
+// (guc.cpp); read everywhere through these variables. Durations are kept in the unit of their GUC
+// (seconds or milliseconds).
 #pragma once
 
 namespace privacy::pg::guc {

@@ -2,9 +2,10 @@
 // (shared_preload_libraries); shared_state() returns nullptr otherwise and every caller must
 // cope with that (the SQL API works without preload, jobs just wait).
 //
-// Features that need their own shared area (token buckets, the hold generation, the hold_blocked
-// queue) register it with register_shmem_area() from _PG_init; this file sizes and creates
-// them all in one place.
+// Every area is requested and attached by name from the shared-memory hooks of _PG_init
+// (src/module.cpp): this file's state (the launcher and the workers), then each feature's own
+// area (token buckets: worker/throttle.cpp; the hold generation and the hold_blocked queue:
+// holds/shared.cpp), each through request_*/attach_* functions of its own.
 #pragma once
 
 #include "pg/pg_headers.hpp"
@@ -46,12 +47,15 @@ struct SharedState {
 // The state, or nullptr when the library was not preloaded.
 SharedState* shared_state();
 
-// A feature's own shared area. init runs once, under AddinShmemInitLock, when first created.
-using ShmemInit = void (*)(void* area);
-void register_shmem_area(const char* name, Size (*size)(), ShmemInit init, void** area_out);
+// The shared state's part of the shmem request hook (space and its LWLock tranche), and of the
+// shmem startup hook (creates or attaches it; AddinShmemInitLock held).
+void request_shared_state();
+void attach_shared_state();
 
-// Installs the shmem request/startup hooks. Called from _PG_init when preloading.
-void install_shmem_hooks();
+// Creates the named area of `size` bytes, calling init on it, or attaches it when it exists
+// (postmaster, EXEC_BACKEND children). For shmem startup hooks, with AddinShmemInitLock held.
+using ShmemInit = void (*)(void* area);
+void* attach_area(const char* name, Size size, ShmemInit init);
 
 // Wakes the launcher if it is running (no-op otherwise).
 void wake_launcher();

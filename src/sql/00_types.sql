@@ -5,7 +5,7 @@
 CREATE SCHEMA privacy;
 COMMENT ON SCHEMA privacy IS 'pg_privacy: data-subject requests, legal holds and the audit trail';
 
--- The public vocabulary of DESIGN section 3.
+-- The public vocabulary (docs/architecture.md, "Data model").
 CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge');
 CREATE TYPE privacy.job_status AS ENUM
     ('pending', 'approved', 'processing', 'completed', 'failed', 'rejected', 'cancelled');

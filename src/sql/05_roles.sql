@@ -1,5 +1,5 @@
--- The three roles of DESIGN section 4. Roles are cluster-wide: they are created only if missing
--- and DROP EXTENSION leaves them (other databases may use them).
+-- The three roles of docs/security.md ("Who is trusted with what"). Roles are cluster-wide: they
+-- are created only if missing and DROP EXTENSION leaves them (other databases may use them).
 DO $roles$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'privacy_admin') THEN

@@ -1,5 +1,5 @@
--- Configuration and state tables (DESIGN section 3). Every one of them is an extension
--- configuration table (see 90_config_dump.sql), so pg_dump keeps its rows.
+-- Configuration and state tables (docs/architecture.md, "Data model"). Every one of them is an
+-- extension configuration table (see 90_config_dump.sql), so pg_dump keeps its rows.
 
 -- Tables whose rows belong to data subjects. The relation is stored as regclass so renames
 -- follow it; the previous RLS state is kept so unregister_table can restore it exactly.
@@ -149,7 +149,7 @@ CREATE TABLE privacy.job_errors (
 );
 CREATE INDEX job_errors_open_idx ON privacy.job_errors (job_id) WHERE resolution IS NULL;
 
--- Legal holds (DESIGN section 7). scope_id is the tenant id, the subject id, or the table's name
+-- Legal holds (docs/legal-holds.md). scope_id is the tenant id, the subject id, or the table's name
 -- when the hold was placed (for display). A table hold covers `relation`, which follows renames
 -- (and survives pg_dump as a name): every lookup of table holds uses it, never scope_id.
 CREATE TABLE privacy.legal_holds (
@@ -202,7 +202,7 @@ CREATE TABLE privacy.export_file_chunks (
     PRIMARY KEY (job_id, seq)
 );
 
--- The audit trail (DESIGN section 8): one hash chain per tenant, '' is the platform chain.
+-- The audit trail (docs/audit.md): one hash chain per tenant, '' is the platform chain.
 CREATE TABLE privacy.audit_log (
     id                bigserial PRIMARY KEY,
     chain             text NOT NULL,
@@ -234,7 +234,7 @@ CREATE TABLE privacy.audit_chains (
     anchor_hash  text
 );
 
--- Outbox of e-mails (DESIGN section 9).
+-- Outbox of e-mails (docs/notifications.md).
 CREATE TABLE privacy.notifications (
     id               bigserial PRIMARY KEY,
     job_id           bigint REFERENCES privacy.jobs ON DELETE SET NULL,

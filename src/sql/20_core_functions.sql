@@ -15,6 +15,3 @@ CREATE FUNCTION privacy._audit(action text, tenant_id text, job_id bigint, targe
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_audit_append' LANGUAGE C VOLATILE;
 
--- Proves the C++/PostgreSQL boundary in both directions (test/sql/boundary.sql). Superuser only.
-CREATE FUNCTION privacy._boundary_selftest(mode text) RETURNS integer
-AS 'MODULE_PATHNAME', 'privacy_boundary_selftest' LANGUAGE C STRICT VOLATILE;

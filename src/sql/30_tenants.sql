@@ -1,5 +1,5 @@
--- Per-tenant settings (DESIGN section 3). NULL arguments leave a setting unchanged; pass
--- reset => true to put every setting not given back to its GUC default.
+-- Per-tenant settings (docs/architecture.md, "Data model"). NULL arguments leave a setting
+-- unchanged; pass reset => true to put every setting not given back to its GUC default.
 CREATE FUNCTION privacy.configure_tenant(
     tenant_id            text,
     display_name         text DEFAULT NULL,

@@ -1,4 +1,4 @@
--- Registration, soft-delete through row-level security, restore (DESIGN sections 4 and 5).
+-- Registration, soft-delete through row-level security, restore (docs/soft-delete.md).
 -- docs/soft-delete.md explains the model; src/data/registry.cpp, data/softdelete.cpp and data/batch.cpp do it.
 
 -- The per-installation secret of the 'hash' anonymization rule, generated here from OpenSSL's

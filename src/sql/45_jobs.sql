@@ -1,5 +1,6 @@
--- Requests, decisions and running jobs (DESIGN section 4). The bodies are C++ (src/jobs/requests.cpp,
--- src/jobs/run_job.cpp); status changes all go through the state machine in src/core.
+-- Requests, decisions and running jobs (docs/jobs.md, "Requesting and deciding"). The bodies are
+-- C++ (src/jobs/requests.cpp, src/jobs/run_job.cpp); status changes all go through the state machine in
+-- src/core.
 
 -- regulation: the law the request is answered under (docs/compliance.md); NULL: the tenant's.
 CREATE FUNCTION privacy.request_export(tenant_id text, subject_id text, reason text, notify_email text DEFAULT NULL,

@@ -1,5 +1,5 @@
--- psql is the dashboard (DESIGN section 4): the stat cards. with_open_items counts the jobs with
--- flagged items nobody has resolved or retried yet (privacy.job_errors).
+-- psql is the dashboard (docs/jobs.md, "Watching from psql"): the stat cards. with_open_items
+-- counts the jobs with flagged items nobody has resolved or retried yet (privacy.job_errors).
 CREATE VIEW privacy.dashboard AS
 SELECT count(*) FILTER (WHERE status = 'pending')                           AS pending,
        count(*) FILTER (WHERE status = 'approved')                          AS approved,

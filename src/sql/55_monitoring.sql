@@ -1,4 +1,4 @@
--- Monitoring from psql (DESIGN section 4): one row per job, search, detail.
+-- Monitoring from psql (docs/jobs.md, "Watching from psql"): one row per job, search, detail.
 
 CREATE VIEW privacy.job_overview AS
 SELECT j.id,

@@ -1,4 +1,4 @@
--- The audit trail (DESIGN section 8, issue 6): append-only guard, verification, retention, export.
+-- The audit trail (docs/audit.md, issue 6): append-only guard, verification, retention, export.
 -- The append path itself is privacy._audit (20_core_functions.sql, src/audit/audit.cpp).
 
 -- Append-only guard (src/audit/audit.cpp). Refuses UPDATE, DELETE and TRUNCATE of the trail for every

@@ -1,4 +1,4 @@
--- Legal holds (DESIGN section 7, docs/legal-holds.md): placing and releasing holds, the
+-- Legal holds (docs/legal-holds.md): placing and releasing holds, the
 -- enforcement triggers (C++, src/holds/trigger.cpp) and the DROP TABLE guard.
 
 -- Enforcement triggers attached to every registered table by holds::attach_triggers.

@@ -1,4 +1,4 @@
--- Encrypted exports (DESIGN section 9, docs/exports.md): recipients, download, test hook.
+-- Encrypted exports (docs/exports.md): recipients, download, test hook.
 -- The export job itself is C++ (src/export/export.cpp); expiry is a launcher step.
 
 -- What we show about a recipient certificate, or a 22023 error saying what is wrong with it.

@@ -1,5 +1,6 @@
--- Privileges (DESIGN section 4). Nothing is executable by PUBLIC; each role gets exactly its
--- functions. Tables are read-only to the roles: every write goes through the extension.
+-- Privileges (docs/security.md, "What each role can do"). Nothing is executable by PUBLIC; each
+-- role gets exactly its functions. Tables are read-only to the roles: every write goes through the
+-- extension.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA privacy FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA privacy FROM PUBLIC;

@@ -1,4 +1,4 @@
-// Job workers (DESIGN section 6): the launcher's dispatch step picks waiting jobs fairly across
+// Job workers (docs/jobs.md, "How a job runs"): the launcher's dispatch step picks waiting jobs fairly across
 // tenants and starts one dynamic background worker per job, up to privacy.max_workers; each
 // worker runs the one job loop (jobs::run) and exits.
 //
@@ -14,6 +14,7 @@
 #include "core/fair_scheduler.hpp"
 #include "jobs/jobs.hpp"
 #include "worker/launcher.hpp"
+#include "worker.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"
@@ -257,7 +258,9 @@ void reclaim_stale_slots() {
   LWLockRelease(state->lock);
 }
 
-// The launcher's dispatch step.
+}  // namespace
+
+// The launcher's step "dispatching jobs".
 void dispatch_jobs() {
   if (pg::shared_state() == nullptr) return;
   reclaim_stale_slots();
@@ -286,10 +289,6 @@ void dispatch_jobs() {
     ++next_slot;
   }
 }
-
-launcher::StepRegistration dispatch_step(10, "dispatching jobs", &dispatch_jobs);
-
-}  // namespace
 
 }  // namespace privacy::worker
 

@@ -1,6 +1,12 @@
 #include "worker/launcher.hpp"
 
+#include "audit/audit.hpp"
 #include "citus/node.hpp"
+#include "citus/tables.hpp"
+#include "compliance/deadlines.hpp"
+#include "export/export.hpp"
+#include "holds/holds.hpp"
+#include "notify/notify.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
@@ -8,6 +14,7 @@
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 #include "data/pseudonym.hpp"
+#include "worker.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -29,22 +36,37 @@ namespace privacy::launcher {
 namespace {
 
 constexpr int kRestartSeconds = 5;
-constexpr int kMaxSteps = 16;
 constexpr const char* kWorkerNodeState = "idle: Citus worker node";
 
 // Whether the last step found this database to be a Citus worker node, where the launcher runs
 // no step at all (docs/citus.md): the jobs and the holds it would work on are the coordinator's.
 bool on_citus_worker_node = false;
 
-struct RegisteredStep {
-  int order;
+// One step of the cycle. Each runs in its own transaction with an SPI connection and the
+// search_path pinned; an error aborts that step only (run_step_in_transaction). The name is what
+// privacy.worker_status() shows as the launcher's state while the step runs.
+struct Step {
   const char* name;
-  CycleStep step;
+  void (*run)();
 };
 
-// Filled by static StepRegistration objects when the library is loaded, kept sorted by order.
-RegisteredStep cycle_steps[kMaxSteps];
-int cycle_step_count = 0;
+// The launcher's cycle, in the order it runs.
+constexpr Step kCycle[] = {
+    // Legal holds (docs/legal-holds.md).
+    {"hold_blocked audit", &holds::write_blocked_events},
+    {"Citus holds", &holds::citus::citus_holds_step},
+    {"hold expiry", &holds::expire_holds},
+    {"hold triggers", &holds::reconcile_triggers},
+    {"Citus placements", &citus_tables::verify_citus_tables},
+    // Jobs (docs/jobs.md): requests, resumed runs and finalizations, each in a worker of its own.
+    {"dispatching jobs", &worker::dispatch_jobs},
+    // Housekeeping.
+    {"expire exports", &exports::expire_export_files},
+    {"deadline notices", &deadlines::send_deadline_notices},
+    {"audit retention", &audit::retention_step},
+    // Last, so that the mail the steps above queued (deadline notices) leaves in the same cycle.
+    {"mailer", &notify::send_due_mail},
+};
 
 // The earliest wake-up a step of this cycle asked for (wake_within), in seconds; < 0: none.
 double requested_wake_s = -1;
@@ -98,7 +120,7 @@ bool extension_installed() {
 // Runs one step in its own transaction, with search_path pinned (docs/security.md). An error (from C++ or PostgreSQL) is logged and the
 // transaction aborted; the launcher lives on, runs the next step, and tries again next cycle.
 // A step that finds the extension missing does nothing: it may be created at any time.
-void run_step_in_transaction(const RegisteredStep& registered) {
+void run_step_in_transaction(const Step& step) {
   MemoryContext launcher_context = CurrentMemoryContext;
   bool failed = false;
   std::string failure;
@@ -120,15 +142,15 @@ void run_step_in_transaction(const RegisteredStep& registered) {
       set_launcher_state(kWorkerNodeState);
     } else {
       on_citus_worker_node = false;
-      set_launcher_state(registered.name);
-      registered.step();
+      set_launcher_state(step.name);
+      step.run();
     }
   } catch (const std::exception& error) {
     failed = true;
     failure = error.what();
   }
   if (failed) {
-    elog(LOG, "pg_privacy launcher: step \"%s\" failed: %s", registered.name, failure.c_str());
+    elog(LOG, "pg_privacy launcher: step \"%s\" failed: %s", step.name, failure.c_str());
     PopActiveSnapshot();
     AbortCurrentTransaction();
   } else {
@@ -141,25 +163,15 @@ void run_step_in_transaction(const RegisteredStep& registered) {
 
 }  // namespace
 
-void register_cycle_step(int order, const char* name, CycleStep step) {
-  if (cycle_step_count >= kMaxSteps) return;  // a programming error, caught by the launcher tests
-  int position = cycle_step_count++;
-  while (position > 0 && cycle_steps[position - 1].order > order) {
-    cycle_steps[position] = cycle_steps[position - 1];
-    --position;
-  }
-  cycle_steps[position] = RegisteredStep{order, name, step};
-}
-
 void wake_within(double seconds) {
   if (seconds < 0) seconds = 0;
   if (requested_wake_s < 0 || seconds < requested_wake_s) requested_wake_s = seconds;
 }
 
-// One cycle: every registered step, in order.
+// One cycle: every step of kCycle, in order.
 void run_cycle() {
   requested_wake_s = -1;
-  for (int i = 0; i < cycle_step_count; ++i) run_step_in_transaction(cycle_steps[i]);
+  for (const Step& step : kCycle) run_step_in_transaction(step);
   set_launcher_state(on_citus_worker_node ? kWorkerNodeState : "idle");
 }
 

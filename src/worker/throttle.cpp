@@ -4,6 +4,7 @@
 #include "pg/shmem.hpp"
 
 extern "C" {
+#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 }
@@ -32,16 +33,10 @@ struct ThrottleArea {
 
 ThrottleArea* area = nullptr;
 
-Size area_size() { return sizeof(ThrottleArea); }
-
 void init_area(void* memory) {
   std::memset(memory, 0, sizeof(ThrottleArea));
   SpinLockInit(&static_cast<ThrottleArea*>(memory)->mutex);
 }
-
-struct RegisterArea {
-  RegisterArea() { pg::register_shmem_area("pg_privacy throttle", area_size, init_area, reinterpret_cast<void**>(&area)); }
-} register_area;
 
 double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; }
 
@@ -99,6 +94,12 @@ double reserve_seconds(const std::string& tenant_id, int rows_per_second, double
 int batch_size_for(int rows_per_second, int configured_batch_size) {
   if (rows_per_second <= 0) return configured_batch_size;
   return std::max(1, std::min(configured_batch_size, rows_per_second));
+}
+
+void request_shared_memory() { RequestAddinShmemSpace(sizeof(ThrottleArea)); }
+
+void attach_shared_memory() {
+  area = static_cast<ThrottleArea*>(pg::attach_area("pg_privacy throttle", sizeof(ThrottleArea), init_area));
 }
 
 }  // namespace privacy::throttle

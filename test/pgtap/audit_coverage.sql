@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 
--- The actions of DESIGN section 8 (plus the trail's own).
+-- The actions of docs/audit.md (plus the trail's own).
 CREATE TEMP TABLE known_actions (action text PRIMARY KEY);
 INSERT INTO known_actions VALUES
     ('submitted'), ('approved'), ('rejected'), ('cancelled'), ('started'), ('completed'), ('failed'),
@@ -49,7 +49,6 @@ INSERT INTO read_only_functions VALUES
     ('find_jobs', 'reads jobs'), ('job_detail', 'reads a job'), ('preview', 'counts matching rows'),
     ('tenant_settings', 'reads settings'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
-    ('_boundary_selftest', 'test of the C++ boundary, changes nothing'),
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
     ('_random_bytes', 'returns random bytes (used once, at CREATE EXTENSION)'),

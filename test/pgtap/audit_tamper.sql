@@ -1,4 +1,4 @@
--- The audit trail is append-only and every kind of tampering is found (issue 6, DESIGN section 8).
+-- The audit trail is append-only and every kind of tampering is found (issue 6, docs/audit.md).
 -- Tampering is done the only way left: a superuser who disables the trigger. Each case runs in a
 -- subtransaction that is rolled back (pg_temp.verify_after), so the cases do not interfere.
 BEGIN;

@@ -1,4 +1,5 @@
--- The request/decision API of DESIGN section 4 and the state machine as seen from SQL.
+-- The request/decision API of docs/jobs.md ("Requesting and deciding") and the state machine as
+-- seen from SQL.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 SELECT plan(41);

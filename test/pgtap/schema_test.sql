@@ -1,6 +1,6 @@
--- The catalog schema and its security rules (DESIGN sections 3 and 4). The rule checks at the
--- end are generic: they cover every function, table and sequence in schema privacy, including
--- those that later features add, without listing them.
+-- The catalog schema and its security rules (docs/architecture.md, "Data model", and
+-- docs/security.md). The rule checks at the end are generic: they cover every function, table and
+-- sequence in schema privacy, including those that later features add, without listing them.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 SELECT plan(55);

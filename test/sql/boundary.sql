@@ -1,5 +1,7 @@
--- The C++/PostgreSQL boundary (DESIGN section 2), both directions, through
--- privacy._boundary_selftest (src/pg/selftest.cpp):
+-- The C++/PostgreSQL boundary (docs/architecture.md, "The C++ / PostgreSQL boundary"), both
+-- directions, through privacy_test.boundary_selftest (test/modules/privacy_test: a test-only
+-- extension built from pg_privacy's own src/pg/boundary.cpp and src/pg/spi.cpp; test/run-all
+-- installs it, pg_privacy never ships it):
 --   spi_error      an SPI statement fails inside C++ code with live RAII objects
 --   cpp_error      a core::Error (SQLSTATE, detail, hint) leaves a SQL function
 --   std_exception  any other C++ exception leaves a SQL function
@@ -10,30 +12,32 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_privacy CASCADE;
 CREATE EXTENSION pg_privacy;
+DROP EXTENSION IF EXISTS privacy_test CASCADE;
+CREATE EXTENSION privacy_test;
 RESET client_min_messages;
 
 -- The happy path: 4 probes are alive while the function runs, none afterwards.
-SELECT privacy._boundary_selftest('ok') AS probes_alive_during_call;
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_after_call;
+SELECT privacy_test.boundary_selftest('ok') AS probes_alive_during_call;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_after_call;
 
 -- PostgreSQL -> C++ -> PostgreSQL: the division by zero keeps its own SQLSTATE and message.
-SELECT privacy._boundary_selftest('spi_error');
+SELECT privacy_test.boundary_selftest('spi_error');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_after_spi_error;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_after_spi_error;
 SELECT 1 + 1 AS next_statement_works;
 
 -- C++ -> PostgreSQL: our SQLSTATE, detail and hint reach the client.
-SELECT privacy._boundary_selftest('cpp_error');
+SELECT privacy_test.boundary_selftest('cpp_error');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_after_cpp_error;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_after_cpp_error;
 
 -- Any other C++ exception is an internal error (XX000), never a crash.
-SELECT privacy._boundary_selftest('std_exception');
+SELECT privacy_test.boundary_selftest('std_exception');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_after_std_exception;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_after_std_exception;
 
 -- A bad argument is reported as such.
-SELECT privacy._boundary_selftest('no_such_mode');
+SELECT privacy_test.boundary_selftest('no_such_mode');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 
 -- The same failures inside a transaction, each rolled back to a savepoint: the transaction
@@ -42,17 +46,17 @@ CREATE TEMP TABLE boundary_work (step text);
 BEGIN;
 INSERT INTO boundary_work VALUES ('before');
 SAVEPOINT s1;
-SELECT privacy._boundary_selftest('spi_error');
+SELECT privacy_test.boundary_selftest('spi_error');
 ROLLBACK TO SAVEPOINT s1;
 INSERT INTO boundary_work VALUES ('after spi_error');
 SAVEPOINT s2;
-SELECT privacy._boundary_selftest('cpp_error');
+SELECT privacy_test.boundary_selftest('cpp_error');
 ROLLBACK TO SAVEPOINT s2;
 SAVEPOINT s3;
-SELECT privacy._boundary_selftest('std_exception');
+SELECT privacy_test.boundary_selftest('std_exception');
 ROLLBACK TO SAVEPOINT s3;
 INSERT INTO boundary_work VALUES ('after std_exception');
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_in_transaction;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_in_transaction;
 COMMIT;
 SELECT step FROM boundary_work ORDER BY step;
 
@@ -65,7 +69,7 @@ DECLARE
 BEGIN
     FOREACH mode IN ARRAY ARRAY['spi_error', 'cpp_error', 'std_exception'] LOOP
         BEGIN
-            PERFORM privacy._boundary_selftest(mode);
+            PERFORM privacy_test.boundary_selftest(mode);
             RAISE NOTICE '%: no error (wrong)', mode;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
@@ -73,7 +77,7 @@ BEGIN
             RAISE NOTICE '%: % "%" detail "%" hint "%"', mode, state, message, detail, hint;
         END;
     END LOOP;
-    RAISE NOTICE 'live objects: %', privacy._boundary_selftest('live_objects');
+    RAISE NOTICE 'live objects: %', privacy_test.boundary_selftest('live_objects');
 END
 $$;
 
@@ -82,7 +86,7 @@ DO $$
 BEGIN
     FOR i IN 1..200 LOOP
         BEGIN
-            PERFORM privacy._boundary_selftest(CASE i % 3 WHEN 0 THEN 'spi_error'
+            PERFORM privacy_test.boundary_selftest(CASE i % 3 WHEN 0 THEN 'spi_error'
                                                            WHEN 1 THEN 'cpp_error'
                                                            ELSE 'std_exception' END);
         EXCEPTION WHEN OTHERS THEN NULL;
@@ -90,12 +94,13 @@ BEGIN
     END LOOP;
 END
 $$;
-SELECT privacy._boundary_selftest('live_objects') AS probes_alive_after_200_failures;
+SELECT privacy_test.boundary_selftest('live_objects') AS probes_alive_after_200_failures;
 
 -- Only superusers may call the self-test, not even privacy_admin.
 CREATE ROLE regress_boundary_nobody NOLOGIN IN ROLE privacy_admin;
 SET ROLE regress_boundary_nobody;
-SELECT privacy._boundary_selftest('ok');
+SELECT privacy_test.boundary_selftest('ok');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 RESET ROLE;
 DROP ROLE regress_boundary_nobody;
+DROP EXTENSION privacy_test;

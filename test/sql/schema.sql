@@ -1,6 +1,6 @@
--- CREATE EXTENSION builds the whole catalog schema of DESIGN section 3; DROP EXTENSION removes
--- all of it but the (cluster-wide) roles. Runs in a database of its own, so the DROP cannot
--- disturb what other suites left in the regression database.
+-- CREATE EXTENSION builds the whole catalog schema (docs/architecture.md, "Data model"); DROP
+-- EXTENSION removes all of it but the (cluster-wide) roles. Runs in a database of its own, so the
+-- DROP cannot disturb what other suites left in the regression database.
 \set regress_db :DBNAME
 CREATE DATABASE privacy_regress_schema;
 \c privacy_regress_schema

@@ -1,4 +1,4 @@
--- Soft-delete through row-level security (DESIGN section 5, issue 3): registration, who sees
+-- Soft-delete through row-level security (docs/soft-delete.md, issue 3): registration, who sees
 -- what, marking, restore, finalization in foreign-key order, anonymization, unregistration.
 -- Every suite starts from a fresh extension: job ids and chains do not depend on test order.
 SET client_min_messages = warning;

@@ -1,23 +1,19 @@
-# The launcher's life cycle (DESIGN section 6): it starts with the server in privacy.database,
+# The launcher's life cycle (docs/jobs.md, "How a job runs"): it starts with the server in privacy.database,
 # reports itself, reloads its configuration on SIGHUP, is restarted after SIGTERM and after a
 # crash of any backend, and stops with the server. Without the preload, worker_status() says so.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('launcher');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'privacy_launcher'
+my $node = privacy_node('launcher', database => 'privacy_launcher', create_extension => 1, conf => qq{
 privacy.naptime = 1
 restart_after_crash = on
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE privacy_launcher');
-$node->safe_psql('privacy_launcher', 'CREATE EXTENSION pg_privacy');
 
 my $launcher_pid_sql = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'};
 

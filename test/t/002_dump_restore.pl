@@ -1,20 +1,16 @@
-# pg_dump keeps the extension's configuration and state (DESIGN section 3): rows in tenants,
+# pg_dump keeps the extension's configuration and state (docs/architecture.md, "Data model"): rows in tenants,
 # jobs, legal_holds, audit_log and export_recipients survive a dump and a restore into a fresh
 # database, and the sequences continue after the restored rows.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'privacy_source'
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE privacy_source');
+my $node = privacy_node('dump', database => 'privacy_source');
 $node->safe_psql('privacy_source', q{
 CREATE EXTENSION pg_privacy;
 SELECT privacy.configure_tenant('acme', display_name => 'Acme Corp', rows_per_second => 250);

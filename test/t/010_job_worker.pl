@@ -1,29 +1,19 @@
-# The background worker (DESIGN section 6): latch wake-up, throttling, cancel within one batch,
+# The background worker (docs/jobs.md, "How a job runs"): latch wake-up, throttling, cancel within one batch,
 # crash resume (kill -9 of a worker, immediate shutdown), failure and retry, fair dispatch.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('jobs');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'app'
+my $node = privacy_node('jobs', database => 'app', wait_for_launcher => 1, conf => $JOB_WORKER_CONF . q{
 privacy.naptime = 60
-privacy.max_workers = 2
-privacy.batch_size = 100
-privacy.default_rows_per_second = 0
-privacy.require_distinct_approver = off
-max_worker_processes = 16
 restart_after_crash = on
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE app');
-$node->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
-  or die 'launcher did not start';
 
 $node->safe_psql('app', q{
 CREATE EXTENSION pg_privacy;

@@ -12,28 +12,18 @@
 #     while held: every marked row is finalized exactly once, other rows untouched.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('finalization');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'app'
+my $node = privacy_node('finalization', database => 'app', wait_for_launcher => 1, conf => $JOB_WORKER_CONF . q{
 privacy.naptime = 1
-privacy.max_workers = 2
-privacy.batch_size = 100
-privacy.default_rows_per_second = 0
-privacy.require_distinct_approver = off
-max_worker_processes = 16
 restart_after_crash = on
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE app');
-$node->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
-  or die 'launcher did not start';
 
 $node->safe_psql('app', q{
 CREATE EXTENSION pg_privacy;

@@ -13,29 +13,19 @@
 #     the pass ends finalized_with_errors (finding 6).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('failures');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'app'
+my $node = privacy_node('failures', database => 'app', wait_for_launcher => 1, conf => $JOB_WORKER_CONF . q{
 privacy.naptime = 60
-privacy.max_workers = 2
-privacy.batch_size = 100
-privacy.default_rows_per_second = 0
-privacy.require_distinct_approver = off
 privacy.max_attempts = 3
 privacy.smtp_url = 'smtp://127.0.0.1:9'
-max_worker_processes = 16
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE app');
-$node->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
-  or die 'launcher did not start';
 $node->safe_psql('app', q{
 CREATE EXTENSION pg_privacy;
 CREATE TABLE people (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL, payload text);

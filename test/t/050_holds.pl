@@ -4,7 +4,10 @@
 # the refusal still happens and is logged to the server log instead.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -19,14 +22,9 @@ my $setup = q{
   GRANT SELECT, DELETE ON public.orders TO alice;
 };
 
-my $node = PostgreSQL::Test::Cluster->new('holds');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('holds', conf => qq{
 privacy.naptime = 1
 });
-$node->start;
 $node->safe_psql('postgres', $setup);
 
 my $hold = $node->safe_psql('postgres',

@@ -6,24 +6,21 @@
 # privacy.smtp_require_tls nothing is sent to a server that does not offer it.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use POSIX ();
 
-my $node = PostgreSQL::Test::Cluster->new('notify');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('notify', create_extension => 1, conf => qq{
 privacy.naptime = 1
 privacy.notify_min_items = 10
 privacy.notify_retry_base = 1
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
 # ---- A minimal SMTP sink: one child process, one connection at a time. Each message is written
 # (undotted, as received) to $maildir/msg-N.eml, atomically, with its envelope in the first lines

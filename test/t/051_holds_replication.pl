@@ -6,7 +6,10 @@
 # applied once the hold is released.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -21,15 +24,10 @@ $publisher->safe_psql('postgres', $table . q{
   CREATE PUBLICATION orders_publication FOR TABLE public.orders;
 });
 
-my $subscriber = PostgreSQL::Test::Cluster->new('holds_subscriber');
-$subscriber->init;
-$subscriber->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $subscriber = privacy_node('holds_subscriber', conf => qq{
 privacy.naptime = 1
 wal_retrieve_retry_interval = '200ms'
 });
-$subscriber->start;
 $subscriber->safe_psql('postgres', $table . q{
   CREATE EXTENSION pg_privacy;
   CREATE INDEX ON public.orders (tenant, subject, id);

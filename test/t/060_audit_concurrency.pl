@@ -4,20 +4,17 @@
 # within the test; raised back, it keeps what the stored retentions no longer would.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('audit_concurrency');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('audit_concurrency', create_extension => 1, conf => qq{
 privacy.naptime = 1
 privacy.audit_retention_floor = 0
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
 # Each writer appends 100 rows, one transaction each: tenant conc_a, tenant conc_b or the
 # platform chain in turn, so all 8 sessions contend for the same three chain heads.

@@ -5,17 +5,14 @@
 # nobody deleted. Tampering is still found afterwards.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('audit_verify_load');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
-});
-$node->start;
+my $node = privacy_node('audit_verify_load');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION pg_privacy;
     CREATE TABLE verify_results (run int, ok boolean, checked bigint, first_bad_id bigint);

@@ -6,23 +6,21 @@ use warnings;
 
 use IPC::Run;
 use JSON::PP;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('export_worker');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('export_worker', conf => q{
 privacy.naptime = 60
 privacy.batch_size = 500
 privacy.default_rows_per_second = 0
 restart_after_crash = on
 });
-$node->start;
 
 my $ok = IPC::Run::run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/admin.key",
                         '-out', "$dir/admin.crt", '-days', '30', '-subj', '/CN=export admin'],

@@ -11,7 +11,10 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use IPC::Run;
 use MIME::Base64 qw(decode_base64);
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -19,16 +22,11 @@ my $dir = PostgreSQL::Test::Utils::tempdir;
 
 # Small shared_buffers: the peak memory compared below (VmHWM) also counts the shared buffers a
 # backend touched, which a bigger download touches more of; 16 MB bounds that part.
-my $node = PostgreSQL::Test::Cluster->new('export_stream');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('export_stream', conf => q{
 privacy.naptime = 60
 privacy.default_rows_per_second = 0
 shared_buffers = 16MB
 });
-$node->start;
 
 my $ok = IPC::Run::run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/admin.key",
                         '-out', "$dir/admin.crt", '-days', '30', '-subj', '/CN=export admin'],

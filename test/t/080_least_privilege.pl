@@ -16,27 +16,20 @@
 use strict;
 use warnings;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('least_privilege');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'app'
+my $node = privacy_node('least_privilege', database => 'app', create_database => 0, conf => $JOB_WORKER_CONF . q{
 privacy.naptime = 1
-privacy.max_workers = 2
-privacy.batch_size = 100
-privacy.default_rows_per_second = 0
-privacy.require_distinct_approver = off
 privacy.lock_timeout = '2s'
-max_worker_processes = 16
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 CREATE ROLE attacker LOGIN;

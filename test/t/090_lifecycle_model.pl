@@ -17,7 +17,10 @@
 # prove_installcheck PROVE_TESTS=test/t/090_lifecycle_model.pl.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -26,11 +29,7 @@ my $seed = $ENV{PG_PRIVACY_LIFECYCLE_SEED} // 13;
 srand($seed);
 note("seed $seed, $steps steps");
 
-my $node = PostgreSQL::Test::Cluster->new('lifecycle');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'app'
+my $node = privacy_node('lifecycle', database => 'app', wait_for_launcher => 1, conf => q{
 privacy.naptime = 1
 privacy.max_workers = 3
 privacy.batch_size = 50
@@ -40,10 +39,6 @@ privacy.max_attempts = 4
 max_worker_processes = 16
 restart_after_crash = on
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE app');
-$node->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
-  or die 'launcher did not start';
 
 my $subjects = 60;
 my @extras = ('extra1', 'extra2');

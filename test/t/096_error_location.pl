@@ -4,20 +4,17 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('error_location');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('error_location', create_extension => 1, conf => q{
 privacy.naptime = 60
 log_error_verbosity = verbose
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
 # Registering a system catalog is refused by src/data/registration_checks.cpp.
 my ($stdout, $stderr);

@@ -9,20 +9,18 @@ use strict;
 use warnings;
 
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('replay');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'source'
+my $node = privacy_node('replay', database => 'source', create_database => 0, conf => q{
 privacy.naptime = 1
 });
-$node->start;
 
 sub slurp { my ($file) = @_; open my $fh, '<', $file or die "$file: $!"; local $/; my $text = <$fh>; return $text; }
 sub spew { my ($file, $text) = @_; open my $fh, '>', $file or die "$file: $!"; print $fh $text; close $fh; }

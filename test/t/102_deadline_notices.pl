@@ -6,19 +6,17 @@ use strict;
 use warnings;
 
 use JSON::PP;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('deadlines');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_privacy'
-privacy.database = 'postgres'
+my $node = privacy_node('deadlines', conf => q{
 privacy.naptime = 1
 privacy.deadline_warning = '2d'
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_privacy;

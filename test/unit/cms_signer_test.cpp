@@ -1,3 +1,4 @@
+#include "core/encoding.hpp"
 #include "core/cms_signer.hpp"
 
 #include <gtest/gtest.h>

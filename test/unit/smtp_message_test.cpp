@@ -1,3 +1,4 @@
+#include "core/encoding.hpp"
 #include "core/error.hpp"
 #include "core/smtp_message.hpp"
 

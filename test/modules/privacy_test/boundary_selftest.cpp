@@ -1,5 +1,7 @@
-// privacy._boundary_selftest(mode): proves the C++/PostgreSQL boundary in both directions
-// (test/sql/boundary.sql). Superuser-only; it changes nothing.
+// privacy_test.boundary_selftest(mode): proves the C++/PostgreSQL boundary in both directions
+// (test/sql/boundary.sql). Test-only: it lives in the privacy_test module (this folder's Makefile),
+// which compiles pg_privacy's own src/pg/boundary.cpp and src/pg/spi.cpp, and never ships in
+// pg_privacy. Superuser-only; it changes nothing.
 //   'spi_error'     an SPI statement fails while RAII objects are alive: the client gets the
 //                   statement's own SQLSTATE and message, and the destructors run
 //   'cpp_error'     a core::Error with SQLSTATE, detail and hint becomes a clean ERROR
@@ -7,6 +9,10 @@
 //   'live_objects'  how many of the RAII probes are still alive (0 after every failure)
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+}
 
 #include <stdexcept>
 #include <string>

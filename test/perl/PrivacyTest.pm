@@ -1,0 +1,54 @@
+# The cluster setup the Perl TAP tests of test/t share: a node with pg_privacy preloaded and its
+# launcher connected to one database. Found through `PROVE_FLAGS += -I test/perl` (Makefile) and,
+# when a file is run by hand, the file's own `use lib "$FindBin::Bin/../perl"`.
+package PrivacyTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+
+our @EXPORT = qw(privacy_node wait_for_launcher $JOB_WORKER_CONF);
+
+# The settings of the tests that run jobs in background workers: two workers, batches of 100
+# rows, no throttle, and a requester may approve alone.
+our $JOB_WORKER_CONF = <<'EOC';
+privacy.max_workers = 2
+privacy.batch_size = 100
+privacy.default_rows_per_second = 0
+privacy.require_distinct_approver = off
+max_worker_processes = 16
+EOC
+
+# A started node named $name with shared_preload_libraries = 'pg_privacy' and
+# privacy.database = $opts{database} ('postgres' unless given), plus the postgresql.conf lines
+# of $opts{conf}. Then, in this order: creates that database unless it is postgres or
+# $opts{create_database} is 0; waits for the launcher when $opts{wait_for_launcher}; runs
+# CREATE EXTENSION pg_privacy in it when $opts{create_extension}.
+sub privacy_node {
+	my ($name, %opts) = @_;
+	my $database = $opts{database} // 'postgres';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'pg_privacy'\nprivacy.database = '$database'\n" . ($opts{conf} // ''));
+	$node->start;
+	if ($database ne 'postgres' && ($opts{create_database} // 1)) {
+		$node->safe_psql('postgres', qq{CREATE DATABASE "$database"});
+	}
+	wait_for_launcher($node, $database) if $opts{wait_for_launcher};
+	$node->safe_psql($database, 'CREATE EXTENSION pg_privacy') if $opts{create_extension};
+	return $node;
+}
+
+# Waits until the launcher runs (it connects to privacy.database); dies after the usual timeout.
+sub wait_for_launcher {
+	my ($node, $database) = @_;
+	$node->poll_query_until($database // 'postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
+	  or die 'launcher did not start';
+	return;
+}
+
+1;
