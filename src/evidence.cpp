@@ -1,5 +1,6 @@
 // Receipts and the receipt signing key (docs/compliance.md, "Receipts"): the hook the job
 // lifecycle calls when a request finishes, privacy.set_signing_key and privacy.receipt.
+#include "tenant_scope.hpp"
 #include "evidence.hpp"
 
 #include "audit.hpp"
@@ -297,7 +298,7 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.kind::pg_catalog.text, j.status::pg_catalog.text, (r.job_id IS NOT NULL)::pg_catalog.text,"
-      "       pg_catalog.encode(r.signature, 'base64')"
+      "       pg_catalog.encode(r.signature, 'base64'), j.tenant_id"
       "  FROM privacy.jobs j LEFT JOIN privacy.receipts r ON r.job_id OPERATOR(pg_catalog.=) j.id"
       " WHERE j.id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job_id)}, true);
@@ -306,6 +307,7 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
     throw Error(core::sqlstate::kInvalidParameter, job + " does not exist", "", "See privacy.job_overview for the jobs.");
   }
   const pg::TextRow& row = rows[0];
+  privacy::tenant_scope::require(*row[4], std::nullopt, "privacy.receipt of " + job);
   if (*row[2] != "true") {
     std::string when = *row[0] == "erase" ? "an erase's receipt is issued when its rows are finalized"
                                           : "a receipt is issued when the job completes";

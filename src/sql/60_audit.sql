@@ -33,7 +33,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION privacy._purge_audit(now_override timestamptz DEFAULT now()) RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_purge_audit' LANGUAGE C VOLATILE;
 
--- The rows of [from_ts, to_ts) in chain order, for
+-- The rows of [from_ts, to_ts) in chain order (a tenant-scoped role gets its tenants' chains), for
 --   \copy (SELECT * FROM privacy.audit_export('2024-01-01', '2025-01-01')) TO 'audit.csv' CSV HEADER
 -- The export itself is audited ('audit_exported', platform chain).
 CREATE FUNCTION privacy.audit_export(from_ts timestamptz, to_ts timestamptz)
@@ -44,7 +44,7 @@ BEGIN
     PERFORM privacy._audit_export_begin(from_ts, to_ts, 'csv');
     RETURN QUERY
         SELECT l.* FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts
+        WHERE l.at >= from_ts AND l.at < to_ts AND privacy.in_tenant_scope(l.tenant_id)
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -68,7 +68,7 @@ BEGIN
                    'detail', l.detail, 'detail_text', l.detail::text,
                    'prev_hash', l.prev_hash, 'hash', l.hash)
         FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts
+        WHERE l.at >= from_ts AND l.at < to_ts AND privacy.in_tenant_scope(l.tenant_id)
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -87,7 +87,8 @@ BEGIN
     PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
         jsonb_build_object('format', format, 'from', from_ts, 'to', to_ts,
                            'rows', (SELECT count(*) FROM privacy.audit_log l
-                                    WHERE l.at >= from_ts AND l.at < to_ts)));
+                                    WHERE l.at >= from_ts AND l.at < to_ts
+                                      AND privacy.in_tenant_scope(l.tenant_id))));
 END
 $fn$;
 
