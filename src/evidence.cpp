@@ -235,6 +235,7 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
 // role can read it, signs the receipts that waited for a key, audits 'signing_key_set' with the
 // fingerprint (never the key).
 PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.set_signing_key");  // platform-wide only
   std::string certificate = text_argument(fcinfo, 0, "certificate",
                                           "Pass the PEM text of the signing certificate (-----BEGIN CERTIFICATE----- ...).");
   std::string key = text_argument(fcinfo, 1, "private_key", "Pass the PEM text of its private key.");

@@ -6,7 +6,7 @@
 -- reference the subject table. The restriction of processing runs jobs: test/t/110_restriction.pl.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
-SELECT plan(66);
+SELECT plan(70);
 
 \ir ../../scripts/sample_schema.sql
 SELECT privacy.register_table('app.' || t, 'user_id', 'tenant_id')
@@ -97,6 +97,14 @@ SELECT throws_ok($$SELECT privacy.configure_tenant('globex', display_name => 'mi
                  'configuring another tenant is refused');
 SELECT throws_ok($$SELECT privacy.register_table('app.tenants', 'tenant_id')$$, '42501', NULL,
                  'registering tables is for platform-wide admins');
+SELECT throws_ok($$SELECT count(*) FROM privacy.erasure_ledger_export()$$, '42501', NULL,
+                 'the erasure ledger of every tenant is for platform-wide admins');
+SELECT throws_ok($$SELECT * FROM privacy.add_export_recipient('mine', 'not a certificate')$$, '42501', NULL,
+                 'export recipients (of every tenant''s exports) are for platform-wide admins');
+SELECT throws_ok($$SELECT * FROM privacy.set_signing_key('x', 'y')$$, '42501', NULL,
+                 'the receipt signing key is for platform-wide admins');
+SELECT is((SELECT array_agg(DISTINCT tenant_id) FROM privacy.sla_report('-infinity', 'infinity')), ARRAY['acme'],
+          'sla_report: acme only');
 RESET SESSION AUTHORIZATION;
 SELECT is((SELECT status::text FROM privacy.jobs WHERE id = :globex_job), 'pending', 'the globex job is untouched');
 SELECT is((SELECT active FROM privacy.legal_holds WHERE id = :globex_hold), true, 'the globex hold is untouched');
