@@ -6,7 +6,7 @@
 -- reference the subject table. The restriction of processing runs jobs: test/t/110_restriction.pl.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
-SELECT plan(70);
+SELECT plan(72);
 
 \ir ../../scripts/sample_schema.sql
 SELECT privacy.register_table('app.' || t, 'user_id', 'tenant_id')
@@ -63,10 +63,16 @@ SELECT is((SELECT count(*) FROM privacy.find_jobs()), 1::bigint, 'the requester 
 RESET SESSION AUTHORIZATION;
 
 -- ---- the matrix: a scoped admin sees and acts on its tenant only ------------------------------
+INSERT INTO privacy.job_errors (job_id, relation, phase, sqlstate, message)
+VALUES (:globex_job, 'app.users', 'mark', '23503', 'a globex item'), (:acme_job, 'app.users', 'mark', '23503', 'an acme item');
 SET SESSION AUTHORIZATION td_alice;
 SELECT is((SELECT array_agg(DISTINCT tenant_id) FROM privacy.jobs), ARRAY['acme'], 'privacy.jobs: acme rows only');
 SELECT is((SELECT array_agg(DISTINCT tenant_id) FROM privacy.job_overview), ARRAY['acme'], 'job_overview: acme rows only');
 SELECT is((SELECT total FROM privacy.dashboard), 1::bigint, 'the dashboard counts acme''s jobs only');
+SELECT is((SELECT array_agg(message) FROM privacy.job_errors), ARRAY['an acme item'],
+          'job_errors: the items of acme''s jobs only');
+SELECT is((SELECT array_agg(DISTINCT tenant_id) FROM privacy.tenant_grants), ARRAY['acme'],
+          'tenant_grants: acme''s grants only');
 SELECT is((SELECT count(*) FROM privacy.find_jobs()), 1::bigint, 'find_jobs: acme''s jobs only');
 SELECT is((SELECT count(*) FROM privacy.find_jobs('globex')), 0::bigint, 'find_jobs does not find globex''s jobs by name');
 SELECT throws_ok(format('SELECT privacy.job_detail(%s)', :globex_job), '22023', NULL,
