@@ -12,12 +12,13 @@ CREATE TABLE privacy.tenant_grants (
     PRIMARY KEY (role, tenant_id, capability)
 );
 
--- True when the session user may use `capability` ('request', 'decide', 'audit'; NULL: any of
--- them) on `tenant_id` (NULL: something of the whole platform, e.g. a table hold or the platform
--- audit chain). Superusers and roles without any scoped grant (directly or through a role they
--- are a member of) are platform-wide; the others are limited to what their grants name.
-CREATE FUNCTION privacy.in_tenant_scope(tenant_id text, capability text DEFAULT NULL)
-RETURNS boolean
+-- The session user's scope for `capability` ('request', 'decide', 'audit'; NULL: any of them):
+-- platform_wide for superusers and for roles without any scoped grant (directly or through a
+-- role they are a member of); else the tenants its grants name for that capability. The one
+-- place that decides. Queries over many rows call it once: in FROM, or as an uncorrelated
+-- sub-SELECT in the row-level security policies (an InitPlan), never once per row.
+CREATE FUNCTION privacy.tenant_scope(capability text DEFAULT NULL, OUT platform_wide boolean, OUT tenants text[])
+RETURNS record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     WITH mine AS (
@@ -26,10 +27,20 @@ AS $fn$
           JOIN pg_catalog.pg_roles r ON r.oid = g.role::oid
          WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
     SELECT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false)
-        OR NOT EXISTS (SELECT FROM mine)
-        OR EXISTS (SELECT FROM mine m
-                    WHERE m.tenant_id = in_tenant_scope.tenant_id
-                      AND (in_tenant_scope.capability IS NULL OR m.capability = in_tenant_scope.capability))
+               OR NOT EXISTS (SELECT FROM mine),
+           ARRAY(SELECT DISTINCT m.tenant_id FROM mine m
+                  WHERE tenant_scope.capability IS NULL OR m.capability = tenant_scope.capability
+                  ORDER BY 1)
+$fn$;
+
+-- True when the session user may use `capability` (NULL: any) on `tenant_id` (NULL: something of
+-- the whole platform, e.g. a table hold or the platform audit chain): one tenant at a time.
+CREATE FUNCTION privacy.in_tenant_scope(tenant_id text, capability text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT s.platform_wide OR coalesce(in_tenant_scope.tenant_id = ANY (s.tenants), false)
+      FROM privacy.tenant_scope(in_tenant_scope.capability) s
 $fn$;
 
 -- Raises 42501 naming `what` unless privacy.in_tenant_scope(tenant_id, capability).
@@ -158,11 +169,12 @@ AS $fn$
 $fn$;
 
 REVOKE ALL ON FUNCTION privacy._check_on_behalf_of(text), privacy._on_behalf_of_detail(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy.in_tenant_scope(text, text), privacy._require_tenant_scope(text, text, text),
+REVOKE ALL ON FUNCTION privacy.tenant_scope(text), privacy.in_tenant_scope(text, text),
+                       privacy._require_tenant_scope(text, text, text),
                        privacy.grant_tenant(regrole, text, text), privacy.revoke_tenant(regrole, text, text),
                        privacy._check_tenant_grant(regrole, text, text, text) FROM PUBLIC;
--- in_tenant_scope is in the row-level security policies of the tables these roles read.
-GRANT EXECUTE ON FUNCTION privacy.in_tenant_scope(text, text)
-    TO privacy_admin, privacy_requester, privacy_auditor;
+-- tenant_scope is in the row-level security policies of the tables these roles read; it also
+-- tells a role which tenants it is limited to.
+GRANT EXECUTE ON FUNCTION privacy.tenant_scope(text) TO privacy_admin, privacy_requester, privacy_auditor;
 GRANT EXECUTE ON FUNCTION privacy.grant_tenant(regrole, text, text), privacy.revoke_tenant(regrole, text, text)
     TO privacy_admin;

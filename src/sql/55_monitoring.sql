@@ -38,7 +38,7 @@ RETURNS SETOF privacy.job_overview
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT o.*
-      FROM privacy.job_overview o
+      FROM privacy.job_overview o, privacy.tenant_scope() s
      WHERE (find_jobs.status IS NULL OR o.status = find_jobs.status)
        AND (find_jobs.kind IS NULL OR o.kind = find_jobs.kind)
        AND (find_jobs.search IS NULL
@@ -47,7 +47,7 @@ AS $fn$
             OR o.target_id ILIKE '%' || find_jobs.search || '%'
             OR o.id::text = btrim(find_jobs.search))
        AND (pg_has_role(session_user, 'privacy_admin', 'USAGE') OR o.requested_by = session_user)
-       AND privacy.in_tenant_scope(o.tenant_id)
+       AND (s.platform_wide OR o.tenant_id = ANY (s.tenants))
      ORDER BY o.id DESC
 $fn$;
 

@@ -43,8 +43,8 @@ AS $fn$
 BEGIN
     PERFORM privacy._audit_export_begin(from_ts, to_ts, 'csv');
     RETURN QUERY
-        SELECT l.* FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts AND privacy.in_tenant_scope(l.tenant_id)
+        SELECT l.* FROM privacy.audit_log l, privacy.tenant_scope() s
+        WHERE l.at >= from_ts AND l.at < to_ts AND (s.platform_wide OR l.tenant_id = ANY (s.tenants))
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -67,8 +67,8 @@ BEGIN
                    'target', l.target, 'outcome', l.outcome,
                    'detail', l.detail, 'detail_text', l.detail::text,
                    'prev_hash', l.prev_hash, 'hash', l.hash)
-        FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts AND privacy.in_tenant_scope(l.tenant_id)
+        FROM privacy.audit_log l, privacy.tenant_scope() s
+        WHERE l.at >= from_ts AND l.at < to_ts AND (s.platform_wide OR l.tenant_id = ANY (s.tenants))
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -86,9 +86,9 @@ BEGIN
     END IF;
     PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
         jsonb_build_object('format', format, 'from', from_ts, 'to', to_ts,
-                           'rows', (SELECT count(*) FROM privacy.audit_log l
+                           'rows', (SELECT count(*) FROM privacy.audit_log l, privacy.tenant_scope() s
                                     WHERE l.at >= from_ts AND l.at < to_ts
-                                      AND privacy.in_tenant_scope(l.tenant_id))));
+                                      AND (s.platform_wide OR l.tenant_id = ANY (s.tenants)))));
 END
 $fn$;
 
