@@ -73,8 +73,10 @@ step_create_extension() {
   say "Creating the extension and the people who use it"
   demo_sql "CREATE EXTENSION pg_privacy"
   # A data-protection officer (administers and approves) and a support agent (files requests).
+  # The application's role may file self-service requests for its logged-in user, nothing more.
   demo_sql "CREATE ROLE demo_dpo NOLOGIN IN ROLE privacy_admin;
-            CREATE ROLE demo_support NOLOGIN IN ROLE privacy_requester;"
+            CREATE ROLE demo_support NOLOGIN IN ROLE privacy_requester;
+            GRANT privacy_intake TO demo_app;"
   demo_sql "SELECT tenant_id, display_name FROM privacy.configure_tenant('acme', display_name => 'Acme Corporation');
             SELECT tenant_id, display_name FROM privacy.configure_tenant('globex', display_name => 'Globex Inc.');"
 }
@@ -132,9 +134,12 @@ step_export_one_user() {
   chmod 644 "$DEMO_DIR/dpo.crt"
   demo_sql "SELECT recipient, key_type, not_after FROM privacy.add_export_recipient('dpo', pg_read_file('$DEMO_DIR/dpo.crt'))"
   local job
-  job=$(demo_value "SET SESSION AUTHORIZATION demo_support;
-                    SELECT privacy.request_export('acme', '17', 'subject access request (ticket 4710)')" | tail -n 1)
-  echo "export job $job requested by demo_support (exports need no approval by default)"
+  # User 17 clicks "download my data" in the application, which files the request for its
+  # logged-in user: tenant and subject come from the settings it already sets, not arguments.
+  job=$(demo_value "SET SESSION AUTHORIZATION demo_app; SET app.tenant = 'acme'; SET app.user_id = '17';
+                    SELECT privacy.submit_subject_request('export', 'download my data (account page)')" | tail -n 1)
+  echo "export job $job filed by the application for its logged-in user (exports need no approval by default)"
+  demo_sql "SELECT id, kind, tenant_id, target_id, requested_by, requested_on_behalf_of FROM privacy.jobs WHERE id = $job"
   wait_for_job "$job"
   demo_value "SELECT privacy.download_export($job)" >"$DEMO_DIR/export-$job.pem"
   if openssl cms -decrypt -inform PEM -in "$DEMO_DIR/export-$job.pem" -inkey "$DEMO_DIR/dpo.key" \

@@ -36,9 +36,11 @@ bool lock_head_and_fill(core::AuditRecord& record, const Entry& entry, std::stri
       " SELECT head.last_hash, nextval('privacy.audit_log_id_seq')::text,"
       "        to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
       "        session_user::text, current_user::text, host(inet_client_addr()),"
-      "        current_setting('application_name'), ($2::jsonb)::text"
+      "        current_setting('application_name'),"
+      "        (CASE WHEN $3::text IS NULL THEN $2::jsonb"
+      "              ELSE $2::jsonb || jsonb_build_object('on_behalf_of', $3::text) END)::text"
       "   FROM head",
-      {text_param(record.chain), text_param(entry.detail_json)}, false);
+      {text_param(record.chain), text_param(entry.detail_json), text_param(entry.on_behalf_of)}, false);
   if (rows.empty()) return false;
   const pg::TextRow& row = rows[0];
   previous_hash = *row[0];

@@ -24,6 +24,9 @@ struct Entry {
   std::string outcome = "ok";            // "ok", "refused", "error", ...
   std::string detail_json = "{}";        // counts and ids, never personal data
   std::optional<Actor> actor;            // default: this session
+  // The human behind the database role (the API's on_behalf_of argument): recorded in detail
+  // as "on_behalf_of", next to actor and acting_role (docs/security.md, "Acting for a person").
+  std::optional<std::string> on_behalf_of;
 };
 
 // Appends one row to privacy.audit_log in the caller's transaction and returns its id.

@@ -7,6 +7,7 @@
 // privacy.replay_erasures(file) checks the file (its chain, its head, its signature, that it is
 // this installation's) and applies again, through the ordinary job machinery, every erasure the
 // restored database does not know.
+#include "access/tenant_scope.hpp"
 #include "compliance/erasure_ledger.hpp"
 
 #include "audit/audit.hpp"
@@ -204,6 +205,7 @@ void put_line(ReturnSetInfo* result, const std::string& line) {
 }  // namespace
 
 PRIVACY_SQL_FUNCTION(privacy_erasure_ledger_export) {
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.erasure_ledger_export");  // platform-wide only
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC); });
   auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   pg::SpiConnection spi;
@@ -493,6 +495,7 @@ void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& c
 // privacy.replay_erasures(ledger, allow_unsigned): checks the whole ledger first (nothing happens
 // when any check fails), then replays every entry this database does not know, in seq order.
 PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.replay_erasures");  // platform-wide only
   if (PG_ARGISNULL(0)) {
     throw Error(core::sqlstate::kInvalidParameter, "ledger must not be NULL", "",
                 "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");

@@ -1,5 +1,6 @@
 // Receipts and the receipt signing key (docs/compliance.md, "Receipts"): the hook the job
 // lifecycle calls when a request finishes, privacy.set_signing_key and privacy.receipt.
+#include "access/tenant_scope.hpp"
 #include "compliance/receipts.hpp"
 
 #include "audit/audit.hpp"
@@ -230,6 +231,7 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
 // role can read it, signs the receipts that waited for a key, audits 'signing_key_set' with the
 // fingerprint (never the key).
 PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.set_signing_key");  // platform-wide only
   std::string certificate = pg::text_arg(fcinfo, 0, "certificate",
                                           "Pass the PEM text of the signing certificate (-----BEGIN CERTIFICATE----- ...).");
   std::string key = pg::text_arg(fcinfo, 1, "private_key", "Pass the PEM text of its private key.");
@@ -293,7 +295,7 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.kind::pg_catalog.text, j.status::pg_catalog.text, (r.job_id IS NOT NULL)::pg_catalog.text,"
-      "       pg_catalog.encode(r.signature, 'base64')"
+      "       pg_catalog.encode(r.signature, 'base64'), j.tenant_id"
       "  FROM privacy.jobs j LEFT JOIN privacy.receipts r ON r.job_id OPERATOR(pg_catalog.=) j.id"
       " WHERE j.id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job_id)}, true);
@@ -302,6 +304,7 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
     throw Error(core::sqlstate::kInvalidParameter, job + " does not exist", "", "See privacy.job_overview for the jobs.");
   }
   const pg::TextRow& row = rows[0];
+  privacy::tenant_scope::require(*row[4], std::nullopt, "privacy.receipt of " + job);
   if (*row[2] != "true") {
     std::string when = *row[0] == "erase" ? "an erase's receipt is issued when its rows are finalized"
                                           : "a receipt is issued when the job completes";

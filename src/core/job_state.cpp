@@ -8,7 +8,7 @@ namespace privacy::core {
 
 namespace {
 
-constexpr JobKind kAllJobKinds[] = {JobKind::Export, JobKind::Erase, JobKind::Purge};
+constexpr JobKind kAllJobKinds[] = {JobKind::Export, JobKind::Erase, JobKind::Purge, JobKind::Restrict};
 
 // "a", "a or b", "a, b or c": the English list used in error details.
 std::string join_with_or(const std::vector<std::string>& words) {
@@ -118,6 +118,7 @@ std::string_view to_string(JobKind kind) {
     case JobKind::Export: return "export";
     case JobKind::Erase: return "erase";
     case JobKind::Purge: return "purge";
+    case JobKind::Restrict: return "restrict";
   }
   return "unknown";  // unreachable for a valid enum value
 }

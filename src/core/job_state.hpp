@@ -43,7 +43,7 @@
 namespace privacy::core {
 
 // The SQL enum privacy.job_kind, in its declaration order.
-enum class JobKind { Export, Erase, Purge };
+enum class JobKind { Export, Erase, Purge, Restrict };
 
 // The SQL enum privacy.job_status, in its declaration order.
 enum class JobStatus { Pending, Approved, Processing, Completed, Failed, Rejected, Cancelled };

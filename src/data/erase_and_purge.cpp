@@ -70,7 +70,7 @@ class ModifyExecutor final : public PhaseExecutor {
                                       .value_or(std::to_string(relation))) +
                 ", \"rows_this_run\": " + std::to_string(action_.rows_in(relation)) + "}";
     }
-    std::string kind = operation_ == batch::Operation::Mark ? "erase" : "purge";
+    std::string kind(core::to_string(job.kind));
     return "{\"kind\": " + core::json_string(kind) + ", \"tables\": " + tables + "]}";
   }
 
@@ -83,6 +83,13 @@ class ModifyExecutor final : public PhaseExecutor {
 }  // namespace
 
 std::unique_ptr<PhaseExecutor> make_erase_executor() {
+  return std::make_unique<ModifyExecutor>(batch::Operation::Mark);
+}
+
+// A restriction (GDPR Art. 18) marks the subject's rows with its own job id: the same RLS policy
+// hides them, and no finalization ever touches them (docs/jobs.md, "Restriction of processing");
+// privacy.lift_restriction clears the mark.
+std::unique_ptr<PhaseExecutor> make_restrict_executor() {
   return std::make_unique<ModifyExecutor>(batch::Operation::Mark);
 }
 

@@ -3,6 +3,7 @@
 //
 // Registration validates everything first and changes nothing until every check has passed; the
 // row-level-security changes themselves live in data/softdelete.cpp.
+#include "access/tenant_scope.hpp"
 #include "data/registry.hpp"
 
 #include "core/json.hpp"
@@ -386,6 +387,7 @@ void warn_missing_index(const std::string& qualified, const std::optional<Column
 // privacy.register_table(rel regclass, subject_column name, tenant_column name, on_erase text)
 PRIVACY_SQL_FUNCTION(privacy_register_table) {
   privacy::citus_node::refuse_on_worker_node("privacy.register_table");
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.register_table");  // platform-wide only
   require_arg(fcinfo, 0, "rel");
   require_arg(fcinfo, 1, "subject_column");
   require_arg(fcinfo, 3, "on_erase");
@@ -527,6 +529,7 @@ static void forget_dangling(Oid relid) {
 // privacy.unregister_table(rel regclass)
 PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
   privacy::citus_node::refuse_on_worker_node("privacy.unregister_table");
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.unregister_table");  // platform-wide only
   require_arg(fcinfo, 0, "rel");
   Oid relid = PG_GETARG_OID(0);
   pg::SpiConnection spi;
@@ -579,6 +582,7 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
 // privacy.set_column_rule(rel regclass, column_name name, rule text)
 PRIVACY_SQL_FUNCTION(privacy_set_column_rule) {
   privacy::citus_node::refuse_on_worker_node("privacy.set_column_rule");
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.set_column_rule");  // platform-wide only
   require_arg(fcinfo, 0, "rel");
   require_arg(fcinfo, 1, "column_name");
   require_arg(fcinfo, 2, "rule");

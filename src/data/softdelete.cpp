@@ -144,7 +144,8 @@ PRIVACY_SQL_FUNCTION(privacy_restore) {
     throw Error(sqlstate::kInvalidParameter, "restoring chosen keys needs the relation they belong to", "",
                 "Pass relation => 'the_table' together with keys.");
   }
-  privacy::jobs::Job job = privacy::jobs::load(job_id, privacy::jobs::Lock::ForUpdate);
+  privacy::jobs::Job job =
+      privacy::jobs::load_for_caller(job_id, privacy::jobs::Lock::ForUpdate, std::string("decide"), "privacy.restore");
   long long total = 0;
   std::string per_relation;
   for (const privacy::registry::TableInfo& table : restorable_tables(job, relation)) {

@@ -15,6 +15,7 @@
 //
 // The launcher step "expire exports" deletes files once expires_at has passed (export_ttl),
 // and the ciphertext left behind by export runs that failed or were cancelled.
+#include "access/tenant_scope.hpp"
 #include "export/export.hpp"
 
 #include "audit/audit.hpp"
@@ -83,6 +84,7 @@ StoredFile open_for_download(long long job_id, const char* format) {
                       "List export jobs with: SELECT id, status, finished_at FROM privacy.jobs "
                       "WHERE kind = 'export' ORDER BY id;");
   }
+  tenant_scope::require(*jobs[0][2], std::string("decide"), "download of export job " + std::to_string(job_id));
   const std::string& kind = *jobs[0][0];
   const std::string& status = *jobs[0][1];
   if (kind != "export") {

@@ -57,6 +57,7 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind);
 // them into the encrypted file (export/export.cpp).
 std::unique_ptr<PhaseExecutor> make_erase_executor();
 std::unique_ptr<PhaseExecutor> make_purge_executor();
+std::unique_ptr<PhaseExecutor> make_restrict_executor();  // data/erase_and_purge.cpp
 std::unique_ptr<PhaseExecutor> make_export_executor();
 
 // The finalization's executor (data/finalize.cpp).

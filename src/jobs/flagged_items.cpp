@@ -114,7 +114,7 @@ struct RetryCounts {
 
 RetryCounts retry_items(long long job_id) {
   pg::SpiConnection spi;
-  jobs::Job job = jobs::load(job_id, jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id, jobs::Lock::ForUpdate, std::string("decide"), "privacy.retry_items");
   ensure_not_running(job);
   std::vector<Item> items = open_items_of(job_id);
   ensure_items_not_held(job, items);
@@ -199,7 +199,7 @@ PRIVACY_SQL_FUNCTION(privacy_resolve_item) {
     throw Error(sqlstate::kInvalidParameter, "flagged item " + std::to_string(item_id) + " does not exist", "",
                 "SELECT * FROM privacy.job_errors WHERE resolution IS NULL lists the open items.");
   }
-  jobs::Job job = jobs::load(*job_id, jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(*job_id, jobs::Lock::ForUpdate, std::string("decide"), "privacy.resolve_item");
   std::vector<pg::TextRow> item = pg::spi_query_rows(
       "SELECT resolution, resolved_by, resolved_at::pg_catalog.text, relation::pg_catalog.text, phase"
       "  FROM privacy.job_errors WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",

@@ -573,6 +573,8 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
   switch (kind) {  // no default: the compiler names a kind without an executor
     case core::JobKind::Erase:
       return make_erase_executor();
+    case core::JobKind::Restrict:
+      return make_restrict_executor();
     case core::JobKind::Purge:
       return make_purge_executor();
     case core::JobKind::Export:

@@ -6,6 +6,7 @@
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
+#include "access/tenant_scope.hpp"
 
 namespace privacy::jobs {
 
@@ -22,7 +23,8 @@ constexpr const char* kJobColumns =
     " processed_items, failed_items, total_items, cancel_requested::pg_catalog.text,"
     " (NOT requires_approval OR decided_by IS NOT NULL)::pg_catalog.text, (started_at IS NOT NULL)::pg_catalog.text,"
     " attempts, finalization_attempts, recoverable_until::pg_catalog.text,"
-    " COALESCE(recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now(), false)::pg_catalog.text, last_error";
+    " COALESCE(recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now(), false)::pg_catalog.text, last_error,"
+    " requested_on_behalf_of";
 
 Job job_from_row(const pg::TextRow& row) {
   Job job;
@@ -48,6 +50,7 @@ Job job_from_row(const pg::TextRow& row) {
   job.recoverable_until = row[18];
   job.window_closed = *row[19] == "true";
   job.last_error = row[20];
+  job.requested_on_behalf_of = row[21];
   return job;
 }
 
@@ -65,14 +68,14 @@ constexpr const char* kOpenWindow =
 std::string assignments_for(JobAction action) {
   switch (action) {
     case JobAction::Approve:
-      return "decided_by = session_user, decided_at = pg_catalog.now(), decision_note = $2,"
-             " queued_at = pg_catalog.now()";
+      return "decided_by = session_user, decided_on_behalf_of = $4, decided_at = pg_catalog.now(),"
+             " decision_note = $2, queued_at = pg_catalog.now()";
     case JobAction::Retry:
       return "queued_at = pg_catalog.now(), error = NULL, last_error = NULL, finished_at = NULL,"
              " cancel_requested = false, attempts = 0, recoverable_until = NULL";
     case JobAction::Reject:
-      return "decided_by = session_user, decided_at = pg_catalog.now(), decision_note = $2,"
-             " finished_at = pg_catalog.now()";
+      return "decided_by = session_user, decided_on_behalf_of = $4, decided_at = pg_catalog.now(),"
+             " decision_note = $2, finished_at = pg_catalog.now()";
     case JobAction::Cancel:
       return std::string("decision_note = COALESCE($2, decision_note), finished_at = pg_catalog.now(),"
                          " cancel_requested = true, worker_pid = NULL, eta = NULL, last_error = NULL, ") + kOpenWindow;
@@ -101,9 +104,10 @@ std::string assignments_for(JobAction action) {
 }
 
 // What the state machine needs to know about the session and the job besides its state.
-core::ActionContext action_context(const Job& job) {
+core::ActionContext action_context(const Job& job, const std::optional<std::string>& on_behalf_of) {
   core::ActionContext context;
   context.requester = job.requested_by;
+  if (job.requested_on_behalf_of) context.requester += " on behalf of " + *job.requested_on_behalf_of;
   context.distinct_approver_required = pg::guc::require_distinct_approver;
   context.was_approved = job.was_approved;
   context.kind = job.kind;
@@ -112,8 +116,14 @@ core::ActionContext action_context(const Job& job) {
   // The session user is the actor of the audit trail. Code that runs for another role (a table
   // owner's trigger in a worker's batch) keeps the worker's session user, so the state machine
   // refuses approvals from inside such code altogether.
+  // Four-eyes compares the humans too (docs/security.md, "Acting for a person"): the person
+  // behind each side is the on_behalf_of it named, else its session user, so one person cannot
+  // request and approve through two roles.
   pg::pg_guard([&] {
-    context.approver_is_requester = job.requested_by == GetUserNameFromId(GetSessionUserId(), false);
+    std::string session_user = GetUserNameFromId(GetSessionUserId(), false);
+    std::string requester = job.requested_on_behalf_of.value_or(job.requested_by);
+    std::string approver = on_behalf_of.value_or(session_user);
+    context.approver_is_requester = job.requested_by == session_user || requester == approver;
     context.inside_restricted_operation = InSecurityRestrictedOperation();
   });
   return context;
@@ -138,17 +148,27 @@ Job load(long long job_id, Lock lock) {
   return job_from_row(rows[0]);
 }
 
+Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string>& capability,
+                    const std::string& what) {
+  Job job = load(job_id, lock);
+  tenant_scope::require(job.tenant_id, capability, what + " of job " + std::to_string(job_id));
+  return job;
+}
+
 core::JobState transition(const Job& job, const Transition& change) {
-  core::JobState to = core::decide(job.id, job.state, change.action, action_context(job));
+  core::JobState to = core::decide(job.id, job.state, change.action, action_context(job, change.on_behalf_of));
   pg::SpiConnection spi;
   std::string finalization = finalization_text(to);
   std::string sql = "UPDATE privacy.jobs SET status = '" + std::string(core::to_string(to.status)) +
                     "'::privacy.job_status, finalization = NULLIF($3, '')::privacy.finalization_state,"
                     " updated_at = pg_catalog.now(), " + assignments_for(change.action) +
                     " WHERE id OPERATOR(pg_catalog.=) $1";
-  pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note), pg::text_param(finalization)});
+  pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note), pg::text_param(finalization),
+                        pg::text_param(change.on_behalf_of)});
 
-  audit::append(job_audit_entry(job, std::string(core::audit_action(change.action)), change.audit_detail_json));
+  audit::Entry entry = job_audit_entry(job, std::string(core::audit_action(change.action)), change.audit_detail_json);
+  entry.on_behalf_of = change.on_behalf_of;
+  audit::append(entry);
   if (to.status != job.state.status) {
     notify::job_status_changed(notify::load_job_event(job.id, std::string(core::to_string(job.state.status)),
                                                       std::string(core::to_string(to.status))));

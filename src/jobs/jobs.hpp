@@ -46,6 +46,7 @@ struct Job {
   std::optional<std::string> recoverable_until;  // as PostgreSQL prints it
   bool window_closed = false;                    // recoverable_until <= now()
   std::optional<std::string> last_error;
+  std::optional<std::string> requested_on_behalf_of;  // the human behind requested_by, if named
 
   // "subject:42" / "tenant:acme", as audit rows name the target.
   std::string target() const { return target_type + ":" + target_id; }
@@ -57,11 +58,20 @@ enum class Lock { None, ForUpdate };
 // Reads a job; with Lock::ForUpdate, takes its row lock. Throws 22023 if there is none.
 Job load(long long job_id, Lock lock);
 
+// load() for an API function acting on a job for its caller: also throws 42501 (naming `what`)
+// unless the session user's tenant scope allows `capability` on the job's tenant (nullopt: any
+// capability; docs/security.md, "Tenant scopes").
+Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string>& capability,
+                    const std::string& what);
+
 // One action on a job and the few values it records.
 struct Transition {
   core::JobAction action;
   std::optional<std::string> note;   // decision note, rejection/cancel reason, result or error text
   std::string audit_detail_json = "{}";
+  // The human behind the session user (on_behalf_of): recorded as decided_on_behalf_of by an
+  // approval or rejection, in the audit row, and compared with the requester's by four-eyes.
+  std::optional<std::string> on_behalf_of;
 };
 
 // Carries out an action on a job: asks the state machine (which also enforces four-eyes

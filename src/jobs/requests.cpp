@@ -15,6 +15,7 @@
 #include "pg/spi.hpp"
 #include "data/registry.hpp"
 #include "jobs/requests.hpp"
+#include "access/tenant_scope.hpp"
 
 extern "C" {
 #include "utils/lsyscache.h"
@@ -106,7 +107,27 @@ long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
   std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
   std::string subject = required_text(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
   std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
-  return privacy::requests::submit({kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3), enum_arg(fcinfo, 4)});
+  return privacy::requests::submit(
+      {kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3), enum_arg(fcinfo, 4), std::nullopt, text_arg(fcinfo, 5)});
+}
+
+// An erase would skip the rows a restriction hides (its mark is the restriction's job id), and
+// finalization would leave them: the restriction is lifted first (docs/jobs.md, "Restriction of
+// processing").
+void refuse_while_restricted(const privacy::requests::Request& request) {
+  std::optional<std::string> restriction = pg::spi_query_text(
+      "SELECT id::pg_catalog.text FROM privacy.jobs"
+      " WHERE kind OPERATOR(pg_catalog.=) 'restrict' AND lifted_at IS NULL"
+      "   AND tenant_id OPERATOR(pg_catalog.=) $1 AND target_id OPERATOR(pg_catalog.=) $2"
+      "   AND status OPERATOR(pg_catalog.<>) ALL ('{rejected}'::privacy.job_status[])"
+      " ORDER BY id LIMIT 1",
+      {pg::text_param(request.tenant_id), pg::text_param(request.target_id)}, false);
+  if (!restriction) return;
+  throw Error(sqlstate::kObjectNotInPrerequisiteState,
+              "cannot erase subject \"" + request.target_id + "\" of tenant \"" + request.tenant_id +
+                  "\": restriction job " + *restriction + " is in effect (or still open)",
+              "An erasure would pass over the rows the restriction hides.",
+              "Lift it first: SELECT privacy.lift_restriction(" + *restriction + "); or cancel it if it has not run.");
 }
 
 }  // namespace
@@ -118,6 +139,8 @@ namespace privacy::requests {
 long long submit(const Request& request) {
   std::string kind_text(privacy::core::to_string(request.kind));
   privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
+  privacy::tenant_scope::require(request.tenant_id, std::string("request"), "privacy.request_" + kind_text);
+  privacy::tenant_scope::check_on_behalf_of(request.on_behalf_of);
   validate_email(request.notify_email);
   std::optional<std::string> subject =
       request.target_type == "subject" ? std::optional<std::string>(request.target_id) : std::nullopt;
@@ -128,6 +151,7 @@ long long submit(const Request& request) {
                                     request.tenant_id, subject);
   }
   pg::SpiConnection spi;
+  if (request.kind == JobKind::Erase && request.target_type == "subject") refuse_while_restricted(request);
   if (request.kind == JobKind::Erase) ensure_anonymizable(request.tenant_id, request.target_id);
   std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
   if (registered.value_or(0) == 0) {
@@ -140,22 +164,26 @@ long long submit(const Request& request) {
   if (request.replay) replay_of = request.replay->entry_hash;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "INSERT INTO privacy.jobs (kind, target_type, target_id, tenant_id, reason, notify_email,"
-      "                          requires_approval, status, queued_at, due_at, regulation, replay_of)"
+      "                          requires_approval, status, queued_at, due_at, regulation, replay_of,"
+      "                          requested_on_behalf_of)"
       " SELECT $1::privacy.job_kind, $2::privacy.target_type, $3, $4, $5, $6, needs,"
       "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
       "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, $7::pg_catalog.timestamptz,"
-      "        $8::privacy.regulation, $9"
+      "        $8::privacy.regulation, $9, $10"
       "   FROM privacy.tenant_settings($4) s,"
       "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
       " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
       {pg::text_param(kind_text), pg::text_param(request.target_type), pg::text_param(request.target_id),
        pg::text_param(request.tenant_id), pg::text_param(request.reason), pg::text_param(request.notify_email),
-       pg::text_param(deadline.due_at), pg::text_param(deadline.regulation), pg::text_param(replay_of)},
+       pg::text_param(deadline.due_at), pg::text_param(deadline.regulation), pg::text_param(replay_of),
+       pg::text_param(request.on_behalf_of)},
       false);
   long long job_id = std::stoll(*rows[0][0]);
   bool queued = *rows[0][1] == "approved";
 
-  privacy::audit::append(submission_entry(request, job_id, *rows[0][2]));
+  privacy::audit::Entry entry = submission_entry(request, job_id, *rows[0][2]);
+  entry.on_behalf_of = request.on_behalf_of;
+  privacy::audit::append(entry);
   privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
   if (queued) pg::wake_launcher_at_commit();
   return job_id;
@@ -165,6 +193,7 @@ long long submit(const Request& request) {
 
 PRIVACY_SQL_FUNCTION(privacy_request_export) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export)); }
 PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Erase)); }
+PRIVACY_SQL_FUNCTION(privacy_request_restrict) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Restrict)); }
 
 PRIVACY_SQL_FUNCTION(privacy_request_purge) {
   std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
@@ -178,23 +207,28 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
                 "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
   }
   return Int64GetDatum(
-      privacy::requests::submit({JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4), enum_arg(fcinfo, 5)}));
+      privacy::requests::submit({JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4), enum_arg(fcinfo, 5),
+                                 std::nullopt, text_arg(fcinfo, 6)}));
 }
 
 // Four-eyes approval: the state machine refuses an approval by the requester (jobs::transition).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
   privacy::citus_node::refuse_on_worker_node("privacy.approve");
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.approve");
   std::optional<std::string> note = text_arg(fcinfo, 1);
-  jobs::transition(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}})});
+  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
+  jobs::transition(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}}), on_behalf_of});
   return (Datum)0;
 }
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
   privacy::citus_node::refuse_on_worker_node("privacy.reject");
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.reject");
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
-  jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}})});
+  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
+  jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
   return (Datum)0;
 }
 
@@ -203,17 +237,21 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.cancel");
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
+  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   if (job.state.status != JobStatus::Processing) {
-    jobs::transition(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}})});
+    jobs::transition(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
     return (Datum)0;
   }
   pg::SpiConnection spi;
   pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = pg_catalog.now()"
                   " WHERE id OPERATOR(pg_catalog.=) $1",
                   {pg::int8_param(job.id), pg::text_param(reason)});
-  privacy::audit::append(jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}})));
+  privacy::audit::Entry entry = jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}}));
+  entry.on_behalf_of = on_behalf_of;
+  privacy::audit::append(entry);
   pg::wake_launcher_at_commit();
   return (Datum)0;
 }
@@ -223,7 +261,7 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
 // An erase is retried only while its finalization has not begun (docs/jobs.md, "Lifecycle").
 PRIVACY_SQL_FUNCTION(privacy_retry) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry");
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.retry");
   jobs::transition(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
@@ -231,7 +269,7 @@ PRIVACY_SQL_FUNCTION(privacy_retry) {
 // Moves the due date as far as the job's regulation allows; the rules are src/core/deadline.hpp.
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::ForUpdate);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.extend_deadline");
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   const Interval* by = PG_GETARG_INTERVAL_P(1);
   std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
@@ -247,10 +285,11 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
 // Per registered relation that exists: how many rows the job would touch, and whether a hold
 // applies. A registration whose table is gone is left out (unregister_table removes it).
 PRIVACY_SQL_FUNCTION(privacy_preview) {
-  jobs::Job job = jobs::load(job_id_arg(fcinfo), jobs::Lock::None);
+  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::None, std::string("decide"), "privacy.preview");
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-  privacy::batch::Operation operation = job.kind == JobKind::Erase ? privacy::batch::Operation::Mark
+  privacy::batch::Operation operation = job.kind == JobKind::Erase || job.kind == JobKind::Restrict
+                                            ? privacy::batch::Operation::Mark
                                         : job.kind == JobKind::Purge ? privacy::batch::Operation::Purge
                                                                      : privacy::batch::Operation::Read;
   for (Oid relation : privacy::batch::relations_in_order()) {

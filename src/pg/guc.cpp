@@ -30,6 +30,11 @@ bool require_distinct_approver = true;
 int max_attempts = 5;
 
 namespace {
+// Read by SQL only (privacy.submit_subject_request, docs/jobs.md "Self-service requests").
+char* intake_tenant_setting = nullptr;
+char* intake_subject_setting = nullptr;
+int intake_max_requests = 5;
+
 constexpr int kMaxSeconds = INT_MAX;
 
 // PostgreSQL refuses (with FATAL) to define a PGC_POSTMASTER variable outside
@@ -116,6 +121,17 @@ void define_all() {
                           "A run that stopped without a word (its process died) counts too; runs are retried "
                           "after a growing pause.",
                           &max_attempts, 5, 1, 1000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("privacy.intake_tenant_setting",
+                             "Setting that holds the tenant of the application's logged-in user (self-service requests).",
+                             "The same setting the application's row-level security policies read.",
+                             &intake_tenant_setting, "app.tenant", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("privacy.intake_subject_setting",
+                             "Setting that holds the subject id of the logged-in user, unless the tenant names its own.",
+                             "privacy.configure_tenant(..., intake_subject_setting => ...) overrides it per tenant.",
+                             &intake_subject_setting, "app.user_id", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.intake_max_requests",
+                          "Self-service requests one subject may file per 24 hours.", "0: none.",
+                          &intake_max_requests, 5, 0, 1000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("privacy");
 }
 

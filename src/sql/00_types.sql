@@ -6,7 +6,8 @@ CREATE SCHEMA privacy;
 COMMENT ON SCHEMA privacy IS 'pg_privacy: data-subject requests, legal holds and the audit trail';
 
 -- The public vocabulary (docs/architecture.md, "Data model").
-CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge');
+-- 'restrict': restriction of processing (GDPR Art. 18, docs/jobs.md "Restriction of processing").
+CREATE TYPE privacy.job_kind AS ENUM ('export', 'erase', 'purge', 'restrict');
 CREATE TYPE privacy.job_status AS ENUM
     ('pending', 'approved', 'processing', 'completed', 'failed', 'rejected', 'cancelled');
 CREATE TYPE privacy.target_type AS ENUM ('subject', 'tenant');

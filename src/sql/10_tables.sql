@@ -57,6 +57,9 @@ CREATE TABLE privacy.tenants (
     regulation           privacy.regulation,   -- of requests that name none (NULL: 'other')
     privacy_contact      text CHECK (btrim(privacy_contact) <> ''),  -- gets the deadline notices
     time_zone            text,                 -- where the tenant's calendar months end (NULL: UTC)
+    -- The setting holding the logged-in user's subject id, for self-service requests
+    -- (privacy.submit_subject_request; NULL: privacy.intake_subject_setting).
+    intake_subject_setting text CHECK (intake_subject_setting ~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$.]*$'),
     updated_by           text NOT NULL DEFAULT session_user,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -111,9 +114,18 @@ CREATE TABLE privacy.jobs (
     overdue_notified_at  timestamptz,
     -- The erasure ledger entry (its hash) this job applies again after a restore, if any.
     replay_of          text,
+    -- The humans behind the database roles (on_behalf_of of the request and of the decision),
+    -- as the application that called says; NULL: the database role acted for itself.
+    requested_on_behalf_of  text,
+    decided_on_behalf_of    text,
+    -- A restriction (kind 'restrict') ends when lifted (privacy.lift_restriction).
+    lifted_at          timestamptz,
+    lifted_by          text,
+    lifted_on_behalf_of text,
     CHECK (target_type = 'subject' OR kind = 'purge'),
     CHECK (finalization IS NULL OR kind = 'erase'),
-    CHECK (processed_items >= 0 AND failed_items >= 0)
+    CHECK (processed_items >= 0 AND failed_items >= 0),
+    CHECK (lifted_at IS NULL OR kind::text = 'restrict')  -- text: an update adds the value in the same transaction (docs/upgrading.md)
 );
 CREATE INDEX jobs_status_idx ON privacy.jobs (status, queued_at);
 CREATE INDEX jobs_tenant_idx ON privacy.jobs (tenant_id, requested_at);
@@ -167,6 +179,8 @@ CREATE TABLE privacy.legal_holds (
     released_by     text,
     released_at     timestamptz,
     release_reason  text,
+    placed_on_behalf_of    text,   -- the humans behind created_by / released_by (on_behalf_of)
+    released_on_behalf_of  text,
     CHECK (scope <> 'subject' OR tenant_id IS NOT NULL),
     CHECK ((scope = 'table') = (relation IS NOT NULL)),
     CHECK (active OR released_at IS NOT NULL OR expires_at IS NOT NULL)

@@ -14,7 +14,8 @@ CREATE FUNCTION privacy.configure_tenant(
     tombstone_subject    text DEFAULT NULL,
     regulation           privacy.regulation DEFAULT NULL,
     privacy_contact      text DEFAULT NULL,
-    time_zone            text DEFAULT NULL)
+    time_zone            text DEFAULT NULL,
+    intake_subject_setting text DEFAULT NULL)
 RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -67,6 +68,15 @@ BEGIN
                          || 'a superuser can lower (postgresql.conf). Pass a longer audit_retention, e.g. ''1 year''.';
     END IF;
 
+    PERFORM privacy._require_tenant_scope(tenant_id, 'decide', 'privacy.configure_tenant');
+    IF intake_subject_setting IS NOT NULL
+       AND intake_subject_setting !~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$.]*$' THEN
+        RAISE EXCEPTION 'intake_subject_setting for tenant "%" is not the name of a custom setting: "%"',
+                tenant_id, intake_subject_setting
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the setting your application sets for its logged-in user, e.g. ''app.user_id''.';
+    END IF;
+
     -- Create the row if missing, else lock it before reading it: "before" in the audit row is
     -- then exactly what this call changed, even when sessions configure one tenant concurrently
     -- (a second creator waits for the first, then updates the row the first one committed).
@@ -91,6 +101,8 @@ BEGIN
         regulation          = CASE WHEN reset THEN configure_tenant.regulation          ELSE coalesce(configure_tenant.regulation, t.regulation) END,
         privacy_contact     = CASE WHEN reset THEN configure_tenant.privacy_contact     ELSE coalesce(configure_tenant.privacy_contact, t.privacy_contact) END,
         time_zone           = CASE WHEN reset THEN configure_tenant.time_zone           ELSE coalesce(configure_tenant.time_zone, t.time_zone) END,
+        intake_subject_setting = CASE WHEN reset THEN configure_tenant.intake_subject_setting
+                                      ELSE coalesce(configure_tenant.intake_subject_setting, t.intake_subject_setting) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id

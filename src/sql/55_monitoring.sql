@@ -30,14 +30,15 @@ SELECT j.id,
 FROM privacy.jobs j
 LEFT JOIN privacy.tenants t ON t.tenant_id = j.tenant_id;
 
--- Search by tenant id or name, job id or target id; requesters see only their own jobs.
+-- Search by tenant id or name, job id or target id; requesters see only their own jobs, and
+-- tenant-scoped roles only the jobs of their tenants (docs/security.md, "Tenant scopes").
 CREATE FUNCTION privacy.find_jobs(search text DEFAULT NULL, status privacy.job_status DEFAULT NULL,
                                   kind privacy.job_kind DEFAULT NULL)
 RETURNS SETOF privacy.job_overview
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT o.*
-      FROM privacy.job_overview o
+      FROM privacy.job_overview o, privacy.tenant_scope() s
      WHERE (find_jobs.status IS NULL OR o.status = find_jobs.status)
        AND (find_jobs.kind IS NULL OR o.kind = find_jobs.kind)
        AND (find_jobs.search IS NULL
@@ -46,6 +47,7 @@ AS $fn$
             OR o.target_id ILIKE '%' || find_jobs.search || '%'
             OR o.id::text = btrim(find_jobs.search))
        AND (pg_has_role(session_user, 'privacy_admin', 'USAGE') OR o.requested_by = session_user)
+       AND (s.platform_wide OR o.tenant_id = ANY (s.tenants))
      ORDER BY o.id DESC
 $fn$;
 
@@ -76,7 +78,8 @@ BEGIN
       INTO detail
       FROM privacy.jobs j
      WHERE j.id = job_detail.job_id
-       AND (pg_has_role(session_user, 'privacy_admin', 'USAGE') OR j.requested_by = session_user);
+       AND (pg_has_role(session_user, 'privacy_admin', 'USAGE') OR j.requested_by = session_user)
+       AND privacy.in_tenant_scope(j.tenant_id);
     IF detail IS NULL THEN
         RAISE EXCEPTION 'job % does not exist', job_id
             USING ERRCODE = '22023', HINT = 'See privacy.find_jobs() for the jobs you can see.';

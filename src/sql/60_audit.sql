@@ -33,7 +33,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION privacy._purge_audit(now_override timestamptz DEFAULT now()) RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_purge_audit' LANGUAGE C VOLATILE;
 
--- The rows of [from_ts, to_ts) in chain order, for
+-- The rows of [from_ts, to_ts) in chain order (a tenant-scoped role gets its tenants' chains), for
 --   \copy (SELECT * FROM privacy.audit_export('2024-01-01', '2025-01-01')) TO 'audit.csv' CSV HEADER
 -- The export itself is audited ('audit_exported', platform chain).
 CREATE FUNCTION privacy.audit_export(from_ts timestamptz, to_ts timestamptz)
@@ -43,8 +43,8 @@ AS $fn$
 BEGIN
     PERFORM privacy._audit_export_begin(from_ts, to_ts, 'csv');
     RETURN QUERY
-        SELECT l.* FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts
+        SELECT l.* FROM privacy.audit_log l, privacy.tenant_scope() s
+        WHERE l.at >= from_ts AND l.at < to_ts AND (s.platform_wide OR l.tenant_id = ANY (s.tenants))
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -67,8 +67,8 @@ BEGIN
                    'target', l.target, 'outcome', l.outcome,
                    'detail', l.detail, 'detail_text', l.detail::text,
                    'prev_hash', l.prev_hash, 'hash', l.hash)
-        FROM privacy.audit_log l
-        WHERE l.at >= from_ts AND l.at < to_ts
+        FROM privacy.audit_log l, privacy.tenant_scope() s
+        WHERE l.at >= from_ts AND l.at < to_ts AND (s.platform_wide OR l.tenant_id = ANY (s.tenants))
         ORDER BY l.chain, l.id;
 END
 $fn$;
@@ -86,8 +86,9 @@ BEGIN
     END IF;
     PERFORM privacy._audit('audit_exported', NULL, NULL, 'privacy.audit_log', 'ok',
         jsonb_build_object('format', format, 'from', from_ts, 'to', to_ts,
-                           'rows', (SELECT count(*) FROM privacy.audit_log l
-                                    WHERE l.at >= from_ts AND l.at < to_ts)));
+                           'rows', (SELECT count(*) FROM privacy.audit_log l, privacy.tenant_scope() s
+                                    WHERE l.at >= from_ts AND l.at < to_ts
+                                      AND (s.platform_wide OR l.tenant_id = ANY (s.tenants)))));
 END
 $fn$;
 

@@ -47,7 +47,8 @@ CREATE FUNCTION privacy.place_hold(
     tenant_id      text,
     reason         text,
     expires_at     timestamptz DEFAULT NULL,
-    block_updates  boolean DEFAULT true)
+    block_updates  boolean DEFAULT true,
+    on_behalf_of   text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -120,6 +121,9 @@ BEGIN
         END IF;
         held_id := table_oid::text;  -- schema-qualified: search_path is pinned to pg_catalog
     END IF;
+    -- A table hold (no tenant) is for platform-wide admins only.
+    PERFORM privacy._require_tenant_scope(hold_tenant, 'decide', 'privacy.place_hold');
+    PERFORM privacy._check_on_behalf_of(on_behalf_of);
 
     -- Wait out writers in flight on the tables the hold could cover and keep new ones out
     -- until commit (in OID order, so concurrent place_hold calls agree).
@@ -133,8 +137,9 @@ BEGIN
     END LOOP;
 
     INSERT INTO privacy.legal_holds (scope, scope_id, relation, tenant_id, reason, created_by, created_at,
-                                     expires_at, block_updates)
-    VALUES (scope, held_id, table_oid, hold_tenant, reason, session_user, now(), expires_at, block_updates)
+                                     expires_at, block_updates, placed_on_behalf_of)
+    VALUES (scope, held_id, table_oid, hold_tenant, reason, session_user, now(), expires_at, block_updates,
+            on_behalf_of)
     RETURNING id INTO new_id;
     -- On Citus, to every worker node in this transaction (docs/citus.md, "Legal holds").
     PERFORM privacy._replicate_hold(new_id);
@@ -145,13 +150,14 @@ BEGIN
 
     PERFORM privacy._audit('hold_placed', hold_tenant, NULL, 'hold ' || new_id, 'ok',
         jsonb_build_object('hold_id', new_id, 'scope', scope, 'scope_id', held_id,
-                           'reason', reason, 'expires_at', expires_at, 'block_updates', block_updates));
+                           'reason', reason, 'expires_at', expires_at, 'block_updates', block_updates)
+        || privacy._on_behalf_of_detail(on_behalf_of));
     RETURN new_id;
 END
 $fn$;
 
 -- Releases an active hold; the data it protected may then be erased again.
-CREATE FUNCTION privacy.release_hold(hold_id bigint, reason text)
+CREATE FUNCTION privacy.release_hold(hold_id bigint, reason text, on_behalf_of text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -167,6 +173,8 @@ BEGIN
         RAISE EXCEPTION 'legal hold % does not exist', hold_id
             USING ERRCODE = '22023', HINT = 'See privacy.legal_holds for the holds placed.';
     END IF;
+    PERFORM privacy._require_tenant_scope(hold.tenant_id, 'decide', 'privacy.release_hold');
+    PERFORM privacy._check_on_behalf_of(on_behalf_of);
     IF NOT hold.active THEN
         RAISE EXCEPTION 'legal hold % is no longer active', hold_id
             USING ERRCODE = '55000',
@@ -178,7 +186,7 @@ BEGIN
 
     UPDATE privacy.legal_holds h
        SET active = false, released_by = session_user, released_at = now(),
-           release_reason = release_hold.reason
+           release_reason = release_hold.reason, released_on_behalf_of = release_hold.on_behalf_of
      WHERE h.id = release_hold.hold_id;
     PERFORM privacy._replicate_hold(hold.id);
 
@@ -192,7 +200,7 @@ BEGIN
 
     PERFORM privacy._audit('hold_released', hold.tenant_id, NULL, 'hold ' || hold.id, 'ok',
         jsonb_build_object('hold_id', hold.id, 'scope', hold.scope, 'scope_id', hold.scope_id,
-                           'reason', reason));
+                           'reason', reason) || privacy._on_behalf_of_detail(on_behalf_of));
 END
 $fn$;
 
@@ -236,14 +244,14 @@ CREATE EVENT TRIGGER privacy_hold_drop_guard ON sql_drop
     EXECUTE FUNCTION privacy._hold_drop_guard();
 ALTER EVENT TRIGGER privacy_hold_drop_guard ENABLE ALWAYS;
 
-REVOKE ALL ON FUNCTION privacy.place_hold(privacy.hold_scope, text, text, text, timestamptz, boolean),
-                       privacy.release_hold(bigint, text),
+REVOKE ALL ON FUNCTION privacy.place_hold(privacy.hold_scope, text, text, text, timestamptz, boolean, text),
+                       privacy.release_hold(bigint, text, text),
                        privacy._attach_hold_triggers(regclass, name, name),
                        privacy._detach_hold_triggers(regclass),
                        privacy._sync_hold_triggers(regclass, boolean), privacy._expire_holds(),
                        privacy._hold_guard(), privacy._hold_guard_truncate(), privacy._holds_changed(),
                        privacy._hold_drop_guard()
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy.place_hold(privacy.hold_scope, text, text, text, timestamptz, boolean),
-                          privacy.release_hold(bigint, text)
+GRANT EXECUTE ON FUNCTION privacy.place_hold(privacy.hold_scope, text, text, text, timestamptz, boolean, text),
+                          privacy.release_hold(bigint, text, text)
     TO privacy_admin;

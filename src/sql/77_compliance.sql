@@ -191,7 +191,9 @@ BEGIN
                        FROM privacy.job_errors e
                       WHERE e.job_id = j.id
                       ORDER BY e.relation, e.phase, e.row_key, e.attempt DESC) latest) items
-         WHERE j.requested_at >= from_ts AND j.requested_at < to_ts),
+         CROSS JOIN privacy.tenant_scope() scope   -- a scoped role: its tenants (docs/security.md)
+         WHERE j.requested_at >= from_ts AND j.requested_at < to_ts
+           AND (scope.platform_wide OR j.tenant_id = ANY (scope.tenants))),
     counted AS (
         SELECT r.tenant_id, r.regulation, r.month_of_receipt, r.kind,
                count(*) AS requests,

@@ -18,6 +18,7 @@ DECLARE
     existing  privacy.export_recipients;
     twin      text;
 BEGIN
+    PERFORM privacy._require_tenant_scope(NULL, NULL, 'privacy.add_export_recipient');  -- platform-wide only
     IF add_export_recipient.name IS NULL OR btrim(add_export_recipient.name) = '' THEN
         RAISE EXCEPTION 'export recipient name must not be empty'
             USING ERRCODE = '22023', HINT = 'Pass a short name for the key holder, such as ''dpo-2026''.';
@@ -77,6 +78,7 @@ AS $fn$
 DECLARE
     removed  privacy.export_recipients;
 BEGIN
+    PERFORM privacy._require_tenant_scope(NULL, NULL, 'privacy.remove_export_recipient');  -- platform-wide only
     UPDATE privacy.export_recipients r
        SET active = false, removed_by = session_user, removed_at = now()
      WHERE r.name = remove_export_recipient.name AND r.active

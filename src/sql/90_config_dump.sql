@@ -23,3 +23,4 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.installation', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.signing_certificates', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.receipts', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.erasure_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.tenant_grants', '');

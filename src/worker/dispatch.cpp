@@ -14,7 +14,7 @@
 #include "core/fair_scheduler.hpp"
 #include "jobs/jobs.hpp"
 #include "worker/launcher.hpp"
-#include "worker.hpp"
+#include "worker/dispatch.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"

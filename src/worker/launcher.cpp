@@ -14,7 +14,7 @@
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
 #include "data/pseudonym.hpp"
-#include "worker.hpp"
+#include "worker/dispatch.hpp"
 
 extern "C" {
 #include "pgstat.h"

@@ -18,12 +18,16 @@ INSERT INTO known_actions VALUES
     ('items_retried'), ('item_resolved'),
     ('signing_key_set'), ('receipt_issued'), ('erasure_ledger_exported'), ('erasures_replayed'),
     ('erasure_replayed'), ('deadline_warning'), ('deadline_overdue'),
-    ('citus_repaired'), ('table_reattached');
+    ('citus_repaired'), ('table_reattached'),
+    ('tenant_granted'), ('tenant_revoked'), ('restriction_lifted');
 
 -- State-changing functions and the action each one writes.
 CREATE TEMP TABLE audit_action_map (fn name PRIMARY KEY, action text NOT NULL REFERENCES known_actions);
 INSERT INTO audit_action_map VALUES
     ('request_export', 'submitted'), ('request_erase', 'submitted'), ('request_purge', 'submitted'),
+    ('request_restrict', 'submitted'), ('submit_subject_request', 'submitted'),
+    ('lift_restriction', 'restriction_lifted'),
+    ('grant_tenant', 'tenant_granted'), ('revoke_tenant', 'tenant_revoked'),
     ('approve', 'approved'), ('reject', 'rejected'), ('cancel', 'cancelled'), ('retry', 'retried'),
     ('restore', 'restored'), ('extend_deadline', 'deadline_extended'),
     ('place_hold', 'hold_placed'), ('release_hold', 'hold_released'),
@@ -48,6 +52,12 @@ INSERT INTO read_only_functions VALUES
     ('verify_audit_log', 'reads the trail'),
     ('find_jobs', 'reads jobs'), ('job_detail', 'reads a job'), ('preview', 'counts matching rows'),
     ('tenant_settings', 'reads settings'),
+    ('in_tenant_scope', 'reads tenant grants'), ('tenant_scope', 'reads tenant grants'),
+    ('_require_tenant_scope', 'reads tenant grants; raises when out of scope'),
+    ('_check_tenant_grant', 'checks the arguments of grant_tenant / revoke_tenant'),
+    ('_check_on_behalf_of', 'checks an argument'),
+    ('_on_behalf_of_detail', 'builds audit detail'),
+    ('suggest_registrations', 'reads the catalogs; returns a script, registers nothing'),
     ('_audit', 'the append path itself: writes exactly the action it is given'),
     ('_inspect_certificate', 'parses a certificate'),
     ('_pseudonym', 'computes an HMAC; changes nothing'),
@@ -74,7 +84,9 @@ INSERT INTO calls VALUES
     ('audit_export_json', $$SELECT count(*) FROM privacy.audit_export_json(now() - interval '1 hour', now())$$,
      'audit_exported', NULL),
     ('erasure_ledger_export', $$SELECT count(*) FROM privacy.erasure_ledger_export()$$,
-     'erasure_ledger_exported', NULL);
+     'erasure_ledger_exported', NULL),
+    ('grant_tenant', $$SELECT privacy.grant_tenant('pg_monitor', 'coverage_g', 'audit')$$, 'tenant_granted', 'coverage_g'),
+    ('revoke_tenant', $$SELECT privacy.revoke_tenant('pg_monitor', 'coverage_g', 'audit')$$, 'tenant_revoked', 'coverage_g');
 
 -- Runs call_sql and says whether it wrote `action` on the tenant's chain (as session_user).
 CREATE FUNCTION pg_temp.writes_action(call_sql text, wanted text, tenant text) RETURNS boolean

@@ -19,11 +19,12 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 
 # One markdown row per function, procedure, table, view and sequence of schema privacy: for each
-# of PUBLIC and the three roles, what it may do (EXECUTE as "x"; table privileges as the letters
+# of PUBLIC and the four roles, what it may do (EXECUTE as "x"; table privileges as the letters
 # S, I, U, D), effective through role membership; then whether a function is SECURITY DEFINER and
 # whether its search_path is pinned.
 my $rows = $node->safe_psql('postgres', q{
-WITH roles(n, role) AS (VALUES (1, 'privacy_requester'), (2, 'privacy_admin'), (3, 'privacy_auditor')),
+WITH roles(n, role) AS (VALUES (1, 'privacy_requester'), (2, 'privacy_admin'), (3, 'privacy_auditor'),
+                              (4, 'privacy_intake')),
 functions AS (
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END AS kind,
            p.oid::regprocedure::text AS object,
@@ -55,16 +56,16 @@ relations AS (
            '' AS security, '' AS path
       FROM pg_class c
      WHERE c.relnamespace = 'privacy'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S'))
-SELECT format('| %s | `%s` | %s | %s | %s | %s | %s | %s |', kind, object, coalesce(public, ''),
-              by_role[1], by_role[2], by_role[3], security, path)
+SELECT format('| %s | `%s` | %s | %s | %s | %s | %s | %s | %s |', kind, object, coalesce(public, ''),
+              by_role[1], by_role[2], by_role[3], by_role[4], security, path)
   FROM (SELECT * FROM functions UNION ALL SELECT * FROM relations) o
  ORDER BY CASE kind WHEN 'function' THEN 1 WHEN 'procedure' THEN 2 WHEN 'table' THEN 3
                     WHEN 'view' THEN 4 ELSE 5 END, object
 });
 
 my $generated = join("\n",
-	'| kind | object | PUBLIC | privacy_requester | privacy_admin | privacy_auditor | security | search_path |',
-	'|---|---|---|---|---|---|---|---|',
+	'| kind | object | PUBLIC | privacy_requester | privacy_admin | privacy_auditor | privacy_intake | security | search_path |',
+	'|---|---|---|---|---|---|---|---|---|',
 	$rows) . "\n";
 
 open(my $fh, '<', $doc) or die "cannot read $doc: $!";

@@ -62,12 +62,13 @@ TEST(JobState, NamesAreTheSqlLabels) {
   EXPECT_EQ(to_string(JobKind::Export), "export");
   EXPECT_EQ(to_string(JobKind::Erase), "erase");
   EXPECT_EQ(to_string(JobKind::Purge), "purge");
+  EXPECT_EQ(to_string(JobKind::Restrict), "restrict");
   EXPECT_EQ(to_string(A::Retry), "retry");
 }
 
 TEST(JobState, ParseIsTheInverseOfToString) {
   for (S status : kAllJobStatuses) EXPECT_EQ(parse_job_status(to_string(status)), status);
-  for (JobKind kind : {JobKind::Export, JobKind::Erase, JobKind::Purge})
+  for (JobKind kind : {JobKind::Export, JobKind::Erase, JobKind::Purge, JobKind::Restrict})
     EXPECT_EQ(parse_job_kind(to_string(kind)), kind);
 }
 
@@ -276,6 +277,11 @@ TEST(JobState, AnEraseThatMarkedRowsAwaitsItsWindowHoweverItStops) {
   purge.kind = JobKind::Purge;
   purge.reached_processing = true;
   EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, purge).finalization, std::nullopt);
+  // Nor does a restriction: its rows stay marked until lifted, never finalized.
+  ActionContext restriction;
+  restriction.kind = JobKind::Restrict;
+  restriction.reached_processing = true;
+  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, restriction).finalization, std::nullopt);
 }
 
 TEST(JobState, RetryWhileAwaitingTheWindowResumesTheErase) {
