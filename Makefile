@@ -19,8 +19,9 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-cast-function-type -Wno-register -Werror
 SHLIB_LINK  = -lssl -lcrypto -lcurl -lstdc++
 
-# pg_regress suites: sql/*.sql with expected/*.out. sql/boundary.sql needs the test-only
-# extension privacy_test installed first: make -C test/modules/privacy_test install.
+# pg_regress suites: sql/*.sql with expected/*.out. sql/boundary.sql and sql/notify_events.sql
+# (and test/pgtap/notify.sql, test/t/050_notify_smtp.pl) need the test-only extension
+# privacy_test installed first: make -C test/modules/privacy_test install.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pgtap
 # isolationtester specs: test/isolation/specs/*.spec with test/isolation/expected/*.out.
