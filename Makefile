@@ -22,7 +22,8 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-cast-function-type -Wno-register -Werror
 SHLIB_LINK  = -lssl -lcrypto -lcurl -lstdc++
 
-# pg_regress suites: test/sql/*.sql with test/expected/*.out. test/sql/boundary.sql needs the
+# pg_regress suites: test/sql/*.sql with test/expected/*.out. test/sql/boundary.sql and
+# test/sql/notify_events.sql (and test/pgtap/notify.sql, test/t/050_notify_smtp.pl) need the
 # test-only extension privacy_test installed first: make -C test/modules/privacy_test install.
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=$(srcdir)/test --load-extension=pgtap

@@ -17,3 +17,6 @@ namespace {
 // 0.1.0's privacy._boundary_selftest, now privacy_test.boundary_selftest of the test-only
 // extension test/modules/privacy_test.
 PRIVACY_SQL_FUNCTION(privacy_boundary_selftest) { removed("privacy._boundary_selftest", "0.2.0"); }
+
+// 0.1.0's privacy._notify_job_event, a test hook, now privacy_test.notify_job_event.
+PRIVACY_SQL_FUNCTION(privacy_notify_job_event) { removed("privacy._notify_job_event", "0.2.0"); }

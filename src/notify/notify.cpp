@@ -102,20 +102,11 @@ std::string event_payload(const JobEvent& event) {
        int8_param(event.total_items)});
 }
 
-namespace {
-
-// job_status_changed, returning the payload it sent (for the test hook).
-std::string send_event(const JobEvent& event) {
+void job_status_changed(const JobEvent& event) {
   pg::SpiConnection spi;
-  std::string payload = event_payload(event);
-  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)", {text_param(kChannel), text_param(payload)});
+  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)", {text_param(kChannel), text_param(event_payload(event))});
   if (core::should_email(event, pg::guc::notify_min_items)) queue_mail(event);
-  return payload;
 }
-
-}  // namespace
-
-void job_status_changed(const JobEvent& event) { send_event(event); }
 
 void deadline_notice(const core::DeadlineEvent& event, const std::optional<std::string>& mail_to) {
   pg::SpiConnection spi;
@@ -380,29 +371,6 @@ MailerStatus mailer_status() {
 }
 
 }  // namespace privacy::notify
-
-// privacy._notify_job_event(job_id, old_status, new_status): test hook, superuser only. Sends the
-// event for the job's current row as if its status had changed, and returns the payload sent.
-PRIVACY_SQL_FUNCTION(privacy_notify_job_event) {
-  bool is_superuser = privacy::pg::pg_guard([&] { return superuser(); });
-  if (!is_superuser) {
-    throw privacy::core::Error(privacy::core::sqlstate::kInsufficientPrivilege,
-                               "privacy._notify_job_event is a test hook for superusers");
-  }
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(2)) {
-    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter,
-                               "job_id and new_status must not be NULL");
-  }
-  long long job_id = PG_GETARG_INT64(0);
-  std::optional<std::string> old_status;
-  if (!PG_ARGISNULL(1)) {
-    old_status = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
-  }
-  std::string new_status = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(2)); });
-  privacy::notify::JobEvent event = privacy::notify::load_job_event(job_id, old_status, new_status);
-  std::string payload = privacy::notify::send_event(event);
-  return privacy::pg::pg_guard([&] { return PointerGetDatum(cstring_to_text(payload.c_str())); });
-}
 
 // privacy._check_mail_address(address, what): raises 22023 naming `what` unless `address` is one
 // plain e-mail address (core::validate_mail_address). Internal; configure_tenant uses it.

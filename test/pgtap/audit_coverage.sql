@@ -67,7 +67,6 @@ INSERT INTO read_only_functions VALUES
     ('_sync_hold_triggers', 'hold trigger DDL following the (audited) holds; no data change'),
     ('_hold_drop_guard', 'event trigger function: not callable'),
     ('_tamper_guard', 'event trigger function: not callable (audits table_dropped, partition_added, partition_detached)'),
-    ('_notify_job_event', 'superuser test hook: sends the event of an existing status; no state change of its own'),
     ('receipt', 'reads a stored receipt'),
     ('sla_report', 'reads jobs'),
     ('_check_mail_address', 'checks an argument'),

@@ -3,6 +3,8 @@
 BEGIN;
 SELECT plan(10);
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- privacy_test.notify_job_event: the test-only module's hook (test/modules/privacy_test).
+CREATE EXTENSION IF NOT EXISTS privacy_test;
 
 CREATE TEMP TABLE notify_case AS
 WITH inserted AS (
@@ -16,7 +18,7 @@ SELECT id FROM inserted;
 
 SELECT is(
     (SELECT array_agg(k ORDER BY k)
-       FROM jsonb_object_keys(privacy._notify_job_event((SELECT id FROM notify_case), 'processing',
+       FROM jsonb_object_keys(privacy_test.notify_job_event((SELECT id FROM notify_case), 'processing',
                                                         'completed')::jsonb) AS k),
     ARRAY['at', 'failed_items', 'job_id', 'kind', 'new_status', 'old_status', 'processed_items',
           'target_type', 'tenant_id', 'total_items'],
@@ -31,22 +33,22 @@ SELECT ok((SELECT body LIKE E'%Target:  subject pgtap-subject\n%' AND subject NO
 
 UPDATE privacy.jobs SET total_items = total_items - 1 WHERE id = (SELECT id FROM notify_case);
 DELETE FROM privacy.notifications WHERE job_id = (SELECT id FROM notify_case);
-SELECT lives_ok(format('SELECT privacy._notify_job_event(%s, %L, %L)', (SELECT id FROM notify_case),
+SELECT lives_ok(format('SELECT privacy_test.notify_job_event(%s, %L, %L)', (SELECT id FROM notify_case),
                         'processing', 'completed'), 'a smaller job completes');
 SELECT is((SELECT count(*) FROM privacy.notifications WHERE job_id = (SELECT id FROM notify_case)),
           0::bigint, 'one item fewer: no e-mail');
 
-SELECT lives_ok(format('SELECT privacy._notify_job_event(%s, %L, %L)', (SELECT id FROM notify_case),
+SELECT lives_ok(format('SELECT privacy_test.notify_job_event(%s, %L, %L)', (SELECT id FROM notify_case),
                         'processing', 'cancelled'), 'a job is cancelled');
 SELECT is((SELECT count(*) FROM privacy.notifications WHERE job_id = (SELECT id FROM notify_case)),
           0::bigint, 'a cancellation is never e-mailed');
 
 SELECT throws_ok(
-    $$SELECT privacy._notify_job_event(NULL, NULL, 'failed')$$, '22023', NULL,
+    $$SELECT privacy_test.notify_job_event(NULL, NULL, 'failed')$$, '22023', NULL,
     'a NULL job id is refused');
 SELECT id AS case_id FROM notify_case \gset
 SET LOCAL ROLE privacy_admin;
-SELECT throws_ok('SELECT privacy._notify_job_event(' || :case_id || ', NULL, ''failed'')',
+SELECT throws_ok('SELECT privacy_test.notify_job_event(' || :case_id || ', NULL, ''failed'')',
                  '42501', NULL, 'the test hook is not for privacy_admin');
 RESET ROLE;
 

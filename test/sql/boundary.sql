@@ -1,6 +1,6 @@
 -- The C++/PostgreSQL boundary (docs/architecture.md, "The C++ / PostgreSQL boundary"), both
 -- directions, through privacy_test.boundary_selftest (test/modules/privacy_test: a test-only
--- extension built from pg_privacy's own src/pg/boundary.cpp and src/pg/spi.cpp; test/run-all
+-- extension whose probe runs pg_privacy's own boundary code in pg_privacy.so; test/run-all
 -- installs it, pg_privacy never ships it):
 --   spi_error      an SPI statement fails inside C++ code with live RAII objects
 --   cpp_error      a core::Error (SQLSTATE, detail, hint) leaves a SQL function

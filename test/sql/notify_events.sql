@@ -4,6 +4,9 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_privacy CASCADE;
 CREATE EXTENSION pg_privacy;
+-- privacy_test.notify_job_event (test/modules/privacy_test, never shipped) sends a job's event as
+-- if its status had just changed: each case below is a job row written directly.
+CREATE EXTENSION privacy_test;
 RESET client_min_messages;
 SHOW privacy.notify_min_items;
 
@@ -30,11 +33,11 @@ inserted AS (
 INSERT INTO notify_jobs SELECT substr(target_id, 9), id FROM inserted;
 
 -- The payload: ids, kind, tenant, statuses and progress; never the target id.
-SELECT name, privacy._notify_job_event(id, 'processing', 'completed')::jsonb - 'at' - 'job_id' AS payload
+SELECT name, privacy_test.notify_job_event(id, 'processing', 'completed')::jsonb - 'at' - 'job_id' AS payload
   FROM notify_jobs WHERE name = 'big_erase';
-SELECT name, privacy._notify_job_event(id, NULL, 'pending')::jsonb - 'at' - 'job_id' AS payload
+SELECT name, privacy_test.notify_job_event(id, NULL, 'pending')::jsonb - 'at' - 'job_id' AS payload
   FROM notify_jobs WHERE name = 'rejected';
-SELECT (privacy._notify_job_event(id, 'processing', 'completed')::jsonb ->> 'job_id')::bigint = id
+SELECT (privacy_test.notify_job_event(id, 'processing', 'completed')::jsonb ->> 'job_id')::bigint = id
        AS payload_names_the_job
   FROM notify_jobs WHERE name = 'big_erase';
 
@@ -42,7 +45,7 @@ SELECT (privacy._notify_job_event(id, 'processing', 'completed')::jsonb ->> 'job
 DELETE FROM privacy.notifications WHERE job_id IN (SELECT id FROM notify_jobs);
 SELECT count(*) AS events
   FROM notify_jobs j, privacy.jobs r,
-       LATERAL privacy._notify_job_event(j.id, 'processing', r.status::text)
+       LATERAL privacy_test.notify_job_event(j.id, 'processing', r.status::text)
  WHERE r.id = j.id;
 SELECT j.name, n.recipient, replace(n.subject, j.id::text, 'N') AS subject
   FROM notify_jobs j LEFT JOIN privacy.notifications n ON n.job_id = j.id
@@ -70,11 +73,11 @@ SELECT state, detail ~ '^privacy\.smtp_url is empty: [0-9]+ e-mails queued$' AS 
 
 -- Unknown job.
 SAVEPOINT unknown_job;
-SELECT privacy._notify_job_event(-1, NULL, 'failed');
+SELECT privacy_test.notify_job_event(-1, NULL, 'failed');
 ROLLBACK TO SAVEPOINT unknown_job;
 ROLLBACK;
 
--- The hook is for superusers only.
+-- The test hook is for superusers only.
 SET ROLE privacy_admin;
-SELECT privacy._notify_job_event(1, NULL, 'failed');
+SELECT privacy_test.notify_job_event(1, NULL, 'failed');
 RESET ROLE;

@@ -113,7 +113,9 @@ sub messages_with_id {
   return grep { /^Message-ID: <\Q$message_id\E>\r$/m } messages();
 }
 
-# ---- Jobs are inserted directly (superuser); the hook sends the event for a status change.
+# ---- Jobs are inserted directly (superuser); the test-only hook privacy_test.notify_job_event
+# (test/modules/privacy_test) sends the event for a status change.
+$node->safe_psql('postgres', 'CREATE EXTENSION privacy_test');
 sub insert_job {
   my (%job) = @_;
   my $email = defined $job{email} ? "'$job{email}'" : 'NULL';
@@ -137,7 +139,7 @@ sub mailer_row {
 # ---- pg_notify: a listener gets the JSON payload at commit.
 my $small_job = insert_job(kind => 'erase', status => 'pending', total => 3, email => 'dpo@example.com');
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
-  "LISTEN privacy_events;\nSELECT privacy._notify_job_event($small_job, 'approved', 'processing');");
+  "LISTEN privacy_events;\nSELECT privacy_test.notify_job_event($small_job, 'approved', 'processing');");
 like($stdout, qr/Asynchronous notification "privacy_events" with payload "\{"job_id" : $small_job, "kind" : "erase", "tenant_id" : "acme", "target_type" : "subject", "old_status" : "approved", "new_status" : "processing", "processed_items" : 3, "failed_items" : 0, "total_items" : 3, "at" : "[^"]+"\}" received/,
      'a LISTEN session receives the event payload');
 unlike($stdout, qr/user-17.*received/, 'the payload does not carry the subject id');
@@ -146,7 +148,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.notifications'), '
 
 # ---- No smtp_url: the mail stays queued and worker_status says so.
 my $export_job = insert_job(kind => 'export', status => 'completed', total => 20, email => 'dpo@example.com');
-$node->safe_psql('postgres', "SELECT privacy._notify_job_event($export_job, 'processing', 'completed')");
+$node->safe_psql('postgres', "SELECT privacy_test.notify_job_event($export_job, 'processing', 'completed')");
 is($node->safe_psql('postgres', "SELECT count(*) FROM privacy.notifications WHERE job_id = $export_job"),
    '1', 'a completed job with total_items >= notify_min_items queues one e-mail');
 is(mailer_row(), 'disabled | privacy.smtp_url is empty: 1 e-mails queued',
@@ -188,7 +190,7 @@ is($node->safe_psql('postgres', qq{
 # ---- A rejection: the reason arrives intact, including a line that is a lone dot.
 my $rejected_job = insert_job(kind => 'erase', status => 'rejected', total => 'NULL', email => 'dpo@example.com',
                               note => "duplicate request\n.\nsee job 1");
-$node->safe_psql('postgres', "SELECT privacy._notify_job_event($rejected_job, 'pending', 'rejected')");
+$node->safe_psql('postgres', "SELECT privacy_test.notify_job_event($rejected_job, 'pending', 'rejected')");
 ok($node->poll_query_until('postgres',
      "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $rejected_job"),
    'the rejection e-mail is sent');
@@ -200,7 +202,7 @@ like($rejection // '', qr/Reason given:\r\n  duplicate request\r\n\.\r\nsee job 
 stop_sink();
 my $failed_job = insert_job(kind => 'purge', status => 'failed', total => 2, email => 'dpo@example.com',
                             error => 'relation public.orders does not exist');
-$node->safe_psql('postgres', "SELECT privacy._notify_job_event($failed_job, 'processing', 'failed')");
+$node->safe_psql('postgres', "SELECT privacy_test.notify_job_event($failed_job, 'processing', 'failed')");
 ok($node->poll_query_until('postgres', qq{
      SELECT attempts >= 1 AND last_error IS NOT NULL AND sent_at IS NULL AND next_attempt_at > now()
        FROM privacy.notifications WHERE job_id = $failed_job}),
@@ -223,7 +225,7 @@ my $failed_nid = $node->safe_psql('postgres', "SELECT id FROM privacy.notificati
 # A later mail proves the mailer ran again after the delivery without resending it.
 my $sentinel_job = insert_job(kind => 'erase', status => 'failed', total => 1, email => 'dpo@example.com',
                               error => 'sentinel');
-$node->safe_psql('postgres', "SELECT privacy._notify_job_event($sentinel_job, 'processing', 'failed')");
+$node->safe_psql('postgres', "SELECT privacy_test.notify_job_event($sentinel_job, 'processing', 'failed')");
 ok($node->poll_query_until('postgres',
      "SELECT sent_at IS NOT NULL FROM privacy.notifications WHERE job_id = $sentinel_job"),
    'a later mail is delivered too');
@@ -278,7 +280,7 @@ sub queue_failure_mail {
   my ($error) = @_;
   my $job = insert_job(kind => 'erase', status => 'failed', total => 1, email => 'dpo@example.com',
                        error => $error);
-  $node->safe_psql('postgres', "SELECT privacy._notify_job_event($job, 'processing', 'failed')");
+  $node->safe_psql('postgres', "SELECT privacy_test.notify_job_event($job, 'processing', 'failed')");
   return $job;
 }
 

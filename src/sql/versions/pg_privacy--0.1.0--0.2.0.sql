@@ -5,3 +5,5 @@
 
 -- The boundary probe is a test entry point: it moved to the test-only extension privacy_test.
 DROP FUNCTION privacy._boundary_selftest(text);
+-- So is the hook that sent a job's event: privacy_test.notify_job_event.
+DROP FUNCTION privacy._notify_job_event(bigint, text, text);

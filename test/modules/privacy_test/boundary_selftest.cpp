@@ -1,7 +1,7 @@
 // privacy_test.boundary_selftest(mode): proves the C++/PostgreSQL boundary in both directions
-// (test/sql/boundary.sql). Test-only: it lives in the privacy_test module (this folder's Makefile),
-// which compiles pg_privacy's own src/pg/boundary.cpp and src/pg/spi.cpp, and never ships in
-// pg_privacy. Superuser-only; it changes nothing.
+// (test/sql/boundary.sql) with pg_privacy's own boundary code (pg_guard, SpiConnection, the entry
+// macro), which it calls in pg_privacy.so. Test-only: it lives in the privacy_test module (this
+// folder's Makefile) and never ships in pg_privacy. Superuser-only; it changes nothing.
 //   'spi_error'     an SPI statement fails while RAII objects are alive: the client gets the
 //                   statement's own SQLSTATE and message, and the destructors run
 //   'cpp_error'     a core::Error with SQLSTATE, detail and hint becomes a clean ERROR
@@ -36,7 +36,7 @@ class LifetimeProbe {
 
 }  // namespace
 
-PRIVACY_SQL_FUNCTION(privacy_boundary_selftest) {
+PRIVACY_SQL_FUNCTION(privacy_test_boundary_selftest) {
   std::string mode = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
   if (mode == "live_objects") return Int32GetDatum(live_probes);
   LifetimeProbe probe;
