@@ -125,7 +125,7 @@ CREATE TABLE privacy.jobs (
     CHECK (target_type = 'subject' OR kind = 'purge'),
     CHECK (finalization IS NULL OR kind = 'erase'),
     CHECK (processed_items >= 0 AND failed_items >= 0),
-    CHECK (lifted_at IS NULL OR kind::text = 'restrict')  -- text: an update adds the value in the same transaction (docs/upgrading.md)
+    CONSTRAINT jobs_lifted_only_when_restrict CHECK (lifted_at IS NULL OR kind::text = 'restrict')  -- text: docs/upgrading.md
 );
 CREATE INDEX jobs_status_idx ON privacy.jobs (status, queued_at);
 CREATE INDEX jobs_tenant_idx ON privacy.jobs (tenant_id, requested_at);

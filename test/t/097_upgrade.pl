@@ -7,7 +7,8 @@
 # What cannot match between two databases is taken out before comparing (normalize below):
 # the OIDs, relfilenodes and frozen xids binary upgrade pins, the \restrict keys, and the OIDs of the
 # configuration tables (compared by name instead). The order of columns in a table is not
-# compared: an update script can only add a column at the end (docs/upgrading.md).
+# compared: an update script can only add a column at the end (docs/upgrading.md); nor is the
+# order in which the privileges on one object were granted.
 use strict;
 use warnings;
 
@@ -60,7 +61,14 @@ sub normalized_dump {
 		if ($in_table) { push @columns, $line; next; }
 		push @lines, $line;
 	}
-	return join("\n", @lines) . "\n";
+	# The order of the privileges on one object is not compared either: sort each run of GRANTs.
+	my @sorted;
+	while (@lines) {
+		my @grants;
+		push @grants, shift @lines while @lines && $lines[0] =~ /^GRANT /;
+		if (@grants) { push @sorted, sort @grants; } else { push @sorted, shift @lines; }
+	}
+	return join("\n", @sorted) . "\n";
 }
 
 sub configuration_tables {
