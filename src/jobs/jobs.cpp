@@ -135,6 +135,18 @@ std::string finalization_text(const core::JobState& state) {
 
 }  // namespace
 
+void enter_batch_gate(long long job_id) {
+  pg::SpiConnection spi;
+  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int4, $2::pg_catalog.int4)",
+                  {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
+}
+
+void enter_decision_gate(long long job_id) {
+  pg::SpiConnection spi;
+  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, $2::pg_catalog.int4)",
+                  {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
+}
+
 Job load(long long job_id, Lock lock) {
   pg::SpiConnection spi;
   bool for_update = lock == Lock::ForUpdate;

@@ -21,6 +21,16 @@ namespace privacy::jobs {
 // holds (pg_locks: classid = kRunnerLockClass, objid = job id, objsubid = 2).
 inline constexpr int kRunnerLockClass = 0x70726976;  // "priv"
 
+// The decision gate of a running job: each request batch transaction takes (kDecisionGateClass, job id)
+// in shared mode before it locks the job row, privacy.cancel in exclusive mode. Row locks are not
+// granted in order (a batch that commits is followed by the next batch, which locks the job row
+// again before a cancel that waited on it wakes up), so without the gate a cancel could wait out
+// the whole job; heavyweight locks are queued in order, so the next batch waits behind the
+// cancel. Both are released at the end of their transaction.
+inline constexpr int kDecisionGateClass = 0x70726977;
+void enter_batch_gate(long long job_id);
+void enter_decision_gate(long long job_id);
+
 // A job as the whole workflow sees it: every column of privacy.jobs that a request, a runner, a
 // batch or the finalization needs, read once by load() and passed along. Nothing else reads
 // the job's row.
