@@ -12,6 +12,9 @@ GRANT privacy_requester TO privacy_admin;
 -- Administrators read every table and view except the audit chain heads and export bytes.
 GRANT SELECT ON ALL TABLES IN SCHEMA privacy TO privacy_admin;
 REVOKE SELECT ON privacy.export_file_chunks FROM privacy_admin;
+-- privacy.hold_replica is pg_privacy's copy of the holds for Citus nodes (74_citus.sql): admins
+-- read privacy.legal_holds, whose rows a tenant-scoped admin sees for its tenants only.
+REVOKE SELECT ON privacy.hold_replica FROM privacy_admin;
 -- The 'hash' rule's secret (40_registry.sql) and the receipt signing key (77_compliance.sql) are
 -- readable by no role at all.
 REVOKE ALL ON privacy.installation_secret, privacy.signing_key FROM privacy_admin;
