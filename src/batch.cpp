@@ -81,10 +81,11 @@ namespace {
 // none), whether the batch starts after a key, and whether a purge also takes the rows an earlier
 // erase anonymized with the subject's pseudonym ($7).
 //
-// A finalization (and a restore, which addresses the same rows) names the job's tenant besides
-// its mark (`in_tenant`) on every table with a tenant column: every row the job marked carries it
-// (the mark filtered on it), and with the distribution column in every predicate Citus routes
-// each statement to the one shard that holds the tenant (docs/citus.md, "Routing").
+// On a Citus table, a finalization (and a restore, which addresses the same rows) names the job's
+// tenant besides its mark (`in_tenant`): every row the job marked carries it (the mark filtered
+// on it, and Citus lets no row change its distribution column), and with the distribution column
+// in every predicate Citus routes each statement to the one shard that holds the tenant
+// (docs/citus.md, "Routing").
 struct Shape {
   Operation operation;
   bool has_subject;
@@ -594,10 +595,11 @@ bool target_applies(const TableInfo& table, const jobs::Job& job) {
 }
 
 // Whether the rows the job marked in `table` are addressed with its tenant too (see Shape): on
-// every table with a tenant column whose type can hold the job's tenant id (only then did the
-// mark find rows there).
+// Citus tables with a tenant column whose type can hold the job's tenant id (only then did the
+// mark find rows there). Plain tables keep the statements they had.
 bool marked_in_tenant(const TableInfo& table, const jobs::Job& job) {
-  return table.tenant.has_value() && fits_column(table, *table.tenant, job.tenant_id);
+  return table.tenant.has_value() && citus_tables::is_citus_table(table.relid) &&
+         fits_column(table, *table.tenant, job.tenant_id);
 }
 
 // The pseudonym of the job's subject, as the 'hash' rule writes it into the subject column: the

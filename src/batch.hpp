@@ -91,7 +91,7 @@ void record_item(long long job_id, Oid relation, Operation phase, const std::opt
 
 // Clears the mark of the job's rows in `table`: all of them, or only the rows whose keys are
 // listed (keys_json: a jsonb array of key objects). Like the finalization, it names the job's
-// tenant too, so that Citus routes it to one shard. Returns the number restored.
+// tenant too on a Citus table, so that Citus routes it to one shard. Returns the number restored.
 long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json);
 
 }  // namespace privacy::batch

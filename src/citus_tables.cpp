@@ -290,22 +290,66 @@ void install_restrictive_policy_hook() {
   ProcessUtility_hook = restrictive_hide_policy;
 }
 
+namespace {
+
+// Lists `relation` in privacy.citus_unverified with what is left wrong, or removes it (nothing left).
+void record_verification(Oid relation, const std::vector<std::string>& left) {
+  if (left.empty()) {
+    pg::spi_execute("DELETE FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+                    {oid_param(relation)});
+    return;
+  }
+  std::string problems;
+  for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + problem;
+  pg::spi_execute(
+      "INSERT INTO privacy.citus_unverified (relation, problems) VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2)"
+      " ON CONFLICT (relation) DO UPDATE SET problems = EXCLUDED.problems",
+      {oid_param(relation), text_param(problems)});
+}
+
+}  // namespace
+
 std::string verify_and_repair() {
   std::string problems;
+  // Tables no longer registered (or no longer Citus tables) are not refused any more.
+  pg::spi_execute(
+      "DELETE FROM privacy.citus_unverified u WHERE NOT EXISTS (SELECT FROM privacy.registered_tables r"
+      "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
+      " WHERE r.relation OPERATOR(pg_catalog.=) u.relation)");
   for (const CitusTable& table : registered_citus_tables()) {
     if (table.has_shell_rows) remove_shell_rows(table);
     for (const std::string& problem : citus_layout_problems(table.relid, table.subject_column, table.tenant_column)) {
       problems += (problems.empty() ? "" : "; ") + table.display + ": " + problem;
     }
+    std::vector<std::string> left;
     std::vector<std::string> found = placement_problems(table);
-    if (found.empty()) continue;
-    repair_placements(table);
-    std::vector<std::string> left = placement_problems(table);
-    audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, left.empty() ? "ok" : "error",
-                   "{\"found\": " + json_array(found) + ", \"left\": " + json_array(left) + "}"});
-    for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
+    if (!found.empty()) {
+      repair_placements(table);
+      left = placement_problems(table);
+      audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, left.empty() ? "ok" : "error",
+                     "{\"found\": " + json_array(found) + ", \"left\": " + json_array(left) + "}"});
+      for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
+    }
+    record_verification(table.relid, left);
   }
   return problems;
+}
+
+void require_verified(Oid relation, const std::string& display, const std::string& what) {
+  if (!citus_node::citus_installed()) return;
+  pg::SpiConnection spi;
+  std::optional<std::string> problems = pg::spi_query_text(
+      "SELECT problems FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+      {oid_param(relation)});
+  if (!problems) return;
+  throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                    what + " cannot write to " + display +
+                        ": its Citus placements failed verification and could not be repaired, so erased rows"
+                        " might not be hidden there",
+                    "Left wrong: " + *problems,
+                    "Fix the placements named (docs/citus.md, \"What is refused\") and run SELECT "
+                    "privacy.citus_verify(); then privacy.retry() runs a failed request again (a finalization "
+                    "goes on at its next run).");
 }
 
 void send_lock_timeout_to_shards(int lock_timeout_ms) {

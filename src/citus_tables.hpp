@@ -41,8 +41,16 @@ void require_registrable_on_citus(Oid relid, const std::string& table, const std
                                   const std::optional<std::string>& tenant_column);
 
 // Verifies every registered Citus table (and repairs what it can); returns the problems that
-// are left, one line per table and placement, empty when everything is safe. Needs SPI.
+// are left, one line per table and placement, empty when everything is safe. A table whose
+// placements are still wrong after the repair is listed in privacy.citus_unverified until it
+// verifies again. Needs SPI.
 std::string verify_and_repair();
+
+// Before a job writes to `relation` (`display`, its name): refuses (55000) while its Citus
+// placements failed verification and could not be repaired (privacy.citus_unverified), naming
+// the table and what is wrong: erased rows might not be hidden there. `what` names the job.
+// Does nothing without Citus. Needs SPI.
+void require_verified(Oid relation, const std::string& display, const std::string& what);
 
 // Inside a batch's subtransaction, when Citus is installed: lock_timeout for the shards too.
 // PostgreSQL's own setting (set for the batch with set_config_option) stays on this node; Citus

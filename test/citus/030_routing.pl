@@ -45,18 +45,23 @@ SELECT j.status, j.total_items, (SELECT count(*) FROM privacy.job_errors e WHERE
   FROM privacy.jobs j WHERE j.id = $routed}),
    'completed|40|0|0|0|20|t', 'every row of the subject finalized over several routed batches: people deleted, orders anonymized');
 
-my $to_restore = $cluster->run_erase('t7', 's7');
-ok($cluster->wait_until("SELECT status = 'completed' FROM privacy.jobs WHERE id = $to_restore", 60), 'the t7/s7 erase completed');
+# The restore in the application's tenant t1, so that it can see the rows come back.
+my (undef, $visible) = $cluster->as_app("SELECT count(*) FROM people WHERE subject = 's7'");
+is($visible, '20', 'the application sees the 20 rows of t1/s7');
+my $to_restore = $cluster->run_erase('t1', 's7');
+ok($cluster->wait_until("SELECT status = 'completed' FROM privacy.jobs WHERE id = $to_restore", 60), 'the t1/s7 erase completed');
+(undef, $visible) = $cluster->as_app("SELECT count(*) FROM people WHERE subject = 's7'");
+is($visible, '0', 'the application no longer sees them');
 $before = multi_shard_queries();
 my $one_key = $coordinator->safe_psql('postgres',
-  "SELECT min(id) FROM people WHERE tenant_id = 't7' AND subject = 's7' AND privacy_erased_by = $to_restore");
+  "SELECT min(id) FROM people WHERE tenant_id = 't1' AND subject = 's7' AND privacy_erased_by = $to_restore");
 my ($restored, $restore_out, $restore_error) = $coordinator->psql('postgres',
-  "SELECT privacy.restore($to_restore, 'people', '[{\"tenant_id\": \"t7\", \"id\": $one_key}]')");
-is("$restored|$restore_out", '0|1', 'one row of the t7/s7 erase restored by its key') or diag($restore_error);
+  "SELECT privacy.restore($to_restore, 'people', '[{\"tenant_id\": \"t1\", \"id\": $one_key}]')");
+is("$restored|$restore_out", '0|1', 'one row of the t1/s7 erase restored by its key') or diag($restore_error);
 ($restored, $restore_out, $restore_error) = $coordinator->psql('postgres', "SELECT privacy.restore($to_restore)");
-is("$restored|$restore_out", '0|39', 'the rest of the t7/s7 erase was restored') or diag($restore_error);
+is("$restored|$restore_out", '0|39', 'the rest of the t1/s7 erase was restored') or diag($restore_error);
 is(multi_shard_queries() - $before, 0, 'finding 5: restore sent no statement to more than one shard');
-my (undef, $visible) = $cluster->as_app("SET app.tenant = 't7'; SELECT count(*) FROM people WHERE subject = 's7'");
+(undef, $visible) = $cluster->as_app("SELECT count(*) FROM people WHERE subject = 's7'");
 is($visible, '20', 'the application sees the restored rows again');
 
 
