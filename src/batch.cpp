@@ -82,22 +82,29 @@ namespace {
 // erase anonymized with the subject's pseudonym ($7).
 //
 // On a Citus table, a finalization (and a restore, which addresses the same rows) names the job's
-// tenant besides its mark (`in_tenant`): every row the job marked carries it (the mark filtered
-// on it, and Citus lets no row change its distribution column), and with the distribution column
-// in every predicate Citus routes each statement to the one shard that holds the tenant
-// (docs/citus.md, "Routing").
+// tenant besides its mark (`marked.tenant`), and on a table distributed by its subject column the
+// subject (`marked.subject`): every row the job marked carries them (the mark filtered on them,
+// and Citus lets no row change its distribution column), and with the distribution column in
+// every predicate Citus routes each statement to the one shard that holds it (docs/citus.md,
+// "Routing").
+struct MarkedRows {
+  bool tenant = false;
+  bool subject = false;
+};
+
 struct Shape {
   Operation operation;
   bool has_subject;
   bool has_after_key;
   bool matches_pseudonym = false;
-  bool in_tenant = false;
+  MarkedRows marked = {};
 };
 
 // The name of a statement in the plan cache: every part of its shape.
 std::string statement_name(const Shape& shape) {
   return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
-         (shape.matches_pseudonym ? "/p" : "") + (shape.in_tenant ? "/in" : "") +
+         (shape.matches_pseudonym ? "/p" : "") + (shape.marked.tenant ? "/in" : "") +
+         (shape.marked.subject ? "/of" : "") +
          (shape.has_after_key ? "/after" : "/first");
 }
 
@@ -153,20 +160,26 @@ std::string tenant_condition(const TableInfo& table) {
   return "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
 }
 
-// The rows the job marked (finalization, restore): its mark, and its tenant (see Shape).
-std::string marked_rows_filter(const TableInfo& table, bool in_tenant) {
+std::string subject_condition(const TableInfo& table) {
+  return "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+}
+
+// The rows the job marked (finalization, restore): its mark, and on Citus its tenant and
+// subject as `marked` says (see Shape).
+std::string marked_rows_filter(const TableInfo& table, const MarkedRows& marked) {
   std::string filter = "t.privacy_erased_by" + kEquals + "$1";
-  if (in_tenant && table.tenant) filter += " AND " + tenant_condition(table);
+  if (marked.tenant && table.tenant) filter += " AND " + tenant_condition(table);
+  if (marked.subject) filter += " AND " + subject_condition(table);
   return filter;
 }
 
 // The rows of the target a statement acts on (alias `t`).
 std::string target_filter(const TableInfo& table, const Shape& shape) {
-  if (shape.operation == Operation::Finalize) return marked_rows_filter(table, shape.in_tenant);
+  if (shape.operation == Operation::Finalize) return marked_rows_filter(table, shape.marked);
   std::string filter;
   if (table.tenant) filter = tenant_condition(table);
   if (shape.has_subject) {
-    std::string subject = "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+    std::string subject = subject_condition(table);
     if (shape.matches_pseudonym) {
       subject = "(" + subject + " OR t." + table.subject.quoted + kEquals + "$7::" + table.subject.base_type_sql + ")";
     }
@@ -189,8 +202,9 @@ std::vector<Column> keyset_columns(const TableInfo& table, const Shape& shape) {
   bool finalize = shape.operation == Operation::Finalize;
   std::vector<Column> columns;
   for (const Column& key : table.keys) {
-    bool fixed_tenant = table.tenant && key.name == table.tenant->name && (!finalize || shape.in_tenant);
-    bool fixed_subject = !finalize && shape.has_subject && !shape.matches_pseudonym && key.name == table.subject.name;
+    bool fixed_tenant = table.tenant && key.name == table.tenant->name && (!finalize || shape.marked.tenant);
+    bool fixed_subject = key.name == table.subject.name &&
+                         (finalize ? shape.marked.subject : shape.has_subject && !shape.matches_pseudonym);
     if (!fixed_tenant && !fixed_subject) columns.push_back(key);
   }
   return columns.empty() ? table.keys : columns;
@@ -594,12 +608,17 @@ bool target_applies(const TableInfo& table, const jobs::Job& job) {
   return fits_column(table, table.subject, job.subject);
 }
 
-// Whether the rows the job marked in `table` are addressed with its tenant too (see Shape): on
-// Citus tables with a tenant column whose type can hold the job's tenant id (only then did the
-// mark find rows there). Plain tables keep the statements they had.
-bool marked_in_tenant(const TableInfo& table, const jobs::Job& job) {
-  return table.tenant.has_value() && citus_tables::is_citus_table(table.relid) &&
-         fits_column(table, *table.tenant, job.tenant_id);
+// How the rows the job marked in `table` are addressed besides the mark (see Shape): on Citus
+// tables, with the job's tenant where the table has a tenant column, and with its subject where
+// the table is distributed by its subject column, when the column can hold the value (only
+// then did the mark find rows there). Plain tables keep the statements they had.
+MarkedRows marked_rows(const TableInfo& table, const jobs::Job& job) {
+  MarkedRows marked;
+  if (!citus_tables::is_citus_table(table.relid)) return marked;
+  marked.tenant = table.tenant.has_value() && fits_column(table, *table.tenant, job.tenant_id);
+  marked.subject = job.subject.has_value() && citus_tables::distributed_by(table.relid, table.subject.name) &&
+                   fits_column(table, table.subject, job.subject);
+  return marked;
 }
 
 // The pseudonym of the job's subject, as the 'hash' rule writes it into the subject column: the
@@ -635,8 +654,8 @@ std::optional<std::string> anonymized_subject(const TableInfo& table, const jobs
 Shape shape_of(const TableInfo& table, const jobs::Job& job, Operation operation,
                const std::optional<std::string>& after_key) {
   bool filters_subject = operation != Operation::Finalize && job.subject.has_value();
-  bool in_tenant = operation == Operation::Finalize && marked_in_tenant(table, job);
-  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation), in_tenant};
+  MarkedRows marked = operation == Operation::Finalize ? marked_rows(table, job) : MarkedRows{};
+  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation), marked};
 }
 
 Bound bound_of(const TableInfo& table, const jobs::Job& job, const Shape& shape, long long limit,
@@ -822,9 +841,9 @@ void record_item(long long job_id, Oid relation, Operation phase, const std::opt
 
 long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json) {
   pg::SpiConnection spi;
-  bool in_tenant = marked_in_tenant(table, job);
+  MarkedRows marked = marked_rows(table, job);
   std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL WHERE " +
-                    marked_rows_filter(table, in_tenant);
+                    marked_rows_filter(table, marked);
   if (keys_json) {
     std::string names = "ARRAY[";
     for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
@@ -845,12 +864,12 @@ long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::
                   "privacy.job_errors.row_key has this form too.");
     }
     sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
-           " FROM pg_catalog.jsonb_array_elements($3::pg_catalog.jsonb) e)";
+           " FROM pg_catalog.jsonb_array_elements($4::pg_catalog.jsonb) e)";
   }
   pg::TableOwnerScope owner(table.relid);
   return static_cast<long long>(pg::spi_execute(
-      sql, {pg::int8_param(job.id), pg::text_param(in_tenant ? std::optional<std::string>(job.tenant_id) : std::nullopt),
-            pg::text_param(keys_json)}));
+      sql, {pg::int8_param(job.id), pg::text_param(marked.tenant ? std::optional<std::string>(job.tenant_id) : std::nullopt),
+            pg::text_param(marked.subject ? job.subject : std::nullopt), pg::text_param(keys_json)}));
 }
 
 }  // namespace privacy::batch

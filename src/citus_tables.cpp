@@ -285,6 +285,16 @@ bool is_citus_table(Oid relation) {
       .has_value();
 }
 
+bool distributed_by(Oid relation, const std::string& column) {
+  if (!citus_node::citus_installed()) return false;
+  return pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_dist_partition p"
+                            " WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+                            "   AND p.partmethod OPERATOR(pg_catalog.=) 'h'"
+                            "   AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) $2",
+                            {oid_param(relation), text_param(column)})
+      .has_value();
+}
+
 void install_restrictive_policy_hook() {
   previous_utility_hook = ProcessUtility_hook;
   ProcessUtility_hook = restrictive_hide_policy;

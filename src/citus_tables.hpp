@@ -29,6 +29,10 @@ inline constexpr const char* kHidePolicy = "privacy_hide_erased";
 // Citus). Needs SPI.
 bool is_citus_table(Oid relation);
 
+// Whether `relation` is a hash-distributed Citus table distributed by `column` (false without
+// Citus). Needs SPI.
+bool distributed_by(Oid relation, const std::string& column);
+
 // Installs the utility hook that keeps privacy_hide_erased restrictive (from _PG_init).
 void install_restrictive_policy_hook();
 

@@ -20,8 +20,14 @@ sub multi_shard_queries {
 }
 # Batches of 6 rows, so that each subject's 20 rows take several batches, each after a position
 # (keyset on a key (tenant_id, id) of which the filter fixes the tenant); orders' note hashed, so
-# that the anonymizing finalization picks its rows and rewrites them (two statements a batch).
+# that the anonymizing finalization picks its rows and rewrites them (two statements a batch);
+# visits, a table without tenants distributed by its subject column (key (subject, seq)), 10 rows
+# a subject.
 $coordinator->safe_psql('postgres', q{
+CREATE TABLE visits (subject text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (subject, seq));
+SELECT create_distributed_table('visits', 'subject');
+INSERT INTO visits SELECT 's' || (g % 10), g FROM generate_series(1, 100) g;
+SELECT privacy.register_table('visits', 'subject');
 ALTER SYSTEM SET privacy.batch_size = 6;
 SELECT pg_reload_conf();
 SELECT privacy.set_column_rule('orders', 'note', 'hash');
@@ -41,9 +47,11 @@ SELECT j.status, j.total_items, (SELECT count(*) FROM privacy.job_errors e WHERE
        (SELECT count(*) FROM orders WHERE tenant_id = 't6' AND customer = 's6'),
        (SELECT count(*) FROM orders WHERE tenant_id = 't6' AND customer = '$customer' AND privacy_erased_by IS NULL
                                       AND note <> 'note ' || id),
-       (SELECT note = '$note_6' FROM orders WHERE tenant_id = 't6' AND id = 6)
+       (SELECT note = '$note_6' FROM orders WHERE tenant_id = 't6' AND id = 6),
+       (SELECT count(*) FROM visits WHERE subject = 's6')
   FROM privacy.jobs j WHERE j.id = $routed}),
-   'completed|40|0|0|0|20|t', 'every row of the subject finalized over several routed batches: people deleted, orders anonymized');
+   'completed|50|0|0|0|20|t|0',
+   'every row of the subject finalized over several routed batches: people and visits deleted, orders anonymized');
 
 # The restore in the application's tenant t1, so that it can see the rows come back.
 my (undef, $visible) = $cluster->as_app("SELECT count(*) FROM people WHERE subject = 's7'");
@@ -59,7 +67,7 @@ my ($restored, $restore_out, $restore_error) = $coordinator->psql('postgres',
   "SELECT privacy.restore($to_restore, 'people', '[{\"tenant_id\": \"t1\", \"id\": $one_key}]')");
 is("$restored|$restore_out", '0|1', 'one row of the t1/s7 erase restored by its key') or diag($restore_error);
 ($restored, $restore_out, $restore_error) = $coordinator->psql('postgres', "SELECT privacy.restore($to_restore)");
-is("$restored|$restore_out", '0|39', 'the rest of the t1/s7 erase was restored') or diag($restore_error);
+is("$restored|$restore_out", '0|49', 'the rest of the t1/s7 erase was restored (people, orders, visits)') or diag($restore_error);
 is(multi_shard_queries() - $before, 0, 'finding 5: restore sent no statement to more than one shard');
 (undef, $visible) = $cluster->as_app("SELECT count(*) FROM people WHERE subject = 's7'");
 is($visible, '20', 'the application sees the restored rows again');
