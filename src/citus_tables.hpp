@@ -38,11 +38,13 @@ void install_restrictive_policy_hook();
 
 // Registration of a table Citus distributes (no-op elsewhere): refuses (0A000) an append- or
 // range-distributed table, a hash-distributed table whose distribution column is neither the
-// tenant nor the subject column (no batch could be routed to one shard), and a table with
-// restrictive policies of its own (Citus would re-create them permissive on the shards,
-// widening access). `table` is its name for messages. Needs SPI.
+// tenant nor the subject column (no batch could be routed to one shard), one distributed by its
+// subject column with on_erase 'anonymize' (anonymizing rewrites the subject, and Citus lets no
+// row change its distribution column), and a table with restrictive policies of its own (Citus
+// would re-create them permissive on the shards, widening access). `table` is its name for
+// messages. Needs SPI.
 void require_registrable_on_citus(Oid relid, const std::string& table, const std::string& subject_column,
-                                  const std::optional<std::string>& tenant_column);
+                                  const std::optional<std::string>& tenant_column, const std::string& on_erase);
 
 // Verifies every registered Citus table (and repairs what it can); returns the problems that
 // are left, one line per table and placement, empty when everything is safe. A table whose
