@@ -82,6 +82,7 @@ struct CitusTable {
   bool has_shell_rows;  // rows on disk in the coordinator's shell table
   std::string subject_column;
   std::optional<std::string> tenant_column;
+  std::string on_erase;
 };
 
 // The registered tables Citus distributes (hash) or replicates (reference). Citus local tables
@@ -91,12 +92,12 @@ std::vector<CitusTable> registered_citus_tables() {
   for (const pg::TextRow& row : pg::spi_query_rows(
            "SELECT r.relation::pg_catalog.oid::pg_catalog.text, r.relation::pg_catalog.text,"
            "       (pg_catalog.pg_relation_size(r.relation) OPERATOR(pg_catalog.>) 0)::pg_catalog.text,"
-           "       r.subject_column::pg_catalog.text, r.tenant_column::pg_catalog.text"
+           "       r.subject_column::pg_catalog.text, r.tenant_column::pg_catalog.text, r.on_erase"
            "  FROM privacy.registered_tables r"
            "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
            " WHERE p.partmethod OPERATOR(pg_catalog.=) 'h' OR p.repmodel OPERATOR(pg_catalog.=) 't'"
            " ORDER BY 1")) {
-    tables.push_back(CitusTable{pg::oid_from_text(row[0]), *row[1], *row[2] == "true", *row[3], row[4]});
+    tables.push_back(CitusTable{pg::oid_from_text(row[0]), *row[1], *row[2] == "true", *row[3], row[4], *row[5]});
   }
   return tables;
 }
@@ -145,11 +146,13 @@ std::string json_array(const std::vector<std::string>& values) {
 
 constexpr const char* kLayoutHint =
     "Distribute the table by its tenant column (or, for single-tenant tables, its subject column) and "
-    "keep restrictive policies off distributed tables (docs/citus.md, \"What is refused\").";
+    "keep restrictive policies off distributed tables; a table distributed by its subject column needs "
+    "on_erase 'delete' (docs/citus.md, \"What is refused\").";
 
 // Why a Citus table cannot be kept safe, if it cannot: empty for plain tables and good layouts.
 std::vector<std::string> citus_layout_problems(Oid relid, const std::string& subject_column,
-                                               const std::optional<std::string>& tenant_column) {
+                                               const std::optional<std::string>& tenant_column,
+                                               const std::string& on_erase) {
   std::vector<std::string> problems;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT p.partmethod::pg_catalog.text,"
@@ -170,6 +173,11 @@ std::vector<std::string> citus_layout_problems(Oid relid, const std::string& sub
     problems.push_back("it is distributed by column \"" + *rows[0][1] +
                        "\", which is neither its tenant nor its subject column, so erasing one subject would"
                        " send every batch to every shard");
+  }
+  if (rows[0][1] && *rows[0][1] == subject_column && on_erase == "anonymize") {
+    problems.push_back("it is distributed by its subject column and anonymized on erase (on_erase 'anonymize'),"
+                       " which rewrites the subject: Citus lets no row change its distribution column, so every"
+                       " finalization would fail");
   }
   if (rows[0][2]) {
     problems.push_back("Citus 13 re-creates restrictive policies as permissive on its shards, so its policies " +
@@ -269,9 +277,9 @@ bool carries_registration(Oid relation) {
 }  // namespace
 
 void require_registrable_on_citus(Oid relid, const std::string& table, const std::string& subject_column,
-                                  const std::optional<std::string>& tenant_column) {
+                                  const std::optional<std::string>& tenant_column, const std::string& on_erase) {
   if (!citus_node::citus_installed()) return;
-  for (const std::string& problem : citus_layout_problems(relid, subject_column, tenant_column)) {
+  for (const std::string& problem : citus_layout_problems(relid, subject_column, tenant_column, on_erase)) {
     throw core::Error(core::sqlstate::kFeatureNotSupported, "table " + table + " cannot be registered: " + problem,
                       "", kLayoutHint);
   }
@@ -285,27 +293,82 @@ bool is_citus_table(Oid relation) {
       .has_value();
 }
 
+bool distributed_by(Oid relation, const std::string& column) {
+  if (!citus_node::citus_installed()) return false;
+  return pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_dist_partition p"
+                            " WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+                            "   AND p.partmethod OPERATOR(pg_catalog.=) 'h'"
+                            "   AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) $2",
+                            {oid_param(relation), text_param(column)})
+      .has_value();
+}
+
 void install_restrictive_policy_hook() {
   previous_utility_hook = ProcessUtility_hook;
   ProcessUtility_hook = restrictive_hide_policy;
 }
 
+namespace {
+
+// Lists `relation` in privacy.citus_unverified with what is left wrong, or removes it (nothing left).
+void record_verification(Oid relation, const std::vector<std::string>& left) {
+  if (left.empty()) {
+    pg::spi_execute("DELETE FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+                    {oid_param(relation)});
+    return;
+  }
+  std::string problems;
+  for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + problem;
+  pg::spi_execute(
+      "INSERT INTO privacy.citus_unverified (relation, problems) VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2)"
+      " ON CONFLICT (relation) DO UPDATE SET problems = EXCLUDED.problems",
+      {oid_param(relation), text_param(problems)});
+}
+
+}  // namespace
+
 std::string verify_and_repair() {
   std::string problems;
+  // Tables no longer registered (or no longer Citus tables) are not refused any more.
+  pg::spi_execute(
+      "DELETE FROM privacy.citus_unverified u WHERE NOT EXISTS (SELECT FROM privacy.registered_tables r"
+      "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
+      " WHERE r.relation OPERATOR(pg_catalog.=) u.relation)");
   for (const CitusTable& table : registered_citus_tables()) {
     if (table.has_shell_rows) remove_shell_rows(table);
-    for (const std::string& problem : citus_layout_problems(table.relid, table.subject_column, table.tenant_column)) {
+    for (const std::string& problem : citus_layout_problems(table.relid, table.subject_column, table.tenant_column,
+                                                                  table.on_erase)) {
       problems += (problems.empty() ? "" : "; ") + table.display + ": " + problem;
     }
+    std::vector<std::string> left;
     std::vector<std::string> found = placement_problems(table);
-    if (found.empty()) continue;
-    repair_placements(table);
-    std::vector<std::string> left = placement_problems(table);
-    audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, left.empty() ? "ok" : "error",
-                   "{\"found\": " + json_array(found) + ", \"left\": " + json_array(left) + "}"});
-    for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
+    if (!found.empty()) {
+      repair_placements(table);
+      left = placement_problems(table);
+      audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, left.empty() ? "ok" : "error",
+                     "{\"found\": " + json_array(found) + ", \"left\": " + json_array(left) + "}"});
+      for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
+    }
+    record_verification(table.relid, left);
   }
   return problems;
+}
+
+void require_verified(Oid relation, const std::string& display, const std::string& what) {
+  if (!citus_node::citus_installed()) return;
+  pg::SpiConnection spi;
+  std::optional<std::string> problems = pg::spi_query_text(
+      "SELECT problems FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+      {oid_param(relation)});
+  if (!problems) return;
+  throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                    what + " cannot write to " + display +
+                        ": its Citus placements failed verification and could not be repaired, so erased rows"
+                        " might not be hidden there",
+                    "Left wrong: " + *problems,
+                    "Fix the placements named (docs/citus.md, \"What is refused\") and run SELECT "
+                    "privacy.citus_verify(); then privacy.retry() runs a failed request again (a finalization "
+                    "goes on at its next run).");
 }
 
 void send_lock_timeout_to_shards(int lock_timeout_ms) {

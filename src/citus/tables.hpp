@@ -29,6 +29,10 @@ inline constexpr const char* kHidePolicy = "privacy_hide_erased";
 // Citus). Needs SPI.
 bool is_citus_table(Oid relation);
 
+// Whether `relation` is a hash-distributed Citus table distributed by `column` (false without
+// Citus). Needs SPI.
+bool distributed_by(Oid relation, const std::string& column);
+
 // Installs the utility hook that keeps privacy_hide_erased restrictive (from _PG_init).
 void install_restrictive_policy_hook();
 
@@ -38,15 +42,25 @@ void verify_citus_tables();
 
 // Registration of a table Citus distributes (no-op elsewhere): refuses (0A000) an append- or
 // range-distributed table, a hash-distributed table whose distribution column is neither the
-// tenant nor the subject column (no batch could be routed to one shard), and a table with
-// restrictive policies of its own (Citus would re-create them permissive on the shards,
-// widening access). `table` is its name for messages. Needs SPI.
+// tenant nor the subject column (no batch could be routed to one shard), one distributed by its
+// subject column with on_erase 'anonymize' (anonymizing rewrites the subject, and Citus lets no
+// row change its distribution column), and a table with restrictive policies of its own (Citus
+// would re-create them permissive on the shards, widening access). `table` is its name for
+// messages. Needs SPI.
 void require_registrable_on_citus(Oid relid, const std::string& table, const std::string& subject_column,
-                                  const std::optional<std::string>& tenant_column);
+                                  const std::optional<std::string>& tenant_column, const std::string& on_erase);
 
 // Verifies every registered Citus table (and repairs what it can); returns the problems that
-// are left, one line per table and placement, empty when everything is safe. Needs SPI.
+// are left, one line per table and placement, empty when everything is safe. A table whose
+// placements are still wrong after the repair is listed in privacy.citus_unverified until it
+// verifies again. Needs SPI.
 std::string verify_and_repair();
+
+// Before a job writes to `relation` (`display`, its name): refuses (55000) while its Citus
+// placements failed verification and could not be repaired (privacy.citus_unverified), naming
+// the table and what is wrong: erased rows might not be hidden there. `what` names the job.
+// Does nothing without Citus. Needs SPI.
+void require_verified(Oid relation, const std::string& display, const std::string& what);
 
 // Inside a batch's subtransaction, when Citus is installed: lock_timeout for the shards too.
 // PostgreSQL's own setting (set for the batch with set_config_option) stays on this node; Citus

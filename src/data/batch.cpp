@@ -31,7 +31,8 @@
 // in C++ (data/pseudonym.hpp): the subject column's is the same for every row of the job ($7). When
 // other columns have the 'hash' rule, a batch first picks its rows with those columns' values
 // (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the same key range,
-// each row taking its pseudonyms from $8 by its key object. A lookup, not a join with a list of
+// each row taking its pseudonyms from $8 by its key values (lookup_key: no STABLE function with a
+// column reference, which Citus refuses in a distributed UPDATE). A lookup, not a join with a list of
 // keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
 // stale estimate cannot make it scan the job's rows once per picked key.
 //
@@ -79,26 +80,45 @@ namespace {
 // Which statement: the operation, whether a subject is given (purges of a whole tenant have
 // none), whether the batch starts after a key, and whether a purge also takes the rows an earlier
 // erase anonymized with the subject's pseudonym ($7).
+//
+// On a Citus table, a finalization (and a restore, which addresses the same rows) names the job's
+// tenant besides its mark (`marked.tenant`), and on a table distributed by its subject column the
+// subject (`marked.subject`): every row the job marked carries them (the mark filtered on them,
+// and Citus lets no row change its distribution column), and with the distribution column in
+// every predicate Citus routes each statement to the one shard that holds it (docs/citus.md,
+// "Routing").
+struct MarkedRows {
+  bool tenant = false;
+  bool subject = false;
+};
+
 struct Shape {
   Operation operation;
   bool has_subject;
   bool has_after_key;
   bool matches_pseudonym = false;
+  MarkedRows marked = {};
 };
 
 // The name of a statement in the plan cache: every part of its shape.
 std::string statement_name(const Shape& shape) {
   return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
-         (shape.matches_pseudonym ? "/p" : "") + (shape.has_after_key ? "/after" : "/first");
+         (shape.matches_pseudonym ? "/p" : "") + (shape.marked.tenant ? "/in" : "") +
+         (shape.marked.subject ? "/of" : "") +
+         (shape.has_after_key ? "/after" : "/first");
 }
 
 const std::string kEquals = " OPERATOR(pg_catalog.=) ";
 
 // "a"."k1", "a"."k2" (optionally with a suffix per column, e.g. " DESC")
-std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
+std::string column_list(const std::vector<Column>& columns, const std::string& alias, const std::string& suffix = "") {
   std::string list;
-  for (const Column& key : table.keys) list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
+  for (const Column& key : columns) list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
   return list;
+}
+
+std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
+  return column_list(table.keys, alias, suffix);
 }
 
 // "k1", "k2" (for messages)
@@ -118,29 +138,48 @@ std::string key_object(const TableInfo& table, const std::string& alias) {
   return "pg_catalog.jsonb_build_object(" + args + ")";
 }
 
-// The key values of a key object held in `json` (an SQL expression of type jsonb), each cast to
-// its column's type.
-std::string key_values(const TableInfo& table, const std::string& json) {
+// The values of `columns` in a key object held in `json` (an SQL expression of type jsonb), each
+// cast to its column's type.
+std::string column_values(const std::vector<Column>& columns, const std::string& json) {
   std::string list;
-  for (const Column& key : table.keys) {
+  for (const Column& key : columns) {
     list += (list.empty() ? "" : ", ") + std::string("(") + json + " OPERATOR(pg_catalog.->>) " +
             pg::quote_literal(key.name) + ")::" + key.base_type_sql;
   }
   return list;
 }
 
+std::string key_values(const TableInfo& table, const std::string& json) { return column_values(table.keys, json); }
+
 // The row of alias t whose key is the key object `json`.
 std::string key_matches(const TableInfo& table, const std::string& json) {
   return "(" + key_list(table, "t") + ")" + kEquals + "(" + key_values(table, json) + ")";
 }
 
+std::string tenant_condition(const TableInfo& table) {
+  return "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
+}
+
+std::string subject_condition(const TableInfo& table) {
+  return "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+}
+
+// The rows the job marked (finalization, restore): its mark, and on Citus its tenant and
+// subject as `marked` says (see Shape).
+std::string marked_rows_filter(const TableInfo& table, const MarkedRows& marked) {
+  std::string filter = "t.privacy_erased_by" + kEquals + "$1";
+  if (marked.tenant && table.tenant) filter += " AND " + tenant_condition(table);
+  if (marked.subject) filter += " AND " + subject_condition(table);
+  return filter;
+}
+
 // The rows of the target a statement acts on (alias `t`).
 std::string target_filter(const TableInfo& table, const Shape& shape) {
-  if (shape.operation == Operation::Finalize) return "t.privacy_erased_by" + kEquals + "$1";
+  if (shape.operation == Operation::Finalize) return marked_rows_filter(table, shape.marked);
   std::string filter;
-  if (table.tenant) filter = "t." + table.tenant->quoted + kEquals + "$2::" + table.tenant->base_type_sql;
+  if (table.tenant) filter = tenant_condition(table);
   if (shape.has_subject) {
-    std::string subject = "t." + table.subject.quoted + kEquals + "$3::" + table.subject.base_type_sql;
+    std::string subject = subject_condition(table);
     if (shape.matches_pseudonym) {
       subject = "(" + subject + " OR t." + table.subject.quoted + kEquals + "$7::" + table.subject.base_type_sql + ")";
     }
@@ -148,6 +187,27 @@ std::string target_filter(const TableInfo& table, const Shape& shape) {
   }
   if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
   return filter;
+}
+
+// The key columns a keyset comparison (after a key, up to a key) needs: those the target filter
+// does not hold to one value. The filter fixes the tenant column ($2) and, when it filters on the
+// subject alone, the subject column ($3); every row the statement sees, and so every key it
+// returns as a position, has those values, so comparing the other columns alone selects the same
+// rows. It lets an index on (tenant, subject, ...) or (privacy_erased_by, tenant, ...) start the
+// scan at the position instead of at the first row of the tenant: with a key (tenant, id), as on
+// a table distributed by tenant, a row comparison on both columns cannot, and each batch read all
+// the rows before its position again (docs/performance.md, B10). All of them when the filter
+// fixes every key column.
+std::vector<Column> keyset_columns(const TableInfo& table, const Shape& shape) {
+  bool finalize = shape.operation == Operation::Finalize;
+  std::vector<Column> columns;
+  for (const Column& key : table.keys) {
+    bool fixed_tenant = table.tenant && key.name == table.tenant->name && (!finalize || shape.marked.tenant);
+    bool fixed_subject = key.name == table.subject.name &&
+                         (finalize ? shape.marked.subject : shape.has_subject && !shape.matches_pseudonym);
+    if (!fixed_tenant && !fixed_subject) columns.push_back(key);
+  }
+  return columns.empty() ? table.keys : columns;
 }
 
 bool anonymizes(const TableInfo& table, const Shape& shape) {
@@ -168,9 +228,23 @@ bool picks_first(const TableInfo& table, const Shape& shape) {
   return anonymizes(table, shape) && !hashed_columns(table).empty();
 }
 
+// The name of the row of alias t in $8: its key values quoted and joined, 'acme','7'. Built
+// with IMMUTABLE functions only (quote_literal(text), ||, the key types' text output), unlike
+// the key object (jsonb_build_object is STABLE): Citus refuses STABLE functions with column
+// references in a distributed UPDATE. The pick statement returns it, so both ends use this
+// expression.
+std::string lookup_key(const TableInfo& table, const std::string& alias) {
+  std::string key;
+  for (const Column& column : table.keys) {
+    key += (key.empty() ? "" : " OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) ") +
+           std::string("pg_catalog.quote_literal(") + alias + "." + column.quoted + "::pg_catalog.text)";
+  }
+  return "(" + key + ")";
+}
+
 // The pseudonyms of the row of alias t among the picked rows ($8, see PSEUDONYMS).
 std::string picked_pseudonyms(const TableInfo& table) {
-  return "($8 OPERATOR(pg_catalog.->) " + key_object(table, "t") + "::pg_catalog.text)";
+  return "($8 OPERATOR(pg_catalog.->) " + lookup_key(table, "t") + ")";
 }
 
 // The SET list of an anonymizing finalization: the subject column's new value (NULL, or $7: the
@@ -204,7 +278,15 @@ std::string action(const TableInfo& table, const Shape& shape, const std::string
 
 std::string after_key_condition(const TableInfo& table, const Shape& shape) {
   if (!shape.has_after_key) return "";
-  return " AND (" + key_list(table, "t") + ") OPERATOR(pg_catalog.>) (" + key_values(table, "$5::pg_catalog.jsonb") + ")";
+  std::vector<Column> keyset = keyset_columns(table, shape);
+  return " AND (" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.>) (" +
+         column_values(keyset, "$5::pg_catalog.jsonb") + ")";
+}
+
+// The rows up to the key object `json` (inclusive), in the same keyset as after_key_condition.
+std::string up_to_key_condition(const TableInfo& table, const Shape& shape, const std::string& json) {
+  std::vector<Column> keyset = keyset_columns(table, shape);
+  return "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + column_values(keyset, json) + ")";
 }
 
 // The next `limit` keys of the target after the position, in key order.
@@ -218,13 +300,14 @@ std::string batch_keys_select(const TableInfo& table, const Shape& shape, const 
 // the key range (after, last picked key], again by index conditions: each batch reads only its own
 // rows whatever the planner believes about the table.
 std::string batch_statement(const TableInfo& table, const Shape& shape) {
+  std::vector<Column> keyset = keyset_columns(table, shape);
   std::string upper_bound;
-  for (const Column& key : table.keys) {
+  for (const Column& key : keyset) {
     upper_bound += (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
   }
   return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
          " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " + key_list(table, "picked", " DESC") + " LIMIT 1),"
-         " done AS (" + action(table, shape, "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
+         " done AS (" + action(table, shape, "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
          after_key_condition(table, shape)) + " RETURNING 1)"
          " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT pg_catalog.count(*) FROM picked),"
          " (SELECT " + key_object(table, "last") + " FROM last)::pg_catalog.text";
@@ -244,7 +327,7 @@ std::string row_statement(const TableInfo& table, const Shape& shape) {
 // The rows an anonymizing finalization rewrites, locked, with the values of their 'hash'
 // columns: the batch's next rows, or (one_row) the row whose key object is $6.
 std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_row) {
-  std::string columns = key_object(table, "t") + "::pg_catalog.text";
+  std::string columns = key_object(table, "t") + "::pg_catalog.text, " + lookup_key(table, "t");
   for (const Column& column : hashed_columns(table)) columns += ", t." + column.quoted + "::pg_catalog.text";
   if (one_row) {
     return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
@@ -257,9 +340,8 @@ std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_
 // (one_row) the row whose key object is $6.
 std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool one_row) {
   std::string rows = one_row ? key_matches(table, "$6::pg_catalog.jsonb")
-                             : "(" + key_list(table, "t") + ") OPERATOR(pg_catalog.<=) (" +
-                                   key_values(table, "$6::pg_catalog.jsonb") + ")" + after_key_condition(table, shape);
-  rows += " AND $8 OPERATOR(pg_catalog.?) " + key_object(table, "t") + "::pg_catalog.text";
+                             : up_to_key_condition(table, shape, "$6::pg_catalog.jsonb") + after_key_condition(table, shape);
+  rows += " AND $8 OPERATOR(pg_catalog.?) " + lookup_key(table, "t");
   return "WITH done AS (" + action(table, shape, rows) + " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
 }
 
@@ -289,7 +371,7 @@ struct Bound {
   std::optional<std::string> after_key;
   std::optional<std::string> row_key;
   std::optional<std::string> subject_pseudonym;
-  std::optional<std::string> picked_pseudonyms;  // JSON text: key object -> [pseudonym, ...]
+  std::optional<std::string> picked_pseudonyms;  // JSON text: lookup_key -> [pseudonym, ...]
 };
 
 constexpr int kParamCount = 8;
@@ -423,7 +505,7 @@ struct Acted {
   std::optional<std::string> last_key;
 };
 
-// Hashes the 'hash' columns of picked rows (key object, then one value per column) and rewrites
+// Hashes the 'hash' columns of picked rows (key object, name in $8, then one value per column) and rewrites
 // them: the key range (after, last picked key], or the one row of bound.row_key. Runs inside the
 // owner's scope: the secret was read before it, as the extension owner.
 long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound, const std::vector<pg::TextRow>& picked,
@@ -431,9 +513,9 @@ long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound
   if (picked.empty()) return 0;
   std::string pseudonyms = "{";
   for (const pg::TextRow& row : picked) {
-    pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[0]) + ": [";
-    for (size_t column = 1; column < row.size(); ++column) {
-      pseudonyms += (column > 1 ? ", " : "") +
+    pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[1]) + ": [";
+    for (size_t column = 2; column < row.size(); ++column) {
+      pseudonyms += (column > 2 ? ", " : "") +
                     (row[column] ? core::json_string(pseudonym::of(secret, *row[column])) : std::string("null"));
     }
     pseudonyms += "]";
@@ -526,6 +608,19 @@ bool target_applies(const TableInfo& table, const jobs::Job& job) {
   return fits_column(table, table.subject, job.subject);
 }
 
+// How the rows the job marked in `table` are addressed besides the mark (see Shape): on Citus
+// tables, with the job's tenant where the table has a tenant column, and with its subject where
+// the table is distributed by its subject column, when the column can hold the value (only
+// then did the mark find rows there). Plain tables keep the statements they had.
+MarkedRows marked_rows(const TableInfo& table, const jobs::Job& job) {
+  MarkedRows marked;
+  if (!citus_tables::is_citus_table(table.relid)) return marked;
+  marked.tenant = table.tenant.has_value() && fits_column(table, *table.tenant, job.tenant_id);
+  marked.subject = job.subject.has_value() && citus_tables::distributed_by(table.relid, table.subject.name) &&
+                   fits_column(table, table.subject, job.subject);
+  return marked;
+}
+
 // The pseudonym of the job's subject, as the 'hash' rule writes it into the subject column: the
 // job found its rows by subject = target id, so they all hold it (a char(n) column pads it, and
 // its text drops the padding again).
@@ -559,7 +654,8 @@ std::optional<std::string> anonymized_subject(const TableInfo& table, const jobs
 Shape shape_of(const TableInfo& table, const jobs::Job& job, Operation operation,
                const std::optional<std::string>& after_key) {
   bool filters_subject = operation != Operation::Finalize && job.subject.has_value();
-  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation)};
+  MarkedRows marked = operation == Operation::Finalize ? marked_rows(table, job) : MarkedRows{};
+  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation), marked};
 }
 
 Bound bound_of(const TableInfo& table, const jobs::Job& job, const Shape& shape, long long limit,
@@ -743,10 +839,11 @@ void record_item(long long job_id, Oid relation, Operation phase, const std::opt
 
 // ----- restore -------------------------------------------------------------------------------
 
-long long restore_rows(long long job_id, const TableInfo& table, const std::optional<std::string>& keys_json) {
+long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json) {
   pg::SpiConnection spi;
-  std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL"
-                    " WHERE t.privacy_erased_by" + kEquals + "$1";
+  MarkedRows marked = marked_rows(table, job);
+  std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL WHERE " +
+                    marked_rows_filter(table, marked);
   if (keys_json) {
     std::string names = "ARRAY[";
     for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
@@ -767,10 +864,12 @@ long long restore_rows(long long job_id, const TableInfo& table, const std::opti
                   "privacy.job_errors.row_key has this form too.");
     }
     sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
-           " FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) e)";
+           " FROM pg_catalog.jsonb_array_elements($4::pg_catalog.jsonb) e)";
   }
   pg::TableOwnerScope owner(table.relid);
-  return static_cast<long long>(pg::spi_execute(sql, {pg::int8_param(job_id), pg::text_param(keys_json)}));
+  return static_cast<long long>(pg::spi_execute(
+      sql, {pg::int8_param(job.id), pg::text_param(marked.tenant ? std::optional<std::string>(job.tenant_id) : std::nullopt),
+            pg::text_param(marked.subject ? job.subject : std::nullopt), pg::text_param(keys_json)}));
 }
 
 }  // namespace privacy::batch

@@ -89,8 +89,9 @@ std::optional<core::Error> redo_item(const jobs::Job& job, const TableInfo& tabl
 void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
                  int attempt, const core::Error& error);
 
-// Clears the mark of job_id's rows in `table`: all of them, or only the rows whose keys are
-// listed (keys_json: a jsonb array of key objects). Returns the number restored.
-long long restore_rows(long long job_id, const TableInfo& table, const std::optional<std::string>& keys_json);
+// Clears the mark of the job's rows in `table`: all of them, or only the rows whose keys are
+// listed (keys_json: a jsonb array of key objects). Like the finalization, it names the job's
+// tenant too on a Citus table, so that Citus routes it to one shard. Returns the number restored.
+long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json);
 
 }  // namespace privacy::batch

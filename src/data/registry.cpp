@@ -432,7 +432,7 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
                   "", "Use a column of type text, varchar, an integer type or uuid.");
     }
   }
-  privacy::citus_tables::require_registrable_on_citus(relid, table, subject.name, tenant_name);
+  privacy::citus_tables::require_registrable_on_citus(relid, table, subject.name, tenant_name, on_erase);
   if (privacy::registry::load_column(relid, "privacy_erased_by")) {
     throw Error(sqlstate::kDuplicateObject, "table " + table + " already has a column privacy_erased_by", "",
                 "pg_privacy adds that column itself; rename or drop the existing one.");

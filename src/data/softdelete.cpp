@@ -149,7 +149,7 @@ PRIVACY_SQL_FUNCTION(privacy_restore) {
   long long total = 0;
   std::string per_relation;
   for (const privacy::registry::TableInfo& table : restorable_tables(job, relation)) {
-    long long count = privacy::batch::restore_rows(job_id, table, keys);
+    long long count = privacy::batch::restore_rows(job, table, keys);
     total += count;
     per_relation += (per_relation.empty() ? "" : ", ") + privacy::core::json_string(table.display) + ": " +
                     std::to_string(count);

@@ -1,5 +1,6 @@
 #include "data/walk.hpp"
 
+#include "citus/tables.hpp"
 #include "holds/holds.hpp"
 #include "pg/spi.hpp"
 
@@ -124,6 +125,8 @@ Step Walk::step(const jobs::Job& job, RelationAction& action, int limit) {
       continue;
     }
     if (holds_ != HoldPolicy::Ignore) {
+      citus_tables::require_verified(relation, table->display,
+                                     std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id));
       std::optional<holds::HoldInfo> hold = holds::find_hold(job.tenant_id, job.subject, relation);
       if (hold && holds_ == HoldPolicy::Fail) {
         std::string what = std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id) + " on " +

@@ -319,7 +319,7 @@ enum class BatchVerdict { Continue, Completed, Cancelled, Stopped };
 BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& pace, LoopHost& host,
                                BatchMemory& memory) {
   return batch_transaction(host, memory, [&]() -> std::pair<BatchVerdict, bool> {
-    enter_batch_gate(job_id);  // behind a cancel that is waiting (jobs.hpp)
+    enter_batch_gate(job_id);  // behind a cancel that is waiting (jobs/jobs.hpp)
     Job job = load(job_id, Lock::ForUpdate);
     if (job.state.status != JobStatus::Processing) return {BatchVerdict::Stopped, true};
     if (job.cancel_requested) {

@@ -237,7 +237,7 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::enter_decision_gate(job_id_arg(fcinfo));  // ahead of the job's next batch (jobs.hpp)
+  jobs::enter_decision_gate(job_id_arg(fcinfo));  // ahead of the job's next batch (jobs/jobs.hpp)
   jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.cancel");
   std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
   std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);

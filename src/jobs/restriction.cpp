@@ -64,7 +64,7 @@ PRIVACY_SQL_FUNCTION(privacy_lift_restriction) {
   for (Oid relation : privacy::batch::relations_in_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
-    long long count = privacy::batch::restore_rows(job_id, *table, std::nullopt);
+    long long count = privacy::batch::restore_rows(job, *table, std::nullopt);
     total += count;
     per_relation += (per_relation.empty() ? "" : ", ") + privacy::core::json_string(table->display) + ": " +
                     std::to_string(count);

@@ -10,6 +10,17 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION privacy.citus_verify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.citus_verify() TO privacy_admin;
 
+-- Registered Citus tables whose placements failed verification and could not be repaired
+-- (docs/citus.md, "What is refused"): a row per table, written by privacy.citus_verify() and the
+-- launcher's Citus step, removed when the table verifies again. No job writes to a table listed
+-- here. Derived state: left out of dumps (the launcher verifies every table after a start).
+CREATE TABLE privacy.citus_unverified (
+    relation    regclass PRIMARY KEY,
+    problems    text NOT NULL,
+    since       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON privacy.citus_unverified FROM PUBLIC;
+
 -- The legal holds as the Citus worker nodes see them (docs/citus.md, "Legal holds"): a copy of
 -- privacy.legal_holds, made a Citus reference table by the coordinator before its first hold,
 -- so that every write reaches every node in the coordinator's distributed transaction (two-phase
