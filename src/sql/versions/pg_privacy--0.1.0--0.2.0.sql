@@ -32,6 +32,16 @@ ALTER TABLE privacy.legal_holds
     ADD COLUMN placed_on_behalf_of     text,
     ADD COLUMN released_on_behalf_of   text;
 
+-- Registered Citus tables whose placements could not be verified (74_citus.sql).
+CREATE TABLE privacy.citus_unverified (
+    relation    regclass PRIMARY KEY,
+    problems    text NOT NULL,
+    since       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON privacy.citus_unverified FROM PUBLIC;
+GRANT SELECT ON privacy.citus_unverified TO privacy_admin;   -- as every table in 99_grants.sql
+
+
 -- Tenant scopes: src/sql/25_tenant_scope.sql of 0.2.0, whole.
 
 -- Tenant scopes (docs/security.md, "Tenant scopes"). The roles privacy_requester, privacy_admin
@@ -216,7 +226,7 @@ GRANT EXECUTE ON FUNCTION privacy.grant_tenant(regrole, text, text), privacy.rev
     TO privacy_admin;
 
 
--- Functions that gained an on_behalf_of (or intake) argument: a new signature replaces the old.
+-- Functions that gained an argument (on_behalf_of, an intake setting): a new signature replaces the old.
 
 DROP FUNCTION privacy.approve(bigint,text);
 DROP FUNCTION privacy.cancel(bigint,text);
@@ -823,7 +833,7 @@ BEGIN
 END
 $function$;
 
--- Self-service intake and discovery: src/sql/47_intake.sql and 42_discovery.sql of 0.2.0, whole.
+-- Discovery and self-service intake: src/sql/42_discovery.sql and 47_intake.sql of 0.2.0, whole.
 
 -- Discovery (docs/soft-delete.md, "Finding the tables to register"): follows the foreign keys
 -- that lead to subject_table (tables that reference it, the tables that reference those, ...)
@@ -1080,9 +1090,6 @@ GRANT EXECUTE ON FUNCTION privacy.request_purge(text,privacy.target_type,text,te
 REVOKE ALL ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) TO privacy_requester, privacy_admin;
 
-GRANT SELECT ON privacy.tenant_grants TO privacy_admin;   -- as every table in 99_grants.sql
-SELECT pg_catalog.pg_extension_config_dump('privacy.tenant_grants', '');
-
 -- Row-level security by tenant scope on the privacy tables: src/sql/98_tenant_policies.sql of 0.2.0, whole.
 
 -- Tenant scopes on the tables themselves (docs/security.md, "Tenant scopes"): a tenant-scoped
@@ -1098,8 +1105,9 @@ DECLARE
                                ' OR %s = ANY ((SELECT s.tenants FROM privacy.tenant_scope() s)::text[]))';
 BEGIN
     -- Tables with a tenant_id column.
-    FOREACH t IN ARRAY ARRAY['jobs', 'legal_holds', 'audit_log', 'tenants', 'tenant_grants', 'erasure_ledger',
-                             'hold_replica'] LOOP
+    -- (Not privacy.hold_replica: a Citus reference table takes no policy with a sub-SELECT; no
+    -- role reads it, 99_grants.sql.)
+    FOREACH t IN ARRAY ARRAY['jobs', 'legal_holds', 'audit_log', 'tenants', 'tenant_grants', 'erasure_ledger'] LOOP
         EXECUTE format('ALTER TABLE privacy.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_scope ON privacy.%I FOR SELECT USING (%s)', t, format(in_scope, 'tenant_id'));
     END LOOP;
@@ -1123,6 +1131,11 @@ CREATE POLICY tenant_scope ON privacy.notifications FOR SELECT
 ALTER VIEW privacy.job_overview SET (security_invoker = true);
 ALTER VIEW privacy.dashboard SET (security_invoker = true);
 
+
+GRANT SELECT ON privacy.tenant_grants TO privacy_admin;   -- as every table in 99_grants.sql
+SELECT pg_catalog.pg_extension_config_dump('privacy.tenant_grants', '');
+-- Admins read privacy.legal_holds; the Citus copy of the holds is no one's to read (99_grants.sql).
+REVOKE SELECT ON privacy.hold_replica FROM privacy_admin;
 
 -- The boundary probe is a test entry point: it moved to the test-only extension privacy_test.
 DROP FUNCTION privacy._boundary_selftest(text);
