@@ -4,6 +4,8 @@
 #include "pg/shmem.hpp"
 
 extern "C" {
+#include "executor/instrument.h"
+#include "miscadmin.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 }
@@ -99,6 +101,29 @@ double reserve_seconds(const std::string& tenant_id, int rows_per_second, double
 int batch_size_for(int rows_per_second, int configured_batch_size) {
   if (rows_per_second <= 0) return configured_batch_size;
   return std::max(1, std::min(configured_batch_size, rows_per_second));
+}
+
+namespace {
+long long page_hits() { return pgBufferUsage.shared_blks_hit + pgBufferUsage.local_blks_hit; }
+long long page_misses() { return pgBufferUsage.shared_blks_read + pgBufferUsage.local_blks_read; }
+long long pages_dirtied() { return pgBufferUsage.shared_blks_dirtied + pgBufferUsage.local_blks_dirtied; }
+}  // namespace
+
+PageMeter::PageMeter() : hits_(page_hits()), misses_(page_misses()), dirtied_(pages_dirtied()) {}
+
+core::PageCounts PageMeter::take() {
+  long long hits = page_hits(), misses = page_misses(), dirtied = pages_dirtied();
+  core::PageCounts used{static_cast<double>(hits - hits_), static_cast<double>(misses - misses_),
+                        static_cast<double>(dirtied - dirtied_)};
+  hits_ = hits;
+  misses_ = misses;
+  dirtied_ = dirtied;
+  return used;
+}
+
+core::PageWeights server_page_weights() {
+  return core::PageWeights{static_cast<double>(VacuumCostPageHit), static_cast<double>(VacuumCostPageMiss),
+                           static_cast<double>(VacuumCostPageDirty)};
 }
 
 }  // namespace privacy::throttle

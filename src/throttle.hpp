@@ -3,6 +3,8 @@
 // process keeps its own buckets.
 #pragma once
 
+#include "core/cost_pacing.hpp"
+
 #include <string>
 
 namespace privacy::throttle {
@@ -14,5 +16,22 @@ double reserve_seconds(const std::string& tenant_id, int rows_per_second, double
 // A batch size whose wait stays near a second at most, so a throttled runner still notices
 // cancel and SIGTERM quickly: min(configured, rows_per_second), at least 1.
 int batch_size_for(int rows_per_second, int configured_batch_size);
+
+// Load-aware pacing (core/cost_pacing.hpp, docs/performance.md "Pacing"): the buffer pages this
+// process used between two calls of take(), from PostgreSQL's own counters (pgBufferUsage: every
+// page hit, read and dirtied, whatever statement touched it).
+class PageMeter {
+ public:
+  PageMeter();
+  core::PageCounts take();
+
+ private:
+  long long hits_ = 0;
+  long long misses_ = 0;
+  long long dirtied_ = 0;
+};
+
+// What the server charges per page: vacuum_cost_page_hit, _miss and _dirty.
+core::PageWeights server_page_weights();
 
 }  // namespace privacy::throttle

@@ -57,6 +57,10 @@ CREATE TABLE privacy.tenants (
     regulation           privacy.regulation,   -- of requests that name none (NULL: 'other')
     privacy_contact      text CHECK (btrim(privacy_contact) <> ''),  -- gets the deadline notices
     time_zone            text,                 -- where the tenant's calendar months end (NULL: UTC)
+    -- Load-aware pacing of its jobs (docs/performance.md, "Pacing"): privacy.cost_limit and
+    -- privacy.cost_delay for this tenant; cost_delay 0 turns pacing off.
+    cost_limit           integer CHECK (cost_limit BETWEEN 1 AND 1000000),
+    cost_delay           interval CHECK (cost_delay BETWEEN interval '0' AND interval '100 ms'),
     updated_by           text NOT NULL DEFAULT session_user,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -111,6 +115,10 @@ CREATE TABLE privacy.jobs (
     overdue_notified_at  timestamptz,
     -- The erasure ledger entry (its hash) this job applies again after a restore, if any.
     replay_of          text,
+    -- Load-aware pacing (docs/performance.md, "Pacing"): naps taken for the cost of the job's
+    -- batches (request and finalization), and their total length.
+    cost_naps          bigint NOT NULL DEFAULT 0,
+    cost_napped        interval NOT NULL DEFAULT interval '0',
     CHECK (target_type = 'subject' OR kind = 'purge'),
     CHECK (finalization IS NULL OR kind = 'erase'),
     CHECK (processed_items >= 0 AND failed_items >= 0)
