@@ -627,6 +627,7 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
 }
 
 RunOutcome run(long long job_id, LoopHost& host) {
+  throttle::lower_worker_priority();
   return with_runner_lock(job_id, host, [&] { return run_locked(job_id, host); });
 }
 

@@ -1,6 +1,8 @@
 #include "throttle.hpp"
 
 #include "core/token_bucket.hpp"
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 
 extern "C" {
@@ -11,9 +13,12 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
+
+#include <sys/resource.h>
 
 namespace privacy::throttle {
 
@@ -124,6 +129,17 @@ core::PageCounts PageMeter::take() {
 core::PageWeights server_page_weights() {
   return core::PageWeights{static_cast<double>(VacuumCostPageHit), static_cast<double>(VacuumCostPageMiss),
                            static_cast<double>(VacuumCostPageDirty)};
+}
+
+void lower_worker_priority() {
+  if (!IsBackgroundWorker || pg::guc::worker_nice <= 0) return;
+  errno = 0;
+  int current = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0 || current >= pg::guc::worker_nice) return;
+  if (setpriority(PRIO_PROCESS, 0, pg::guc::worker_nice) != 0) {
+    int saved = errno;
+    pg::pg_guard([&] { elog(DEBUG1, "pg_privacy: could not lower the job worker's CPU priority: %s", strerror(saved)); });
+  }
 }
 
 }  // namespace privacy::throttle

@@ -34,4 +34,10 @@ class PageMeter {
 // What the server charges per page: vacuum_cost_page_hit, _miss and _dirty.
 core::PageWeights server_page_weights();
 
+// A background job worker lowers its CPU priority to privacy.worker_nice (docs/performance.md,
+// "Pacing"): on a busy machine the application's backends get the CPU first. Only ever lowered
+// (an unprivileged process cannot raise it again), and never in a session's backend (CALL
+// privacy.run_job): that process goes on serving its client afterwards.
+void lower_worker_priority();
+
 }  // namespace privacy::throttle
