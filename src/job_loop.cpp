@@ -239,9 +239,11 @@ struct Pace {
   throttle::PageMeter meter;    // pages used since the last charge
   double nap_ms = 0;            // the nap the last batch's cost asks for
 
+  int batch_size = pg::guc::batch_size;  // before the tenant's rate caps it
+
   void set(const TenantPace& tenant) {
     rows_per_second = tenant.rows_per_second;
-    limit = throttle::batch_size_for(rows_per_second, pg::guc::batch_size);
+    limit = throttle::batch_size_for(rows_per_second, batch_size);
     cost = tenant.cost;
   }
 
@@ -501,10 +503,17 @@ void pass_over_stuck_table(long long job_id, const core::Error& why, LoopHost& h
   });
 }
 
+// Finalization batches are this many times privacy.batch_size (capped by the tenant's rate like
+// every batch): their rows are hidden already, so nobody waits for the row locks a batch holds,
+// and the bookkeeping of a batch (the job row, the walk's look-ups, the commit) is paid a tenth as
+// often (docs/performance.md, B2).
+constexpr int kFinalizeBatchFactor = 10;
+
 // The batches of a finalization pass, to its end. Throws on failure.
 RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& memory) {
   std::unique_ptr<PhaseExecutor> executor = make_finalization_executor();
   Pace pace;
+  pace.batch_size = static_cast<int>(std::min<long long>(1000000, static_cast<long long>(pg::guc::batch_size) * kFinalizeBatchFactor));
   std::string tenant_id;
   in_transaction(host, [&] {
     Job job = load(job_id, Lock::None);
