@@ -238,7 +238,6 @@ struct Pace {
   core::CostBalance balance;
   throttle::PageMeter meter;    // pages used since the last charge
   double nap_ms = 0;            // the nap the last batch's cost asks for
-
   int batch_size = pg::guc::batch_size;  // before the tenant's rate caps it
 
   void set(const TenantPace& tenant) {
@@ -248,15 +247,17 @@ struct Pace {
   }
 
   // Charges the pages used since the last charge (the batch and its bookkeeping) to the balance;
-  // nap_ms is what the next throttle_wait sleeps at least.
-  void charge() {
+  // nap_ms is what the next throttle_wait sleeps at least (nothing after the last batch).
+  void charge(bool last) {
     nap_ms = core::charge(balance, core::page_cost(meter.take(), throttle::server_page_weights()), cost);
+    if (last) nap_ms = 0;
   }
 };
 
 // Sleeps what the tenant's token bucket or the last batch's cost (the longer) asks before the
-// next batch, in slices of at most a second; between slices it looks at the job's cancel flag (a short read-only transaction), so
-// a cancel is seen within a second whatever the rate. Returns early when a cancel is requested.
+// next batch, in slices of at most a second; between slices it looks at the job's cancel flag (a
+// short read-only transaction), so a cancel is seen within a second whatever the rate. Returns
+// early when a cancel is requested.
 void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& pace, bool cancellable,
                    LoopHost& host) {
   double wait = std::max(throttle::reserve_seconds(tenant_id, pace.rows_per_second, static_cast<double>(pace.rows_done)),
@@ -373,7 +374,7 @@ BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& 
     BatchStep step = executor.run_batch(job, pace.limit);
     pace.rows_done = step.processed + step.failed;
     pace.rows_this_run += pace.rows_done;
-    pace.charge();
+    pace.charge(step.done);
     record_batch(job, step, pace);
     if (step.failed > 0) audit_flagged_items(job, step.failed, std::string(core::to_string(job.kind)));
     if (!step.done) return {BatchVerdict::Continue, false};
@@ -529,7 +530,7 @@ RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& m
       pace.set(read_tenant_pace(job.tenant_id));
       BatchStep step = executor->run_batch(job, pace.limit);
       pace.rows_done = step.processed + step.failed;
-      pace.charge();
+      pace.charge(step.done);
       record_finalization_batch(job_id, step, pace.nap_ms);
       if (step.failed > 0) audit_flagged_items(job, step.failed, "finalize");
       if (!step.done) return {false, false};
