@@ -14,6 +14,7 @@
 //    session) is passed on, leaving the job to be resumed.
 #include "audit/audit.hpp"
 #include "core/backoff.hpp"
+#include "core/cost_pacing.hpp"
 #include "core/json.hpp"
 #include "core/progress.hpp"
 #include "jobs/executor.hpp"
@@ -139,13 +140,27 @@ void leave_dead_mans_message(long long job_id, const char* attempts_column, cons
                   {pg::int8_param(job_id)});
 }
 
-// The tenant's current rate (0 = unlimited), read in each batch's transaction so that
-// privacy.configure_tenant takes effect on a running job at its next batch.
-int read_rows_per_second(const std::string& tenant_id) {
+// The tenant's current rate (0 = unlimited) and load-aware pacing (docs/performance.md,
+// "Pacing"), read in each batch's transaction so that privacy.configure_tenant and a reload take
+// effect on a running job at its next batch.
+struct TenantPace {
+  int rows_per_second = 0;
+  core::CostSettings cost;
+};
+
+TenantPace read_tenant_pace(const std::string& tenant_id) {
   pg::SpiConnection spi;
-  std::optional<long long> rate =
-      pg::spi_query_int8("SELECT rows_per_second FROM privacy.tenant_settings($1::pg_catalog.text)", {pg::text_param(tenant_id)});
-  return static_cast<int>(rate.value_or(0));
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT rows_per_second, cost_limit, pg_catalog.date_part('epoch', cost_delay) OPERATOR(pg_catalog.*) 1000"
+      " FROM privacy.tenant_settings($1::pg_catalog.text)",
+      {pg::text_param(tenant_id)});
+  TenantPace pace;
+  pace.cost = core::CostSettings{pg::guc::cost_limit, pg::guc::cost_delay_ms};
+  if (rows.empty()) return pace;
+  if (rows[0][0]) pace.rows_per_second = std::stoi(*rows[0][0]);
+  if (rows[0][1]) pace.cost.limit = std::stoi(*rows[0][1]);
+  if (rows[0][2]) pace.cost.delay_ms = std::stod(*rows[0][2]);
+  return pace;
 }
 
 // SET LOCAL synchronous_commit, without a statement: it is set once or twice in every batch.
@@ -205,26 +220,42 @@ auto batch_transaction(LoopHost& host, BatchMemory& memory, Body body) {
 }
 
 // What the loop carries from one batch to the next: the batch size the tenant's rate allows, the
-// rows the throttle charges, and what the run has done since it started (for the ETA).
+// rows the throttle charges, the cost balance of load-aware pacing, and what the run has done
+// since it started (for the ETA).
 struct Pace {
   int rows_per_second = 0;
   int limit = 1;
   long long rows_done = 0;      // in the last batch
   long long rows_this_run = 0;  // in every batch of this run
   double run_started = 0;
+  core::CostSettings cost;
+  core::CostBalance balance;
+  throttle::PageMeter meter;    // pages used since the last charge
+  double nap_ms = 0;            // the nap the last batch's cost asks for
+  int batch_size = pg::guc::batch_size;  // before the tenant's rate caps it
 
-  void set_rate(int rate) {
-    rows_per_second = rate;
-    limit = throttle::batch_size_for(rate, pg::guc::batch_size);
+  void set(const TenantPace& tenant) {
+    rows_per_second = tenant.rows_per_second;
+    limit = throttle::batch_size_for(rows_per_second, batch_size);
+    cost = tenant.cost;
+  }
+
+  // Charges the pages used since the last charge (the batch and its bookkeeping) to the balance;
+  // nap_ms is what the next throttle_wait sleeps at least (nothing after the last batch).
+  void charge(bool last) {
+    nap_ms = core::charge(balance, core::page_cost(meter.take(), throttle::server_page_weights()), cost);
+    if (last) nap_ms = 0;
   }
 };
 
-// Sleeps what the tenant's token bucket asks before the next batch, in slices of at most a
-// second; between slices it looks at the job's cancel flag (a short read-only transaction), so
-// a cancel is seen within a second whatever the rate. Returns early when a cancel is requested.
+// Sleeps what the tenant's token bucket or the last batch's cost (the longer) asks before the
+// next batch, in slices of at most a second; between slices it looks at the job's cancel flag (a
+// short read-only transaction), so a cancel is seen within a second whatever the rate. Returns
+// early when a cancel is requested.
 void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& pace, bool cancellable,
                    LoopHost& host) {
-  double wait = throttle::reserve_seconds(tenant_id, pace.rows_per_second, static_cast<double>(pace.rows_done));
+  double wait = std::max(throttle::reserve_seconds(tenant_id, pace.rows_per_second, static_cast<double>(pace.rows_done)),
+                         pace.nap_ms / 1000.0);
   double deadline = now_seconds() + wait;
   for (double left = wait; left > 0; left = deadline - now_seconds()) {
     host.sleep(static_cast<long>(std::min(left, 1.0) * 1000.0) + 1);
@@ -294,6 +325,13 @@ void record_start(long long job_id, const RunStart& start) {
                   {pg::int8_param(job_id), pg::int8_param(start.total_items)});
 }
 
+// The nap the batch's cost asks for, counted in the job's row with the batch (it is taken right
+// after the commit): SET items adding $naps to cost_naps and $seconds to cost_napped.
+#define COUNT_NAP(naps, seconds)                                                              \
+  " cost_naps = cost_naps OPERATOR(pg_catalog.+) " naps "::pg_catalog.int8,"                  \
+  " cost_napped = cost_napped OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => " seconds \
+  "::pg_catalog.float8)"
+
 // Progress, throughput, ETA and heartbeat, in the batch's own transaction. The rate is what this
 // run achieved over wall-clock time, throttle waits included, capped by the tenant's rate.
 void record_batch(const Job& job, const BatchStep& step, const Pace& pace) {
@@ -307,10 +345,11 @@ void record_batch(const Job& job, const BatchStep& step, const Pace& pace) {
       "UPDATE privacy.jobs SET processed_items = processed_items OPERATOR(pg_catalog.+) $2,"
       " failed_items = failed_items OPERATOR(pg_catalog.+) $3, cursor = $4::pg_catalog.jsonb, throughput = $5,"
       " eta = pg_catalog.make_interval(secs => $6::pg_catalog.float8), heartbeat_at = pg_catalog.now(),"
-      " updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+      " updated_at = pg_catalog.now()," COUNT_NAP("$7", "$8") " WHERE id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job.id), pg::int8_param(step.processed), pg::int8_param(step.failed),
        pg::text_param(step.cursor_json), rate ? pg::float8_param(*rate) : pg::SqlParam{FLOAT8OID, (Datum)0, true},
-       eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true}});
+       eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true}, pg::int8_param(pace.nap_ms > 0 ? 1 : 0),
+       pg::float8_param(pace.nap_ms / 1000.0)});
 }
 
 enum class BatchVerdict { Continue, Completed, Cancelled, Stopped };
@@ -326,10 +365,11 @@ BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& 
       transition(job, {JobAction::Cancel, std::nullopt, "{\"after_batches\": true}"});
       return {BatchVerdict::Cancelled, true};
     }
-    pace.set_rate(read_rows_per_second(job.tenant_id));
+    pace.set(read_tenant_pace(job.tenant_id));
     BatchStep step = executor.run_batch(job, pace.limit);
     pace.rows_done = step.processed + step.failed;
     pace.rows_this_run += pace.rows_done;
+    pace.charge(step.done);
     record_batch(job, step, pace);
     if (step.failed > 0) audit_flagged_items(job, step.failed, std::string(core::to_string(job.kind)));
     if (!step.done) return {BatchVerdict::Continue, false};
@@ -365,7 +405,7 @@ RunOutcome run_request(long long job_id, LoopHost& host) {
       executor = make_executor(job.kind);
       record_start(job_id, executor->begin(job));
       // The first batch honours the rate too: at 1 row/s it takes one row, not privacy.batch_size.
-      pace.set_rate(read_rows_per_second(job.tenant_id));
+      pace.set(read_tenant_pace(job.tenant_id));
     });
     pace.run_started = now_seconds();
     for (;;) {
@@ -419,12 +459,14 @@ bool claim_finalization(long long job_id, bool& exhausted) {
   return true;
 }
 
-// Saves the finalization's position and heartbeat with its batch.
-void record_finalization_batch(long long job_id, const BatchStep& step) {
+// Saves the finalization's position and heartbeat with its batch (and the nap after it).
+void record_finalization_batch(long long job_id, const BatchStep& step, double nap_ms = 0) {
   pg::SpiConnection spi;
   pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::pg_catalog.jsonb, failed_items = failed_items OPERATOR(pg_catalog.+) $3,"
-                  " heartbeat_at = pg_catalog.now(), updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::text_param(step.cursor_json), pg::int8_param(step.failed)});
+                  " heartbeat_at = pg_catalog.now(), updated_at = pg_catalog.now()," COUNT_NAP("$4", "$5")
+                  " WHERE id OPERATOR(pg_catalog.=) $1",
+                  {pg::int8_param(job_id), pg::text_param(step.cursor_json), pg::int8_param(step.failed),
+                   pg::int8_param(nap_ms > 0 ? 1 : 0), pg::float8_param(nap_ms / 1000.0)});
 }
 
 // The end of a pass: held when tables were skipped for a hold, finalized_with_errors while
@@ -457,26 +499,34 @@ void pass_over_stuck_table(long long job_id, const core::Error& why, LoopHost& h
   });
 }
 
+// Finalization batches are this many times privacy.batch_size (capped by the tenant's rate like
+// every batch): their rows are hidden already, so nobody waits for the row locks a batch holds,
+// and the bookkeeping of a batch (the job row, the walk's look-ups, the commit) is paid a tenth as
+// often (docs/performance.md, B2).
+constexpr int kFinalizeBatchFactor = 10;
+
 // The batches of a finalization pass, to its end. Throws on failure.
 RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& memory) {
   std::unique_ptr<PhaseExecutor> executor = make_finalization_executor();
   Pace pace;
+  pace.batch_size = static_cast<int>(std::min<long long>(1000000, static_cast<long long>(pg::guc::batch_size) * kFinalizeBatchFactor));
   std::string tenant_id;
   in_transaction(host, [&] {
     Job job = load(job_id, Lock::None);
     tenant_id = job.tenant_id;
     executor->begin(job);
-    pace.set_rate(read_rows_per_second(job.tenant_id));
+    pace.set(read_tenant_pace(job.tenant_id));
   });
   pace.run_started = now_seconds();
   for (;;) {
     bool ended = batch_transaction(host, memory, [&]() -> std::pair<bool, bool> {
       Job job = load(job_id, Lock::ForUpdate);
       if (job.state.finalization != FinalizationState::Finalizing) return {true, true};
-      pace.set_rate(read_rows_per_second(job.tenant_id));
+      pace.set(read_tenant_pace(job.tenant_id));
       BatchStep step = executor->run_batch(job, pace.limit);
       pace.rows_done = step.processed + step.failed;
-      record_finalization_batch(job_id, step);
+      pace.charge(step.done);
+      record_finalization_batch(job_id, step, pace.nap_ms);
       if (step.failed > 0) audit_flagged_items(job, step.failed, "finalize");
       if (!step.done) return {false, false};
       end_pass(load(job_id, Lock::ForUpdate), step, executor->finish(job));
@@ -586,6 +636,7 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
 }
 
 RunOutcome run(long long job_id, LoopHost& host) {
+  throttle::lower_worker_priority();
   return with_runner_lock(job_id, host, [&] { return run_locked(job_id, host); });
 }
 

@@ -2,18 +2,28 @@
 
 #include "pg/pg_headers.hpp"
 
+#include "core/cost_pacing.hpp"
+
 extern "C" {
 #include "utils/guc.h"
 }
 
 namespace privacy::pg::guc {
 
+// Load-aware pacing (docs/performance.md, "Pacing"), tuned with bench/run B3.
+constexpr int kDefaultCostLimit = 2000;
+constexpr double kDefaultCostDelayMs = 2;
+constexpr int kDefaultWorkerNice = 10;
+
 char* database = nullptr;
 int max_workers = 2;
 int naptime_s = 10;
 int batch_size = 1000;
 int lock_timeout_ms = 1000;
-int default_rows_per_second = 10000;
+int default_rows_per_second = 0;
+int cost_limit = kDefaultCostLimit;
+double cost_delay_ms = kDefaultCostDelayMs;
+int worker_nice = kDefaultWorkerNice;
 int recovery_window_s = 30 * 24 * 3600;
 int export_ttl_s = 7 * 24 * 3600;
 int deadline_s = 30 * 24 * 3600;
@@ -66,8 +76,22 @@ void define_all() {
                           &lock_timeout_ms, 1000, 1, 600000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.default_rows_per_second",
                           "Per-tenant throttle for tenants without rows_per_second (0 = unlimited).",
-                          nullptr, &default_rows_per_second, 10000, 0, INT_MAX, PGC_SIGHUP, 0,
+                          nullptr, &default_rows_per_second, 0, 0, INT_MAX, PGC_SIGHUP, 0,
                           nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.cost_limit",
+                          "Cost (buffer pages hit, read and dirtied, weighted as vacuum_cost_page_*) a job worker "
+                          "accumulates before it naps.",
+                          "Tenants may override it (privacy.configure_tenant).", &cost_limit, kDefaultCostLimit,
+                          core::kCostLimitMin, core::kCostLimitMax, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomRealVariable("privacy.cost_delay",
+                           "Nap of a job worker per privacy.cost_limit units of cost (0 turns load-aware pacing off).",
+                           "Tenants may override it (privacy.configure_tenant).", &cost_delay_ms, kDefaultCostDelayMs,
+                           0, core::kCostDelayMaxMs, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("privacy.worker_nice",
+                          "CPU priority (nice) a background job worker lowers itself to when it starts: it then "
+                          "yields the CPU to the application's backends.",
+                          "0 keeps the server's priority; CALL privacy.run_job never changes its session's.",
+                          &worker_nice, kDefaultWorkerNice, 0, 19, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.recovery_window", "How long erased rows stay restorable.",
                           "Tenants may override it (privacy.configure_tenant).", &recovery_window_s,
                           30 * 24 * 3600, 0, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);

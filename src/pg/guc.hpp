@@ -11,6 +11,9 @@ extern int naptime_s;                  // privacy.naptime
 extern int batch_size;                 // privacy.batch_size
 extern int lock_timeout_ms;            // privacy.lock_timeout
 extern int default_rows_per_second;    // privacy.default_rows_per_second, 0 = unlimited
+extern int cost_limit;                 // privacy.cost_limit (cost units between naps)
+extern double cost_delay_ms;           // privacy.cost_delay (ms per cost_limit units, 0 = pacing off)
+extern int worker_nice;                // privacy.worker_nice (CPU priority of job workers, 0 = as the server)
 extern int recovery_window_s;          // privacy.recovery_window
 extern int export_ttl_s;               // privacy.export_ttl
 extern int deadline_s;                 // privacy.deadline

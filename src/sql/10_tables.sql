@@ -60,6 +60,10 @@ CREATE TABLE privacy.tenants (
     -- The setting holding the logged-in user's subject id, for self-service requests
     -- (privacy.submit_subject_request; NULL: privacy.intake_subject_setting).
     intake_subject_setting text CHECK (intake_subject_setting ~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$.]*$'),
+    -- Load-aware pacing of its jobs (docs/performance.md, "Pacing"): privacy.cost_limit and
+    -- privacy.cost_delay for this tenant; cost_delay 0 turns pacing off.
+    cost_limit           integer CHECK (cost_limit BETWEEN 1 AND 1000000),
+    cost_delay           interval CHECK (cost_delay BETWEEN interval '0' AND interval '100 ms'),
     updated_by           text NOT NULL DEFAULT session_user,
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -122,6 +126,10 @@ CREATE TABLE privacy.jobs (
     lifted_at          timestamptz,
     lifted_by          text,
     lifted_on_behalf_of text,
+    -- Load-aware pacing (docs/performance.md, "Pacing"): naps taken for the cost of the job's
+    -- batches (request and finalization), and their total length.
+    cost_naps          bigint NOT NULL DEFAULT 0,
+    cost_napped        interval NOT NULL DEFAULT interval '0',
     CHECK (target_type = 'subject' OR kind = 'purge'),
     CHECK (finalization IS NULL OR kind = 'erase'),
     CHECK (processed_items >= 0 AND failed_items >= 0),

@@ -15,7 +15,9 @@ CREATE FUNCTION privacy.configure_tenant(
     regulation           privacy.regulation DEFAULT NULL,
     privacy_contact      text DEFAULT NULL,
     time_zone            text DEFAULT NULL,
-    intake_subject_setting text DEFAULT NULL)
+    intake_subject_setting text DEFAULT NULL,
+    cost_limit           integer DEFAULT NULL,
+    cost_delay           interval DEFAULT NULL)
 RETURNS privacy.tenants
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -31,6 +33,17 @@ BEGIN
     IF rows_per_second < 0 THEN
         RAISE EXCEPTION 'rows_per_second for tenant "%" must be 0 (unlimited) or more, not %', tenant_id, rows_per_second
             USING ERRCODE = '22023';
+    END IF;
+    IF cost_limit NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'cost_limit for tenant "%" must be between 1 and 1000000, not %', tenant_id, cost_limit
+            USING ERRCODE = '22023',
+                  HINT = 'It is the cost a job worker accumulates before it naps for cost_delay '
+                         || '(docs/performance.md, "Pacing"); to turn pacing off pass cost_delay => ''0''.';
+    END IF;
+    IF cost_delay < interval '0' OR cost_delay > interval '100 ms' THEN
+        RAISE EXCEPTION 'cost_delay for tenant "%" must be between 0 and 100 ms, not %', tenant_id, cost_delay
+            USING ERRCODE = '22023',
+                  HINT = 'Pass e.g. cost_delay => ''2 ms''; ''0'' turns load-aware pacing off for the tenant.';
     END IF;
     IF max_concurrent_jobs < 1 THEN
         RAISE EXCEPTION 'max_concurrent_jobs for tenant "%" must be at least 1, not %', tenant_id, max_concurrent_jobs
@@ -103,6 +116,8 @@ BEGIN
         time_zone           = CASE WHEN reset THEN configure_tenant.time_zone           ELSE coalesce(configure_tenant.time_zone, t.time_zone) END,
         intake_subject_setting = CASE WHEN reset THEN configure_tenant.intake_subject_setting
                                       ELSE coalesce(configure_tenant.intake_subject_setting, t.intake_subject_setting) END,
+        cost_limit          = CASE WHEN reset THEN configure_tenant.cost_limit          ELSE coalesce(configure_tenant.cost_limit, t.cost_limit) END,
+        cost_delay          = CASE WHEN reset THEN configure_tenant.cost_delay          ELSE coalesce(configure_tenant.cost_delay, t.cost_delay) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id
@@ -123,7 +138,8 @@ CREATE FUNCTION privacy.tenant_settings(tenant_id text)
 RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
                recovery_window interval, export_ttl interval, deadline interval,
                audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text,
-               regulation privacy.regulation, privacy_contact text, time_zone text)
+               regulation privacy.regulation, privacy_contact text, time_zone text,
+               cost_limit integer, cost_delay interval)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT a.tenant_id, t.display_name,
@@ -135,7 +151,9 @@ AS $fn$
            coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
            coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[]),
            t.tombstone_subject,
-           coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC')
+           coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC'),
+           coalesce(t.cost_limit, current_setting('privacy.cost_limit')::integer),
+           coalesce(t.cost_delay, current_setting('privacy.cost_delay')::interval)
     FROM (SELECT tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
 $fn$;

@@ -26,7 +26,9 @@ SELECT j.id,
        j.recoverable_until,
        (SELECT count(*) FROM privacy.job_errors e WHERE e.job_id = j.id AND e.resolution IS NULL) AS open_items,
        j.attempts,
-       j.last_error
+       j.last_error,
+       j.cost_naps,      -- load-aware pacing (docs/jobs.md, "Sizing throttles")
+       j.cost_napped
 FROM privacy.jobs j
 LEFT JOIN privacy.tenants t ON t.tenant_id = j.tenant_id;
 

@@ -24,6 +24,6 @@ GRANT SELECT ON privacy.audit_log, privacy.audit_chains TO privacy_auditor;
 GRANT EXECUTE ON FUNCTION privacy.worker_status() TO privacy_admin, privacy_auditor;
 GRANT EXECUTE ON FUNCTION privacy.configure_tenant(text, text, integer, integer, interval, interval,
                                                    interval, interval, privacy.job_kind[], boolean, text,
-                                                   privacy.regulation, text, text, text)
+                                                   privacy.regulation, text, text, text, integer, interval)
     TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.tenant_settings(text) TO privacy_admin;

@@ -1,18 +1,25 @@
 #include "worker/throttle.hpp"
 
 #include "core/token_bucket.hpp"
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 
 extern "C" {
 #include "storage/shmem.h"
+#include "executor/instrument.h"
+#include "miscadmin.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 }
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
+
+#include <sys/resource.h>
 
 namespace privacy::throttle {
 
@@ -100,6 +107,40 @@ void request_shared_memory() { RequestAddinShmemSpace(sizeof(ThrottleArea)); }
 
 void attach_shared_memory() {
   area = static_cast<ThrottleArea*>(pg::attach_area("pg_privacy throttle", sizeof(ThrottleArea), init_area));
+}
+
+namespace {
+long long page_hits() { return pgBufferUsage.shared_blks_hit + pgBufferUsage.local_blks_hit; }
+long long page_misses() { return pgBufferUsage.shared_blks_read + pgBufferUsage.local_blks_read; }
+long long pages_dirtied() { return pgBufferUsage.shared_blks_dirtied + pgBufferUsage.local_blks_dirtied; }
+}  // namespace
+
+PageMeter::PageMeter() : hits_(page_hits()), misses_(page_misses()), dirtied_(pages_dirtied()) {}
+
+core::PageCounts PageMeter::take() {
+  long long hits = page_hits(), misses = page_misses(), dirtied = pages_dirtied();
+  core::PageCounts used{static_cast<double>(hits - hits_), static_cast<double>(misses - misses_),
+                        static_cast<double>(dirtied - dirtied_)};
+  hits_ = hits;
+  misses_ = misses;
+  dirtied_ = dirtied;
+  return used;
+}
+
+core::PageWeights server_page_weights() {
+  return core::PageWeights{static_cast<double>(VacuumCostPageHit), static_cast<double>(VacuumCostPageMiss),
+                           static_cast<double>(VacuumCostPageDirty)};
+}
+
+void lower_worker_priority() {
+  if (!IsBackgroundWorker || pg::guc::worker_nice <= 0) return;
+  errno = 0;
+  int current = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0 || current >= pg::guc::worker_nice) return;
+  if (setpriority(PRIO_PROCESS, 0, pg::guc::worker_nice) != 0) {
+    int saved = errno;
+    pg::pg_guard([&] { elog(DEBUG1, "pg_privacy: could not lower the job worker's CPU priority: %s", strerror(saved)); });
+  }
 }
 
 }  // namespace privacy::throttle

@@ -3,6 +3,8 @@
 // process keeps its own buckets.
 #pragma once
 
+#include "core/cost_pacing.hpp"
+
 #include <string>
 
 namespace privacy::throttle {
@@ -18,5 +20,28 @@ int batch_size_for(int rows_per_second, int configured_batch_size);
 // The token buckets' shared area, from the shmem request and startup hooks (src/module.cpp).
 void request_shared_memory();
 void attach_shared_memory();
+
+// Load-aware pacing (core/cost_pacing.hpp, docs/performance.md "Pacing"): the buffer pages this
+// process used between two calls of take(), from PostgreSQL's own counters (pgBufferUsage: every
+// page hit, read and dirtied, whatever statement touched it).
+class PageMeter {
+ public:
+  PageMeter();
+  core::PageCounts take();
+
+ private:
+  long long hits_ = 0;
+  long long misses_ = 0;
+  long long dirtied_ = 0;
+};
+
+// What the server charges per page: vacuum_cost_page_hit, _miss and _dirty.
+core::PageWeights server_page_weights();
+
+// A background job worker lowers its CPU priority to privacy.worker_nice (docs/performance.md,
+// "Pacing"): on a busy machine the application's backends get the CPU first. Only ever lowered
+// (an unprivileged process cannot raise it again), and never in a session's backend (CALL
+// privacy.run_job): that process goes on serving its client afterwards.
+void lower_worker_priority();
 
 }  // namespace privacy::throttle
