@@ -24,6 +24,9 @@
 #include "worker/throttle.hpp"
 
 extern "C" {
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 }
@@ -633,6 +636,14 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
   }
   throw core::Error(core::sqlstate::kInternalError,
                     "no executor for job kind " + std::to_string(static_cast<int>(kind)));
+}
+
+void LoopHost::sleep(long milliseconds) {
+  pg::pg_guard([&] {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  });
 }
 
 RunOutcome run(long long job_id, LoopHost& host) {

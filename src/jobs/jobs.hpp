@@ -106,7 +106,8 @@ class LoopHost {
   virtual void commit(bool synchronous) = 0;
   virtual void abort() = 0;
   // Sleeps up to `milliseconds`, returning early on latch; honours interrupts (SIGTERM, cancel).
-  virtual void sleep(long milliseconds) = 0;
+  // The same for every host (jobs/job_loop.cpp): the process's latch.
+  void sleep(long milliseconds);
 };
 
 // How a run ended.

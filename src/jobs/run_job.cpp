@@ -82,13 +82,6 @@ class ProcedureHost final : public privacy::jobs::LoopHost {
       SPI_rollback();
     });
   }
-  void sleep(long milliseconds) override {
-    pg::pg_guard([&] {
-      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
-      ResetLatch(MyLatch);
-      CHECK_FOR_INTERRUPTS();
-    });
-  }
 
  private:
   Oid owner_;

@@ -78,13 +78,6 @@ class WorkerHost final : public jobs::LoopHost {
     pinned_.reset();
     pg::pg_guard([] { AbortCurrentTransaction(); });
   }
-  void sleep(long milliseconds) override {
-    pg::pg_guard([&] {
-      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
-      ResetLatch(MyLatch);
-      CHECK_FOR_INTERRUPTS();
-    });
-  }
 
  private:
   std::optional<pg::PinnedSearchPath> pinned_;
