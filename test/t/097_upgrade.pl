@@ -5,7 +5,8 @@
 # "The same catalog" is pg_dump --schema-only of the database in binary-upgrade mode: that mode
 # dumps every member of the extension one by one (a plain dump shows only CREATE EXTENSION).
 # What cannot match between two databases is taken out before comparing (normalize below):
-# the OIDs, relfilenodes and frozen xids binary upgrade pins, the \restrict keys, and the OIDs of the
+# the OIDs, relfilenodes and frozen xids binary upgrade pins, the stored default of a column
+# added with ADD COLUMN ... DEFAULT (how existing rows read it, not a definition), the \restrict keys, and the OIDs of the
 # configuration tables (compared by name instead). The order of columns in a table is not
 # compared: an update script can only add a column at the end (docs/upgrading.md); nor is the
 # order in which the privileges on one object were granted.
@@ -48,7 +49,7 @@ sub normalized_dump {
 	my @columns;
 	my $in_table = 0;
 	for my $line (split /\n/, $dump) {
-		next if $line =~ /binary_upgrade_set_next_|^\\(un)?restrict /;
+		next if $line =~ /^\s*$|binary_upgrade_set_next_|binary_upgrade_set_missing_value|^-- set missing value\.|^\\(un)?restrict /;
 		$line =~ s/relfrozenxid = '\d+', relminmxid = '\d+'/relfrozenxid = N, relminmxid = N/;
 		$line =~ s/^WHERE oid = '\d+';/WHERE oid = N;/;
 		$line =~ s/(binary_upgrade_create_empty_extension\('pg_privacy', [^,]+, [^,]+, [^,]+), '\{[0-9,]*\}'/$1, '{config oids}'/;

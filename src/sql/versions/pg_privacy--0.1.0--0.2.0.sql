@@ -28,6 +28,13 @@ ALTER TABLE privacy.jobs
     ADD COLUMN lifted_by               text,
     ADD COLUMN lifted_on_behalf_of     text,
     ADD CONSTRAINT jobs_lifted_only_when_restrict CHECK (lifted_at IS NULL OR kind::text = 'restrict');
+-- Load-aware pacing (issue 16): per-tenant settings, the naps of each job.
+ALTER TABLE privacy.tenants
+    ADD COLUMN cost_limit integer CHECK (cost_limit BETWEEN 1 AND 1000000),
+    ADD COLUMN cost_delay interval CHECK (cost_delay BETWEEN interval '0' AND interval '100 ms');
+ALTER TABLE privacy.jobs
+    ADD COLUMN cost_naps   bigint NOT NULL DEFAULT 0,
+    ADD COLUMN cost_napped interval NOT NULL DEFAULT interval '0';
 ALTER TABLE privacy.legal_holds
     ADD COLUMN placed_on_behalf_of     text,
     ADD COLUMN released_on_behalf_of   text;
@@ -237,6 +244,7 @@ DROP FUNCTION privacy.release_hold(bigint,text);
 DROP FUNCTION privacy.request_erase(text,text,text,text,privacy.regulation);
 DROP FUNCTION privacy.request_export(text,text,text,text,privacy.regulation);
 DROP FUNCTION privacy.request_purge(text,privacy.target_type,text,text,text,privacy.regulation);
+DROP FUNCTION privacy.tenant_settings(text);  -- its result changed
 
 -- Functions new or changed in 0.2.0 (definitions as in src/sql/ of 0.2.0).
 
@@ -375,7 +383,7 @@ CREATE OR REPLACE FUNCTION privacy.cancel(job_id bigint, reason text, on_behalf_
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS '$libdir/pg_privacy', $function$privacy_cancel$function$;
 
-CREATE OR REPLACE FUNCTION privacy.configure_tenant(tenant_id text, display_name text DEFAULT NULL::text, rows_per_second integer DEFAULT NULL::integer, max_concurrent_jobs integer DEFAULT NULL::integer, recovery_window interval DEFAULT NULL::interval, export_ttl interval DEFAULT NULL::interval, deadline interval DEFAULT NULL::interval, audit_retention interval DEFAULT NULL::interval, approval_required privacy.job_kind[] DEFAULT NULL::privacy.job_kind[], reset boolean DEFAULT false, tombstone_subject text DEFAULT NULL::text, regulation privacy.regulation DEFAULT NULL::privacy.regulation, privacy_contact text DEFAULT NULL::text, time_zone text DEFAULT NULL::text, intake_subject_setting text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION privacy.configure_tenant(tenant_id text, display_name text DEFAULT NULL::text, rows_per_second integer DEFAULT NULL::integer, max_concurrent_jobs integer DEFAULT NULL::integer, recovery_window interval DEFAULT NULL::interval, export_ttl interval DEFAULT NULL::interval, deadline interval DEFAULT NULL::interval, audit_retention interval DEFAULT NULL::interval, approval_required privacy.job_kind[] DEFAULT NULL::privacy.job_kind[], reset boolean DEFAULT false, tombstone_subject text DEFAULT NULL::text, regulation privacy.regulation DEFAULT NULL::privacy.regulation, privacy_contact text DEFAULT NULL::text, time_zone text DEFAULT NULL::text, intake_subject_setting text DEFAULT NULL::text, cost_limit integer DEFAULT NULL::integer, cost_delay interval DEFAULT NULL::interval)
  RETURNS privacy.tenants
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -393,6 +401,17 @@ BEGIN
     IF rows_per_second < 0 THEN
         RAISE EXCEPTION 'rows_per_second for tenant "%" must be 0 (unlimited) or more, not %', tenant_id, rows_per_second
             USING ERRCODE = '22023';
+    END IF;
+    IF cost_limit NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'cost_limit for tenant "%" must be between 1 and 1000000, not %', tenant_id, cost_limit
+            USING ERRCODE = '22023',
+                  HINT = 'It is the cost a job worker accumulates before it naps for cost_delay '
+                         || '(docs/performance.md, "Pacing"); to turn pacing off pass cost_delay => ''0''.';
+    END IF;
+    IF cost_delay < interval '0' OR cost_delay > interval '100 ms' THEN
+        RAISE EXCEPTION 'cost_delay for tenant "%" must be between 0 and 100 ms, not %', tenant_id, cost_delay
+            USING ERRCODE = '22023',
+                  HINT = 'Pass e.g. cost_delay => ''2 ms''; ''0'' turns load-aware pacing off for the tenant.';
     END IF;
     IF max_concurrent_jobs < 1 THEN
         RAISE EXCEPTION 'max_concurrent_jobs for tenant "%" must be at least 1, not %', tenant_id, max_concurrent_jobs
@@ -465,6 +484,8 @@ BEGIN
         time_zone           = CASE WHEN reset THEN configure_tenant.time_zone           ELSE coalesce(configure_tenant.time_zone, t.time_zone) END,
         intake_subject_setting = CASE WHEN reset THEN configure_tenant.intake_subject_setting
                                       ELSE coalesce(configure_tenant.intake_subject_setting, t.intake_subject_setting) END,
+        cost_limit          = CASE WHEN reset THEN configure_tenant.cost_limit          ELSE coalesce(configure_tenant.cost_limit, t.cost_limit) END,
+        cost_delay          = CASE WHEN reset THEN configure_tenant.cost_delay          ELSE coalesce(configure_tenant.cost_delay, t.cost_delay) END,
         updated_by = session_user,
         updated_at = now()
     WHERE t.tenant_id = configure_tenant.tenant_id
@@ -833,6 +854,61 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION privacy.tenant_settings(tenant_id text)
+ RETURNS TABLE(tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer, recovery_window interval, export_ttl interval, deadline interval, audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text, regulation privacy.regulation, privacy_contact text, time_zone text, cost_limit integer, cost_delay interval)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT a.tenant_id, t.display_name,
+           coalesce(t.rows_per_second, current_setting('privacy.default_rows_per_second')::integer),
+           t.max_concurrent_jobs,
+           coalesce(t.recovery_window, current_setting('privacy.recovery_window')::interval),
+           coalesce(t.export_ttl, current_setting('privacy.export_ttl')::interval),
+           coalesce(t.deadline, current_setting('privacy.deadline')::interval),
+           coalesce(t.audit_retention, current_setting('privacy.audit_retention')::interval),
+           coalesce(t.approval_required, ARRAY['erase', 'purge']::privacy.job_kind[]),
+           t.tombstone_subject,
+           coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC'),
+           coalesce(t.cost_limit, current_setting('privacy.cost_limit')::integer),
+           coalesce(t.cost_delay, current_setting('privacy.cost_delay')::interval)
+    FROM (SELECT tenant_settings.tenant_id) AS a
+    LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
+$function$;
+CREATE OR REPLACE VIEW privacy.job_overview AS SELECT j.id,
+    j.kind,
+    j.target_type,
+    j.target_id,
+    j.tenant_id,
+    t.display_name AS tenant_name,
+    j.requested_by,
+    j.status,
+    j.requires_approval,
+    j.requested_at AS created_at,
+    j.updated_at,
+        CASE
+            WHEN (j.status = 'completed'::privacy.job_status) THEN 100.0
+            WHEN (COALESCE(j.total_items, (0)::bigint) = 0) THEN 0.0
+            ELSE round(((100.0 * (LEAST((j.processed_items + j.failed_items), j.total_items))::numeric) / (j.total_items)::numeric), 1)
+        END AS progress_pct,
+    j.processed_items,
+    j.total_items,
+    j.eta,
+    j.failed_items,
+    j.due_at,
+    ((j.status = ANY (ARRAY['pending'::privacy.job_status, 'approved'::privacy.job_status, 'processing'::privacy.job_status, 'failed'::privacy.job_status])) AND (j.due_at < now())) AS overdue,
+    j.finalization,
+    j.recoverable_until,
+    ( SELECT count(*) AS count
+           FROM privacy.job_errors e
+          WHERE ((e.job_id = j.id) AND (e.resolution IS NULL))) AS open_items,
+    j.attempts,
+    j.last_error,
+    j.cost_naps,
+    j.cost_napped
+   FROM (privacy.jobs j
+     LEFT JOIN privacy.tenants t ON ((t.tenant_id = j.tenant_id)));
+
 -- Discovery and self-service intake: src/sql/42_discovery.sql and 47_intake.sql of 0.2.0, whole.
 
 -- Discovery (docs/soft-delete.md, "Finding the tables to register"): follows the foreign keys
@@ -1065,14 +1141,50 @@ GRANT USAGE ON SCHEMA privacy TO privacy_intake;
 GRANT EXECUTE ON FUNCTION privacy.submit_subject_request(text, text, text) TO privacy_intake;
 
 
+-- Views with new columns (at their end).
+
+CREATE OR REPLACE VIEW privacy.job_overview AS SELECT j.id,
+    j.kind,
+    j.target_type,
+    j.target_id,
+    j.tenant_id,
+    t.display_name AS tenant_name,
+    j.requested_by,
+    j.status,
+    j.requires_approval,
+    j.requested_at AS created_at,
+    j.updated_at,
+        CASE
+            WHEN (j.status = 'completed'::privacy.job_status) THEN 100.0
+            WHEN (COALESCE(j.total_items, (0)::bigint) = 0) THEN 0.0
+            ELSE round(((100.0 * (LEAST((j.processed_items + j.failed_items), j.total_items))::numeric) / (j.total_items)::numeric), 1)
+        END AS progress_pct,
+    j.processed_items,
+    j.total_items,
+    j.eta,
+    j.failed_items,
+    j.due_at,
+    ((j.status = ANY (ARRAY['pending'::privacy.job_status, 'approved'::privacy.job_status, 'processing'::privacy.job_status, 'failed'::privacy.job_status])) AND (j.due_at < now())) AS overdue,
+    j.finalization,
+    j.recoverable_until,
+    ( SELECT count(*) AS count
+           FROM privacy.job_errors e
+          WHERE ((e.job_id = j.id) AND (e.resolution IS NULL))) AS open_items,
+    j.attempts,
+    j.last_error,
+    j.cost_naps,
+    j.cost_napped
+   FROM (privacy.jobs j
+     LEFT JOIN privacy.tenants t ON ((t.tenant_id = j.tenant_id)));
+
 -- Privileges of the functions with a new signature (99_grants.sql and each piece).
 
 REVOKE ALL ON FUNCTION privacy.approve(bigint,text,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.approve(bigint,text,text) TO privacy_admin;
 REVOKE ALL ON FUNCTION privacy.cancel(bigint,text,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.cancel(bigint,text,text) TO privacy_admin;
-REVOKE ALL ON FUNCTION privacy.configure_tenant(text,text,integer,integer,interval,interval,interval,interval,privacy.job_kind[],boolean,text,privacy.regulation,text,text,text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy.configure_tenant(text,text,integer,integer,interval,interval,interval,interval,privacy.job_kind[],boolean,text,privacy.regulation,text,text,text) TO privacy_admin;
+REVOKE ALL ON FUNCTION privacy.configure_tenant(text,text,integer,integer,interval,interval,interval,interval,privacy.job_kind[],boolean,text,privacy.regulation,text,text,text,integer,interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.configure_tenant(text,text,integer,integer,interval,interval,interval,interval,privacy.job_kind[],boolean,text,privacy.regulation,text,text,text,integer,interval) TO privacy_admin;
 REVOKE ALL ON FUNCTION privacy.lift_restriction(bigint,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.lift_restriction(bigint,text) TO privacy_admin;
 REVOKE ALL ON FUNCTION privacy.place_hold(privacy.hold_scope,text,text,text,timestamp with time zone,boolean,text) FROM PUBLIC;
@@ -1089,6 +1201,8 @@ REVOKE ALL ON FUNCTION privacy.request_purge(text,privacy.target_type,text,text,
 GRANT EXECUTE ON FUNCTION privacy.request_purge(text,privacy.target_type,text,text,text,privacy.regulation,text) TO privacy_requester, privacy_admin;
 REVOKE ALL ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) TO privacy_requester, privacy_admin;
+REVOKE ALL ON FUNCTION privacy.tenant_settings(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.tenant_settings(text) TO privacy_admin;
 
 -- Row-level security by tenant scope on the privacy tables: src/sql/98_tenant_policies.sql of 0.2.0, whole.
 
