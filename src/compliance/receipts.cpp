@@ -290,8 +290,7 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
 // privacy.receipt(job_id): the signed receipt as PEM. 22023 for an unknown job, 55000 when the
 // job has no receipt yet or it waits for a signing key.
 PRIVACY_SQL_FUNCTION(privacy_receipt) {
-  if (PG_ARGISNULL(0)) throw Error(core::sqlstate::kInvalidParameter, "job_id must not be NULL");
-  long long job_id = PG_GETARG_INT64(0);
+  long long job_id = pg::int8_arg(fcinfo, 0, "job_id");
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.kind::pg_catalog.text, j.status::pg_catalog.text, (r.job_id IS NOT NULL)::pg_catalog.text,"
