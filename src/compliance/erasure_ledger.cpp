@@ -495,9 +495,9 @@ void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& c
 // when any check fails), then replays every entry this database does not know, in seq order.
 PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
   privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.replay_erasures");  // platform-wide only
-  std::string ledger_text =
-      pg::text_arg(fcinfo, 0, "ledger",
-                   "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");
+  std::string ledger_text = pg::text_arg(
+      fcinfo, 0, "ledger",
+      "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");
   bool allow_unsigned = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC); });
   auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);

@@ -75,7 +75,8 @@ core::ReceiptFacts load_facts(long long job_id) {
            "                OPERATOR(pg_catalog.=) 'array' THEN j.result OPERATOR(pg_catalog.->) 'tables' ELSE '[]' END) t"
            " WHERE j.id OPERATOR(pg_catalog.=) $1",
            {int8_param(job_id)})) {
-    facts.tables.push_back(core::TableRows{table[0].value_or(""), table.optional_int8(1).value_or(0)});
+    facts.tables.push_back(
+        core::TableRows{table[0].value_or(""), table.optional_int8(1).value_or(0)});
   }
 
   facts.audit_chain = audit::chain_of(facts.tenant_id);
@@ -97,14 +98,14 @@ core::ReceiptFacts load_facts(long long job_id) {
 // finalized did not answer the request: no receipt, no ledger entry).
 bool needs_receipt(long long job_id) {
   return pg::spi_query_bool(
-             "SELECT (((j.kind OPERATOR(pg_catalog.<>) 'erase'::privacy.job_kind"
-             "         AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status)"
-             "        OR (j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-             "            AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
-             "            AND j.finalized_at IS NOT NULL))"
-             "       AND NOT EXISTS (SELECT FROM privacy.receipts r WHERE r.job_id OPERATOR(pg_catalog.=) j.id))"
-             "       ::pg_catalog.text FROM privacy.jobs j WHERE j.id OPERATOR(pg_catalog.=) $1",
-             {int8_param(job_id)});
+      "SELECT (((j.kind OPERATOR(pg_catalog.<>) 'erase'::privacy.job_kind"
+      "         AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status)"
+      "        OR (j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+      "            AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
+      "            AND j.finalized_at IS NOT NULL))"
+      "       AND NOT EXISTS (SELECT FROM privacy.receipts r WHERE r.job_id OPERATOR(pg_catalog.=) j.id))"
+      "       ::pg_catalog.text FROM privacy.jobs j WHERE j.id OPERATOR(pg_catalog.=) $1",
+      {int8_param(job_id)});
 }
 
 // Signs a receipt document; the audit detail says whether it was signed and by whom.
@@ -214,10 +215,11 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
   for (const pg::TextRow& row :
        pg::spi_query_rows("SELECT job_id::pg_catalog.text, document FROM privacy.receipts WHERE signature IS NULL"
                           " ORDER BY job_id FOR UPDATE")) {
-    pg::spi_execute("UPDATE privacy.receipts SET signature = pg_catalog.decode($2, 'base64'), signed_by = $3,"
-                    " signed_at = pg_catalog.now() WHERE job_id OPERATOR(pg_catalog.=) $1",
-                    {pg::int8_param(row.int8(0)), pg::text_param(core::base64_encode(signer.sign(row.text(1)))),
-                     pg::text_param(fingerprint)});
+    pg::spi_execute(
+        "UPDATE privacy.receipts SET signature = pg_catalog.decode($2, 'base64'), signed_by = $3,"
+        " signed_at = pg_catalog.now() WHERE job_id OPERATOR(pg_catalog.=) $1",
+        {pg::int8_param(row.int8(0)), pg::text_param(core::base64_encode(signer.sign(row.text(1)))),
+         pg::text_param(fingerprint)});
     ++signed_now;
   }
   return signed_now;

@@ -220,10 +220,11 @@ void expire_export_files() {
     pg::spi_execute("DELETE FROM privacy.export_files WHERE job_id = $1", {int8_param(job_id)});
     audit::append(audit::Entry{
         "export_expired", *row[1], job_id, *row[2], "ok",
-        *pg::spi_query_text("SELECT jsonb_build_object('expires_at', $1::timestamptz, 'size_bytes', $2::bigint,"
-                            " 'chunks', $3::bigint)::text",
-                            {text_param(row.text(3)), int8_param(row.int8(4)),
-                             int8_param(static_cast<long long>(chunks))}),
+        *pg::spi_query_text(
+            "SELECT jsonb_build_object('expires_at', $1::timestamptz, 'size_bytes', $2::bigint,"
+            " 'chunks', $3::bigint)::text",
+            {text_param(row.text(3)), int8_param(row.int8(4)),
+             int8_param(static_cast<long long>(chunks))}),
         std::nullopt});
   }
   std::vector<pg::TextRow> abandoned = pg::spi_query_rows(

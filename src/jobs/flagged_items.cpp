@@ -47,7 +47,8 @@ std::vector<Item> open_items_of(long long job_id) {
            "       attempt::pg_catalog.text FROM privacy.job_errors"
            " WHERE job_id OPERATOR(pg_catalog.=) $1 AND resolution IS NULL ORDER BY id FOR UPDATE",
            {pg::int8_param(job_id)}, false)) {
-    items.push_back(Item{row.int8(0), row.oid(1), row[2], *batch::parse_phase(row.text(3)), row.int4(4)});
+    items.push_back(
+        Item{row.int8(0), row.oid(1), row[2], *batch::parse_phase(row.text(3)), row.int4(4)});
   }
   return items;
 }

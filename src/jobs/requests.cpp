@@ -77,11 +77,14 @@ privacy::audit::Entry submission_entry(const privacy::requests::Request& request
 }
 
 long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
-  std::string tenant = pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
-  std::string subject = pg::nonblank_text_arg(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
+  std::string tenant =
+      pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
+  std::string subject =
+      pg::nonblank_text_arg(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
   std::string reason = pg::nonblank_text_arg(fcinfo, 2, "reason", kReasonHint);
   return privacy::requests::submit(
-      {kind, tenant, "subject", subject, reason, pg::optional_text_arg(fcinfo, 3), pg::optional_enum_arg(fcinfo, 4), std::nullopt, pg::optional_text_arg(fcinfo, 5)});
+      {kind, tenant, "subject", subject, reason, pg::optional_text_arg(fcinfo, 3),
+       pg::optional_enum_arg(fcinfo, 4), std::nullopt, pg::optional_text_arg(fcinfo, 5)});
 }
 
 // An erase would skip the rows a restriction hides (its mark is the restriction's job id), and
@@ -159,7 +162,8 @@ long long submit(const Request& request) {
   privacy::audit::Entry entry = submission_entry(request, job_id, inserted.text(2));
   entry.on_behalf_of = request.on_behalf_of;
   privacy::audit::append(entry);
-  privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, status));
+  privacy::notify::job_status_changed(
+      privacy::notify::load_job_event(job_id, std::nullopt, status));
   if (queued) pg::wake_launcher_at_commit();
   return job_id;
 }
@@ -171,24 +175,27 @@ PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_su
 PRIVACY_SQL_FUNCTION(privacy_request_restrict) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Restrict)); }
 
 PRIVACY_SQL_FUNCTION(privacy_request_purge) {
-  std::string tenant = pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
+  std::string tenant =
+      pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
   std::string target_type = pg::enum_arg(fcinfo, 1, "target_type", "Pass 'subject' or 'tenant'.");
-  std::string target = pg::nonblank_text_arg(fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
+  std::string target = pg::nonblank_text_arg(
+      fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
   std::string reason = pg::nonblank_text_arg(fcinfo, 3, "reason", kReasonHint);
   if (target_type == "tenant" && target != tenant) {
     throw Error(sqlstate::kInvalidParameter,
                 "a tenant purge must name the tenant itself: target_id \"" + target + "\" is not tenant \"" + tenant + "\"",
                 "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
   }
-  return Int64GetDatum(
-      privacy::requests::submit({JobKind::Purge, tenant, target_type, target, reason, pg::optional_text_arg(fcinfo, 4), pg::optional_enum_arg(fcinfo, 5),
-                                 std::nullopt, pg::optional_text_arg(fcinfo, 6)}));
+  return Int64GetDatum(privacy::requests::submit(
+      {JobKind::Purge, tenant, target_type, target, reason, pg::optional_text_arg(fcinfo, 4),
+       pg::optional_enum_arg(fcinfo, 5), std::nullopt, pg::optional_text_arg(fcinfo, 6)}));
 }
 
 // Four-eyes approval: the state machine refuses an approval by the requester (jobs::transition).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
   privacy::citus_node::refuse_on_worker_node("privacy.approve");
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate, std::string("decide"), "privacy.approve");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.approve");
   std::optional<std::string> note = pg::optional_text_arg(fcinfo, 1);
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
@@ -198,8 +205,10 @@ PRIVACY_SQL_FUNCTION(privacy_approve) {
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
   privacy::citus_node::refuse_on_worker_node("privacy.reject");
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate, std::string("decide"), "privacy.reject");
-  std::string reason = pg::nonblank_text_arg(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.reject");
+  std::string reason = pg::nonblank_text_arg(
+      fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
@@ -211,7 +220,8 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate, std::string("decide"), "privacy.cancel");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.cancel");
   std::string reason = pg::nonblank_text_arg(fcinfo, 1, "reason", "Say why the job is cancelled.");
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
@@ -235,7 +245,8 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
 // An erase is retried only while its finalization has not begun (docs/jobs.md, "Lifecycle").
 PRIVACY_SQL_FUNCTION(privacy_retry) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry");
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate, std::string("decide"), "privacy.retry");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.retry");
   jobs::transition(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
@@ -243,7 +254,8 @@ PRIVACY_SQL_FUNCTION(privacy_retry) {
 // Moves the due date as far as the job's regulation allows; the rules are src/core/deadline.hpp.
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate, std::string("decide"), "privacy.extend_deadline");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.extend_deadline");
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   const Interval* by = PG_GETARG_INTERVAL_P(1);
   std::string reason = pg::nonblank_text_arg(fcinfo, 2, "reason", kReasonHint);
@@ -259,7 +271,8 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
 // Per registered relation that exists: how many rows the job would touch, and whether a hold
 // applies. A registration whose table is gone is left out (unregister_table removes it).
 PRIVACY_SQL_FUNCTION(privacy_preview) {
-  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::None, std::string("decide"), "privacy.preview");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::None,
+                                        std::string("decide"), "privacy.preview");
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   privacy::batch::Operation operation = job.kind == JobKind::Erase || job.kind == JobKind::Restrict

@@ -47,8 +47,9 @@ constexpr const char* kDeadlineChannel = "privacy_deadlines";
 // sent to (or would inject headers) is skipped and audited instead of failing the caller.
 // `what` names the address in the refusal ("notify_email"); `about` is the audit detail's key
 // and value saying which mail it was ("new_status": "failed", "notice": "deadline_warning").
-void queue_mail(long long job_id, const std::string& tenant_id, const std::string& recipient, const char* what,
-                const std::pair<std::string, std::string>& about, const core::MailText& text) {
+void queue_mail(long long job_id, const std::string& tenant_id, const std::string& recipient,
+                const char* what, const std::pair<std::string, std::string>& about,
+                const core::MailText& text) {
   try {
     core::validate_mail_address(recipient, what);
   } catch (const core::Error& refused) {
@@ -65,8 +66,8 @@ void queue_mail(long long job_id, const std::string& tenant_id, const std::strin
 }
 
 void queue_mail(const JobEvent& event) {
-  queue_mail(event.job_id, event.tenant_id, *event.notify_email, "notify_email", {"new_status", event.new_status},
-             core::job_mail_text(event));
+  queue_mail(event.job_id, event.tenant_id, *event.notify_email, "notify_email",
+             {"new_status", event.new_status}, core::job_mail_text(event));
 }
 
 }  // namespace
@@ -85,7 +86,8 @@ std::string event_payload(const JobEvent& event) {
 
 void job_status_changed(const JobEvent& event) {
   pg::SpiConnection spi;
-  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)", {text_param(kChannel), text_param(event_payload(event))});
+  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)",
+                  {text_param(kChannel), text_param(event_payload(event))});
   if (core::should_email(event, pg::guc::notify_min_items)) queue_mail(event);
 }
 
@@ -116,8 +118,9 @@ JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_
       "  FROM privacy.jobs WHERE id = $1",
       {int8_param(job_id), text_param(new_status)});
   if (rows.empty()) {
-    throw core::Error(core::sqlstate::kNoDataFound, "job " + std::to_string(job_id) + " does not exist",
-                      "", "Look the job up with privacy.find_jobs().");
+    throw core::Error(core::sqlstate::kNoDataFound,
+                      "job " + std::to_string(job_id) + " does not exist", "",
+                      "Look the job up with privacy.find_jobs().");
   }
   const pg::TextRow& row = rows[0];
   JobEvent event;

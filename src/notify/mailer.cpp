@@ -24,8 +24,8 @@ using pg::text_param;
 
 namespace {
 
-constexpr int kMailsPerCycle = 5;       // a cycle sends at most this many
-constexpr int kMaxAttempts = 24;        // then the row is given up (next_attempt_at = infinity)
+constexpr int kMailsPerCycle = 5;  // a cycle sends at most this many
+constexpr int kMaxAttempts = 24;   // then the row is given up (next_attempt_at = infinity)
 constexpr long kConnectTimeoutS = 5;
 constexpr long kTransferTimeoutS = 10;  // the launcher waits at most this long per mail
 
@@ -119,8 +119,9 @@ std::optional<std::string> smtp_send(const SmtpServer& server, const std::string
   std::string error = curl_easy_strerror(code);
   if (error_buffer[0] != '\0') error += ": " + std::string(error_buffer);
   if (code == CURLE_USE_SSL_FAILED) {
-    error = "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
-            error;
+    error =
+        "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
+        error;
   }
   return error;
 }
@@ -168,11 +169,12 @@ void record_failure(const OutboxRow& row, const std::string& error) {
       " WHERE id = $1",
       {int8_param(row.id), int8_param(attempts), text_param(error), pg::bool_param(will_retry),
        pg::float8_param(delay)});
-  audit_mail("notification_failed", "error", row.tenant_id, row.job_id, row.id,
-             json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int, 'error', $3::text, "
-                             "'will_retry', $4::bool",
-                             {int8_param(row.id), int8_param(attempts), text_param(error),
-                              pg::bool_param(will_retry)}));
+  audit_mail(
+      "notification_failed", "error", row.tenant_id, row.job_id, row.id,
+      json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int, 'error', $3::text, "
+                      "'will_retry', $4::bool",
+                      {int8_param(row.id), int8_param(attempts), text_param(error),
+                       pg::bool_param(will_retry)}));
 }
 
 }  // namespace
@@ -189,7 +191,10 @@ void send_due_mail() {
   for (const OutboxRow& row : lock_due_rows()) {
     std::string message;
     try {
-      core::MailMessage mail{from, row.recipient, row.subject, row.body,
+      core::MailMessage mail{from,
+                             row.recipient,
+                             row.subject,
+                             row.body,
                              core::notification_message_id(row.id, row.created_epoch, from),
                              std::time(nullptr)};
       message = core::build_mail_message(mail);
@@ -211,7 +216,8 @@ MailerStatus mailer_status() {
   pg::SpiConnection spi;
   bool empty_url = pg::guc::smtp_url == nullptr || pg::guc::smtp_url[0] == '\0';
   MailerStatus status{empty_url ? "disabled" : "ready", ""};
-  bool may_read = pg::spi_query_bool("SELECT pg_catalog.has_table_privilege('privacy.notifications', 'SELECT')");
+  bool may_read = pg::spi_query_bool(
+      "SELECT pg_catalog.has_table_privilege('privacy.notifications', 'SELECT')");
   if (!may_read) {
     status.detail = empty_url ? "privacy.smtp_url is empty: e-mails stay queued"
                               : "sends queued e-mails (outbox counts: privacy_admin only)";

@@ -17,8 +17,8 @@ std::string json_object_sql(const std::string& pairs_sql, const std::vector<pg::
 
 // An audit row about a mail: `action` ('notification_sent', 'notification_failed') with its
 // outcome, the job's tenant chain and job, "notification <id>" as target when the mail was queued.
-void audit_mail(const std::string& action, const std::string& outcome, const std::optional<std::string>& tenant_id,
-                std::optional<long long> job_id, std::optional<long long> notification_id,
-                const std::string& detail_json);
+void audit_mail(const std::string& action, const std::string& outcome,
+                const std::optional<std::string>& tenant_id, std::optional<long long> job_id,
+                std::optional<long long> notification_id, const std::string& detail_json);
 
 }  // namespace privacy::notify

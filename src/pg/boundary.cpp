@@ -101,17 +101,20 @@ std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const
   return pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); });
 }
 
-std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name,
+                              const char* hint) {
   std::optional<std::string> value = optional_text_arg(fcinfo, index);
   if (!value || value->find_first_not_of(" \t\r\n") == std::string::npos) {
-    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be empty", "", hint);
+    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be empty",
+                      "", hint);
   }
   return *value;
 }
 
 std::optional<std::string> optional_enum_arg(FunctionCallInfo fcinfo, int index) {
   if (PG_ARGISNULL(index)) return std::nullopt;
-  return std::string(pg_guard([&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(index))); }));
+  return std::string(pg_guard(
+      [&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(index))); }));
 }
 
 std::string enum_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {

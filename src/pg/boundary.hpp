@@ -104,7 +104,8 @@ Datum run_sql_function(Body body, FunctionCallInfo fcinfo) {
 //   int8_arg           a bigint argument
 std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
 std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index);
-std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
+std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name,
+                              const char* hint = "");
 std::string enum_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
 std::optional<std::string> optional_enum_arg(FunctionCallInfo fcinfo, int index);
 long long int8_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");

@@ -184,17 +184,19 @@ namespace {
 
 [[noreturn]] void not_of_type(size_t column, const char* type, const std::string& text) {
   throw core::Error(core::sqlstate::kInternalError,
-                    "pg_privacy: column " + std::to_string(column + 1) + " of a query result is not " + type +
-                        ": \"" + text + "\"",
+                    "pg_privacy: column " + std::to_string(column + 1) +
+                        " of a query result is not " + type + ": \"" + text + "\"",
                     "", "Please report this as a bug of pg_privacy.");
 }
 
 // The whole of `text` as a base-10 integer in [low, high].
-long long parse_integer(size_t column, const char* type, const std::string& text, long long low, long long high) {
+long long parse_integer(size_t column, const char* type, const std::string& text, long long low,
+                        long long high) {
   errno = 0;
   char* end = nullptr;
   long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || value < low || value > high) not_of_type(column, type, text);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < low || value > high)
+    not_of_type(column, type, text);
   return value;
 }
 
@@ -209,7 +211,8 @@ const std::string& TextRow::required(size_t column, const char* type) const {
   const std::optional<std::string>& cell = (*this)[column];
   if (!cell) {
     throw core::Error(core::sqlstate::kInternalError,
-                      "pg_privacy: column " + std::to_string(column + 1) + " of a query result is NULL, not " + type,
+                      "pg_privacy: column " + std::to_string(column + 1) +
+                          " of a query result is NULL, not " + type,
                       "", "Please report this as a bug of pg_privacy.");
   }
   return *cell;
@@ -218,7 +221,8 @@ const std::string& TextRow::required(size_t column, const char* type) const {
 std::string TextRow::text(size_t column) const { return required(column, "text"); }
 
 long long TextRow::int8(size_t column) const {
-  return parse_integer(column, "int8", required(column, "int8"), std::numeric_limits<long long>::min(),
+  return parse_integer(column, "int8", required(column, "int8"),
+                       std::numeric_limits<long long>::min(),
                        std::numeric_limits<long long>::max());
 }
 
@@ -228,7 +232,8 @@ std::optional<long long> TextRow::optional_int8(size_t column) const {
 }
 
 int TextRow::int4(size_t column) const {
-  return static_cast<int>(parse_integer(column, "int4", required(column, "int4"), std::numeric_limits<int>::min(),
+  return static_cast<int>(parse_integer(column, "int4", required(column, "int4"),
+                                        std::numeric_limits<int>::min(),
                                         std::numeric_limits<int>::max()));
 }
 
@@ -255,7 +260,8 @@ TimestampTz TextRow::timestamptz(size_t column) const {
   std::string text = required(column, "timestamptz");
   return pg_guard([&] {
     return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.c_str()),
-                                                   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+                                                   ObjectIdGetDatum(InvalidOid),
+                                                   Int32GetDatum(-1)));
   });
 }
 
