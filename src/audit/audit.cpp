@@ -43,9 +43,9 @@ bool lock_head_and_fill(core::AuditRecord& record, const Entry& entry, std::stri
       {text_param(record.chain), text_param(entry.detail_json), text_param(entry.on_behalf_of)}, false);
   if (rows.empty()) return false;
   const pg::TextRow& row = rows[0];
-  previous_hash = *row[0];
-  record.id = std::stoll(*row[1]);
-  record.at = *row[2];
+  previous_hash = row.text(0);
+  record.id = row.int8(1);
+  record.at = row.text(2);
   if (entry.actor) {
     record.session_user = entry.actor->session_user;
     record.current_user = entry.actor->current_user;

@@ -76,7 +76,7 @@ std::optional<DuePrefix> due_prefix(const DueChain& due, long long limit) {
       " FROM prefix HAVING bool_or(action <> 'audit_purged')",
       {text_param(due.chain), text_param(due.cutoff), int8_param(limit)}, false);
   if (rows.empty()) return std::nullopt;
-  return DuePrefix{std::stoll(rows[0][0].value_or("0")), std::stoll(rows[0][1].value_or("0")),
+  return DuePrefix{rows[0].optional_int8(0).value_or(0), rows[0].optional_int8(1).value_or(0),
                    rows[0][2].value_or("")};
 }
 

@@ -58,7 +58,7 @@ std::string value_or_empty(const std::optional<std::string>& text) { return text
 StoredRow stored_row_from(const TextRow& cells) {
   StoredRow row;
   privacy::core::AuditRecord& r = row.record;
-  r.id = std::stoll(value_or_empty(cells[0]));
+  r.id = cells.int8(0);
   r.chain = value_or_empty(cells[1]);
   r.at = value_or_empty(cells[2]);
   r.session_user = cells[3];
@@ -67,7 +67,7 @@ StoredRow stored_row_from(const TextRow& cells) {
   r.application_name = cells[6];
   r.action = value_or_empty(cells[7]);
   r.tenant_id = cells[8];
-  if (cells[9]) r.job_id = std::stoll(*cells[9]);
+  r.job_id = cells.optional_int8(9);
   r.target = cells[10];
   r.outcome = cells[11];
   r.detail = cells[12];
@@ -85,9 +85,9 @@ std::map<std::string, ChainHead> load_chain_heads() {
            "FROM privacy.audit_chains",
            {}, kStatementSnapshot)) {
     ChainHead head;
-    head.last_id = std::stoll(value_or_empty(cells[1]));
+    head.last_id = cells.int8(1);
     head.last_hash = value_or_empty(cells[2]);
-    if (cells[3]) head.anchor_id = std::stoll(*cells[3]);
+    head.anchor_id = cells.optional_int8(3);
     head.anchor_hash = cells[4];
     heads[value_or_empty(cells[0])] = head;
   }

@@ -35,7 +35,7 @@ constexpr const char* kDeadlineParts =
     " OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text";
 
 Period period_from(const pg::TextRow& row, size_t first) {
-  return Period{std::stoi(*row[first]), std::stoi(*row[first + 1]), std::stoll(*row[first + 2])};
+  return Period{row.int4(first), row.int4(first + 1), row.int8(first + 2)};
 }
 
 core::Regulation regulation_from(const std::optional<std::string>& text) {
@@ -70,7 +70,7 @@ JobDeadline load_job_deadline(const jobs::Job& job) {
   deadline.due = core::parse_civil_time(*row[3]);
   deadline.now = core::parse_civil_time(*row[4]);
   deadline.other_deadline = period_from(row, 5);
-  deadline.extensions_used = std::stoi(*row[8]);
+  deadline.extensions_used = row.int4(8);
   core::DeadlineEvent& event = loaded.event;
   event.job_id = job.id;
   event.kind = std::string(core::to_string(job.kind));
@@ -152,8 +152,8 @@ void send_deadline_notices() {
       " ORDER BY j.due_at LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
       {pg::float8_param(pg::guc::deadline_warning_s), pg::int8_param(kNoticesPerCycle)});
   for (const pg::TextRow& row : rows) {
-    long long job_id = std::stoll(*row[0]);
-    bool overdue = *row[1] == "true";
+    long long job_id = row.int8(0);
+    bool overdue = row.boolean(1);
     pg::spi_execute(overdue ? "UPDATE privacy.jobs SET overdue_notified_at = pg_catalog.now(),"
                               " deadline_warned_at = COALESCE(deadline_warned_at, pg_catalog.now())"
                               " WHERE id OPERATOR(pg_catalog.=) $1"

@@ -65,14 +65,14 @@ std::string entry_columns(const std::string& job_id, const std::string& requeste
 // An entry from the columns of entry_columns(), starting at row[first].
 LedgerEntry entry_from(const pg::TextRow& row, size_t first) {
   LedgerEntry entry;
-  entry.kind = *row[first];
-  entry.tenant_id = *row[first + 1];
-  entry.target_type = *row[first + 2];
-  entry.target_id = *row[first + 3];
-  entry.job_id = std::stoll(*row[first + 4]);
-  entry.regulation = *row[first + 5];
-  entry.requested_at = *row[first + 6];
-  entry.erased_at = *row[first + 7];
+  entry.kind = row.text(first);
+  entry.tenant_id = row.text(first + 1);
+  entry.target_type = row.text(first + 2);
+  entry.target_id = row.text(first + 3);
+  entry.job_id = row.int8(first + 4);
+  entry.regulation = row.text(first + 5);
+  entry.requested_at = row.text(first + 6);
+  entry.erased_at = row.text(first + 7);
   entry.replay_of = row[first + 8];
   return entry;
 }
@@ -119,7 +119,7 @@ std::vector<ChainedEntry> stored_entries() {
            " FROM privacy.erasure_ledger l ORDER BY l.seq")) {  // l.seq: the output column "seq" is text
     ChainedEntry chained;
     chained.entry = entry_from(row, 4);
-    chained.entry.seq = std::stoll(*row[0]);
+    chained.entry.seq = row.int8(0);
     chained.entry.sealed_by = row[1];
     chained.entry.tables = table_names(
         "SELECT t.name FROM privacy.erasure_ledger l, LATERAL pg_catalog.unnest(l.tables) WITH ORDINALITY AS t(name, n)"
@@ -150,13 +150,13 @@ std::optional<Appended> append_if_erasure(long long job_id) {
     std::vector<pg::TextRow> own = pg::spi_query_rows(
         "SELECT seq::pg_catalog.text, hash FROM privacy.erasure_ledger WHERE job_id OPERATOR(pg_catalog.=) $1",
         {int8_param(job_id)});
-    if (!own.empty()) return Appended{std::stoll(*own[0][0]), *own[0][1]};
+    if (!own.empty()) return Appended{own[0].int8(0), own[0].text(1)};
     // l.seq: ORDER BY seq would sort the text output column, and "9" comes after "10".
     last = pg::spi_query_rows(
         "SELECT l.seq::pg_catalog.text, l.hash FROM privacy.erasure_ledger l ORDER BY l.seq DESC LIMIT 1");
   }
-  long long seq = last.empty() ? 1 : std::stoll(*last[0][0]) + 1;
-  std::string prev_hash = last.empty() ? std::string(core::kGenesisHash) : *last[0][1];
+  long long seq = last.empty() ? 1 : last[0].int8(0) + 1;
+  std::string prev_hash = last.empty() ? std::string(core::kGenesisHash) : last[0].text(1);
   LedgerEntry entry = entry_of_job(job_id, seq);
   std::string hash = core::ledger_entry_hash(prev_hash, entry);
   pg::spi_execute(
@@ -408,11 +408,10 @@ void verify_head(const std::vector<ParsedLine>& lines, bool allow_unsigned) {
 
 // Whether this database knows an entry: it is in privacy.erasure_ledger, or a job replays it.
 bool is_known(const std::string& hash) {
-  return pg::spi_query_text(
-             "SELECT (EXISTS (SELECT FROM privacy.erasure_ledger WHERE hash OPERATOR(pg_catalog.=) $1)"
-             "        OR EXISTS (SELECT FROM privacy.jobs WHERE replay_of OPERATOR(pg_catalog.=) $1))::pg_catalog.text",
-             {pg::text_param(hash)})
-             .value_or("false") == "true";
+  return pg::spi_query_bool(
+      "SELECT (EXISTS (SELECT FROM privacy.erasure_ledger WHERE hash OPERATOR(pg_catalog.=) $1)"
+      "        OR EXISTS (SELECT FROM privacy.jobs WHERE replay_of OPERATOR(pg_catalog.=) $1))::pg_catalog.text",
+      {pg::text_param(hash)});
 }
 
 struct ReplayCounts {
@@ -496,11 +495,9 @@ void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& c
 // when any check fails), then replays every entry this database does not know, in seq order.
 PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
   privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.replay_erasures");  // platform-wide only
-  if (PG_ARGISNULL(0)) {
-    throw Error(core::sqlstate::kInvalidParameter, "ledger must not be NULL", "",
-                "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");
-  }
-  std::string ledger_text = pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string ledger_text = pg::text_arg(
+      fcinfo, 0, "ledger",
+      "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");
   bool allow_unsigned = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC); });
   auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);

@@ -41,29 +41,29 @@ core::ReceiptFacts load_facts(long long job_id) {
   core::ReceiptFacts facts;
   facts.installation = installation_id();
   facts.job_id = job_id;
-  facts.kind = *row[0];
-  facts.tenant_id = *row[1];
-  facts.target_type = *row[2];
+  facts.kind = row.text(0);
+  facts.tenant_id = row.text(1);
+  facts.target_type = row.text(2);
   if (facts.target_type == "subject") {
-    facts.subject_salt = *row[17];
-    facts.subject_sha256 = core::subject_digest(*row[17], *row[3]);
+    facts.subject_salt = row.text(17);
+    facts.subject_sha256 = core::subject_digest(row.text(17), row.text(3));
   }
-  facts.regulation = *row[4];
-  facts.status = *row[5];
-  facts.requested_at = *row[6];
+  facts.regulation = row.text(4);
+  facts.status = row.text(5);
+  facts.requested_at = row.text(6);
   facts.decided_at = row[7];
-  facts.due_at = *row[8];
+  facts.due_at = row.text(8);
   facts.completed_at = row[9];
   facts.finalized_at = row[10];
-  facts.answered_on_time = *row[11] == "true";
-  facts.deadline_extensions = std::stoi(*row[12]);
-  facts.processed_items = std::stoll(*row[13]);
-  facts.failed_items = std::stoll(*row[14]);
+  facts.answered_on_time = row.boolean(11);
+  facts.deadline_extensions = row.int4(12);
+  facts.processed_items = row.int8(13);
+  facts.failed_items = row.int8(14);
   if (facts.kind == "export") {
     facts.export_sha256 = row[15];
-    if (row[16]) facts.export_size_bytes = std::stoll(*row[16]);
+    if (row[16]) facts.export_size_bytes = row.int8(16);
   }
-  facts.issued_at = *row[18];
+  facts.issued_at = row.text(18);
 
   // The tables the job recorded in its result (the export's rows, an erase's or purge's rows of
   // the run that completed it).
@@ -75,7 +75,8 @@ core::ReceiptFacts load_facts(long long job_id) {
            "                OPERATOR(pg_catalog.=) 'array' THEN j.result OPERATOR(pg_catalog.->) 'tables' ELSE '[]' END) t"
            " WHERE j.id OPERATOR(pg_catalog.=) $1",
            {int8_param(job_id)})) {
-    facts.tables.push_back(core::TableRows{table[0].value_or(""), std::stoll(table[1].value_or("0"))});
+    facts.tables.push_back(
+        core::TableRows{table[0].value_or(""), table.optional_int8(1).value_or(0)});
   }
 
   facts.audit_chain = audit::chain_of(facts.tenant_id);
@@ -83,12 +84,12 @@ core::ReceiptFacts load_facts(long long job_id) {
        pg::spi_query_rows("SELECT id::pg_catalog.text, hash FROM privacy.audit_log"
                           " WHERE job_id OPERATOR(pg_catalog.=) $1 AND chain OPERATOR(pg_catalog.=) $2 ORDER BY id",
                           {int8_param(job_id), text_param(facts.audit_chain)})) {
-    facts.audit_rows.push_back(core::AuditRowRef{std::stoll(*audit_row[0]), *audit_row[1]});
+    facts.audit_rows.push_back(core::AuditRowRef{audit_row.int8(0), audit_row.text(1)});
   }
   std::vector<pg::TextRow> head = pg::spi_query_rows(
       "SELECT last_id::pg_catalog.text, last_hash FROM privacy.audit_chains WHERE chain OPERATOR(pg_catalog.=) $1",
       {text_param(facts.audit_chain)});
-  facts.chain_head = core::AuditRowRef{std::stoll(*head.at(0)[0]), *head.at(0)[1]};
+  facts.chain_head = core::AuditRowRef{head.at(0).int8(0), head.at(0).text(1)};
   return facts;
 }
 
@@ -96,16 +97,15 @@ core::ReceiptFacts load_facts(long long job_id) {
 // completed, or an erase completed and finalized (an erase cancelled or failed part-way and then
 // finalized did not answer the request: no receipt, no ledger entry).
 bool needs_receipt(long long job_id) {
-  return pg::spi_query_text(
-             "SELECT (((j.kind OPERATOR(pg_catalog.<>) 'erase'::privacy.job_kind"
-             "         AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status)"
-             "        OR (j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-             "            AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
-             "            AND j.finalized_at IS NOT NULL))"
-             "       AND NOT EXISTS (SELECT FROM privacy.receipts r WHERE r.job_id OPERATOR(pg_catalog.=) j.id))"
-             "       ::pg_catalog.text FROM privacy.jobs j WHERE j.id OPERATOR(pg_catalog.=) $1",
-             {int8_param(job_id)})
-             .value_or("false") == "true";
+  return pg::spi_query_bool(
+      "SELECT (((j.kind OPERATOR(pg_catalog.<>) 'erase'::privacy.job_kind"
+      "         AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status)"
+      "        OR (j.kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+      "            AND j.status OPERATOR(pg_catalog.=) 'completed'::privacy.job_status"
+      "            AND j.finalized_at IS NOT NULL))"
+      "       AND NOT EXISTS (SELECT FROM privacy.receipts r WHERE r.job_id OPERATOR(pg_catalog.=) j.id))"
+      "       ::pg_catalog.text FROM privacy.jobs j WHERE j.id OPERATOR(pg_catalog.=) $1",
+      {int8_param(job_id)});
 }
 
 // Signs a receipt document; the audit detail says whether it was signed and by whom.
@@ -215,10 +215,11 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
   for (const pg::TextRow& row :
        pg::spi_query_rows("SELECT job_id::pg_catalog.text, document FROM privacy.receipts WHERE signature IS NULL"
                           " ORDER BY job_id FOR UPDATE")) {
-    pg::spi_execute("UPDATE privacy.receipts SET signature = pg_catalog.decode($2, 'base64'), signed_by = $3,"
-                    " signed_at = pg_catalog.now() WHERE job_id OPERATOR(pg_catalog.=) $1",
-                    {pg::int8_param(std::stoll(*row[0])), pg::text_param(core::base64_encode(signer.sign(*row[1]))),
-                     pg::text_param(fingerprint)});
+    pg::spi_execute(
+        "UPDATE privacy.receipts SET signature = pg_catalog.decode($2, 'base64'), signed_by = $3,"
+        " signed_at = pg_catalog.now() WHERE job_id OPERATOR(pg_catalog.=) $1",
+        {pg::int8_param(row.int8(0)), pg::text_param(core::base64_encode(signer.sign(row.text(1)))),
+         pg::text_param(fingerprint)});
     ++signed_now;
   }
   return signed_now;
@@ -290,8 +291,7 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
 // privacy.receipt(job_id): the signed receipt as PEM. 22023 for an unknown job, 55000 when the
 // job has no receipt yet or it waits for a signing key.
 PRIVACY_SQL_FUNCTION(privacy_receipt) {
-  if (PG_ARGISNULL(0)) throw Error(core::sqlstate::kInvalidParameter, "job_id must not be NULL");
-  long long job_id = PG_GETARG_INT64(0);
+  long long job_id = pg::int8_arg(fcinfo, 0, "job_id");
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.kind::pg_catalog.text, j.status::pg_catalog.text, (r.job_id IS NOT NULL)::pg_catalog.text,"

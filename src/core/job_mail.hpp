@@ -1,8 +1,8 @@
 // What a job status change tells people: the event itself, whether it deserves an e-mail, and
 // the e-mail's subject and text (docs/notifications.md).
 //
-// Pure C++ (no PostgreSQL): unit-tested in test/unit/job_mail_test.cpp. src/notify/notify.cpp sends the
-// event and queues the mail; this file only decides and words it.
+// Pure C++ (no PostgreSQL): unit-tested in test/unit/job_mail_test.cpp. src/notify/events.cpp sends
+// the event and queues the mail; this file only decides and words it.
 #pragma once
 
 #include <optional>

@@ -99,8 +99,8 @@ StoredFile open_for_download(long long job_id, const char* format) {
       {int8_param(job_id)}, true);
   if (files.empty()) raise_no_file(job_id, status);
   const pg::TextRow& file = files[0];
-  if (*file[4] == "true") raise_expired(job_id, *file[3]);
-  StoredFile stored{job_id, std::stoll(*file[0]), *file[1], std::stoi(*file[2])};
+  if (file.boolean(4)) raise_expired(job_id, file.text(3));
+  StoredFile stored{job_id, file.int8(0), file.text(1), file.int4(2)};
   audit::append(audit::Entry{
       "export_downloaded", *jobs[0][2], job_id, *jobs[0][3], "ok",
       *pg::spi_query_text("SELECT jsonb_build_object('format', $1, 'size_bytes', $2::bigint, 'sha256', $3)::text",
@@ -215,15 +215,16 @@ void expire_export_files() {
       " WHERE f.expires_at <= now() ORDER BY f.job_id LIMIT 100 FOR UPDATE OF f SKIP LOCKED",
       {}, false);
   for (const pg::TextRow& row : expired) {
-    long long job_id = std::stoll(*row[0]);
+    long long job_id = row.int8(0);
     uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)});
     pg::spi_execute("DELETE FROM privacy.export_files WHERE job_id = $1", {int8_param(job_id)});
     audit::append(audit::Entry{
         "export_expired", *row[1], job_id, *row[2], "ok",
-        *pg::spi_query_text("SELECT jsonb_build_object('expires_at', $1::timestamptz, 'size_bytes', $2::bigint,"
-                            " 'chunks', $3::bigint)::text",
-                            {text_param(*row[3]), int8_param(std::stoll(*row[4])),
-                             int8_param(static_cast<long long>(chunks))}),
+        *pg::spi_query_text(
+            "SELECT jsonb_build_object('expires_at', $1::timestamptz, 'size_bytes', $2::bigint,"
+            " 'chunks', $3::bigint)::text",
+            {text_param(row.text(3)), int8_param(row.int8(4)),
+             int8_param(static_cast<long long>(chunks))}),
         std::nullopt});
   }
   std::vector<pg::TextRow> abandoned = pg::spi_query_rows(
@@ -234,7 +235,7 @@ void expire_export_files() {
       " ORDER BY j.id LIMIT 100",
       {}, false);
   for (const pg::TextRow& row : abandoned) {
-    long long job_id = std::stoll(*row[0]);
+    long long job_id = row.int8(0);
     uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)});
     audit::append(audit::Entry{
         "export_expired", *row[1], job_id, *row[2], "ok",

@@ -308,7 +308,7 @@ PRIVACY_SQL_FUNCTION(privacy_inspect_certificate) {
   using namespace privacy;
   using pg::int8_param;
   using pg::text_param;
-  std::string pem = pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string pem = pg::text_arg(fcinfo, 0, "certificate");  // the function is STRICT
   core::CertificateInfo info = core::inspect_recipient_certificate(pem, std::time(nullptr));
   const char* values[4] = {info.subject.c_str(), info.not_after.c_str(), info.key_type.c_str(),
                            info.sha256_fingerprint.c_str()};

@@ -226,10 +226,10 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
        pg::text_param(tenant_column_or_empty)});
   std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
   for (const pg::TextRow& trigger : needed) {
-    const std::string& on = *trigger[0];
-    const HoldTriggerSpec& spec = kHoldTriggers[std::stoul(*trigger[1])];
-    if (*trigger[3] == "true") continue;
-    if (*trigger[2] == "true") pg::spi_execute(std::string("DROP TRIGGER ") + spec.name + " ON " + on);
+    const std::string on = trigger.text(0);
+    const HoldTriggerSpec& spec = kHoldTriggers[static_cast<size_t>(trigger.int4(1))];
+    if (trigger.boolean(3)) continue;
+    if (trigger.boolean(2)) pg::spi_execute(std::string("DROP TRIGGER ") + spec.name + " ON " + on);
     pg::spi_execute(std::string("CREATE TRIGGER ") + spec.name + " " + spec.events + " ON " + on + " " + spec.per +
                     " EXECUTE FUNCTION " + spec.function + "(" + args + ")");
     pg::spi_execute("ALTER TABLE " + on + (spec.enabled == 'R' ? " ENABLE REPLICA" : " ENABLE ALWAYS") +
@@ -270,7 +270,7 @@ void expire_holds() {
       "   'expires_at', expires_at, 'reason', reason)::text",
       {}, false);
   for (const pg::TextRow& row : expired) {
-    replicate_to_citus_nodes(std::stoll(*row[0]));
+    replicate_to_citus_nodes(row.int8(0));
     audit::Entry entry;
     entry.action = "hold_expired";
     entry.tenant_id = row[1];

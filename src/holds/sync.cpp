@@ -102,8 +102,8 @@ std::vector<RegisteredTable> registered_tables(Oid relation) {
   }
   std::vector<RegisteredTable> tables;
   for (const pg::TextRow& row : rows) {
-    tables.push_back(RegisteredTable{static_cast<Oid>(std::stoul(*row[0])), *row[1], *row[2],
-                                     *row[3] == "true", *row[4] == "true", *row[5] == "true"});
+    tables.push_back(RegisteredTable{row.oid(0), row.text(1), row.text(2), row.boolean(3),
+                                     row.boolean(4), row.boolean(5)});
   }
   return tables;
 }
@@ -111,8 +111,9 @@ std::vector<RegisteredTable> registered_tables(Oid relation) {
 // Whether a hold could cover the table, read after its lock is held.
 bool covered_now(Oid relation) {
   pg::LatestSnapshot latest;
-  return *pg::spi_query_text(std::string("SELECT ") + kCoveredSql + "::text FROM (SELECT $1::oid::regclass AS relation) r",
-                             {pg::int8_param(static_cast<long long>(relation))}, true) == "true";
+  return pg::spi_query_bool(
+      std::string("SELECT ") + kCoveredSql + "::text FROM (SELECT $1::oid::regclass AS relation) r",
+      {pg::int8_param(static_cast<long long>(relation))}, true);
 }
 
 struct TriggerState {
@@ -239,7 +240,8 @@ std::optional<HoldInfo> hold_on_table(Oid relation) {
   }
   if (rows.empty()) return std::nullopt;
   const pg::TextRow& row = rows[0];
-  return HoldInfo{std::stoll(*row[0]), *row[1], *row[2], row[3], *row[4], *row[5], *row[6], *row[7] == "true"};
+  return HoldInfo{row.int8(0), row.text(1), row.text(2), row[3],
+                  row.text(4), row.text(5), row.text(6), row.boolean(7)};
 }
 
 void sync_triggers_of_new_table(Oid relation) {

@@ -47,8 +47,8 @@ std::vector<Item> open_items_of(long long job_id) {
            "       attempt::pg_catalog.text FROM privacy.job_errors"
            " WHERE job_id OPERATOR(pg_catalog.=) $1 AND resolution IS NULL ORDER BY id FOR UPDATE",
            {pg::int8_param(job_id)}, false)) {
-    items.push_back(Item{std::stoll(*row[0]), static_cast<Oid>(std::stoul(*row[1])), row[2],
-                         *batch::parse_phase(*row[3]), std::stoi(*row[4])});
+    items.push_back(
+        Item{row.int8(0), row.oid(1), row[2], *batch::parse_phase(row.text(3)), row.int4(4)});
   }
   return items;
 }
@@ -167,8 +167,7 @@ RetryCounts retry_items(long long job_id) {
 // privacy.retry_items(job_id bigint, OUT items bigint, OUT succeeded bigint, OUT failed_again bigint)
 PRIVACY_SQL_FUNCTION(privacy_retry_items) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry_items");
-  if (PG_ARGISNULL(0)) throw Error(sqlstate::kInvalidParameter, "job_id must not be NULL");
-  RetryCounts counts = retry_items(PG_GETARG_INT64(0));
+  RetryCounts counts = retry_items(pg::int8_arg(fcinfo, 0, "job_id"));
   return pg::pg_guard([&] {
     TupleDesc descriptor;
     if (get_call_result_type(fcinfo, nullptr, &descriptor) != TYPEFUNC_COMPOSITE) {
@@ -184,10 +183,8 @@ PRIVACY_SQL_FUNCTION(privacy_retry_items) {
 // by hand, kept on purpose, ...), recorded with session_user and the note.
 PRIVACY_SQL_FUNCTION(privacy_resolve_item) {
   privacy::citus_node::refuse_on_worker_node("privacy.resolve_item");
-  if (PG_ARGISNULL(0)) throw Error(sqlstate::kInvalidParameter, "error_id must not be NULL");
-  long long item_id = PG_GETARG_INT64(0);
-  std::optional<std::string> note;
-  if (!PG_ARGISNULL(1)) note = std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); }));
+  long long item_id = pg::int8_arg(fcinfo, 0, "error_id");
+  std::optional<std::string> note = pg::optional_text_arg(fcinfo, 1);
   if (!note || note->find_first_not_of(" \t\r\n") == std::string::npos) {
     throw Error(sqlstate::kInvalidParameter, "resolving flagged item " + std::to_string(item_id) + " needs a note", "",
                 "Say what was decided, e.g. 'row deleted by hand, ticket 4711' or 'kept: legal obligation'.");

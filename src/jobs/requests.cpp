@@ -32,27 +32,6 @@ namespace sqlstate = privacy::core::sqlstate;
 namespace pg = privacy::pg;
 namespace jobs = privacy::jobs;
 
-std::optional<std::string> text_arg(FunctionCallInfo fcinfo, int index) {
-  if (PG_ARGISNULL(index)) return std::nullopt;
-  return std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); }));
-}
-
-bool is_blank(const std::optional<std::string>& text) {
-  return !text || text->find_first_not_of(" \t\r\n") == std::string::npos;
-}
-
-// A mandatory text argument: present and not blank.
-std::string required_text(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
-  std::optional<std::string> value = text_arg(fcinfo, index);
-  if (is_blank(value)) throw Error(sqlstate::kInvalidParameter, std::string(name) + " must not be empty", "", hint);
-  return *value;
-}
-
-long long job_id_arg(FunctionCallInfo fcinfo) {
-  if (PG_ARGISNULL(0)) throw Error(sqlstate::kInvalidParameter, "job_id must not be NULL");
-  return PG_GETARG_INT64(0);
-}
-
 void validate_email(const std::optional<std::string>& email) {
   if (!email) return;
   bool has_at = email->find('@') != std::string::npos;
@@ -74,12 +53,6 @@ void ensure_anonymizable(const std::string& tenant_id, const std::string& subjec
     std::optional<Error> refusal = privacy::registry::anonymization_refusal(*table, tenant_id, subject_id);
     if (refusal) throw *refusal;
   }
-}
-
-// An enum argument as its label; nullopt when NULL.
-std::optional<std::string> enum_arg(FunctionCallInfo fcinfo, int index) {
-  if (PG_ARGISNULL(index)) return std::nullopt;
-  return std::string(pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(index))); }));
 }
 
 // The audit row of a new job: 'submitted', or 'erasure_replayed' for a replay of an erasure.
@@ -104,11 +77,14 @@ privacy::audit::Entry submission_entry(const privacy::requests::Request& request
 }
 
 long long submit_for_subject(FunctionCallInfo fcinfo, JobKind kind) {
-  std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
-  std::string subject = required_text(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
-  std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
+  std::string tenant =
+      pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant the subject belongs to.");
+  std::string subject =
+      pg::nonblank_text_arg(fcinfo, 1, "subject_id", "Pass the data subject's identifier.");
+  std::string reason = pg::nonblank_text_arg(fcinfo, 2, "reason", kReasonHint);
   return privacy::requests::submit(
-      {kind, tenant, "subject", subject, reason, text_arg(fcinfo, 3), enum_arg(fcinfo, 4), std::nullopt, text_arg(fcinfo, 5)});
+      {kind, tenant, "subject", subject, reason, pg::optional_text_arg(fcinfo, 3),
+       pg::optional_enum_arg(fcinfo, 4), std::nullopt, pg::optional_text_arg(fcinfo, 5)});
 }
 
 // An erase would skip the rows a restriction hides (its mark is the restriction's job id), and
@@ -178,13 +154,16 @@ long long submit(const Request& request) {
        pg::text_param(deadline.due_at), pg::text_param(deadline.regulation), pg::text_param(replay_of),
        pg::text_param(request.on_behalf_of)},
       false);
-  long long job_id = std::stoll(*rows[0][0]);
-  bool queued = *rows[0][1] == "approved";
+  const pg::TextRow& inserted = rows.at(0);
+  long long job_id = inserted.int8(0);
+  std::string status = inserted.text(1);
+  bool queued = status == "approved";
 
-  privacy::audit::Entry entry = submission_entry(request, job_id, *rows[0][2]);
+  privacy::audit::Entry entry = submission_entry(request, job_id, inserted.text(2));
   entry.on_behalf_of = request.on_behalf_of;
   privacy::audit::append(entry);
-  privacy::notify::job_status_changed(privacy::notify::load_job_event(job_id, std::nullopt, *rows[0][1]));
+  privacy::notify::job_status_changed(
+      privacy::notify::load_job_event(job_id, std::nullopt, status));
   if (queued) pg::wake_launcher_at_commit();
   return job_id;
 }
@@ -196,27 +175,29 @@ PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_su
 PRIVACY_SQL_FUNCTION(privacy_request_restrict) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Restrict)); }
 
 PRIVACY_SQL_FUNCTION(privacy_request_purge) {
-  std::string tenant = required_text(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
-  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "target_type must not be NULL", "", "Pass 'subject' or 'tenant'.");
-  std::string target_type = pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(1))); });
-  std::string target = required_text(fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
-  std::string reason = required_text(fcinfo, 3, "reason", kReasonHint);
+  std::string tenant =
+      pg::nonblank_text_arg(fcinfo, 0, "tenant_id", "Pass the tenant whose data is purged.");
+  std::string target_type = pg::enum_arg(fcinfo, 1, "target_type", "Pass 'subject' or 'tenant'.");
+  std::string target = pg::nonblank_text_arg(
+      fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
+  std::string reason = pg::nonblank_text_arg(fcinfo, 3, "reason", kReasonHint);
   if (target_type == "tenant" && target != tenant) {
     throw Error(sqlstate::kInvalidParameter,
                 "a tenant purge must name the tenant itself: target_id \"" + target + "\" is not tenant \"" + tenant + "\"",
                 "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
   }
-  return Int64GetDatum(
-      privacy::requests::submit({JobKind::Purge, tenant, target_type, target, reason, text_arg(fcinfo, 4), enum_arg(fcinfo, 5),
-                                 std::nullopt, text_arg(fcinfo, 6)}));
+  return Int64GetDatum(privacy::requests::submit(
+      {JobKind::Purge, tenant, target_type, target, reason, pg::optional_text_arg(fcinfo, 4),
+       pg::optional_enum_arg(fcinfo, 5), std::nullopt, pg::optional_text_arg(fcinfo, 6)}));
 }
 
 // Four-eyes approval: the state machine refuses an approval by the requester (jobs::transition).
 PRIVACY_SQL_FUNCTION(privacy_approve) {
   privacy::citus_node::refuse_on_worker_node("privacy.approve");
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.approve");
-  std::optional<std::string> note = text_arg(fcinfo, 1);
-  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.approve");
+  std::optional<std::string> note = pg::optional_text_arg(fcinfo, 1);
+  std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   jobs::transition(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}}), on_behalf_of});
   return (Datum)0;
@@ -224,9 +205,11 @@ PRIVACY_SQL_FUNCTION(privacy_approve) {
 
 PRIVACY_SQL_FUNCTION(privacy_reject) {
   privacy::citus_node::refuse_on_worker_node("privacy.reject");
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.reject");
-  std::string reason = required_text(fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
-  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.reject");
+  std::string reason = pg::nonblank_text_arg(
+      fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
+  std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
   return (Datum)0;
@@ -237,10 +220,11 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::enter_decision_gate(job_id_arg(fcinfo));  // ahead of the job's next batch (jobs/jobs.hpp)
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.cancel");
-  std::string reason = required_text(fcinfo, 1, "reason", "Say why the job is cancelled.");
-  std::optional<std::string> on_behalf_of = text_arg(fcinfo, 2);
+  jobs::enter_decision_gate(pg::int8_arg(fcinfo, 0, "job_id"));  // ahead of the job's next batch (jobs/jobs.hpp)
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.cancel");
+  std::string reason = pg::nonblank_text_arg(fcinfo, 1, "reason", "Say why the job is cancelled.");
+  std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   if (job.state.status != JobStatus::Processing) {
     jobs::transition(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
@@ -262,7 +246,8 @@ PRIVACY_SQL_FUNCTION(privacy_cancel) {
 // An erase is retried only while its finalization has not begun (docs/jobs.md, "Lifecycle").
 PRIVACY_SQL_FUNCTION(privacy_retry) {
   privacy::citus_node::refuse_on_worker_node("privacy.retry");
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.retry");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.retry");
   jobs::transition(job, {JobAction::Retry, std::nullopt, "{\"resume\": true}"});
   return (Datum)0;
 }
@@ -270,10 +255,11 @@ PRIVACY_SQL_FUNCTION(privacy_retry) {
 // Moves the due date as far as the job's regulation allows; the rules are src/core/deadline.hpp.
 PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::ForUpdate, std::string("decide"), "privacy.extend_deadline");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
+                                        std::string("decide"), "privacy.extend_deadline");
   if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
   const Interval* by = PG_GETARG_INTERVAL_P(1);
-  std::string reason = required_text(fcinfo, 2, "reason", kReasonHint);
+  std::string reason = pg::nonblank_text_arg(fcinfo, 2, "reason", kReasonHint);
   if (privacy::core::is_terminal(job.state.status) || job.state.status == JobStatus::Cancelled) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.state.status)) +
@@ -286,7 +272,8 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
 // Per registered relation that exists: how many rows the job would touch, and whether a hold
 // applies. A registration whose table is gone is left out (unregister_table removes it).
 PRIVACY_SQL_FUNCTION(privacy_preview) {
-  jobs::Job job = jobs::load_for_caller(job_id_arg(fcinfo), jobs::Lock::None, std::string("decide"), "privacy.preview");
+  jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::None,
+                                        std::string("decide"), "privacy.preview");
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   privacy::batch::Operation operation = job.kind == JobKind::Erase || job.kind == JobKind::Restrict

@@ -26,14 +26,8 @@ namespace jobs = privacy::jobs;
 // privacy.lift_restriction(job bigint, on_behalf_of text DEFAULT NULL): the number of rows shown again.
 PRIVACY_SQL_FUNCTION(privacy_lift_restriction) {
   privacy::citus_node::refuse_on_worker_node("privacy.lift_restriction");
-  if (PG_ARGISNULL(0)) {
-    throw Error(sqlstate::kInvalidParameter, "job must not be NULL", "", "Pass the id of the restrict job to lift.");
-  }
-  long long job_id = PG_GETARG_INT64(0);
-  std::optional<std::string> on_behalf_of;
-  if (!PG_ARGISNULL(1)) {
-    on_behalf_of = std::string(pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); }));
-  }
+  long long job_id = pg::int8_arg(fcinfo, 0, "job", "Pass the id of the restrict job to lift.");
+  std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 1);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   pg::SpiConnection spi;
   jobs::Job job = jobs::load_for_caller(job_id, jobs::Lock::ForUpdate, std::string("decide"), "privacy.lift_restriction");

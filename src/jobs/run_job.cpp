@@ -125,8 +125,7 @@ Error not_runnable(long long job_id) {
 }  // namespace
 
 PRIVACY_SQL_FUNCTION(privacy_run_job) {
-  if (PG_ARGISNULL(0)) throw Error(privacy::core::sqlstate::kInvalidParameter, "job_id must not be NULL");
-  long long job_id = PG_GETARG_INT64(0);
+  long long job_id = privacy::pg::int8_arg(fcinfo, 0, "job_id");
   bool atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
                   !castNode(CallContext, fcinfo->context)->atomic);
   if (atomic) {

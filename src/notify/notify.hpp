@@ -1,11 +1,11 @@
-// Notifications (docs/notifications.md).
+// Notifications (src/notify/: events.cpp, mailer.cpp; docs/notifications.md): the public API.
 //
 // The job workflow calls job_status_changed() from the one place where a job's status changes,
 // inside the transaction that changes it. It
 //   (a) sends pg_notify('privacy_events', <json>), which PostgreSQL delivers to listeners when
 //       that transaction commits (and never if it rolls back), and
 //   (b) queues an e-mail in privacy.notifications when core::should_email() says so.
-// Nothing here talks to the network: the launcher's "mailer" step (src/notify/notify.cpp) delivers the
+// Nothing here talks to the network: the launcher's "mailer" step (notify/mailer.cpp) delivers the
 // queued mail later, so a slow or dead mail server never blocks or fails a job.
 #pragma once
 
@@ -50,7 +50,7 @@ struct MailerStatus {
 };
 MailerStatus mailer_status();
 
-// The launcher's step "mailer": delivers the queued mail (notify/notify.cpp). Needs SPI.
+// The launcher's step "mailer": delivers the queued mail (notify/mailer.cpp). Needs SPI.
 void send_due_mail();
 
 }  // namespace privacy::notify

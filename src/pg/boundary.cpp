@@ -86,11 +86,45 @@ std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index)
   return std::string(pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); }));
 }
 
-std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+namespace {
+
+void refuse_null(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
   if (PG_ARGISNULL(index)) {
     throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be NULL", "", hint);
   }
+}
+
+}  // namespace
+
+std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+  refuse_null(fcinfo, index, name, hint);
   return pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(index)); });
+}
+
+std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name,
+                              const char* hint) {
+  std::optional<std::string> value = optional_text_arg(fcinfo, index);
+  if (!value || value->find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be empty",
+                      "", hint);
+  }
+  return *value;
+}
+
+std::optional<std::string> optional_enum_arg(FunctionCallInfo fcinfo, int index) {
+  if (PG_ARGISNULL(index)) return std::nullopt;
+  return std::string(pg_guard(
+      [&] { return DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(index))); }));
+}
+
+std::string enum_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+  refuse_null(fcinfo, index, name, hint);
+  return *optional_enum_arg(fcinfo, index);
+}
+
+long long int8_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
+  refuse_null(fcinfo, index, name, hint);
+  return PG_GETARG_INT64(index);
 }
 
 }  // namespace privacy::pg

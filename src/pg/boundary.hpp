@@ -94,11 +94,21 @@ Datum run_sql_function(Body body, FunctionCallInfo fcinfo) {
   raise_pending_error(pending);
 }
 
-// The text argument `index` of a SQL-callable function, copied into a std::string. text_arg
-// refuses a SQL NULL with 22023 "<name> must not be NULL" (and `hint`); optional_text_arg gives
-// nullopt for it.
+// The arguments of a SQL-callable function, copied into C++ values: the one set of helpers every
+// entry point uses. A required argument that is SQL NULL is refused with 22023
+// "<name> must not be NULL" (and `hint`); the optional_ forms give nullopt for it.
+//   text_arg           a text argument
+//   nonblank_text_arg  a text argument that says something: NULL or only white space is refused
+//                      with 22023 "<name> must not be empty" (and `hint`)
+//   enum_arg           an argument of an enum type, as its label
+//   int8_arg           a bigint argument
 std::string text_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
 std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int index);
+std::string nonblank_text_arg(FunctionCallInfo fcinfo, int index, const char* name,
+                              const char* hint = "");
+std::string enum_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
+std::optional<std::string> optional_enum_arg(FunctionCallInfo fcinfo, int index);
+long long int8_arg(FunctionCallInfo fcinfo, int index, const char* name, const char* hint = "");
 
 }  // namespace privacy::pg
 

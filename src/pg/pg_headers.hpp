@@ -7,6 +7,7 @@ extern "C" {
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"

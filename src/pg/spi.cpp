@@ -2,9 +2,12 @@
 
 extern "C" {
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
+#include <cerrno>
 #include <cstdlib>
+#include <limits>
 #include <map>
 
 namespace privacy::pg {
@@ -167,10 +170,100 @@ std::optional<long long> spi_query_int8(const std::string& sql,
                                         const std::vector<SqlParam>& params, bool read_only) {
   std::optional<std::string> text = spi_query_text(sql, params, read_only);
   if (!text) return std::nullopt;
-  return std::strtoll(text->c_str(), nullptr, 10);
+  return TextRow{text}.int8(0);
 }
 
-Oid oid_from_text(const std::optional<std::string>& text) { return static_cast<Oid>(std::stoul(*text)); }
+bool spi_query_bool(const std::string& sql, const std::vector<SqlParam>& params, bool read_only) {
+  std::optional<std::string> text = spi_query_text(sql, params, read_only);
+  return text && TextRow{text}.boolean(0);
+}
+
+Oid oid_from_text(const std::optional<std::string>& text) { return TextRow{text}.oid(0); }
+
+namespace {
+
+[[noreturn]] void not_of_type(size_t column, const char* type, const std::string& text) {
+  throw core::Error(core::sqlstate::kInternalError,
+                    "pg_privacy: column " + std::to_string(column + 1) +
+                        " of a query result is not " + type + ": \"" + text + "\"",
+                    "", "Please report this as a bug of pg_privacy.");
+}
+
+// The whole of `text` as a base-10 integer in [low, high].
+long long parse_integer(size_t column, const char* type, const std::string& text, long long low,
+                        long long high) {
+  errno = 0;
+  char* end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < low || value > high)
+    not_of_type(column, type, text);
+  return value;
+}
+
+}  // namespace
+
+const std::string& TextRow::required(size_t column, const char* type) const {
+  if (column >= size()) {
+    throw core::Error(core::sqlstate::kInternalError,
+                      "pg_privacy: a query result has no column " + std::to_string(column + 1), "",
+                      "Please report this as a bug of pg_privacy.");
+  }
+  const std::optional<std::string>& cell = (*this)[column];
+  if (!cell) {
+    throw core::Error(core::sqlstate::kInternalError,
+                      "pg_privacy: column " + std::to_string(column + 1) +
+                          " of a query result is NULL, not " + type,
+                      "", "Please report this as a bug of pg_privacy.");
+  }
+  return *cell;
+}
+
+std::string TextRow::text(size_t column) const { return required(column, "text"); }
+
+long long TextRow::int8(size_t column) const {
+  return parse_integer(column, "int8", required(column, "int8"),
+                       std::numeric_limits<long long>::min(),
+                       std::numeric_limits<long long>::max());
+}
+
+std::optional<long long> TextRow::optional_int8(size_t column) const {
+  if (column < size() && !(*this)[column]) return std::nullopt;
+  return int8(column);
+}
+
+int TextRow::int4(size_t column) const {
+  return static_cast<int>(parse_integer(column, "int4", required(column, "int4"),
+                                        std::numeric_limits<int>::min(),
+                                        std::numeric_limits<int>::max()));
+}
+
+double TextRow::float8(size_t column) const {
+  const std::string& text = required(column, "float8");
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') not_of_type(column, "float8", text);
+  return value;
+}
+
+bool TextRow::boolean(size_t column) const {
+  const std::string& text = required(column, "bool");
+  if (text == "t" || text == "true") return true;
+  if (text == "f" || text == "false") return false;
+  not_of_type(column, "bool", text);
+}
+
+Oid TextRow::oid(size_t column) const {
+  return static_cast<Oid>(parse_integer(column, "oid", required(column, "oid"), 0, PG_UINT32_MAX));
+}
+
+TimestampTz TextRow::timestamptz(size_t column) const {
+  std::string text = required(column, "timestamptz");
+  return pg_guard([&] {
+    return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.c_str()),
+                                                   ObjectIdGetDatum(InvalidOid),
+                                                   Int32GetDatum(-1)));
+  });
+}
 
 std::string relation_display(Oid relation) {
   return spi_query_text("SELECT $1::oid::pg_catalog.regclass::text", {oid_param(relation)})

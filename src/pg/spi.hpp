@@ -45,8 +45,31 @@ SqlParam oid_param(Oid oid);
 // OIDs as the text of an array ('{16384,16390}'): cast it in the SQL, $1::oid[].
 SqlParam oid_array_param(const std::vector<Oid>& oids);
 
-// A result row as text values (NULL = nullopt), in column order.
-using TextRow = std::vector<std::optional<std::string>>;
+// A result row as text values (NULL = nullopt), in column order, as SPI_getvalue prints them.
+// row[i] is the optional text of column i; the typed accessors read a column as its SQL type, so
+// that a row reads like a struct:
+//   Job{row.int8(0), row.text(1), row.optional_int8(2), row.boolean(3), row[4]}
+// A NULL where a value is required, or a value that is not of the type, throws XX000 naming the
+// column: a bug in the query, never bad input. Booleans are read as PostgreSQL prints them, a bool
+// column ("t"/"f") or one cast to text ("true"/"false"). timestamptz and jsonb columns are read
+// as text (text(i), row[i]): the SQL chooses the form (::text, to_char(...) for a fixed one); for
+// a timestamp to compute with, timestamptz(i) reads PostgreSQL's text back as a TimestampTz.
+class TextRow : public std::vector<std::optional<std::string>> {
+ public:
+  using std::vector<std::optional<std::string>>::vector;
+
+  std::string text(size_t column) const;
+  long long int8(size_t column) const;
+  std::optional<long long> optional_int8(size_t column) const;
+  int int4(size_t column) const;
+  double float8(size_t column) const;
+  bool boolean(size_t column) const;
+  Oid oid(size_t column) const;
+  TimestampTz timestamptz(size_t column) const;
+
+ private:
+  const std::string& required(size_t column, const char* type) const;
+};
 
 // Runs one statement; returns the number of rows processed (SPI_processed).
 // Throws core::Error with the statement's own SQLSTATE when it fails.
@@ -67,6 +90,11 @@ std::optional<std::string> spi_query_text(const std::string& sql,
 std::optional<long long> spi_query_int8(const std::string& sql,
                                         const std::vector<SqlParam>& params = {},
                                         bool read_only = false);
+
+// The same, as a boolean: true only when the value is true (false when it is false, NULL, or
+// there is no row).
+bool spi_query_bool(const std::string& sql, const std::vector<SqlParam>& params = {},
+                    bool read_only = false);
 
 // An OID read back as text (a query's oid::text column).
 Oid oid_from_text(const std::optional<std::string>& text);

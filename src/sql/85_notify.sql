@@ -1,2 +1,2 @@
--- Notifications (src/notify/notify.cpp, docs/notifications.md).
+-- Notifications (src/notify/events.cpp and mailer.cpp, docs/notifications.md).
 

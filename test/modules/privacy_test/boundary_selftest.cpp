@@ -37,7 +37,7 @@ class LifetimeProbe {
 }  // namespace
 
 PRIVACY_SQL_FUNCTION(privacy_test_boundary_selftest) {
-  std::string mode = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+  std::string mode = privacy::pg::text_arg(fcinfo, 0, "mode");  // the function is STRICT
   if (mode == "live_objects") return Int32GetDatum(live_probes);
   LifetimeProbe probe;
   std::vector<LifetimeProbe> more_probes(3);

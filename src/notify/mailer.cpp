@@ -1,20 +1,13 @@
-// Notifications: pg_notify events, the e-mail outbox, and the launcher step that delivers it
-// over SMTP with libcurl (docs/notifications.md).
-#include "notify/notify.hpp"
-
-#include "audit/audit.hpp"
+// The launcher's step "mailer" (docs/notifications.md): delivers the due rows of the outbox
+// (privacy.notifications, filled by notify/events.cpp) over SMTP with libcurl, records each
+// attempt and retries with backoff; and the mailer's line in privacy.worker_status().
 #include "core/backoff.hpp"
 #include "core/error.hpp"
 #include "core/smtp_message.hpp"
-#include "pg/boundary.hpp"
+#include "notify/notify.hpp"
+#include "notify/outbox.hpp"
 #include "pg/guc.hpp"
-#include "pg/shmem.hpp"
 #include "pg/spi.hpp"
-
-extern "C" {
-#include "miscadmin.h"
-#include "utils/builtins.h"
-}
 
 #include <curl/curl.h>
 
@@ -31,136 +24,10 @@ using pg::text_param;
 
 namespace {
 
-constexpr const char* kChannel = "privacy_events";
-constexpr const char* kDeadlineChannel = "privacy_deadlines";
-constexpr int kMailsPerCycle = 5;       // a cycle sends at most this many
-constexpr int kMaxAttempts = 24;        // then the row is given up (next_attempt_at = infinity)
+constexpr int kMailsPerCycle = 5;  // a cycle sends at most this many
+constexpr int kMaxAttempts = 24;   // then the row is given up (next_attempt_at = infinity)
 constexpr long kConnectTimeoutS = 5;
 constexpr long kTransferTimeoutS = 10;  // the launcher waits at most this long per mail
-
-std::optional<long long> optional_int8(const std::optional<std::string>& text) {
-  if (!text) return std::nullopt;
-  return std::stoll(*text);
-}
-
-// JSON text of a small object, built by PostgreSQL so that escaping is PostgreSQL's.
-std::string json_object_sql(const std::string& pairs_sql, const std::vector<pg::SqlParam>& params) {
-  return pg::spi_query_text("SELECT pg_catalog.json_build_object(" + pairs_sql + ")::text", params)
-      .value_or("{}");
-}
-
-void audit_mail(const std::string& action, const std::string& outcome,
-                const std::optional<std::string>& tenant_id, std::optional<long long> job_id,
-                std::optional<long long> notification_id, const std::string& detail_json) {
-  audit::Entry entry;
-  entry.action = action;
-  entry.tenant_id = tenant_id;
-  entry.job_id = job_id;
-  if (notification_id) entry.target = "notification " + std::to_string(*notification_id);
-  entry.outcome = outcome;
-  entry.detail_json = detail_json;
-  audit::append(entry);
-}
-
-// Queues an e-mail about a job. The recipient is checked first: an address that could never be
-// sent to (or would inject headers) is skipped and audited instead of failing the caller.
-// `what` names the address in the refusal ("notify_email"); `about` is the audit detail's key
-// and value saying which mail it was ("new_status": "failed", "notice": "deadline_warning").
-void queue_mail(long long job_id, const std::string& tenant_id, const std::string& recipient, const char* what,
-                const std::pair<std::string, std::string>& about, const core::MailText& text) {
-  try {
-    core::validate_mail_address(recipient, what);
-  } catch (const core::Error& refused) {
-    audit_mail("notification_failed", "refused", tenant_id, job_id, std::nullopt,
-               json_object_sql("'error', $1::text, $2::text, $3::text, 'queued', false",
-                               {text_param(std::string(refused.what()) + ": " + refused.detail()),
-                                text_param(about.first), text_param(about.second)}));
-    return;
-  }
-  pg::spi_execute(
-      "INSERT INTO privacy.notifications (job_id, recipient, subject, body) VALUES ($1, $2, $3, $4)",
-      {int8_param(job_id), text_param(recipient), text_param(text.subject), text_param(text.body)});
-  pg::wake_launcher_at_commit();  // the mailer sends it at once, not after privacy.naptime
-}
-
-void queue_mail(const JobEvent& event) {
-  queue_mail(event.job_id, event.tenant_id, *event.notify_email, "notify_email", {"new_status", event.new_status},
-             core::job_mail_text(event));
-}
-
-}  // namespace
-
-std::string event_payload(const JobEvent& event) {
-  return json_object_sql(
-      "'job_id', $1::bigint, 'kind', $2::text, 'tenant_id', $3::text, 'target_type', $4::text, "
-      "'old_status', $5::text, 'new_status', $6::text, 'processed_items', $7::bigint, "
-      "'failed_items', $8::bigint, 'total_items', $9::bigint, "
-      "'at', pg_catalog.statement_timestamp()",
-      {int8_param(event.job_id), text_param(event.kind), text_param(event.tenant_id),
-       text_param(event.target_type), text_param(event.old_status), text_param(event.new_status),
-       int8_param(event.processed_items), int8_param(event.failed_items),
-       int8_param(event.total_items)});
-}
-
-void job_status_changed(const JobEvent& event) {
-  pg::SpiConnection spi;
-  pg::spi_execute("SELECT pg_catalog.pg_notify($1, $2)", {text_param(kChannel), text_param(event_payload(event))});
-  if (core::should_email(event, pg::guc::notify_min_items)) queue_mail(event);
-}
-
-void deadline_notice(const core::DeadlineEvent& event, const std::optional<std::string>& mail_to) {
-  pg::SpiConnection spi;
-  std::string notice = core::deadline_notice_name(event.notice);
-  pg::spi_execute(
-      "SELECT pg_catalog.pg_notify($3, pg_catalog.json_build_object('event', $2::text, 'job_id', id, 'kind', kind,"
-      " 'tenant_id', tenant_id, 'regulation', regulation, 'status', status, 'due_at', due_at,"
-      " 'at', pg_catalog.statement_timestamp())::text) FROM privacy.jobs WHERE id = $1",
-      {int8_param(event.job_id), text_param(notice), text_param(kDeadlineChannel)});
-  if (mail_to) {
-    queue_mail(event.job_id, event.tenant_id, *mail_to,
-               event.notice == core::DeadlineNotice::Extended ? "notify_email" : "privacy_contact",
-               {"notice", notice}, core::deadline_mail_text(event));
-  }
-}
-
-JobEvent load_job_event(long long job_id, const std::optional<std::string>& old_status,
-                        const std::string& new_status) {
-  pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT kind::text, tenant_id, target_type::text, target_id, processed_items::text,"
-      "       failed_items::text, total_items::text, notify_email,"
-      "       CASE WHEN $2 = 'rejected' THEN decision_note ELSE error END,"
-      "       to_char(recoverable_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
-      "       result::text"
-      "  FROM privacy.jobs WHERE id = $1",
-      {int8_param(job_id), text_param(new_status)});
-  if (rows.empty()) {
-    throw core::Error(core::sqlstate::kNoDataFound, "job " + std::to_string(job_id) + " does not exist",
-                      "", "Look the job up with privacy.find_jobs().");
-  }
-  const pg::TextRow& row = rows[0];
-  JobEvent event;
-  event.job_id = job_id;
-  event.kind = row[0].value_or("");
-  event.tenant_id = row[1].value_or("");
-  event.target_type = row[2].value_or("");
-  event.target_id = row[3].value_or("");
-  event.old_status = old_status;
-  event.new_status = new_status;
-  event.processed_items = optional_int8(row[4]).value_or(0);
-  event.failed_items = optional_int8(row[5]).value_or(0);
-  event.total_items = optional_int8(row[6]);
-  event.notify_email = row[7];
-  event.reason_or_error = row[8];
-  event.recoverable_until = row[9];
-  event.result_json = row[10];
-  return event;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The mailer: a launcher step that delivers due rows of the outbox.
-
-namespace {
 
 struct OutboxRow {
   long long id;
@@ -252,8 +119,9 @@ std::optional<std::string> smtp_send(const SmtpServer& server, const std::string
   std::string error = curl_easy_strerror(code);
   if (error_buffer[0] != '\0') error += ": " + std::string(error_buffer);
   if (code == CURLE_USE_SSL_FAILED) {
-    error = "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
-            error;
+    error =
+        "TLS is required (privacy.smtp_require_tls = on) but the mail server did not start it: " +
+        error;
   }
   return error;
 }
@@ -271,9 +139,8 @@ std::vector<OutboxRow> lock_due_rows() {
       {int8_param(kMailsPerCycle)}, false);
   std::vector<OutboxRow> due;
   for (const pg::TextRow& row : rows) {
-    due.push_back(OutboxRow{std::stoll(*row[0]), optional_int8(row[1]), row[2], row[3].value_or(""),
-                            row[4].value_or(""), row[5].value_or(""), std::stoi(*row[6]),
-                            std::stoll(*row[7])});
+    due.push_back(OutboxRow{row.int8(0), row.optional_int8(1), row[2], row[3].value_or(""),
+                            row[4].value_or(""), row[5].value_or(""), row.int4(6), row.int8(7)});
   }
   return due;
 }
@@ -302,11 +169,12 @@ void record_failure(const OutboxRow& row, const std::string& error) {
       " WHERE id = $1",
       {int8_param(row.id), int8_param(attempts), text_param(error), pg::bool_param(will_retry),
        pg::float8_param(delay)});
-  audit_mail("notification_failed", "error", row.tenant_id, row.job_id, row.id,
-             json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int, 'error', $3::text, "
-                             "'will_retry', $4::bool",
-                             {int8_param(row.id), int8_param(attempts), text_param(error),
-                              pg::bool_param(will_retry)}));
+  audit_mail(
+      "notification_failed", "error", row.tenant_id, row.job_id, row.id,
+      json_object_sql("'notification_id', $1::bigint, 'attempts', $2::int, 'error', $3::text, "
+                      "'will_retry', $4::bool",
+                      {int8_param(row.id), int8_param(attempts), text_param(error),
+                       pg::bool_param(will_retry)}));
 }
 
 }  // namespace
@@ -323,7 +191,10 @@ void send_due_mail() {
   for (const OutboxRow& row : lock_due_rows()) {
     std::string message;
     try {
-      core::MailMessage mail{from, row.recipient, row.subject, row.body,
+      core::MailMessage mail{from,
+                             row.recipient,
+                             row.subject,
+                             row.body,
                              core::notification_message_id(row.id, row.created_epoch, from),
                              std::time(nullptr)};
       message = core::build_mail_message(mail);
@@ -345,9 +216,8 @@ MailerStatus mailer_status() {
   pg::SpiConnection spi;
   bool empty_url = pg::guc::smtp_url == nullptr || pg::guc::smtp_url[0] == '\0';
   MailerStatus status{empty_url ? "disabled" : "ready", ""};
-  bool may_read = pg::spi_query_text(
-                      "SELECT pg_catalog.has_table_privilege('privacy.notifications', 'SELECT')")
-                      .value_or("f") == "t";
+  bool may_read = pg::spi_query_bool(
+      "SELECT pg_catalog.has_table_privilege('privacy.notifications', 'SELECT')");
   if (!may_read) {
     status.detail = empty_url ? "privacy.smtp_url is empty: e-mails stay queued"
                               : "sends queued e-mails (outbox counts: privacy_admin only)";
@@ -371,12 +241,3 @@ MailerStatus mailer_status() {
 }
 
 }  // namespace privacy::notify
-
-// privacy._check_mail_address(address, what): raises 22023 naming `what` unless `address` is one
-// plain e-mail address (core::validate_mail_address). Internal; configure_tenant uses it.
-PRIVACY_SQL_FUNCTION(privacy_check_mail_address) {
-  std::string address = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
-  std::string what = privacy::pg::pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(1)); });
-  privacy::core::validate_mail_address(address, what.c_str());
-  PG_RETURN_VOID();
-}
