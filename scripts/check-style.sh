@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-mapfile -t cxx_files < <(find src test/unit \( -name '*.cpp' -o -name '*.hpp' \) -print | sort)
+mapfile -t cxx_files < <(find src test/unit test/modules \( -name '*.cpp' -o -name '*.hpp' \) -print | sort)
 
 echo "clang-format: ${#cxx_files[@]} files"
 clang-format --dry-run --Werror "${cxx_files[@]}"

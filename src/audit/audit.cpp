@@ -40,7 +40,8 @@ bool lock_head_and_fill(core::AuditRecord& record, const Entry& entry, std::stri
       "        (CASE WHEN $3::text IS NULL THEN $2::jsonb"
       "              ELSE $2::jsonb || jsonb_build_object('on_behalf_of', $3::text) END)::text"
       "   FROM head",
-      {text_param(record.chain), text_param(entry.detail_json), text_param(entry.on_behalf_of)}, false);
+      {text_param(record.chain), text_param(entry.detail_json), text_param(entry.on_behalf_of)},
+      false);
   if (rows.empty()) return false;
   const pg::TextRow& row = rows[0];
   previous_hash = row.text(0);
@@ -142,7 +143,8 @@ const char* refusal(bool is_log_table, TriggerEvent event) {
     return "DELETE";
   }
   if (TRIGGER_FIRED_BY_UPDATE(event)) {
-    if (!is_log_table && (chain_head_write_allowed || purge_allowed)) return nullptr;  // head/anchor
+    if (!is_log_table && (chain_head_write_allowed || purge_allowed))
+      return nullptr;  // head/anchor
     return "UPDATE";
   }
   return nullptr;

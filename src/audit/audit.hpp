@@ -17,13 +17,13 @@ struct Actor {
 };
 
 struct Entry {
-  std::string action;                   // e.g. "submitted", "approved", "hold_blocked"
+  std::string action;                    // e.g. "submitted", "approved", "hold_blocked"
   std::optional<std::string> tenant_id;  // NULL: the platform chain
   std::optional<long long> job_id;
-  std::optional<std::string> target;     // what was acted on: subject id, table, hold id, ...
-  std::string outcome = "ok";            // "ok", "refused", "error", ...
-  std::string detail_json = "{}";        // counts and ids, never personal data
-  std::optional<Actor> actor;            // default: this session
+  std::optional<std::string> target;  // what was acted on: subject id, table, hold id, ...
+  std::string outcome = "ok";         // "ok", "refused", "error", ...
+  std::string detail_json = "{}";     // counts and ids, never personal data
+  std::optional<Actor> actor;         // default: this session
   // The human behind the database role (the API's on_behalf_of argument): recorded in detail
   // as "on_behalf_of", next to actor and acting_role (docs/security.md, "Acting for a person").
   std::optional<std::string> on_behalf_of;

@@ -148,9 +148,8 @@ PRIVACY_SQL_FUNCTION(privacy_purge_audit) {
   }
   std::optional<std::string> now;
   if (!PG_ARGISNULL(0)) {
-    now = std::string(privacy::pg::pg_guard([&] {
-      return DatumGetCString(DirectFunctionCall1(timestamptz_out, PG_GETARG_DATUM(0)));
-    }));
+    now = std::string(privacy::pg::pg_guard(
+        [&] { return DatumGetCString(DirectFunctionCall1(timestamptz_out, PG_GETARG_DATUM(0))); }));
   }
   privacy::pg::SpiConnection spi;
   return Int64GetDatum(purge_due_rows(now, true));

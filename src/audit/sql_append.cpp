@@ -8,7 +8,8 @@ PRIVACY_SQL_FUNCTION(privacy_audit_append) {
   privacy::audit::Entry entry;
   std::optional<std::string> action = optional_text_arg(fcinfo, 0);
   if (!action || action->empty()) {
-    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter, "audit action must not be empty");
+    throw privacy::core::Error(privacy::core::sqlstate::kInvalidParameter,
+                               "audit action must not be empty");
   }
   entry.action = *action;
   entry.tenant_id = optional_text_arg(fcinfo, 1);
@@ -16,9 +17,8 @@ PRIVACY_SQL_FUNCTION(privacy_audit_append) {
   entry.target = optional_text_arg(fcinfo, 3);
   entry.outcome = optional_text_arg(fcinfo, 4).value_or("ok");
   if (!PG_ARGISNULL(5)) {
-    entry.detail_json = privacy::pg::pg_guard([&] {
-      return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(5)));
-    });
+    entry.detail_json = privacy::pg::pg_guard(
+        [&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(5))); });
   }
   return Int64GetDatum(privacy::audit::append(entry));
 }

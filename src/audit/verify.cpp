@@ -229,6 +229,7 @@ PRIVACY_SQL_FUNCTION(privacy_verify_audit_log) {
   values[0] = BoolGetDatum(!first_bad.has_value());
   values[1] = Int64GetDatum(checked);
   values[2] = Int64GetDatum(first_bad.value_or(0));
-  privacy::pg::pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+  privacy::pg::pg_guard(
+      [&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
   return (Datum)0;
 }

@@ -37,8 +37,9 @@ namespace sqlstate = core::sqlstate;
 // Whether this coordinator has worker nodes (holds need copying only then).
 bool has_worker_nodes() {
   if (!citus_node::citus_installed()) return false;
-  return pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_dist_node"
-                            " WHERE groupid OPERATOR(pg_catalog.<>) 0 AND isactive LIMIT 1")
+  return pg::spi_query_text(
+             "SELECT 1 FROM pg_catalog.pg_dist_node"
+             " WHERE groupid OPERATOR(pg_catalog.<>) 0 AND isactive LIMIT 1")
       .has_value();
 }
 
@@ -79,10 +80,12 @@ void refuse_table_hold_on_citus_table(long long hold_id) {
       "                WHERE p.logicalrelid OPERATOR(pg_catalog.=) h.relation)",
       {pg::int8_param(hold_id)});
   if (!table) return;
-  throw Error(sqlstate::kFeatureNotSupported, "a table hold on " + *table + " is not supported: it is a Citus table",
-              "The hold triggers run on the shards, on the worker nodes, which know the holds of tenants and "
-              "subjects only.",
-              "Hold the tenants or the subjects whose rows must be kept instead (docs/citus.md).");
+  throw Error(
+      sqlstate::kFeatureNotSupported,
+      "a table hold on " + *table + " is not supported: it is a Citus table",
+      "The hold triggers run on the shards, on the worker nodes, which know the holds of tenants and "
+      "subjects only.",
+      "Hold the tenants or the subjects whose rows must be kept instead (docs/citus.md).");
 }
 
 // ----- the launcher step on the coordinator -----------------------------------------------------
@@ -112,22 +115,25 @@ void copy_field(char* target, size_t size, const std::optional<std::string>& val
 // only while a hold is active or was released or expired in the last minutes: refusals happen
 // only then, and the launcher cycle costs no connection to the workers otherwise.
 void audit_worker_refusals() {
-  if (!pg::spi_query_text("SELECT 1 FROM privacy.legal_holds WHERE active"
-                          "    OR released_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '10 minutes')"
-                          "    OR expires_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '10 minutes')"
-                          " LIMIT 1")) {
+  if (!pg::spi_query_text(
+          "SELECT 1 FROM privacy.legal_holds WHERE active"
+          "    OR released_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '10 minutes')"
+          "    OR expires_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '10 minutes')"
+          " LIMIT 1")) {
     return;
   }
   std::string taken = "[]";
-  for (const pg::TextRow& worker : pg::spi_query_rows(
-           "SELECT nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) nodeport, success::pg_catalog.text, result"
-           "  FROM pg_catalog.run_command_on_workers('SELECT privacy._take_blocked_events()')")) {
+  for (
+      const pg::TextRow& worker : pg::spi_query_rows(
+          "SELECT nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) nodeport, success::pg_catalog.text, result"
+          "  FROM pg_catalog.run_command_on_workers('SELECT privacy._take_blocked_events()')")) {
     if (*worker[1] == "true") {
-      taken = *pg::spi_query_text("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.||) $2::pg_catalog.jsonb)::pg_catalog.text",
-                                  {pg::text_param(taken), pg::text_param(worker[2])});
+      taken = *pg::spi_query_text(
+          "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.||) $2::pg_catalog.jsonb)::pg_catalog.text",
+          {pg::text_param(taken), pg::text_param(worker[2])});
     } else {
-      elog(LOG, "pg_privacy: could not take the hold_blocked events of Citus worker %s: %s", worker[0]->c_str(),
-           worker[2].value_or("").c_str());
+      elog(LOG, "pg_privacy: could not take the hold_blocked events of Citus worker %s: %s",
+           worker[0]->c_str(), worker[2].value_or("").c_str());
     }
   }
   std::vector<pg::TextRow> events = pg::spi_query_rows(
@@ -190,17 +196,21 @@ std::string taken_events_json() {
   for (int i = 0; i < count; ++i) {
     const shared::BlockedEvent& event = events[i];
     std::string relation = event.relation[0] ? distributed_table_of(event.relation) : std::string();
-    json += (i ? ", " : "") + *pg::spi_query_text(
-        "SELECT pg_catalog.jsonb_build_object('hold_id', $1::pg_catalog.int8, 'at', $2::pg_catalog.int8,"
-        "  'session_user', $3::pg_catalog.text, 'current_user', $4::pg_catalog.text, 'client_addr', $5::pg_catalog.text,"
-        "  'application_name', $6::pg_catalog.text, 'tenant_id', $7::pg_catalog.text, 'relation', $8::pg_catalog.text,"
-        "  'operation', $9::pg_catalog.text, 'dropped_before', $10::pg_catalog.int8)::pg_catalog.text",
-        {pg::int8_param(static_cast<long long>(event.hold_id)), pg::int8_param(static_cast<long long>(event.at)),
-         pg::text_param(event.session_user), pg::text_param(event.current_user), pg::text_param(event.client_addr),
-         pg::text_param(event.application_name),
-         pg::text_param(event.has_tenant ? std::optional<std::string>(event.tenant_id) : std::nullopt),
-         pg::text_param(relation), pg::text_param(event.operation),
-         pg::int8_param(static_cast<long long>(i == 0 ? dropped : 0))});
+    json +=
+        (i ? ", " : "") +
+        *pg::spi_query_text(
+            "SELECT pg_catalog.jsonb_build_object('hold_id', $1::pg_catalog.int8, 'at', $2::pg_catalog.int8,"
+            "  'session_user', $3::pg_catalog.text, 'current_user', $4::pg_catalog.text, 'client_addr', $5::pg_catalog.text,"
+            "  'application_name', $6::pg_catalog.text, 'tenant_id', $7::pg_catalog.text, 'relation', $8::pg_catalog.text,"
+            "  'operation', $9::pg_catalog.text, 'dropped_before', $10::pg_catalog.int8)::pg_catalog.text",
+            {pg::int8_param(static_cast<long long>(event.hold_id)),
+             pg::int8_param(static_cast<long long>(event.at)), pg::text_param(event.session_user),
+             pg::text_param(event.current_user), pg::text_param(event.client_addr),
+             pg::text_param(event.application_name),
+             pg::text_param(event.has_tenant ? std::optional<std::string>(event.tenant_id)
+                                             : std::nullopt),
+             pg::text_param(relation), pg::text_param(event.operation),
+             pg::int8_param(static_cast<long long>(i == 0 ? dropped : 0))});
   }
   shared::remove_blocked(count, dropped);
   return json + "]";
@@ -218,7 +228,8 @@ void replicate_to_citus_nodes(long long hold_id) {
   citus_node::refuse_on_worker_node("a change of legal holds");
   citus::refuse_table_hold_on_citus_table(hold_id);
   citus::ensure_reference_table();
-  pg::spi_execute(citus::copy_holds_where("h.id OPERATOR(pg_catalog.=) $1"), {pg::int8_param(hold_id)});
+  pg::spi_execute(citus::copy_holds_where("h.id OPERATOR(pg_catalog.=) $1"),
+                  {pg::int8_param(hold_id)});
 }
 
 }  // namespace privacy::holds

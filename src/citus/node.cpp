@@ -89,12 +89,15 @@ std::optional<Oid> hold_replica_placement() {
 void refuse_on_worker_node(const std::string& action) {
   std::optional<WorkerNode> worker = this_worker_node();
   if (!worker) return;
-  std::string coordinator = worker->coordinator ? "the coordinator (" + *worker->coordinator + ")" : "the coordinator";
-  throw core::Error(core::sqlstate::kFeatureNotSupported,
-                    action + " is not available on a Citus worker node: this node is worker group " + worker->group,
-                    "pg_privacy keeps jobs, legal holds, registrations and the audit trail on the Citus coordinator;"
-                    " worker nodes carry data only.",
-                    "Connect to " + coordinator + " and run it there.");
+  std::string coordinator =
+      worker->coordinator ? "the coordinator (" + *worker->coordinator + ")" : "the coordinator";
+  throw core::Error(
+      core::sqlstate::kFeatureNotSupported,
+      action + " is not available on a Citus worker node: this node is worker group " +
+          worker->group,
+      "pg_privacy keeps jobs, legal holds, registrations and the audit trail on the Citus coordinator;"
+      " worker nodes carry data only.",
+      "Connect to " + coordinator + " and run it there.");
 }
 
 }  // namespace privacy::citus_node

@@ -35,21 +35,26 @@ ProcessUtility_hook_type previous_utility_hook = nullptr;
 // policies without AS RESTRICTIVE, on every path that builds a shard or a table from its
 // catalog) runs the statement on a worker. Plain C: no C++ object lives across the call below.
 void restrictive_hide_policy(PlannedStmt* statement, const char* query_string, bool read_only_tree,
-                             ProcessUtilityContext context, ParamListInfo params, QueryEnvironment* query_env,
-                             DestReceiver* dest, QueryCompletion* completion) {
+                             ProcessUtilityContext context, ParamListInfo params,
+                             QueryEnvironment* query_env, DestReceiver* dest,
+                             QueryCompletion* completion) {
   Node* tree = statement->utilityStmt;
   if (tree != nullptr && IsA(tree, CreatePolicyStmt)) {
     auto* create = reinterpret_cast<CreatePolicyStmt*>(tree);
-    if (create->permissive && create->policy_name != nullptr && std::strcmp(create->policy_name, kHidePolicy) == 0) {
-      statement = static_cast<PlannedStmt*>(copyObjectImpl(statement));  // the caller's tree may be cached
+    if (create->permissive && create->policy_name != nullptr &&
+        std::strcmp(create->policy_name, kHidePolicy) == 0) {
+      statement =
+          static_cast<PlannedStmt*>(copyObjectImpl(statement));  // the caller's tree may be cached
       reinterpret_cast<CreatePolicyStmt*>(statement->utilityStmt)->permissive = false;
       read_only_tree = false;
     }
   }
   if (previous_utility_hook != nullptr) {
-    previous_utility_hook(statement, query_string, read_only_tree, context, params, query_env, dest, completion);
+    previous_utility_hook(statement, query_string, read_only_tree, context, params, query_env, dest,
+                          completion);
   } else {
-    standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env, dest, completion);
+    standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
+                            dest, completion);
   }
 }
 
@@ -89,15 +94,17 @@ struct CitusTable {
 // keep their rows on the coordinator like plain tables and are checked like them.
 std::vector<CitusTable> registered_citus_tables() {
   std::vector<CitusTable> tables;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT r.relation::pg_catalog.oid::pg_catalog.text, r.relation::pg_catalog.text,"
-           "       (pg_catalog.pg_relation_size(r.relation) OPERATOR(pg_catalog.>) 0)::pg_catalog.text,"
-           "       r.subject_column::pg_catalog.text, r.tenant_column::pg_catalog.text, r.on_erase"
-           "  FROM privacy.registered_tables r"
-           "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
-           " WHERE p.partmethod OPERATOR(pg_catalog.=) 'h' OR p.repmodel OPERATOR(pg_catalog.=) 't'"
-           " ORDER BY 1")) {
-    tables.push_back(CitusTable{pg::oid_from_text(row[0]), *row[1], *row[2] == "true", *row[3], row[4], *row[5]});
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT r.relation::pg_catalog.oid::pg_catalog.text, r.relation::pg_catalog.text,"
+          "       (pg_catalog.pg_relation_size(r.relation) OPERATOR(pg_catalog.>) 0)::pg_catalog.text,"
+          "       r.subject_column::pg_catalog.text, r.tenant_column::pg_catalog.text, r.on_erase"
+          "  FROM privacy.registered_tables r"
+          "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
+          " WHERE p.partmethod OPERATOR(pg_catalog.=) 'h' OR p.repmodel OPERATOR(pg_catalog.=) 't'"
+          " ORDER BY 1")) {
+    tables.push_back(CitusTable{pg::oid_from_text(row[0]), *row[1], *row[2] == "true", *row[3],
+                                row[4], *row[5]});
   }
   return tables;
 }
@@ -106,12 +113,13 @@ std::vector<CitusTable> registered_citus_tables() {
 std::vector<std::string> placement_problems(const CitusTable& table) {
   std::vector<std::string> problems;
   pg::TableOwnerScope owner(table.relid);  // Citus connects to the workers as the table's owner
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT shardid::pg_catalog.text, nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) nodeport,"
-           "       CASE WHEN success THEN result ELSE 'unreachable: ' OPERATOR(pg_catalog.||) result END"
-           "  FROM pg_catalog.run_command_on_placements($1::pg_catalog.oid::pg_catalog.regclass, $2)"
-           " WHERE NOT success OR result OPERATOR(pg_catalog.<>) 'ok' ORDER BY 1, 2",
-           {oid_param(table.relid), text_param(kPlacementCheck)})) {
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT shardid::pg_catalog.text, nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) nodeport,"
+          "       CASE WHEN success THEN result ELSE 'unreachable: ' OPERATOR(pg_catalog.||) result END"
+          "  FROM pg_catalog.run_command_on_placements($1::pg_catalog.oid::pg_catalog.regclass, $2)"
+          " WHERE NOT success OR result OPERATOR(pg_catalog.<>) 'ok' ORDER BY 1, 2",
+          {oid_param(table.relid), text_param(kPlacementCheck)})) {
     problems.push_back("shard " + *row[0] + " on " + *row[1] + ": " + row[2].value_or("?"));
   }
   return problems;
@@ -119,8 +127,9 @@ std::vector<std::string> placement_problems(const CitusTable& table) {
 
 void repair_placements(const CitusTable& table) {
   pg::TableOwnerScope owner(table.relid);
-  pg::spi_query_rows("SELECT pg_catalog.run_command_on_placements($1::pg_catalog.oid::pg_catalog.regclass, $2)",
-                     {oid_param(table.relid), text_param(kPlacementRepair)});
+  pg::spi_query_rows(
+      "SELECT pg_catalog.run_command_on_placements($1::pg_catalog.oid::pg_catalog.regclass, $2)",
+      {oid_param(table.relid), text_param(kPlacementRepair)});
 }
 
 // create_distributed_table and create_reference_table copy a table's rows to the shards and
@@ -129,8 +138,9 @@ void repair_placements(const CitusTable& table) {
 void remove_shell_rows(const CitusTable& table) {
   {
     pg::TableOwnerScope owner(table.relid);
-    pg::spi_query_rows("SELECT pg_catalog.truncate_local_data_after_distributing_table($1::pg_catalog.oid::pg_catalog.regclass)",
-                       {oid_param(table.relid)});
+    pg::spi_query_rows(
+        "SELECT pg_catalog.truncate_local_data_after_distributing_table($1::pg_catalog.oid::pg_catalog.regclass)",
+        {oid_param(table.relid)});
   }
   audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, "ok",
                  "{\"removed\": \"rows left in the coordinator's shell table\"}"});
@@ -166,22 +176,27 @@ std::vector<std::string> citus_layout_problems(Oid relid, const std::string& sub
   if (rows.empty()) return problems;
   const std::string& method = *rows[0][0];
   if (method == "a" || method == "r") {
-    problems.push_back(std::string(method == "a" ? "append" : "range") +
-                       "-distributed tables are not supported: only hash-distributed and reference tables are");
+    problems.push_back(
+        std::string(method == "a" ? "append" : "range") +
+        "-distributed tables are not supported: only hash-distributed and reference tables are");
   }
-  if (rows[0][1] && *rows[0][1] != subject_column && (!tenant_column || *rows[0][1] != *tenant_column)) {
-    problems.push_back("it is distributed by column \"" + *rows[0][1] +
-                       "\", which is neither its tenant nor its subject column, so erasing one subject would"
-                       " send every batch to every shard");
+  if (rows[0][1] && *rows[0][1] != subject_column &&
+      (!tenant_column || *rows[0][1] != *tenant_column)) {
+    problems.push_back(
+        "it is distributed by column \"" + *rows[0][1] +
+        "\", which is neither its tenant nor its subject column, so erasing one subject would"
+        " send every batch to every shard");
   }
   if (rows[0][1] && *rows[0][1] == subject_column && on_erase == "anonymize") {
-    problems.push_back("it is distributed by its subject column and anonymized on erase (on_erase 'anonymize'),"
-                       " which rewrites the subject: Citus lets no row change its distribution column, so every"
-                       " finalization would fail");
+    problems.push_back(
+        "it is distributed by its subject column and anonymized on erase (on_erase 'anonymize'),"
+        " which rewrites the subject: Citus lets no row change its distribution column, so every"
+        " finalization would fail");
   }
   if (rows[0][2]) {
-    problems.push_back("Citus 13 re-creates restrictive policies as permissive on its shards, so its policies " +
-                       *rows[0][2] + " would widen access there");
+    problems.push_back(
+        "Citus 13 re-creates restrictive policies as permissive on its shards, so its policies " +
+        *rows[0][2] + " would widen access there");
   }
   return problems;
 }
@@ -215,7 +230,8 @@ void verify_citus_tables() {
   if (!citus_node::citus_installed()) return;
   std::string fingerprint = placement_fingerprint().value_or("");
   bool placements_changed = fingerprint != last_fingerprint;
-  bool full_check_due = TimestampDifferenceExceeds(last_full_check, GetCurrentTimestamp(), kFullCheckSeconds * 1000);
+  bool full_check_due =
+      TimestampDifferenceExceeds(last_full_check, GetCurrentTimestamp(), kFullCheckSeconds * 1000);
   if (!placements_changed && !full_check_due) {
     // Only the cheap local part: a table distributed since the last cycle leaves rows behind.
     for (const CitusTable& table : registered_citus_tables()) {
@@ -224,7 +240,8 @@ void verify_citus_tables() {
     return;
   }
   std::string problems = verify_and_repair();
-  if (!problems.empty()) elog(WARNING, "pg_privacy: registered Citus tables are not safe: %s", problems.c_str());
+  if (!problems.empty())
+    elog(WARNING, "pg_privacy: registered Citus tables are not safe: %s", problems.c_str());
   last_fingerprint = fingerprint;
   last_full_check = GetCurrentTimestamp();
 }
@@ -276,30 +293,35 @@ bool carries_registration(Oid relation) {
 
 }  // namespace
 
-void require_registrable_on_citus(Oid relid, const std::string& table, const std::string& subject_column,
-                                  const std::optional<std::string>& tenant_column, const std::string& on_erase) {
+void require_registrable_on_citus(Oid relid, const std::string& table,
+                                  const std::string& subject_column,
+                                  const std::optional<std::string>& tenant_column,
+                                  const std::string& on_erase) {
   if (!citus_node::citus_installed()) return;
-  for (const std::string& problem : citus_layout_problems(relid, subject_column, tenant_column, on_erase)) {
-    throw core::Error(core::sqlstate::kFeatureNotSupported, "table " + table + " cannot be registered: " + problem,
-                      "", kLayoutHint);
+  for (const std::string& problem :
+       citus_layout_problems(relid, subject_column, tenant_column, on_erase)) {
+    throw core::Error(core::sqlstate::kFeatureNotSupported,
+                      "table " + table + " cannot be registered: " + problem, "", kLayoutHint);
   }
 }
 
 bool is_citus_table(Oid relation) {
   if (!citus_node::citus_installed()) return false;
-  return pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_dist_partition"
-                            " WHERE logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-                            {oid_param(relation)})
+  return pg::spi_query_text(
+             "SELECT 1 FROM pg_catalog.pg_dist_partition"
+             " WHERE logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+             {oid_param(relation)})
       .has_value();
 }
 
 bool distributed_by(Oid relation, const std::string& column) {
   if (!citus_node::citus_installed()) return false;
-  return pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_dist_partition p"
-                            " WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-                            "   AND p.partmethod OPERATOR(pg_catalog.=) 'h'"
-                            "   AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) $2",
-                            {oid_param(relation), text_param(column)})
+  return pg::spi_query_text(
+             "SELECT 1 FROM pg_catalog.pg_dist_partition p"
+             " WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+             "   AND p.partmethod OPERATOR(pg_catalog.=) 'h'"
+             "   AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) $2",
+             {oid_param(relation), text_param(column)})
       .has_value();
 }
 
@@ -310,11 +332,13 @@ void install_restrictive_policy_hook() {
 
 namespace {
 
-// Lists `relation` in privacy.citus_unverified with what is left wrong, or removes it (nothing left).
+// Lists `relation` in privacy.citus_unverified with what is left wrong, or removes it (nothing
+// left).
 void record_verification(Oid relation, const std::vector<std::string>& left) {
   if (left.empty()) {
-    pg::spi_execute("DELETE FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-                    {oid_param(relation)});
+    pg::spi_execute(
+        "DELETE FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+        {oid_param(relation)});
     return;
   }
   std::string problems;
@@ -336,8 +360,8 @@ std::string verify_and_repair() {
       " WHERE r.relation OPERATOR(pg_catalog.=) u.relation)");
   for (const CitusTable& table : registered_citus_tables()) {
     if (table.has_shell_rows) remove_shell_rows(table);
-    for (const std::string& problem : citus_layout_problems(table.relid, table.subject_column, table.tenant_column,
-                                                                  table.on_erase)) {
+    for (const std::string& problem : citus_layout_problems(table.relid, table.subject_column,
+                                                            table.tenant_column, table.on_erase)) {
       problems += (problems.empty() ? "" : "; ") + table.display + ": " + problem;
     }
     std::vector<std::string> left;
@@ -345,9 +369,11 @@ std::string verify_and_repair() {
     if (!found.empty()) {
       repair_placements(table);
       left = placement_problems(table);
-      audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display, left.empty() ? "ok" : "error",
+      audit::append({"citus_repaired", std::nullopt, std::nullopt, table.display,
+                     left.empty() ? "ok" : "error",
                      "{\"found\": " + json_array(found) + ", \"left\": " + json_array(left) + "}"});
-      for (const std::string& problem : left) problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
+      for (const std::string& problem : left)
+        problems += (problems.empty() ? "" : "; ") + table.display + " " + problem;
     }
     record_verification(table.relid, left);
   }
@@ -361,14 +387,15 @@ void require_verified(Oid relation, const std::string& display, const std::strin
       "SELECT problems FROM privacy.citus_unverified WHERE relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
       {oid_param(relation)});
   if (!problems) return;
-  throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                    what + " cannot write to " + display +
-                        ": its Citus placements failed verification and could not be repaired, so erased rows"
-                        " might not be hidden there",
-                    "Left wrong: " + *problems,
-                    "Fix the placements named (docs/citus.md, \"What is refused\") and run SELECT "
-                    "privacy.citus_verify(); then privacy.retry() runs a failed request again (a finalization "
-                    "goes on at its next run).");
+  throw core::Error(
+      core::sqlstate::kObjectNotInPrerequisiteState,
+      what + " cannot write to " + display +
+          ": its Citus placements failed verification and could not be repaired, so erased rows"
+          " might not be hidden there",
+      "Left wrong: " + *problems,
+      "Fix the placements named (docs/citus.md, \"What is refused\") and run SELECT "
+      "privacy.citus_verify(); then privacy.retry() runs a failed request again (a finalization "
+      "goes on at its next run).");
 }
 
 void send_lock_timeout_to_shards(int lock_timeout_ms) {
@@ -378,7 +405,8 @@ void send_lock_timeout_to_shards(int lock_timeout_ms) {
   pg::spi_execute("SET LOCAL lock_timeout = " + std::to_string(lock_timeout_ms));
 }
 
-void remember_dropped_registration(Oid relation, const std::string& schema, const std::string& name) {
+void remember_dropped_registration(Oid relation, const std::string& schema,
+                                   const std::string& name) {
   if (!citus_node::citus_installed()) return;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT (pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'relation')::text,"
@@ -389,7 +417,8 @@ void remember_dropped_registration(Oid relation, const std::string& schema, cons
       {oid_param(relation)});
   if (rows.empty()) return;
   register_callback_once();
-  dropped_this_transaction.push_back(DroppedRegistration{relation, schema, name, *rows[0][0], *rows[0][1]});
+  dropped_this_transaction.push_back(
+      DroppedRegistration{relation, schema, name, *rows[0][0], *rows[0][1]});
 }
 
 void reattach_renamed_table(Oid relation) {
@@ -399,7 +428,8 @@ void reattach_renamed_table(Oid relation) {
       "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
       {oid_param(relation)});
   if (names.empty()) return;
-  for (auto dropped = dropped_this_transaction.begin(); dropped != dropped_this_transaction.end(); ++dropped) {
+  for (auto dropped = dropped_this_transaction.begin(); dropped != dropped_this_transaction.end();
+       ++dropped) {
     if (dropped->schema != *names[0][0] || dropped->name != *names[0][1]) continue;
     if (!carries_registration(relation)) return;
     pg::spi_execute(
@@ -417,7 +447,8 @@ void reattach_renamed_table(Oid relation) {
     std::string table = pg::relation_display(relation);
     audit::append({"table_reattached", std::nullopt, std::nullopt, table, "ok",
                    "{\"previous_relation\": " + std::to_string(dropped->relation) +
-                       ", \"relation\": " + std::to_string(relation) + ", \"by\": \"alter_distributed_table\"}"});
+                       ", \"relation\": " + std::to_string(relation) +
+                       ", \"by\": \"alter_distributed_table\"}"});
     dropped_this_transaction.erase(dropped);
     return;
   }

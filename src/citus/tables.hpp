@@ -47,8 +47,10 @@ void verify_citus_tables();
 // row change its distribution column), and a table with restrictive policies of its own (Citus
 // would re-create them permissive on the shards, widening access). `table` is its name for
 // messages. Needs SPI.
-void require_registrable_on_citus(Oid relid, const std::string& table, const std::string& subject_column,
-                                  const std::optional<std::string>& tenant_column, const std::string& on_erase);
+void require_registrable_on_citus(Oid relid, const std::string& table,
+                                  const std::string& subject_column,
+                                  const std::optional<std::string>& tenant_column,
+                                  const std::string& on_erase);
 
 // Verifies every registered Citus table (and repairs what it can); returns the problems that
 // are left, one line per table and placement, empty when everything is safe. A table whose
@@ -72,7 +74,8 @@ void send_lock_timeout_to_shards(int lock_timeout_ms);
 
 // sql_drop of a registered table while Citus is installed: keeps its registration for this
 // transaction, so that alter_distributed_table's rename of the replacement can take it over.
-void remember_dropped_registration(Oid relation, const std::string& schema, const std::string& name);
+void remember_dropped_registration(Oid relation, const std::string& schema,
+                                   const std::string& name);
 
 // ddl_command_end of ALTER TABLE ... RENAME of `relation`: when it now bears the name of a
 // registered Citus table dropped earlier in this transaction (alter_distributed_table), and

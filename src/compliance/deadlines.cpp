@@ -17,12 +17,14 @@ using core::Period;
 // privacy.tenant_settings), in the one form core::parse_civil_time reads, whatever the session's
 // DateStyle.
 std::string civil(const std::string& expression) {
-  return "pg_catalog.to_char((" + expression + ") AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI:SS.US')";
+  return "pg_catalog.to_char((" + expression +
+         ") AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI:SS.US')";
 }
 
 // The same for people: "2024-02-29 10:00:00 Europe/Berlin".
 std::string shown(const std::string& expression) {
-  return "pg_catalog.to_char((" + expression + ") AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI:SS')"
+  return "pg_catalog.to_char((" + expression +
+         ") AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI:SS')"
          " OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) s.time_zone";
 }
 // The tenant's deadline (an interval) as the three parts PostgreSQL keeps: months, days and the
@@ -40,7 +42,9 @@ Period period_from(const pg::TextRow& row, size_t first) {
 
 core::Regulation regulation_from(const std::optional<std::string>& text) {
   std::optional<core::Regulation> regulation = core::parse_regulation(text.value_or(""));
-  if (!regulation) throw core::Error(core::sqlstate::kInternalError, "unknown regulation \"" + text.value_or("") + "\"");
+  if (!regulation)
+    throw core::Error(core::sqlstate::kInternalError,
+                      "unknown regulation \"" + text.value_or("") + "\"");
   return *regulation;
 }
 
@@ -53,10 +57,10 @@ struct JobDeadline {
 
 JobDeadline load_job_deadline(const jobs::Job& job) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT j.regulation::pg_catalog.text, s.time_zone, " + civil("j.requested_at") + ", " + civil("j.due_at") +
-          ", " + civil("pg_catalog.now()") + ", " + kDeadlineParts +
-          ", j.deadline_extensions::pg_catalog.text, j.status::pg_catalog.text, " + shown("j.requested_at") + ", " +
-          shown("j.due_at") +
+      "SELECT j.regulation::pg_catalog.text, s.time_zone, " + civil("j.requested_at") + ", " +
+          civil("j.due_at") + ", " + civil("pg_catalog.now()") + ", " + kDeadlineParts +
+          ", j.deadline_extensions::pg_catalog.text, j.status::pg_catalog.text, " +
+          shown("j.requested_at") + ", " + shown("j.due_at") +
           "  FROM privacy.jobs j CROSS JOIN LATERAL privacy.tenant_settings(j.tenant_id) s"
           " WHERE j.id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job.id)});
@@ -87,18 +91,19 @@ JobDeadline load_job_deadline(const jobs::Job& job) {
 
 }  // namespace
 
-NewDeadline for_new_request(const std::string& tenant_id, const std::optional<std::string>& requested) {
+NewDeadline for_new_request(const std::string& tenant_id,
+                            const std::optional<std::string>& requested) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT COALESCE($2, s.regulation::pg_catalog.text), s.time_zone, " + civil("pg_catalog.now()") + ", " +
-          kDeadlineParts + " FROM privacy.tenant_settings($1) s",
+      "SELECT COALESCE($2, s.regulation::pg_catalog.text), s.time_zone, " +
+          civil("pg_catalog.now()") + ", " + kDeadlineParts + " FROM privacy.tenant_settings($1) s",
       {pg::text_param(tenant_id), pg::text_param(requested)});
   const pg::TextRow& row = rows.at(0);
   core::Regulation regulation = regulation_from(row[0]);
   CivilTime due = core::due_date(regulation, core::parse_civil_time(*row[2]), period_from(row, 3));
-  std::optional<std::string> due_at = pg::spi_query_text(
-      "SELECT ($1::pg_catalog.timestamp AT TIME ZONE $2)::pg_catalog.text",
-      {pg::text_param(core::to_string(due)), pg::text_param(*row[1])});
+  std::optional<std::string> due_at =
+      pg::spi_query_text("SELECT ($1::pg_catalog.timestamp AT TIME ZONE $2)::pg_catalog.text",
+                         {pg::text_param(core::to_string(due)), pg::text_param(*row[1])});
   return NewDeadline{*row[0], *due_at};
 }
 
@@ -111,8 +116,10 @@ void extend(const jobs::Job& job, const Period& by, const std::string& reason) {
       " deadline_extensions = j.deadline_extensions OPERATOR(pg_catalog.+) 1, deadline_warned_at = NULL,"
       " overdue_notified_at = NULL, updated_at = pg_catalog.now()"
       " FROM privacy.tenant_settings($3) s WHERE j.id OPERATOR(pg_catalog.=) $1"
-      " RETURNING " + shown("j.due_at"),
-      {pg::int8_param(job.id), pg::text_param(core::to_string(extended)), pg::text_param(job.tenant_id)});
+      " RETURNING " +
+          shown("j.due_at"),
+      {pg::int8_param(job.id), pg::text_param(core::to_string(extended)),
+       pg::text_param(job.tenant_id)});
   core::DeadlineEvent event = loaded.event;
   event.notice = core::DeadlineNotice::Extended;
   event.previous_due_at = event.due_at;

@@ -18,7 +18,8 @@ struct NewDeadline {
   std::string regulation;
   std::string due_at;
 };
-NewDeadline for_new_request(const std::string& tenant_id, const std::optional<std::string>& requested);
+NewDeadline for_new_request(const std::string& tenant_id,
+                            const std::optional<std::string>& requested);
 
 // privacy.extend_deadline: moves the job's due_at by `by` as far as its regulation allows
 // (core::extended_due_date, which throws 22023 / 55000 otherwise), counts the extension, lets the

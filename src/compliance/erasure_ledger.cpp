@@ -24,7 +24,6 @@
 #include "pg/subtransaction.hpp"
 #include "jobs/requests.hpp"
 
-
 namespace privacy::erasure_ledger {
 
 namespace {
@@ -38,7 +37,8 @@ constexpr int kLedgerLockClass = 0x6c656467;  // "ledg"
 // Appends and replays take this lock until their transaction ends: the chain gets one entry at a
 // time, and a replay sees every entry committed before it.
 void lock_ledger() {
-  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, 0)", {int8_param(kLedgerLockClass)});
+  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, 0)",
+                  {int8_param(kLedgerLockClass)});
 }
 
 // An entry as stored, with its links.
@@ -50,16 +50,19 @@ struct ChainedEntry {
 
 std::vector<std::string> table_names(const std::string& sql, long long key) {
   std::vector<std::string> names;
-  for (const pg::TextRow& row : pg::spi_query_rows(sql, {int8_param(key)})) names.push_back(row[0].value_or(""));
+  for (const pg::TextRow& row : pg::spi_query_rows(sql, {int8_param(key)}))
+    names.push_back(row[0].value_or(""));
   return names;
 }
 
 // The columns an entry is read from, in the order entry_from() reads them: `job_id`,
 // `requested_at` and `erased_at` are the SQL of those three (they differ between privacy.jobs and
 // privacy.erasure_ledger).
-std::string entry_columns(const std::string& job_id, const std::string& requested_at, const std::string& erased_at) {
+std::string entry_columns(const std::string& job_id, const std::string& requested_at,
+                          const std::string& erased_at) {
   return "kind::pg_catalog.text, tenant_id, target_type::pg_catalog.text, target_id, " + job_id +
-         "::pg_catalog.text, regulation::pg_catalog.text, " + requested_at + ", " + erased_at + ", replay_of";
+         "::pg_catalog.text, regulation::pg_catalog.text, " + requested_at + ", " + erased_at +
+         ", replay_of";
 }
 
 // An entry from the columns of entry_columns(), starting at row[first].
@@ -82,9 +85,10 @@ LedgerEntry entry_from(const pg::TextRow& row, size_t first) {
 LedgerEntry entry_of_job(long long job_id, long long seq) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT " +
-          entry_columns("id", evidence::utc_text("requested_at"),
-                        evidence::utc_text("CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
-                                           " THEN finalized_at ELSE finished_at END")) +
+          entry_columns(
+              "id", evidence::utc_text("requested_at"),
+              evidence::utc_text("CASE WHEN kind OPERATOR(pg_catalog.=) 'erase'::privacy.job_kind"
+                                 " THEN finalized_at ELSE finished_at END")) +
           " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
       {int8_param(job_id)});
   LedgerEntry entry = entry_from(rows.at(0), 0);
@@ -115,8 +119,10 @@ std::string tables_json(const std::vector<std::string>& tables) {
 std::vector<ChainedEntry> stored_entries() {
   std::vector<ChainedEntry> entries;
   for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT seq::pg_catalog.text, sealed_by, prev_hash, hash, " + entry_columns("job_id", "requested_at", "erased_at") +
-           " FROM privacy.erasure_ledger l ORDER BY l.seq")) {  // l.seq: the output column "seq" is text
+           "SELECT seq::pg_catalog.text, sealed_by, prev_hash, hash, " +
+           entry_columns("job_id", "requested_at", "erased_at") +
+           " FROM privacy.erasure_ledger l ORDER BY l.seq")) {  // l.seq: the output column "seq" is
+                                                                // text
     ChainedEntry chained;
     chained.entry = entry_from(row, 4);
     chained.entry.seq = row.int8(0);
@@ -137,8 +143,10 @@ std::vector<ChainedEntry> stored_entries() {
 std::optional<Appended> append_if_erasure(long long job_id) {
   pg::SpiConnection spi;
   std::optional<std::string> kind = pg::spi_query_text(
-      "SELECT kind::pg_catalog.text FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1", {int8_param(job_id)});
-  if (kind != std::optional<std::string>("erase") && kind != std::optional<std::string>("purge")) return std::nullopt;
+      "SELECT kind::pg_catalog.text FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
+      {int8_param(job_id)});
+  if (kind != std::optional<std::string>("erase") && kind != std::optional<std::string>("purge"))
+    return std::nullopt;
   lock_ledger();
   // The last entry as of now, once the lock is held: the snapshot the caller runs on (a worker's,
   // taken before the lock) would miss an entry another job committed meanwhile.
@@ -164,10 +172,11 @@ std::optional<Appended> append_if_erasure(long long job_id) {
       "                                    requested_at, erased_at, replay_of, prev_hash, hash, sealed_by)"
       " VALUES ($1, $2::privacy.job_kind, $3, $4::privacy.target_type, $5, $6, $7::privacy.regulation,"
       "         ARRAY(SELECT pg_catalog.jsonb_array_elements_text($8::pg_catalog.jsonb)), $9, $10, $11, $12, $13, $14)",
-      {int8_param(seq), text_param(entry.kind), text_param(entry.tenant_id), text_param(entry.target_type),
-       text_param(entry.target_id), int8_param(job_id), text_param(entry.regulation), text_param(tables_json(entry.tables)),
-       text_param(entry.requested_at), text_param(entry.erased_at), text_param(entry.replay_of), text_param(prev_hash),
-       text_param(hash), text_param(entry.sealed_by)});
+      {int8_param(seq), text_param(entry.kind), text_param(entry.tenant_id),
+       text_param(entry.target_type), text_param(entry.target_id), int8_param(job_id),
+       text_param(entry.regulation), text_param(tables_json(entry.tables)),
+       text_param(entry.requested_at), text_param(entry.erased_at), text_param(entry.replay_of),
+       text_param(prev_hash), text_param(hash), text_param(entry.sealed_by)});
   return Appended{seq, hash};
 }
 
@@ -190,7 +199,8 @@ core::LedgerHead current_head(const std::vector<ledger::ChainedEntry>& entries) 
   head.installation = privacy::evidence::installation_id();
   head.entries = static_cast<long long>(entries.size());
   head.last_hash = entries.empty() ? std::string(core::kGenesisHash) : entries.back().hash;
-  head.at = *pg::spi_query_text("SELECT " + privacy::evidence::utc_text("pg_catalog.clock_timestamp()"));
+  head.at =
+      *pg::spi_query_text("SELECT " + privacy::evidence::utc_text("pg_catalog.clock_timestamp()"));
   return head;
 }
 
@@ -205,7 +215,8 @@ void put_line(ReturnSetInfo* result, const std::string& line) {
 }  // namespace
 
 PRIVACY_SQL_FUNCTION(privacy_erasure_ledger_export) {
-  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.erasure_ledger_export");  // platform-wide only
+  privacy::tenant_scope::require(std::nullopt, std::nullopt,
+                                 "privacy.erasure_ledger_export");  // platform-wide only
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC); });
   auto* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   pg::SpiConnection spi;
@@ -216,7 +227,8 @@ PRIVACY_SQL_FUNCTION(privacy_erasure_ledger_export) {
   core::LedgerHead head = current_head(entries);
   privacy::evidence::CurrentSigner current = privacy::evidence::current_signer();
   std::optional<std::string> signature;
-  if (current.signer) signature = core::base64_encode(current.signer->sign(core::ledger_head_text(head)));
+  if (current.signer)
+    signature = core::base64_encode(current.signer->sign(core::ledger_head_text(head)));
   put_line(result, core::ledger_head_line(head, signature));
 
   privacy::audit::Entry entry;
@@ -225,8 +237,10 @@ PRIVACY_SQL_FUNCTION(privacy_erasure_ledger_export) {
   entry.detail_json = core::json_object_of_values(
       {{"entries", std::to_string(head.entries)},
        {"last_hash", core::json_string(head.last_hash)},
-       {"signed_by", signature ? std::optional<std::string>(core::json_string(*current.fingerprint)) : std::nullopt},
-       {"not_signed", signature ? std::nullopt : std::optional<std::string>(core::json_string(current.why_not))}});
+       {"signed_by", signature ? std::optional<std::string>(core::json_string(*current.fingerprint))
+                               : std::nullopt},
+       {"not_signed", signature ? std::nullopt
+                                : std::optional<std::string>(core::json_string(current.why_not))}});
   privacy::audit::append(entry);
   return (Datum)0;
 }
@@ -269,21 +283,24 @@ struct LineFields {
 LineFields read_fields(const std::string& text, size_t number) {
   LineFields fields;
   std::optional<Error> failure = pg::run_in_subtransaction([&] {
-    fields.values = pg::spi_query_rows(
-        "SELECT (l OPERATOR(pg_catalog.?) 'head')::pg_catalog.text,"
-        "       l OPERATOR(pg_catalog.->>) 'seq', l OPERATOR(pg_catalog.->>) 'kind', l OPERATOR(pg_catalog.->>) 'tenant',"
-        "       l OPERATOR(pg_catalog.->>) 'target_type', l OPERATOR(pg_catalog.->>) 'target', l OPERATOR(pg_catalog.->>) 'job',"
-        "       l OPERATOR(pg_catalog.->>) 'regulation', l OPERATOR(pg_catalog.->>) 'requested_at',"
-        "       l OPERATOR(pg_catalog.->>) 'erased_at', l OPERATOR(pg_catalog.->>) 'replay_of',"
-        "       l OPERATOR(pg_catalog.->>) 'prev', l OPERATOR(pg_catalog.->>) 'hash',"
-        "       h OPERATOR(pg_catalog.->>) 'format', h OPERATOR(pg_catalog.->>) 'installation',"
-        "       h OPERATOR(pg_catalog.->>) 'entries', h OPERATOR(pg_catalog.->>) 'last_hash', h OPERATOR(pg_catalog.->>) 'at',"
-        "       l OPERATOR(pg_catalog.->>) 'signature', l OPERATOR(pg_catalog.->>) 'sealed_by'"
-        "  FROM (SELECT $1::pg_catalog.jsonb AS l) s, LATERAL (SELECT s.l OPERATOR(pg_catalog.->) 'head' AS h) x",
-        {pg::text_param(text)}).at(0);
-    for (const pg::TextRow& table : pg::spi_query_rows(
-             "SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'tables')",
-             {pg::text_param(text)})) {
+    fields.values =
+        pg::spi_query_rows(
+            "SELECT (l OPERATOR(pg_catalog.?) 'head')::pg_catalog.text,"
+            "       l OPERATOR(pg_catalog.->>) 'seq', l OPERATOR(pg_catalog.->>) 'kind', l OPERATOR(pg_catalog.->>) 'tenant',"
+            "       l OPERATOR(pg_catalog.->>) 'target_type', l OPERATOR(pg_catalog.->>) 'target', l OPERATOR(pg_catalog.->>) 'job',"
+            "       l OPERATOR(pg_catalog.->>) 'regulation', l OPERATOR(pg_catalog.->>) 'requested_at',"
+            "       l OPERATOR(pg_catalog.->>) 'erased_at', l OPERATOR(pg_catalog.->>) 'replay_of',"
+            "       l OPERATOR(pg_catalog.->>) 'prev', l OPERATOR(pg_catalog.->>) 'hash',"
+            "       h OPERATOR(pg_catalog.->>) 'format', h OPERATOR(pg_catalog.->>) 'installation',"
+            "       h OPERATOR(pg_catalog.->>) 'entries', h OPERATOR(pg_catalog.->>) 'last_hash', h OPERATOR(pg_catalog.->>) 'at',"
+            "       l OPERATOR(pg_catalog.->>) 'signature', l OPERATOR(pg_catalog.->>) 'sealed_by'"
+            "  FROM (SELECT $1::pg_catalog.jsonb AS l) s, LATERAL (SELECT s.l OPERATOR(pg_catalog.->) 'head' AS h) x",
+            {pg::text_param(text)})
+            .at(0);
+    for (
+        const pg::TextRow& table : pg::spi_query_rows(
+            "SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'tables')",
+            {pg::text_param(text)})) {
       fields.tables.push_back(table[0].value_or(""));
     }
   });
@@ -301,7 +318,8 @@ ParsedLine parse_line(const std::string& text, size_t number) {
       if (row[13] != std::optional<std::string>("pg_privacy.erasure_ledger/1")) {
         throw std::invalid_argument("unknown head format");
       }
-      parsed.head = core::LedgerHead{row[14].value(), std::stoll(row[15].value()), row[16].value(), row[17].value()};
+      parsed.head = core::LedgerHead{row[14].value(), std::stoll(row[15].value()), row[16].value(),
+                                     row[17].value()};
       parsed.signature = row[18];
       return parsed;
     }
@@ -325,7 +343,8 @@ ParsedLine parse_line(const std::string& text, size_t number) {
   } catch (const std::logic_error&) {
     refuse_line(number, "has a field of the wrong form");
   }
-  if (!is_known_kind(parsed.chained.entry)) refuse_line(number, "names an unknown kind, target type or regulation");
+  if (!is_known_kind(parsed.chained.entry))
+    refuse_line(number, "names an unknown kind, target type or regulation");
   return parsed;
 }
 
@@ -351,14 +370,17 @@ void verify_chain(const std::vector<ParsedLine>& lines) {
   std::string previous(core::kGenesisHash);
   for (size_t i = 0; i + 1 < lines.size(); ++i) {
     const ParsedLine& line = lines[i];
-    if (line.is_head) refuse_line(i + 1, "is a head line before the end: lines were added after it");
+    if (line.is_head)
+      refuse_line(i + 1, "is a head line before the end: lines were added after it");
     const ledger::ChainedEntry& chained = line.chained;
     if (chained.entry.seq != static_cast<long long>(i + 1)) {
-      refuse_line(i + 1, "has seq " + std::to_string(chained.entry.seq) + " where " + std::to_string(i + 1) +
+      refuse_line(i + 1, "has seq " + std::to_string(chained.entry.seq) + " where " +
+                             std::to_string(i + 1) +
                              " was expected: an entry was removed, added or moved");
     }
     if (chained.prev_hash != previous) {
-      refuse_line(i + 1, "does not link to the line before it: an entry was removed, added or moved");
+      refuse_line(i + 1,
+                  "does not link to the line before it: an entry was removed, added or moved");
     }
     if (core::ledger_entry_hash(previous, chained.entry) != chained.hash) {
       refuse_line(i + 1, "does not match its hash: the entry was changed");
@@ -374,22 +396,27 @@ void verify_head(const std::vector<ParsedLine>& lines, bool allow_unsigned) {
   if (!last.is_head) refuse_ledger("has no head line at its end: it was cut short");
   const core::LedgerHead& head = last.head;
   long long entries = static_cast<long long>(lines.size()) - 1;
-  std::string last_hash = entries == 0 ? std::string(core::kGenesisHash) : lines[lines.size() - 2].chained.hash;
+  std::string last_hash =
+      entries == 0 ? std::string(core::kGenesisHash) : lines[lines.size() - 2].chained.hash;
   if (head.entries != entries || head.last_hash != last_hash) {
-    refuse_ledger("does not end where its head says: the head names " + std::to_string(head.entries) +
-                  " entries, the file has " + std::to_string(entries) + " (entries were cut off, or added)");
+    refuse_ledger("does not end where its head says: the head names " +
+                  std::to_string(head.entries) + " entries, the file has " +
+                  std::to_string(entries) + " (entries were cut off, or added)");
   }
   std::string here = privacy::evidence::installation_id();
   if (head.installation != here) {
-    refuse_ledger("belongs to installation " + head.installation + ", and this database is installation " + here,
-                  "Replay a ledger exported from this database, or from the database it was restored from.");
+    refuse_ledger(
+        "belongs to installation " + head.installation + ", and this database is installation " +
+            here,
+        "Replay a ledger exported from this database, or from the database it was restored from.");
   }
   if (!last.signature) {
     if (allow_unsigned) return;
-    throw Error(core::sqlstate::kObjectNotInPrerequisiteState, "erasure ledger is not signed",
-                "It was exported while no signing key was set, so nothing shows that it is complete and unchanged.",
-                "Compare it with a copy you trust or with your audit export (every entry has a receipt_issued audit row "
-                "with its hash), then pass allow_unsigned => true.");
+    throw Error(
+        core::sqlstate::kObjectNotInPrerequisiteState, "erasure ledger is not signed",
+        "It was exported while no signing key was set, so nothing shows that it is complete and unchanged.",
+        "Compare it with a copy you trust or with your audit export (every entry has a receipt_issued audit row "
+        "with its hash), then pass allow_unsigned => true.");
   }
   std::optional<std::string> der = core::base64_decode(*last.signature);
   if (!der) refuse_ledger("head signature is not base64");
@@ -397,9 +424,10 @@ void verify_head(const std::vector<ParsedLine>& lines, bool allow_unsigned) {
   try {
     signed_head = core::verified_cms_content(*der, privacy::evidence::known_certificates());
   } catch (const Error& bad) {  // thrown by core (OpenSSL), not by PostgreSQL: nothing to clean up
-    refuse_ledger("head signature: " + std::string(bad.what()),
-                  "The head was changed, or signed with a key this database does not know: after a restore, set "
-                  "the signing key again (privacy.set_signing_key) and replay.");
+    refuse_ledger(
+        "head signature: " + std::string(bad.what()),
+        "The head was changed, or signed with a key this database does not know: after a restore, set "
+        "the signing key again (privacy.set_signing_key) and replay.");
   }
   if (signed_head != core::ledger_head_text(head)) {
     refuse_ledger("head signature covers another head: the head line was changed");
@@ -424,14 +452,15 @@ void put_outcome(ReturnSetInfo* result, const ledger::ChainedEntry& chained, con
                  std::optional<long long> job_id) {
   const LedgerEntry& entry = chained.entry;
   pg::pg_guard([&] {
-    Datum values[7] = {Int64GetDatum(entry.seq),
-                       PointerGetDatum(cstring_to_text(chained.hash.c_str())),
-                       DirectFunctionCall2(enum_in, CStringGetDatum(entry.kind.c_str()),
-                                           ObjectIdGetDatum(TupleDescAttr(result->setDesc, 2)->atttypid)),
-                       PointerGetDatum(cstring_to_text(entry.tenant_id.c_str())),
-                       Int64GetDatum(entry.job_id),
-                       PointerGetDatum(cstring_to_text(outcome)),
-                       Int64GetDatum(job_id.value_or(0))};
+    Datum values[7] = {
+        Int64GetDatum(entry.seq),
+        PointerGetDatum(cstring_to_text(chained.hash.c_str())),
+        DirectFunctionCall2(enum_in, CStringGetDatum(entry.kind.c_str()),
+                            ObjectIdGetDatum(TupleDescAttr(result->setDesc, 2)->atttypid)),
+        PointerGetDatum(cstring_to_text(entry.tenant_id.c_str())),
+        Int64GetDatum(entry.job_id),
+        PointerGetDatum(cstring_to_text(outcome)),
+        Int64GetDatum(job_id.value_or(0))};
     bool nulls[7] = {false, false, false, false, false, false, !job_id.has_value()};
     tuplestore_putvalues(result->setResult, result->setDesc, values, nulls);
   });
@@ -449,15 +478,20 @@ std::string clear_target(const LedgerEntry& entry, size_t line) {
   if (!entry.sealed_by) return entry.target_id;
   std::optional<std::string> key = privacy::evidence::sealing_key_of(*entry.sealed_by);
   if (!key) {
-    throw Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                "erasure ledger line " + std::to_string(line) + " names a subject sealed with signing key " +
-                    *entry.sealed_by + ", which this database does not hold",
-                "Subject ids in the ledger are sealed under the installation's signing key, and pg_dump leaves the key out.",
-                "Set that key again with privacy.set_signing_key(certificate, private_key) (the certificate is in "
-                "privacy.signing_certificates), then replay.");
+    throw Error(
+        core::sqlstate::kObjectNotInPrerequisiteState,
+        "erasure ledger line " + std::to_string(line) +
+            " names a subject sealed with signing key " + *entry.sealed_by +
+            ", which this database does not hold",
+        "Subject ids in the ledger are sealed under the installation's signing key, and pg_dump leaves the key out.",
+        "Set that key again with privacy.set_signing_key(certificate, private_key) (the certificate is in "
+        "privacy.signing_certificates), then replay.");
   }
   std::optional<std::string> subject = core::unseal_subject(*key, entry.tenant_id, entry.target_id);
-  if (!subject) refuse_line(line, "has a sealed subject that does not open with the key it names: the entry was changed");
+  if (!subject)
+    refuse_line(
+        line,
+        "has a sealed subject that does not open with the key it names: the entry was changed");
   return *subject;
 }
 
@@ -474,16 +508,16 @@ void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& c
     put_outcome(result, chained, "held", std::nullopt);
     return;
   }
-  privacy::requests::Request request{*core::parse_job_kind(entry.kind),
-                                     entry.tenant_id,
-                                     entry.target_type,
-                                     unknown.target_id,
-                                     "replay of erasure ledger entry " + std::to_string(entry.seq) + " (job " +
-                                         std::to_string(entry.job_id) + ", erased " + entry.erased_at +
-                                         ") after a backup restore",
-                                     std::nullopt,
-                                     entry.regulation,
-                                     privacy::requests::Replay{chained.hash, entry.seq, entry.job_id}};
+  privacy::requests::Request request{
+      *core::parse_job_kind(entry.kind),
+      entry.tenant_id,
+      entry.target_type,
+      unknown.target_id,
+      "replay of erasure ledger entry " + std::to_string(entry.seq) + " (job " +
+          std::to_string(entry.job_id) + ", erased " + entry.erased_at + ") after a backup restore",
+      std::nullopt,
+      entry.regulation,
+      privacy::requests::Replay{chained.hash, entry.seq, entry.job_id}};
   long long job_id = privacy::requests::submit(request);
   ++counts.replayed;
   put_outcome(result, chained, "replayed", job_id);
@@ -494,7 +528,8 @@ void replay_entry(const Unknown& unknown, ReturnSetInfo* result, ReplayCounts& c
 // privacy.replay_erasures(ledger, allow_unsigned): checks the whole ledger first (nothing happens
 // when any check fails), then replays every entry this database does not know, in seq order.
 PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
-  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.replay_erasures");  // platform-wide only
+  privacy::tenant_scope::require(std::nullopt, std::nullopt,
+                                 "privacy.replay_erasures");  // platform-wide only
   std::string ledger_text = pg::text_arg(
       fcinfo, 0, "ledger",
       "Pass the text privacy.erasure_ledger_export() wrote, e.g. psql's \\set ledger `cat ledger.jsonl`.");
@@ -521,15 +556,17 @@ PRIVACY_SQL_FUNCTION(privacy_replay_erasures) {
   privacy::audit::Entry entry;
   entry.action = "erasures_replayed";
   entry.target = "privacy.erasure_ledger";
-  entry.detail_json = core::json_object_of_values({{"entries", std::to_string(lines.size() - 1)},
-                                                   {"known", std::to_string(counts.known)},
-                                                   {"replayed", std::to_string(counts.replayed)},
-                                                   {"held", std::to_string(counts.held)},
-                                                   {"last_hash", core::json_string(lines.back().head.last_hash)},
-                                                   {"signed", lines.back().signature ? "true" : "false"}});
+  entry.detail_json =
+      core::json_object_of_values({{"entries", std::to_string(lines.size() - 1)},
+                                   {"known", std::to_string(counts.known)},
+                                   {"replayed", std::to_string(counts.replayed)},
+                                   {"held", std::to_string(counts.held)},
+                                   {"last_hash", core::json_string(lines.back().head.last_hash)},
+                                   {"signed", lines.back().signature ? "true" : "false"}});
   privacy::audit::append(entry);
-  std::string summary = std::to_string(lines.size() - 1) + " ledger entries: " + std::to_string(counts.known) +
-                        " known here, " + std::to_string(counts.replayed) + " replayed, " +
+  std::string summary = std::to_string(lines.size() - 1) +
+                        " ledger entries: " + std::to_string(counts.known) + " known here, " +
+                        std::to_string(counts.replayed) + " replayed, " +
                         std::to_string(counts.held) + " held";
   pg::pg_guard([&] { ereport(NOTICE, (errmsg("%s", summary.c_str()))); });
   return (Datum)0;

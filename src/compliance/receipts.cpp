@@ -27,8 +27,9 @@ core::ReceiptFacts load_facts(long long job_id) {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.kind::pg_catalog.text, j.tenant_id, j.target_type::pg_catalog.text, j.target_id,"
       "       j.regulation::pg_catalog.text, j.status::pg_catalog.text, " +
-          utc_text("j.requested_at") + ", " + utc_text("j.decided_at") + ", " + utc_text("j.due_at") + ", " +
-          utc_text("j.finished_at") + ", " + utc_text("j.finalized_at") + ", " +
+          utc_text("j.requested_at") + ", " + utc_text("j.decided_at") + ", " +
+          utc_text("j.due_at") + ", " + utc_text("j.finished_at") + ", " +
+          utc_text("j.finalized_at") + ", " +
           "       COALESCE(j.finished_at OPERATOR(pg_catalog.<=) j.due_at, false)::pg_catalog.text,"
           "       j.deadline_extensions::pg_catalog.text, j.processed_items::pg_catalog.text,"
           "       j.failed_items::pg_catalog.text, j.result OPERATOR(pg_catalog.->>) 'sha256',"
@@ -67,23 +68,25 @@ core::ReceiptFacts load_facts(long long job_id) {
 
   // The tables the job recorded in its result (the export's rows, an erase's or purge's rows of
   // the run that completed it).
-  for (const pg::TextRow& table : pg::spi_query_rows(
-           "SELECT t OPERATOR(pg_catalog.->>) 'table',"
-           "       COALESCE(t OPERATOR(pg_catalog.->>) 'rows', t OPERATOR(pg_catalog.->>) 'rows_this_run', '0')"
-           "  FROM privacy.jobs j,"
-           "       LATERAL pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(j.result OPERATOR(pg_catalog.->) 'tables')"
-           "                OPERATOR(pg_catalog.=) 'array' THEN j.result OPERATOR(pg_catalog.->) 'tables' ELSE '[]' END) t"
-           " WHERE j.id OPERATOR(pg_catalog.=) $1",
-           {int8_param(job_id)})) {
+  for (
+      const pg::TextRow& table : pg::spi_query_rows(
+          "SELECT t OPERATOR(pg_catalog.->>) 'table',"
+          "       COALESCE(t OPERATOR(pg_catalog.->>) 'rows', t OPERATOR(pg_catalog.->>) 'rows_this_run', '0')"
+          "  FROM privacy.jobs j,"
+          "       LATERAL pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(j.result OPERATOR(pg_catalog.->) 'tables')"
+          "                OPERATOR(pg_catalog.=) 'array' THEN j.result OPERATOR(pg_catalog.->) 'tables' ELSE '[]' END) t"
+          " WHERE j.id OPERATOR(pg_catalog.=) $1",
+          {int8_param(job_id)})) {
     facts.tables.push_back(
         core::TableRows{table[0].value_or(""), table.optional_int8(1).value_or(0)});
   }
 
   facts.audit_chain = audit::chain_of(facts.tenant_id);
-  for (const pg::TextRow& audit_row :
-       pg::spi_query_rows("SELECT id::pg_catalog.text, hash FROM privacy.audit_log"
-                          " WHERE job_id OPERATOR(pg_catalog.=) $1 AND chain OPERATOR(pg_catalog.=) $2 ORDER BY id",
-                          {int8_param(job_id), text_param(facts.audit_chain)})) {
+  for (
+      const pg::TextRow& audit_row : pg::spi_query_rows(
+          "SELECT id::pg_catalog.text, hash FROM privacy.audit_log"
+          " WHERE job_id OPERATOR(pg_catalog.=) $1 AND chain OPERATOR(pg_catalog.=) $2 ORDER BY id",
+          {int8_param(job_id), text_param(facts.audit_chain)})) {
     facts.audit_rows.push_back(core::AuditRowRef{audit_row.int8(0), audit_row.text(1)});
   }
   std::vector<pg::TextRow> head = pg::spi_query_rows(
@@ -124,12 +127,14 @@ Signature sign(const std::string& document) {
 }  // namespace
 
 std::string utc_text(const std::string& expression) {
-  return "pg_catalog.to_char((" + expression + ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+  return "pg_catalog.to_char((" + expression +
+         ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 }
 
 std::string installation_id() {
   pg::SpiConnection spi;
-  return pg::spi_query_text("SELECT id::pg_catalog.text FROM privacy.installation ORDER BY created_at, id LIMIT 1")
+  return pg::spi_query_text(
+             "SELECT id::pg_catalog.text FROM privacy.installation ORDER BY created_at, id LIMIT 1")
       .value_or("unknown");
 }
 
@@ -140,7 +145,8 @@ CurrentSigner current_signer() {
       "  JOIN privacy.signing_certificates c ON c.fingerprint OPERATOR(pg_catalog.=) k.fingerprint AND c.active");
   if (rows.empty()) return CurrentSigner{std::nullopt, std::nullopt, "no signing key is set"};
   try {
-    return CurrentSigner{core::CmsSigner(*rows[0][0], *rows[0][1], std::time(nullptr)), rows[0][2], ""};
+    return CurrentSigner{core::CmsSigner(*rows[0][0], *rows[0][1], std::time(nullptr)), rows[0][2],
+                         ""};
   } catch (const core::Error& unusable) {  // thrown by core, not by PostgreSQL: nothing to clean up
     return CurrentSigner{std::nullopt, rows[0][2], unusable.what()};
   }
@@ -158,7 +164,8 @@ std::optional<SealingKey> active_sealing_key() {
 std::optional<std::string> sealing_key_of(const std::string& fingerprint) {
   pg::SpiConnection spi;
   std::optional<std::string> pem = pg::spi_query_text(
-      "SELECT private_key FROM privacy.signing_key WHERE fingerprint OPERATOR(pg_catalog.=) $1", {text_param(fingerprint)});
+      "SELECT private_key FROM privacy.signing_key WHERE fingerprint OPERATOR(pg_catalog.=) $1",
+      {text_param(fingerprint)});
   if (!pem) return std::nullopt;
   return core::sealing_key_of(*pem);
 }
@@ -166,7 +173,8 @@ std::optional<std::string> sealing_key_of(const std::string& fingerprint) {
 std::vector<std::string> known_certificates() {
   pg::SpiConnection spi;
   std::vector<std::string> certificates;
-  for (const pg::TextRow& row : pg::spi_query_rows("SELECT certificate FROM privacy.signing_certificates ORDER BY set_at")) {
+  for (const pg::TextRow& row :
+       pg::spi_query_rows("SELECT certificate FROM privacy.signing_certificates ORDER BY set_at")) {
     certificates.push_back(*row[0]);
   }
   return certificates;
@@ -188,17 +196,24 @@ void job_closed(long long job_id) {
       "INSERT INTO privacy.receipts (job_id, document, sha256, signature, signed_by, signed_at)"
       " VALUES ($1, $2, $3, pg_catalog.decode($4, 'base64'), $5, CASE WHEN $4 IS NOT NULL THEN pg_catalog.now() END)",
       {int8_param(job_id), text_param(document), text_param(digest),
-       text_param(signature.der ? std::optional<std::string>(core::base64_encode(*signature.der)) : std::nullopt),
+       text_param(signature.der ? std::optional<std::string>(core::base64_encode(*signature.der))
+                                : std::nullopt),
        text_param(signature.der ? signature.fingerprint : std::nullopt)});
 
   std::string detail = core::json_object_of_values(
       {{"sha256", core::json_string(digest)},
-       {"signed_by", signature.der ? std::optional<std::string>(core::json_string(*signature.fingerprint)) : std::nullopt},
-       {"not_signed", signature.der ? std::nullopt : std::optional<std::string>(core::json_string(signature.why_not))},
+       {"signed_by", signature.der
+                         ? std::optional<std::string>(core::json_string(*signature.fingerprint))
+                         : std::nullopt},
+       {"not_signed", signature.der
+                          ? std::nullopt
+                          : std::optional<std::string>(core::json_string(signature.why_not))},
        {"erasure_ledger", ledger ? std::optional<std::string>(core::json_object_of_values(
-                                       {{"seq", std::to_string(ledger->seq)}, {"hash", core::json_string(ledger->hash)}}))
+                                       {{"seq", std::to_string(ledger->seq)},
+                                        {"hash", core::json_string(ledger->hash)}}))
                                  : std::nullopt}});
-  audit::append(jobs::job_audit_entry(jobs::load(job_id, jobs::Lock::None), "receipt_issued", detail));
+  audit::append(
+      jobs::job_audit_entry(jobs::load(job_id, jobs::Lock::None), "receipt_issued", detail));
 }
 
 }  // namespace privacy::evidence
@@ -212,9 +227,9 @@ using privacy::core::Error;
 // Signs the receipts issued while no key was set, with the signer just stored.
 long long sign_pending_receipts(const core::CmsSigner& signer, const std::string& fingerprint) {
   long long signed_now = 0;
-  for (const pg::TextRow& row :
-       pg::spi_query_rows("SELECT job_id::pg_catalog.text, document FROM privacy.receipts WHERE signature IS NULL"
-                          " ORDER BY job_id FOR UPDATE")) {
+  for (const pg::TextRow& row : pg::spi_query_rows(
+           "SELECT job_id::pg_catalog.text, document FROM privacy.receipts WHERE signature IS NULL"
+           " ORDER BY job_id FOR UPDATE")) {
     pg::spi_execute(
         "UPDATE privacy.receipts SET signature = pg_catalog.decode($2, 'base64'), signed_by = $3,"
         " signed_at = pg_catalog.now() WHERE job_id OPERATOR(pg_catalog.=) $1",
@@ -232,9 +247,11 @@ long long sign_pending_receipts(const core::CmsSigner& signer, const std::string
 // role can read it, signs the receipts that waited for a key, audits 'signing_key_set' with the
 // fingerprint (never the key).
 PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
-  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.set_signing_key");  // platform-wide only
-  std::string certificate = pg::text_arg(fcinfo, 0, "certificate",
-                                          "Pass the PEM text of the signing certificate (-----BEGIN CERTIFICATE----- ...).");
+  privacy::tenant_scope::require(std::nullopt, std::nullopt,
+                                 "privacy.set_signing_key");  // platform-wide only
+  std::string certificate = pg::text_arg(
+      fcinfo, 0, "certificate",
+      "Pass the PEM text of the signing certificate (-----BEGIN CERTIFICATE----- ...).");
   std::string key = pg::text_arg(fcinfo, 1, "private_key", "Pass the PEM text of its private key.");
   core::CmsSigner signer(certificate, key, std::time(nullptr));
   const core::CertificateInfo& info = signer.certificate();
@@ -249,12 +266,14 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
       " VALUES ($1, $2, $3, $4, $5::pg_catalog.timestamptz)"
       " ON CONFLICT (fingerprint) DO UPDATE SET active = true, replaced_at = NULL,"
       "   set_by = session_user, set_at = pg_catalog.now()",
-      {pg::text_param(info.sha256_fingerprint), pg::text_param(certificate), pg::text_param(info.subject),
-       pg::text_param(info.key_type), pg::text_param(info.not_after)});
+      {pg::text_param(info.sha256_fingerprint), pg::text_param(certificate),
+       pg::text_param(info.subject), pg::text_param(info.key_type),
+       pg::text_param(info.not_after)});
   // Earlier keys stay: they open the ledger entries they sealed (SealingKeys).
-  pg::spi_execute("INSERT INTO privacy.signing_key (fingerprint, private_key) VALUES ($1, $2)"
-                  " ON CONFLICT (fingerprint) DO UPDATE SET private_key = EXCLUDED.private_key, set_at = pg_catalog.now()",
-                  {pg::text_param(info.sha256_fingerprint), pg::text_param(key)});
+  pg::spi_execute(
+      "INSERT INTO privacy.signing_key (fingerprint, private_key) VALUES ($1, $2)"
+      " ON CONFLICT (fingerprint) DO UPDATE SET private_key = EXCLUDED.private_key, set_at = pg_catalog.now()",
+      {pg::text_param(info.sha256_fingerprint), pg::text_param(key)});
   long long signed_now = sign_pending_receipts(signer, info.sha256_fingerprint);
 
   privacy::audit::Entry entry;
@@ -265,7 +284,8 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
        {"subject", core::json_string(info.subject)},
        {"key_type", core::json_string(info.key_type)},
        {"not_after", core::json_string(info.not_after)},
-       {"replaced", replaced ? std::optional<std::string>(core::json_string(*replaced)) : std::nullopt},
+       {"replaced",
+        replaced ? std::optional<std::string>(core::json_string(*replaced)) : std::nullopt},
        {"receipts_signed", std::to_string(signed_now)}});
   privacy::audit::append(entry);
 
@@ -282,7 +302,8 @@ PRIVACY_SQL_FUNCTION(privacy_set_signing_key) {
                        PointerGetDatum(cstring_to_text(info.key_type.c_str())),
                        DirectFunctionCall3(timestamptz_in, CStringGetDatum(not_after.c_str()),
                                            ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)),
-                       PointerGetDatum(cstring_to_text(info.sha256_fingerprint.c_str())), Int64GetDatum(signed_now)};
+                       PointerGetDatum(cstring_to_text(info.sha256_fingerprint.c_str())),
+                       Int64GetDatum(signed_now)};
     bool nulls[5] = {false, false, false, false, false};
     return HeapTupleGetDatum(heap_form_tuple(descriptor, values, nulls));
   });
@@ -301,20 +322,23 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
       {pg::int8_param(job_id)}, true);
   std::string job = "job " + std::to_string(job_id);
   if (rows.empty()) {
-    throw Error(core::sqlstate::kInvalidParameter, job + " does not exist", "", "See privacy.job_overview for the jobs.");
+    throw Error(core::sqlstate::kInvalidParameter, job + " does not exist", "",
+                "See privacy.job_overview for the jobs.");
   }
   const pg::TextRow& row = rows[0];
   privacy::tenant_scope::require(*row[4], std::nullopt, "privacy.receipt of " + job);
   if (*row[2] != "true") {
-    std::string when = *row[0] == "erase" ? "an erase's receipt is issued when its rows are finalized"
-                                          : "a receipt is issued when the job completes";
+    std::string when = *row[0] == "erase"
+                           ? "an erase's receipt is issued when its rows are finalized"
+                           : "a receipt is issued when the job completes";
     throw Error(core::sqlstate::kObjectNotInPrerequisiteState,
                 job + " has no receipt yet (" + *row[0] + " job, " + *row[1] + ")", when);
   }
   if (!row[3]) {
-    throw Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                "the receipt of " + job + " is not signed: no signing key was set when it was issued", "",
-                "Set one with privacy.set_signing_key(certificate, private_key); it signs every waiting receipt.");
+    throw Error(
+        core::sqlstate::kObjectNotInPrerequisiteState,
+        "the receipt of " + job + " is not signed: no signing key was set when it was issued", "",
+        "Set one with privacy.set_signing_key(certificate, private_key); it signs every waiting receipt.");
   }
   std::string base64;
   for (char c : *row[3]) {
@@ -322,5 +346,6 @@ PRIVACY_SQL_FUNCTION(privacy_receipt) {
   }
   std::string pem = core::der_to_pem(*core::base64_decode(base64));
   if (!pem.empty() && pem.back() == '\n') pem.pop_back();  // psql -At adds the last newline
-  return pg::pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(pem.data(), pem.size())); });
+  return pg::pg_guard(
+      [&] { return PointerGetDatum(cstring_to_text_with_len(pem.data(), pem.size())); });
 }

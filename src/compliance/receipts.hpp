@@ -1,5 +1,6 @@
 // Compliance evidence (docs/compliance.md): the receipt of every finished request, signed with the
-// installation's key, and what the erasure ledger needs from it (src/compliance/erasure_ledger.cpp).
+// installation's key, and what the erasure ledger needs from it
+// (src/compliance/erasure_ledger.cpp).
 #pragma once
 
 #include "core/cms_signer.hpp"
@@ -12,7 +13,8 @@ namespace privacy::evidence {
 
 // The one hook of the job lifecycle: called where a request finishes, in the transaction that
 // finishes it (an export or purge completed: jobs::change_status; an erase finalized:
-// data/finalize.cpp), after that transition's audit row. For a finished request without a receipt it
+// data/finalize.cpp), after that transition's audit row. For a finished request without a receipt
+// it
 //   - appends an erasure (erase, purge) to the erasure ledger,
 //   - builds the receipt (core/receipt.hpp) and signs it when a signing key is set,
 //   - stores it in privacy.receipts and audits 'receipt_issued'.

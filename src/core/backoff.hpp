@@ -1,4 +1,5 @@
-// Retry delays for things that fail and are tried again later (outgoing e-mail, docs/notifications.md).
+// Retry delays for things that fail and are tried again later (outgoing e-mail,
+// docs/notifications.md).
 #pragma once
 
 #include <algorithm>

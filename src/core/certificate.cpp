@@ -157,9 +157,11 @@ std::string usable_key_type(const X509* cert, const Wording& wording) {
 void check_rsa_strength(EVP_PKEY* key, const Wording& wording) {
   const int bits = EVP_PKEY_get_bits(key);
   if (bits >= kMinRsaBits) return;
-  refuse(std::string(wording.noun) + " has a " + std::to_string(bits) + "-bit RSA key, but an RSA " +
-             wording.key_role + " key needs at least " + std::to_string(kMinRsaBits) + " bits",
-         std::string(wording.why_strong) + "; shorter RSA keys are within reach of attackers now or soon",
+  refuse(std::string(wording.noun) + " has a " + std::to_string(bits) +
+             "-bit RSA key, but an RSA " + wording.key_role + " key needs at least " +
+             std::to_string(kMinRsaBits) + " bits",
+         std::string(wording.why_strong) +
+             "; shorter RSA keys are within reach of attackers now or soon",
          wording.how_to_make_one);
 }
 
@@ -168,12 +170,14 @@ void check_rsa_strength(EVP_PKEY* key, const Wording& wording) {
 // trusts blindly, and no standard certificate needs them).
 void check_ec_strength(EVP_PKEY* key, const Wording& wording) {
   char encoding[32] = "";
-  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
-                                     sizeof encoding, nullptr) == 1 &&
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding,
+                                     nullptr) == 1 &&
       std::string(encoding) == OSSL_PKEY_EC_ENCODING_EXPLICIT) {
-    refuse(std::string(wording.noun) + " has an EC key with explicit curve parameters, but only "
-           "named curves are accepted",
-           "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1)", wording.how_to_make_one);
+    refuse(std::string(wording.noun) +
+               " has an EC key with explicit curve parameters, but only "
+               "named curves are accepted",
+           "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1)",
+           wording.how_to_make_one);
   }
   char curve[64] = "";
   if (EVP_PKEY_get_group_name(key, curve, sizeof curve, nullptr) != 1) {
@@ -185,7 +189,8 @@ void check_ec_strength(EVP_PKEY* key, const Wording& wording) {
   refuse(std::string(wording.noun) + " has an EC key on curve " + std::string(curve) + " (" +
              std::to_string(bits) + " bits), but an EC " + wording.key_role +
              " key needs a curve of at least " + std::to_string(kMinEcOrderBits) + " bits",
-         "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1); " + std::string(wording.why_strong),
+         "use P-256 (prime256v1), P-384 (secp384r1) or P-521 (secp521r1); " +
+             std::string(wording.why_strong),
          wording.how_to_make_one);
 }
 
@@ -194,10 +199,14 @@ std::string key_usage_names(uint32_t usage) {
   static const struct {
     uint32_t bit;
     const char* name;
-  } kNames[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
-                {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-                {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
-                {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+  } kNames[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"},
+                {KU_NON_REPUDIATION, "nonRepudiation"},
+                {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+                {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+                {KU_KEY_AGREEMENT, "keyAgreement"},
+                {KU_KEY_CERT_SIGN, "keyCertSign"},
+                {KU_CRL_SIGN, "cRLSign"},
+                {KU_ENCIPHER_ONLY, "encipherOnly"},
                 {KU_DECIPHER_ONLY, "decipherOnly"}};
   std::string names;
   for (const auto& entry : kNames) {
@@ -223,10 +232,11 @@ void check_key_usage(X509* cert, const std::string& key_type, const Wording& wor
   const uint32_t usage = X509_get_key_usage(cert);
   if (wording.use == CertificateUse::ReceiptSigner) {
     if ((usage & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) != 0) return;
-    refuse("receipt signing certificate's keyUsage does not allow digitalSignature, which signing a receipt needs",
-           "its keyUsage allows: " + key_usage_names(usage),
-           "make a certificate with keyUsage digitalSignature (or without a keyUsage extension): " +
-               std::string(wording.how_to_make_one));
+    refuse(
+        "receipt signing certificate's keyUsage does not allow digitalSignature, which signing a receipt needs",
+        "its keyUsage allows: " + key_usage_names(usage),
+        "make a certificate with keyUsage digitalSignature (or without a keyUsage extension): " +
+            std::string(wording.how_to_make_one));
   }
   const bool rsa = key_type == "RSA";
   const uint32_t needed = rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT;
@@ -273,14 +283,16 @@ int compare_with(const ASN1_TIME* time, std::time_t now, const Wording& wording)
 }
 
 // Refuses a certificate outside its validity window at `now`, saying when the window was.
-void check_validity(const X509* cert, const std::string& subject, std::time_t now, const Wording& wording) {
+void check_validity(const X509* cert, const std::string& subject, std::time_t now,
+                    const Wording& wording) {
   const ASN1_TIME* not_before = X509_get0_notBefore(cert);
   const ASN1_TIME* not_after = X509_get0_notAfter(cert);
   if (compare_with(not_after, now, wording) < 0) {
     refuse(std::string(wording.noun) + " expired on " + iso8601_utc(not_after, wording),
            "certificate subject: " + subject,
-           wording.use == CertificateUse::ExportRecipient ? "ask the recipient for a renewed certificate and register that one"
-                                    : "make a new key and certificate and set them with privacy.set_signing_key");
+           wording.use == CertificateUse::ExportRecipient
+               ? "ask the recipient for a renewed certificate and register that one"
+               : "make a new key and certificate and set them with privacy.set_signing_key");
   }
   if (compare_with(not_before, now, wording) > 0) {
     refuse(std::string(wording.noun) + " is not valid until " + iso8601_utc(not_before, wording),

@@ -51,7 +51,8 @@ class CmsSigner {
 // them): no chain is built and their dates are not looked at, so that evidence signed with a key
 // that has expired since still verifies. Throws Error(22023) when `der` is not SignedData, or no
 // trusted certificate's key made its signature (altered content, another signer).
-std::string verified_cms_content(std::string_view der, const std::vector<std::string>& trusted_certificate_pems);
+std::string verified_cms_content(std::string_view der,
+                                 const std::vector<std::string>& trusted_certificate_pems);
 
 // The sealing key of a PEM private key stored earlier (core/sealed_subject.hpp): the key that
 // opens ledger entries sealed while it was the signing key, whatever its certificate's dates.

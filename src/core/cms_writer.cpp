@@ -89,9 +89,10 @@ void CmsEnvelopeWriter::add_recipient(size_t index, const std::string& pem) {
   // CMS_KEY_PARAM leaves the recipient's key context open so that we can choose its parameters.
   CMS_RecipientInfo* info = CMS_add1_recipient_cert(cms_.get(), cert.get(), CMS_KEY_PARAM);
   if (info == nullptr || !choose_key_parameters(info, X509_get0_pubkey(cert.get()))) {
-    throw Error(sqlstate::kInvalidParameter,
-                "could not encrypt the export to recipient certificate " + std::to_string(index + 1),
-                "OpenSSL said: " + openssl::take_error_text());
+    throw Error(
+        sqlstate::kInvalidParameter,
+        "could not encrypt the export to recipient certificate " + std::to_string(index + 1),
+        "OpenSSL said: " + openssl::take_error_text());
   }
 }
 
@@ -215,14 +216,13 @@ void CmsEnvelopeWriter::require_open(const char* operation) const {
 
 namespace {
 
-constexpr size_t kBytesPerLine = PemEncoder::kBytesPerLine;
-
 // Appends base64 of up to 48 bytes to `out` as one PEM line ending in "\n", encoding in place
 // (a download encodes millions of lines).
 void append_line(std::string& out, const unsigned char* bytes, size_t count) {
   size_t at = out.size();
   out.resize(at + 65);  // 64 characters and the NUL that EVP_EncodeBlock writes after them
-  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[at]), bytes, static_cast<int>(count));
+  int length =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[at]), bytes, static_cast<int>(count));
   out.resize(at + static_cast<size_t>(length));
   out += '\n';
 }

@@ -77,10 +77,10 @@ class CmsEnvelopeWriter {
 
   Sink sink_;
   openssl::CmsPtr cms_;
-  openssl::BioPtr output_;        // memory BIO at the bottom of the chain: DER lands here
-  BIO* plaintext_in_ = nullptr;   // top of the chain BIO_new_CMS() built on output_, once
-                                  // the first plaintext arrives; nullptr before and after
-  std::string pending_;           // plaintext not yet encrypted, always < kPieceSize
+  openssl::BioPtr output_;       // memory BIO at the bottom of the chain: DER lands here
+  BIO* plaintext_in_ = nullptr;  // top of the chain BIO_new_CMS() built on output_, once
+                                 // the first plaintext arrives; nullptr before and after
+  std::string pending_;          // plaintext not yet encrypted, always < kPieceSize
   size_t bytes_out_ = 0;
   State state_ = State::Open;
 };

@@ -20,19 +20,23 @@ double non_negative(double count) { return std::isfinite(count) && count > 0 ? c
 
 double page_cost(const PageCounts& used, const PageWeights& weights) {
   for (double weight : {weights.page_hit, weights.page_miss, weights.page_dirty}) {
-    require(std::isfinite(weight) && weight >= 0, "page cost weights must be finite and not negative");
+    require(std::isfinite(weight) && weight >= 0,
+            "page cost weights must be finite and not negative");
   }
-  return non_negative(used.hits) * weights.page_hit + non_negative(used.misses) * weights.page_miss +
+  return non_negative(used.hits) * weights.page_hit +
+         non_negative(used.misses) * weights.page_miss +
          non_negative(used.dirtied) * weights.page_dirty;
 }
 
 double charge(CostBalance& balance, double cost, const CostSettings& settings) {
   require(std::isfinite(cost) && cost >= 0, "a cost must be finite and not negative");
   require(settings.limit >= kCostLimitMin && settings.limit <= kCostLimitMax,
-          "cost_limit must be between " + std::to_string(kCostLimitMin) + " and " + std::to_string(kCostLimitMax) +
-              ", not " + std::to_string(settings.limit));
-  require(std::isfinite(settings.delay_ms) && settings.delay_ms >= 0 && settings.delay_ms <= kCostDelayMaxMs,
-          "cost_delay must be between 0 and " + std::to_string(static_cast<int>(kCostDelayMaxMs)) + " ms");
+          "cost_limit must be between " + std::to_string(kCostLimitMin) + " and " +
+              std::to_string(kCostLimitMax) + ", not " + std::to_string(settings.limit));
+  require(std::isfinite(settings.delay_ms) && settings.delay_ms >= 0 &&
+              settings.delay_ms <= kCostDelayMaxMs,
+          "cost_delay must be between 0 and " + std::to_string(static_cast<int>(kCostDelayMaxMs)) +
+              " ms");
   if (settings.delay_ms == 0) {
     balance.balance = 0;
     return 0;

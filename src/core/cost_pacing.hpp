@@ -30,8 +30,8 @@ struct PageWeights {
 
 // When to nap and for how long. delay_ms 0 turns pacing off.
 struct CostSettings {
-  int limit = 0;          // cost units between naps, >= 1
-  double delay_ms = 0;    // nap per `limit` units, >= 0
+  int limit = 0;        // cost units between naps, >= 1
+  double delay_ms = 0;  // nap per `limit` units, >= 0
 };
 
 // The valid ranges, shared by the GUCs, privacy.configure_tenant and the checks here.

@@ -26,7 +26,8 @@ void civil_from_days(long long days, CivilTime& out) {
   days += 719468;
   long long era = (days >= 0 ? days : days - 146096) / 146097;
   long long day_of_era = days - era * 146097;
-  long long year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  long long year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
   long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   long long mp = (5 * day_of_year + 2) / 153;
   out.day = static_cast<int>(day_of_year - (153 * mp + 2) / 5 + 1);
@@ -70,7 +71,8 @@ std::string shown(const CivilTime& time, const std::string& zone) {
 }
 
 const char* law_of(Regulation regulation) {
-  return regulation == Regulation::Gdpr ? "GDPR Art. 12(3)" : "CCPA (Cal. Civ. Code 1798.130(a)(2))";
+  return regulation == Regulation::Gdpr ? "GDPR Art. 12(3)"
+                                        : "CCPA (Cal. Civ. Code 1798.130(a)(2))";
 }
 
 // GDPR and CCPA allow an extension only while the requester can still be told of it in time:
@@ -80,12 +82,13 @@ void require_first_period(const DeadlineCase& current) {
   if (current.now < first_due) return;
   std::string who = current.regulation == Regulation::Gdpr ? "the data subject" : "the consumer";
   throw Error(sqlstate::kObjectNotInPrerequisiteState,
-              "the deadline of job " + std::to_string(current.job_id) + " can no longer be extended: " +
-                  law_of(current.regulation) + " allows an extension only if " + who +
+              "the deadline of job " + std::to_string(current.job_id) +
+                  " can no longer be extended: " + law_of(current.regulation) +
+                  " allows an extension only if " + who +
                   " is told within the first period after receipt, which ended at " +
                   shown(first_due, current.time_zone),
-              "the job was received at " + shown(current.received, current.time_zone) + " and is due at " +
-                  shown(current.due, current.time_zone),
+              "the job was received at " + shown(current.received, current.time_zone) +
+                  " and is due at " + shown(current.due, current.time_zone),
               "Answer the request now; privacy.sla_report() counts it as late.");
 }
 
@@ -102,9 +105,12 @@ void require_no_earlier_extension(const DeadlineCase& current) {
 
 std::string_view to_string(Regulation regulation) {
   switch (regulation) {
-    case Regulation::Gdpr: return "gdpr";
-    case Regulation::Ccpa: return "ccpa";
-    case Regulation::Other: return "other";
+    case Regulation::Gdpr:
+      return "gdpr";
+    case Regulation::Ccpa:
+      return "ccpa";
+    case Regulation::Other:
+      return "other";
   }
   return "other";
 }
@@ -131,8 +137,8 @@ CivilTime parse_civil_time(std::string_view text) {
   char fraction[8] = "";
   int consumed = 0;
   std::string copy(text);
-  int fields = std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &time.year, &time.month, &time.day,
-                           &time.hour, &time.minute, &time.second, &consumed);
+  int fields = std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &time.year, &time.month,
+                           &time.day, &time.hour, &time.minute, &time.second, &consumed);
   if (fields != 6) bad_time(text);
   std::string_view rest = text.substr(static_cast<size_t>(consumed));
   if (!rest.empty()) {
@@ -144,8 +150,9 @@ CivilTime parse_civil_time(std::string_view text) {
     for (size_t i = rest.size() - 1; i < 6; ++i) fraction[i] = '0';
     time.microsecond = std::stoi(fraction);
   }
-  if (time.month < 1 || time.month > 12 || time.day < 1 || time.day > days_in_month(time.year, time.month) ||
-      time.hour > 23 || time.minute > 59 || time.second > 59) {
+  if (time.month < 1 || time.month > 12 || time.day < 1 ||
+      time.day > days_in_month(time.year, time.month) || time.hour > 23 || time.minute > 59 ||
+      time.second > 59) {
     bad_time(text);
   }
   return time;
@@ -153,8 +160,8 @@ CivilTime parse_civil_time(std::string_view text) {
 
 std::string to_string(const CivilTime& time) {
   char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d.%06d", time.year, time.month, time.day,
-                time.hour, time.minute, time.second, time.microsecond);
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d.%06d", time.year, time.month,
+                time.day, time.hour, time.minute, time.second, time.microsecond);
   return text;
 }
 
@@ -180,18 +187,24 @@ CivilTime add(const CivilTime& time, const Period& period) {
 
 CivilTime due_date(Regulation regulation, const CivilTime& received, const Period& other_deadline) {
   switch (regulation) {
-    case Regulation::Gdpr: return add(received, Period{1, 0, 0});
-    case Regulation::Ccpa: return add(received, Period{0, 45, 0});
-    case Regulation::Other: return add(received, other_deadline);
+    case Regulation::Gdpr:
+      return add(received, Period{1, 0, 0});
+    case Regulation::Ccpa:
+      return add(received, Period{0, 45, 0});
+    case Regulation::Other:
+      return add(received, other_deadline);
   }
   return add(received, other_deadline);
 }
 
 std::optional<CivilTime> latest_due_date(Regulation regulation, const CivilTime& received) {
   switch (regulation) {
-    case Regulation::Gdpr: return add(received, Period{3, 0, 0});
-    case Regulation::Ccpa: return add(received, Period{0, 90, 0});
-    case Regulation::Other: return std::nullopt;
+    case Regulation::Gdpr:
+      return add(received, Period{3, 0, 0});
+    case Regulation::Ccpa:
+      return add(received, Period{0, 90, 0});
+    case Regulation::Other:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -199,7 +212,8 @@ std::optional<CivilTime> latest_due_date(Regulation regulation, const CivilTime&
 CivilTime extended_due_date(const DeadlineCase& current, const Period& by) {
   if (!is_positive(by)) {
     throw Error(sqlstate::kInvalidParameter, "by must be a positive interval",
-                "an extension moves the due date later; no part of it may be negative", "Pass e.g. '14 days'.");
+                "an extension moves the due date later; no part of it may be negative",
+                "Pass e.g. '14 days'.");
   }
   CivilTime extended = add(current.due, by);
   if (current.regulation == Regulation::Other) return extended;
@@ -211,12 +225,13 @@ CivilTime extended_due_date(const DeadlineCase& current, const Period& by) {
                               ? "at most two further months, until three months after receipt"
                               : "one extension of at most 45 days";
     throw Error(sqlstate::kInvalidParameter,
-                "the deadline of job " + std::to_string(current.job_id) + " cannot be extended to " +
-                    shown(extended, current.time_zone) + ": " + law_of(current.regulation) + " allows " +
-                    allowed,
-                "the job was received at " + shown(current.received, current.time_zone) + " and is due at " +
-                    shown(current.due, current.time_zone),
-                "Extend it by less: the latest due date allowed is " + shown(latest, current.time_zone) + ".");
+                "the deadline of job " + std::to_string(current.job_id) +
+                    " cannot be extended to " + shown(extended, current.time_zone) + ": " +
+                    law_of(current.regulation) + " allows " + allowed,
+                "the job was received at " + shown(current.received, current.time_zone) +
+                    " and is due at " + shown(current.due, current.time_zone),
+                "Extend it by less: the latest due date allowed is " +
+                    shown(latest, current.time_zone) + ".");
   }
   return extended;
 }

@@ -29,7 +29,7 @@ namespace privacy::core {
 // The SQL enum privacy.regulation.
 enum class Regulation { Gdpr, Ccpa, Other };
 
-std::string_view to_string(Regulation regulation);            // "gdpr", "ccpa", "other"
+std::string_view to_string(Regulation regulation);  // "gdpr", "ccpa", "other"
 std::optional<Regulation> parse_regulation(std::string_view text);
 
 // A date and time of day without a time zone, to the microsecond.
@@ -81,12 +81,12 @@ std::optional<CivilTime> latest_due_date(Regulation regulation, const CivilTime&
 struct DeadlineCase {
   long long job_id = 0;
   Regulation regulation = Regulation::Other;
-  std::string time_zone;         // for messages only, e.g. "Europe/Berlin"
-  CivilTime received;            // requested_at
-  CivilTime due;                 // due_at now (after earlier extensions)
+  std::string time_zone;  // for messages only, e.g. "Europe/Berlin"
+  CivilTime received;     // requested_at
+  CivilTime due;          // due_at now (after earlier extensions)
   CivilTime now;
   int extensions_used = 0;
-  Period other_deadline;         // the tenant's deadline, for regulation other
+  Period other_deadline;  // the tenant's deadline, for regulation other
 };
 
 // The due date after extending `current.due` by `by`, or Error:

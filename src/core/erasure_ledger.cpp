@@ -17,17 +17,20 @@ std::string tables_field(const std::vector<std::string>& tables) {
 
 std::string ledger_entry_hash(std::string_view previous_hash, const LedgerEntry& entry) {
   if (!is_hash_hex(previous_hash)) {
-    throw Error(sqlstate::kInvalidParameter, "previous ledger hash is not 64 lowercase hex characters",
+    throw Error(sqlstate::kInvalidParameter,
+                "previous ledger hash is not 64 lowercase hex characters",
                 "got \"" + std::string(previous_hash.substr(0, 80)) + "\"");
   }
   std::string input(previous_hash);
-  input += canonical_fields({std::to_string(entry.seq), entry.kind, entry.tenant_id, entry.target_type,
-                             entry.target_id, entry.sealed_by, std::to_string(entry.job_id), entry.regulation,
-                             tables_field(entry.tables), entry.requested_at, entry.erased_at, entry.replay_of});
+  input += canonical_fields(
+      {std::to_string(entry.seq), entry.kind, entry.tenant_id, entry.target_type, entry.target_id,
+       entry.sealed_by, std::to_string(entry.job_id), entry.regulation, tables_field(entry.tables),
+       entry.requested_at, entry.erased_at, entry.replay_of});
   return sha256_hex(input);
 }
 
-std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previous_hash, std::string_view hash) {
+std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previous_hash,
+                              std::string_view hash) {
   std::vector<std::string> tables;
   for (const std::string& table : entry.tables) tables.push_back(json_string(table));
   return json_object_of_values({
@@ -36,13 +39,15 @@ std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previou
       {"tenant", json_string(entry.tenant_id)},
       {"target_type", json_string(entry.target_type)},
       {"target", json_string(entry.target_id)},
-      {"sealed_by", entry.sealed_by ? std::optional<std::string>(json_string(*entry.sealed_by)) : std::nullopt},
+      {"sealed_by",
+       entry.sealed_by ? std::optional<std::string>(json_string(*entry.sealed_by)) : std::nullopt},
       {"job", std::to_string(entry.job_id)},
       {"regulation", json_string(entry.regulation)},
       {"tables", json_array_of_values(tables)},
       {"requested_at", json_string(entry.requested_at)},
       {"erased_at", json_string(entry.erased_at)},
-      {"replay_of", entry.replay_of ? std::optional<std::string>(json_string(*entry.replay_of)) : std::nullopt},
+      {"replay_of",
+       entry.replay_of ? std::optional<std::string>(json_string(*entry.replay_of)) : std::nullopt},
       {"prev", json_string(previous_hash)},
       {"hash", json_string(hash)},
   });
@@ -58,10 +63,12 @@ std::string ledger_head_text(const LedgerHead& head) {
   });
 }
 
-std::string ledger_head_line(const LedgerHead& head, const std::optional<std::string>& signature_base64) {
+std::string ledger_head_line(const LedgerHead& head,
+                             const std::optional<std::string>& signature_base64) {
   return json_object_of_values({
       {"head", ledger_head_text(head)},
-      {"signature", signature_base64 ? std::optional<std::string>(json_string(*signature_base64)) : std::nullopt},
+      {"signature", signature_base64 ? std::optional<std::string>(json_string(*signature_base64))
+                                     : std::nullopt},
   });
 }
 

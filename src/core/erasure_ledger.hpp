@@ -6,9 +6,9 @@
 // The ledger is a text file of JSON lines, one entry per line in seq order, then one head line:
 //
 //   {"seq": 1, "kind": "erase", "tenant": "acme", "target_type": "subject",
-//    "target": "<sealed subject id>", "sealed_by": "<certificate fingerprint>", "job": 42, "regulation": "gdpr", "tables": ["app.orders", "app.users"],
-//    "requested_at": "2024-...Z", "erased_at": "2024-...Z", "replay_of": null,
-//    "prev": "000...0", "hash": "5f2c..."}
+//    "target": "<sealed subject id>", "sealed_by": "<certificate fingerprint>", "job": 42,
+//    "regulation": "gdpr", "tables": ["app.orders", "app.users"], "requested_at": "2024-...Z",
+//    "erased_at": "2024-...Z", "replay_of": null, "prev": "000...0", "hash": "5f2c..."}
 //   ...
 //   {"head": {"format": "pg_privacy.erasure_ledger/1", "installation": "<uuid>", "entries": 8,
 //             "last_hash": "5f2c...", "at": "2024-...Z"}, "signature": "<base64 CMS>"}
@@ -37,7 +37,7 @@ namespace privacy::core {
 
 struct LedgerEntry {
   long long seq = 0;
-  std::string kind;         // erase or purge
+  std::string kind;  // erase or purge
   std::string tenant_id;
   std::string target_type;  // subject or tenant
   std::string target_id;    // the subject id sealed (or in clear, see sealed_by), or the tenant id
@@ -56,7 +56,8 @@ struct LedgerEntry {
 std::string ledger_entry_hash(std::string_view previous_hash, const LedgerEntry& entry);
 
 // The entry's line (without its newline), with `previous_hash` and `hash`.
-std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previous_hash, std::string_view hash);
+std::string ledger_entry_line(const LedgerEntry& entry, std::string_view previous_hash,
+                              std::string_view hash);
 
 struct LedgerHead {
   std::string installation;
@@ -69,6 +70,7 @@ struct LedgerHead {
 std::string ledger_head_text(const LedgerHead& head);
 
 // The head line (without its newline); `signature_base64` nullopt writes "signature": null.
-std::string ledger_head_line(const LedgerHead& head, const std::optional<std::string>& signature_base64);
+std::string ledger_head_line(const LedgerHead& head,
+                             const std::optional<std::string>& signature_base64);
 
 }  // namespace privacy::core

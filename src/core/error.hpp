@@ -35,7 +35,8 @@ inline constexpr const char* kLegalHold = "PV001";
 // server log's LOCATION line names the real line rather than the boundary that re-raised it.
 // The pointers are string literals (or, for an error copied out of PostgreSQL, the raiser's own
 // __FILE__ and function name, which PostgreSQL itself keeps by pointer): valid for the life of
-// the process, so neither a memory context reset nor a subtransaction abort can leave them dangling.
+// the process, so neither a memory context reset nor a subtransaction abort can leave them
+// dangling.
 struct ThrowSite {
   const char* file;
   int line;

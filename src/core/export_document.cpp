@@ -16,10 +16,10 @@ void ExportDocument::require(State expected, const char* operation) const {
 void ExportDocument::begin(long long job_id, std::string_view tenant, std::string_view subject,
                            std::string_view generated_at) {
   require(State::Fresh, "begin");
-  output_(std::string("{\"format\": ") + json_string(kFormat) + ", \"job\": " +
-          std::to_string(job_id) + ", \"tenant\": " + json_string(tenant) +
-          ", \"subject\": " + json_string(subject) + ", \"generated_at\": " +
-          json_string(generated_at) + ", \"tables\": [");
+  output_(std::string("{\"format\": ") + json_string(kFormat) +
+          ", \"job\": " + std::to_string(job_id) + ", \"tenant\": " + json_string(tenant) +
+          ", \"subject\": " + json_string(subject) +
+          ", \"generated_at\": " + json_string(generated_at) + ", \"tables\": [");
   state_ = State::InTables;
 }
 

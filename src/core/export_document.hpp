@@ -7,7 +7,8 @@
 //
 //   {"format": "pg_privacy.export/1", "job": 42, "tenant": "acme", "subject": "u-17",
 //    "generated_at": "2026-01-31T12:00:00Z",
-//    "tables": [{"table": "app.users", "rows": [{...}, {...}]}, {"table": "app.orders", "rows": []}]}
+//    "tables": [{"table": "app.users", "rows": [{...}, {...}]}, {"table": "app.orders", "rows":
+//    []}]}
 #pragma once
 
 #include <functional>

@@ -38,7 +38,8 @@ void append_field(std::string& out, const std::optional<long long>& value) {
 }
 
 // SHA-256 as fetched once per process. EVP_sha256() would make OpenSSL 3 look the algorithm up
-// again in every EVP_Digest call, a large part of hashing one short audit row (docs/performance.md, B9).
+// again in every EVP_Digest call, a large part of hashing one short audit row (docs/performance.md,
+// B9).
 const EVP_MD* sha256_algorithm() {
   static const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return fetched != nullptr ? fetched : EVP_sha256();
@@ -58,8 +59,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   // HMAC() takes an int key length; a key of 2 GB is not a key.
-  if (key.size() > 0x7fffffff)
-    throw Error(sqlstate::kInvalidParameter, "HMAC key is too long");
+  if (key.size() > 0x7fffffff) throw Error(sqlstate::kInvalidParameter, "HMAC key is too long");
   if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
            &length) == nullptr)

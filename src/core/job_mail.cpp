@@ -40,7 +40,8 @@ std::string counts_line(const JobEvent& event) {
 void write_next_steps(std::ostringstream& out, const JobEvent& event) {
   const std::string id = std::to_string(event.job_id);
   if (event.failed_items > 0) {
-    out << "\n" << event.failed_items << " item(s) could not be processed and wait for review:\n"
+    out << "\n"
+        << event.failed_items << " item(s) could not be processed and wait for review:\n"
         << "  psql -c \"SELECT * FROM privacy.job_errors WHERE job_id = " << id
         << " AND resolved_at IS NULL\"\n";
   }
@@ -71,7 +72,8 @@ bool should_email(const JobEvent& event, long long notify_min_items) {
   if (!event.notify_email || event.notify_email->empty()) return false;
   if (event.new_status == "failed" || event.new_status == "rejected") return true;
   if (event.new_status == "completed") {
-    return event.total_items.value_or(event.processed_items + event.failed_items) >= notify_min_items;
+    return event.total_items.value_or(event.processed_items + event.failed_items) >=
+           notify_min_items;
   }
   return false;
 }
@@ -107,21 +109,24 @@ MailText job_mail_text(const JobEvent& event) {
 
 std::string deadline_notice_name(DeadlineNotice notice) {
   switch (notice) {
-    case DeadlineNotice::Warning: return "deadline_warning";
-    case DeadlineNotice::Overdue: return "deadline_overdue";
-    case DeadlineNotice::Extended: return "deadline_extended";
+    case DeadlineNotice::Warning:
+      return "deadline_warning";
+    case DeadlineNotice::Overdue:
+      return "deadline_overdue";
+    case DeadlineNotice::Extended:
+      return "deadline_extended";
   }
   return "deadline_warning";
 }
 
 MailText deadline_mail_text(const DeadlineEvent& event) {
   const std::string id = std::to_string(event.job_id);
-  std::string what = event.notice == DeadlineNotice::Warning    ? "is due soon"
+  std::string what = event.notice == DeadlineNotice::Warning   ? "is due soon"
                      : event.notice == DeadlineNotice::Overdue ? "is OVERDUE"
-                                                                : "has a new deadline";
+                                                               : "has a new deadline";
   MailText mail;
-  mail.subject = one_line("[pg_privacy] " + event.kind + " request " + id + " " + what + " (tenant " +
-                          event.tenant_id + ", due " + event.due_at + ")");
+  mail.subject = one_line("[pg_privacy] " + event.kind + " request " + id + " " + what +
+                          " (tenant " + event.tenant_id + ", due " + event.due_at + ")");
   std::ostringstream out;
   out << "pg_privacy " << event.kind << " request " << id << " " << what << ".\n\n"
       << "  Job:        " << id << " (" << event.kind << ", " << event.status << ")\n"
@@ -150,8 +155,9 @@ MailText deadline_mail_text(const DeadlineEvent& event) {
   }
   out << "\nDetails:\n  psql -c \"SELECT privacy.job_detail(" << id << ")\"\n"
       << "\n-- \nThis message was sent by the pg_privacy extension"
-      << (event.notice == DeadlineNotice::Extended ? " because the request named this address as its\nnotify_email."
-                                                     : " to the tenant's privacy contact.")
+      << (event.notice == DeadlineNotice::Extended
+              ? " because the request named this address as its\nnotify_email."
+              : " to the tenant's privacy contact.")
       << " It contains no personal data beyond the target id.\n";
   mail.body = out.str();
   return mail;

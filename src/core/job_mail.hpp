@@ -14,7 +14,7 @@ namespace privacy::core {
 // Times are text as PostgreSQL prints timestamptz; result_json is the job's result jsonb.
 struct JobEvent {
   long long job_id = 0;
-  std::string kind;         // export, erase, purge
+  std::string kind;  // export, erase, purge
   std::string tenant_id;
   std::string target_type;  // subject, tenant
   std::string target_id;
@@ -60,10 +60,10 @@ struct DeadlineEvent {
   std::string tenant_id;
   std::string target_type;
   std::string target_id;
-  std::string regulation;   // gdpr, ccpa, other
+  std::string regulation;  // gdpr, ccpa, other
   std::string status;
-  std::string requested_at;  // as shown to people, e.g. "2024-01-31 10:00:00 UTC"
-  std::string due_at;        // the due date now (after the extension)
+  std::string requested_at;                    // as shown to people, e.g. "2024-01-31 10:00:00 UTC"
+  std::string due_at;                          // the due date now (after the extension)
   std::optional<std::string> previous_due_at;  // Extended: before the extension
   std::optional<std::string> reason;           // Extended: why
 };

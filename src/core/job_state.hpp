@@ -53,8 +53,8 @@ enum class FinalizationState { AwaitingWindow, Finalizing, Held, Finalized, Fina
 
 // Every status, in declaration order (handy for loops and tests).
 inline constexpr JobStatus kAllJobStatuses[] = {
-    JobStatus::Pending,   JobStatus::Approved, JobStatus::Processing, JobStatus::Completed,
-    JobStatus::Failed,    JobStatus::Rejected, JobStatus::Cancelled};
+    JobStatus::Pending, JobStatus::Approved, JobStatus::Processing, JobStatus::Completed,
+    JobStatus::Failed,  JobStatus::Rejected, JobStatus::Cancelled};
 
 inline constexpr FinalizationState kAllFinalizationStates[] = {
     FinalizationState::AwaitingWindow, FinalizationState::Finalizing, FinalizationState::Held,
@@ -63,13 +63,24 @@ inline constexpr FinalizationState kAllFinalizationStates[] = {
 // What someone (a person through the API, or a runner) does to a job. The first seven change
 // the status, the others the finalization.
 enum class JobAction {
-  Approve, Reject, Cancel, Retry, Start, Complete, Fail,
-  CloseWindow, HoldFinalization, FinishFinalization, FinishWithErrors, ResumeFinalization, ClearItems
+  Approve,
+  Reject,
+  Cancel,
+  Retry,
+  Start,
+  Complete,
+  Fail,
+  CloseWindow,
+  HoldFinalization,
+  FinishFinalization,
+  FinishWithErrors,
+  ResumeFinalization,
+  ClearItems
 };
 
-inline constexpr JobAction kStatusActions[] = {JobAction::Approve,  JobAction::Reject, JobAction::Cancel,
-                                               JobAction::Retry,    JobAction::Start,  JobAction::Complete,
-                                               JobAction::Fail};
+inline constexpr JobAction kStatusActions[] = {
+    JobAction::Approve, JobAction::Reject,   JobAction::Cancel, JobAction::Retry,
+    JobAction::Start,   JobAction::Complete, JobAction::Fail};
 inline constexpr JobAction kFinalizationActions[] = {
     JobAction::CloseWindow,      JobAction::HoldFinalization,   JobAction::FinishFinalization,
     JobAction::FinishWithErrors, JobAction::ResumeFinalization, JobAction::ClearItems};
@@ -144,10 +155,12 @@ struct ActionContext {
 //         finalization has begun is retried, or when the window of an erase is closed early;
 //   42501 when the requester approves their own job and a distinct approver is required, or when
 //         the approval comes from inside a security-restricted operation.
-JobState decide(long long job_id, const JobState& from, JobAction action, const ActionContext& context = {});
+JobState decide(long long job_id, const JobState& from, JobAction action,
+                const ActionContext& context = {});
 
 // The same for a job without finalization (status actions only): the new status.
-JobStatus decide(long long job_id, JobStatus from, JobAction action, const ActionContext& context = {});
+JobStatus decide(long long job_id, JobStatus from, JobAction action,
+                 const ActionContext& context = {});
 
 // The audit_log action recorded for an action: "approved", "rejected", "cancelled", "retried",
 // "started", "completed", "failed" (also the past participle used in messages), and

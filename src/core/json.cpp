@@ -10,13 +10,27 @@ std::string json_string(std::string_view text) {
   out.push_back('"');
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -54,7 +68,9 @@ std::string object_of(const std::vector<JsonField>& fields, bool quote_values) {
 
 std::string json_object(const std::vector<JsonField>& fields) { return object_of(fields, true); }
 
-std::string json_object_of_values(const std::vector<JsonField>& fields) { return object_of(fields, false); }
+std::string json_object_of_values(const std::vector<JsonField>& fields) {
+  return object_of(fields, false);
+}
 
 std::string json_array_of_values(const std::vector<std::string>& values) {
   std::string out = "[";

@@ -13,7 +13,6 @@ namespace privacy::core {
 // `text` as a JSON string literal, quotes included (RFC 8259 escaping).
 std::string json_string(std::string_view text);
 
-
 using JsonField = std::pair<std::string, std::optional<std::string>>;
 
 // {"key": "value", ...}; a nullopt value is written as null.

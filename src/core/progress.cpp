@@ -10,7 +10,8 @@ namespace privacy::core {
 
 std::optional<double> expected_rate(double rows_done, double elapsed_s, double limit_rows_per_s) {
   if (!(rows_done >= 0)) {
-    throw Error(sqlstate::kInvalidParameter, "rows done must be >= 0, got " + std::to_string(rows_done));
+    throw Error(sqlstate::kInvalidParameter,
+                "rows done must be >= 0, got " + std::to_string(rows_done));
   }
   std::optional<double> limit;
   if (limit_rows_per_s > 0) limit = limit_rows_per_s;

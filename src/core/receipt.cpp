@@ -27,7 +27,8 @@ std::optional<std::string> subject_of(const ReceiptFacts& facts) {
 std::string tables_of(const ReceiptFacts& facts) {
   std::vector<std::string> tables;
   for (const TableRows& table : facts.tables) {
-    tables.push_back(json_object_of_values({{"table", json_string(table.table)}, {"rows", number(table.rows)}}));
+    tables.push_back(
+        json_object_of_values({{"table", json_string(table.table)}, {"rows", number(table.rows)}}));
   }
   return json_array_of_values(tables);
 }
@@ -36,13 +37,15 @@ std::optional<std::string> export_of(const ReceiptFacts& facts) {
   if (!facts.export_sha256) return std::nullopt;
   return json_object_of_values(
       {{"sha256", json_string(*facts.export_sha256)},
-       {"size_bytes", facts.export_size_bytes ? std::optional<std::string>(number(*facts.export_size_bytes))
-                                              : std::nullopt}});
+       {"size_bytes", facts.export_size_bytes
+                          ? std::optional<std::string>(number(*facts.export_size_bytes))
+                          : std::nullopt}});
 }
 
 std::optional<std::string> ledger_of(const ReceiptFacts& facts) {
   if (!facts.ledger_seq) return std::nullopt;
-  return json_object_of_values({{"seq", number(*facts.ledger_seq)}, {"hash", optional_string(facts.ledger_hash)}});
+  return json_object_of_values(
+      {{"seq", number(*facts.ledger_seq)}, {"hash", optional_string(facts.ledger_hash)}});
 }
 
 std::string audit_of(const ReceiptFacts& facts) {

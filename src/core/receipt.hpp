@@ -38,9 +38,9 @@ struct TableRows {
 struct ReceiptFacts {
   std::string installation;  // privacy.installation's id
   long long job_id = 0;
-  std::string kind;          // export, erase, purge
+  std::string kind;  // export, erase, purge
   std::string tenant_id;
-  std::string target_type;   // subject, tenant
+  std::string target_type;  // subject, tenant
   std::optional<std::string> subject_sha256;
   std::optional<std::string> subject_salt;
   std::string regulation;

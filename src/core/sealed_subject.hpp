@@ -30,7 +30,8 @@ namespace privacy::core {
 std::string derive_sealing_key(const EVP_PKEY* private_key);
 
 // `subject_id` sealed under `sealing_key` (32 bytes) for `tenant_id`.
-std::string seal_subject(std::string_view sealing_key, std::string_view tenant_id, std::string_view subject_id);
+std::string seal_subject(std::string_view sealing_key, std::string_view tenant_id,
+                         std::string_view subject_id);
 
 // The subject id, or nullopt when `sealed` was not made by seal_subject with this key and tenant
 // (another key, another tenant, altered text, not base64).

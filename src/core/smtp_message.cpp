@@ -10,9 +10,9 @@ namespace privacy::core {
 
 namespace {
 
-constexpr std::size_t kMaxLineOctets = 998;     // RFC 5322 section 2.1.1
-constexpr std::size_t kQpLineChars = 76;        // RFC 2045 section 6.7 rule 5
-constexpr std::size_t kEncodedWordBytes = 45;   // raw bytes per encoded word: 60 base64 chars
+constexpr std::size_t kMaxLineOctets = 998;    // RFC 5322 section 2.1.1
+constexpr std::size_t kQpLineChars = 76;       // RFC 2045 section 6.7 rule 5
+constexpr std::size_t kEncodedWordBytes = 45;  // raw bytes per encoded word: 60 base64 chars
 
 bool is_plain_ascii_line(std::string_view text) {
   for (unsigned char c : text) {
@@ -181,7 +181,8 @@ std::string build_mail_message(const MailMessage& message) {
   out += "Message-ID: <" + message.message_id + ">\r\n";
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: text/plain; charset=utf-8\r\n";
-  out += std::string("Content-Transfer-Encoding: ") + (eight_bit ? "8bit" : "quoted-printable") + "\r\n";
+  out += std::string("Content-Transfer-Encoding: ") + (eight_bit ? "8bit" : "quoted-printable") +
+         "\r\n";
   out += "Auto-Submitted: auto-generated\r\n";
   out += "\r\n";
   out += eight_bit ? body : quoted_printable_encode(body);

@@ -43,8 +43,8 @@ std::string notification_message_id(long long notification_id, long long created
                                     const std::string& from_address);
 
 // Building blocks, exposed for the unit tests.
-std::string encode_header_text(const std::string& text);    // RFC 2047 when not plain ASCII
+std::string encode_header_text(const std::string& text);       // RFC 2047 when not plain ASCII
 std::string quoted_printable_encode(const std::string& text);  // input lines end in CRLF
-std::string normalize_line_ends(const std::string& text);   // '\n', '\r' and "\r\n" -> "\r\n"
+std::string normalize_line_ends(const std::string& text);      // '\n', '\r' and "\r\n" -> "\r\n"
 
 }  // namespace privacy::core

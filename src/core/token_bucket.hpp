@@ -1,8 +1,8 @@
 // Per-tenant throttle: a token bucket counted in rows.
 //
 // One bucket per tenant lives in shared memory and is shared by every worker of that tenant
-// (docs/jobs.md, "How a job runs"), so it is a plain struct that can be copied byte for byte; the caller
-// holds the shared-memory lock around configure() and reserve(). Times are seconds on any
+// (docs/jobs.md, "How a job runs"), so it is a plain struct that can be copied byte for byte; the
+// caller holds the shared-memory lock around configure() and reserve(). Times are seconds on any
 // clock the caller chooses (the worker uses a monotonic clock), passed in so tests can fake it.
 //
 // How a worker uses it, per batch:

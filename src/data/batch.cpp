@@ -32,8 +32,8 @@
 // other columns have the 'hash' rule, a batch first picks its rows with those columns' values
 // (FOR UPDATE, so they cannot change meanwhile), hashes them, and rewrites the same key range,
 // each row taking its pseudonyms from $8 by its key values (lookup_key: no STABLE function with a
-// column reference, which Citus refuses in a distributed UPDATE). A lookup, not a join with a list of
-// keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
+// column reference, which Citus refuses in a distributed UPDATE). A lookup, not a join with a list
+// of keys: like every batch statement the rewrite finds its rows by index conditions alone, so a
 // stale estimate cannot make it scan the job's rows once per picked key.
 //
 // FAILURES. A batch runs as one statement (or pick and rewrite) in a subtransaction with
@@ -104,20 +104,22 @@ struct Shape {
 std::string statement_name(const Shape& shape) {
   return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
          (shape.matches_pseudonym ? "/p" : "") + (shape.marked.tenant ? "/in" : "") +
-         (shape.marked.subject ? "/of" : "") +
-         (shape.has_after_key ? "/after" : "/first");
+         (shape.marked.subject ? "/of" : "") + (shape.has_after_key ? "/after" : "/first");
 }
 
 const std::string kEquals = " OPERATOR(pg_catalog.=) ";
 
 // "a"."k1", "a"."k2" (optionally with a suffix per column, e.g. " DESC")
-std::string column_list(const std::vector<Column>& columns, const std::string& alias, const std::string& suffix = "") {
+std::string column_list(const std::vector<Column>& columns, const std::string& alias,
+                        const std::string& suffix = "") {
   std::string list;
-  for (const Column& key : columns) list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
+  for (const Column& key : columns)
+    list += (list.empty() ? "" : ", ") + alias + "." + key.quoted + suffix;
   return list;
 }
 
-std::string key_list(const TableInfo& table, const std::string& alias, const std::string& suffix = "") {
+std::string key_list(const TableInfo& table, const std::string& alias,
+                     const std::string& suffix = "") {
   return column_list(table.keys, alias, suffix);
 }
 
@@ -132,8 +134,8 @@ std::string key_names(const TableInfo& table) {
 std::string key_object(const TableInfo& table, const std::string& alias) {
   std::string args;
   for (const Column& key : table.keys) {
-    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." + key.quoted +
-            "::pg_catalog.text";
+    args += (args.empty() ? "" : ", ") + pg::quote_literal(key.name) + ", " + alias + "." +
+            key.quoted + "::pg_catalog.text";
   }
   return "pg_catalog.jsonb_build_object(" + args + ")";
 }
@@ -149,7 +151,9 @@ std::string column_values(const std::vector<Column>& columns, const std::string&
   return list;
 }
 
-std::string key_values(const TableInfo& table, const std::string& json) { return column_values(table.keys, json); }
+std::string key_values(const TableInfo& table, const std::string& json) {
+  return column_values(table.keys, json);
+}
 
 // The row of alias t whose key is the key object `json`.
 std::string key_matches(const TableInfo& table, const std::string& json) {
@@ -181,11 +185,13 @@ std::string target_filter(const TableInfo& table, const Shape& shape) {
   if (shape.has_subject) {
     std::string subject = subject_condition(table);
     if (shape.matches_pseudonym) {
-      subject = "(" + subject + " OR t." + table.subject.quoted + kEquals + "$7::" + table.subject.base_type_sql + ")";
+      subject = "(" + subject + " OR t." + table.subject.quoted + kEquals +
+                "$7::" + table.subject.base_type_sql + ")";
     }
     filter += (filter.empty() ? "" : " AND ") + subject;
   }
-  if (shape.operation == Operation::Mark) filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
+  if (shape.operation == Operation::Mark)
+    filter += (filter.empty() ? "" : " AND ") + std::string("t.privacy_erased_by IS NULL");
   return filter;
 }
 
@@ -202,9 +208,11 @@ std::vector<Column> keyset_columns(const TableInfo& table, const Shape& shape) {
   bool finalize = shape.operation == Operation::Finalize;
   std::vector<Column> columns;
   for (const Column& key : table.keys) {
-    bool fixed_tenant = table.tenant && key.name == table.tenant->name && (!finalize || shape.marked.tenant);
-    bool fixed_subject = key.name == table.subject.name &&
-                         (finalize ? shape.marked.subject : shape.has_subject && !shape.matches_pseudonym);
+    bool fixed_tenant =
+        table.tenant && key.name == table.tenant->name && (!finalize || shape.marked.tenant);
+    bool fixed_subject =
+        key.name == table.subject.name &&
+        (finalize ? shape.marked.subject : shape.has_subject && !shape.matches_pseudonym);
     if (!fixed_tenant && !fixed_subject) columns.push_back(key);
   }
   return columns.empty() ? table.keys : columns;
@@ -237,7 +245,8 @@ std::string lookup_key(const TableInfo& table, const std::string& alias) {
   std::string key;
   for (const Column& column : table.keys) {
     key += (key.empty() ? "" : " OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) ") +
-           std::string("pg_catalog.quote_literal(") + alias + "." + column.quoted + "::pg_catalog.text)";
+           std::string("pg_catalog.quote_literal(") + alias + "." + column.quoted +
+           "::pg_catalog.text)";
   }
   return "(" + key + ")";
 }
@@ -251,12 +260,14 @@ std::string picked_pseudonyms(const TableInfo& table) {
 // pseudonym or the tombstone), each other 'hash' column's pseudonym from $8, the constants of the
 // other rules, and the mark cleared.
 std::string anonymize_assignments(const TableInfo& table) {
-  std::string set = table.subject.quoted + " = " + (table.subject_rule == "null" ? "NULL" : "$7::" + table.subject.type_sql);
+  std::string set = table.subject.quoted + " = " +
+                    (table.subject_rule == "null" ? "NULL" : "$7::" + table.subject.type_sql);
   int hashed = 0;
   for (const auto& [column, rule] : table.rules) {
-    std::string value = rule == "hash" ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
-                                             std::to_string(hashed++) + ")::" + column.type_sql
-                                       : registry::anonymize_expression(column, rule);
+    std::string value = rule == "hash"
+                            ? "(" + picked_pseudonyms(table) + " OPERATOR(pg_catalog.->>) " +
+                                  std::to_string(hashed++) + ")::" + column.type_sql
+                            : registry::anonymize_expression(column, rule);
     set += ", " + column.quoted + " = " + value;
   }
   return set + ", privacy_erased_by = NULL";
@@ -272,7 +283,8 @@ std::string action(const TableInfo& table, const Shape& shape, const std::string
   bool deletes = shape.operation == Operation::Purge ||
                  (shape.operation == Operation::Finalize && table.on_erase == "delete");
   if (deletes) return "DELETE FROM " + table.qualified + " AS t" + where;
-  std::string set = shape.operation == Operation::Mark ? "privacy_erased_by = $1" : anonymize_assignments(table);
+  std::string set =
+      shape.operation == Operation::Mark ? "privacy_erased_by = $1" : anonymize_assignments(table);
   return "UPDATE " + table.qualified + " AS t SET " + set + where;
 }
 
@@ -284,15 +296,19 @@ std::string after_key_condition(const TableInfo& table, const Shape& shape) {
 }
 
 // The rows up to the key object `json` (inclusive), in the same keyset as after_key_condition.
-std::string up_to_key_condition(const TableInfo& table, const Shape& shape, const std::string& json) {
+std::string up_to_key_condition(const TableInfo& table, const Shape& shape,
+                                const std::string& json) {
   std::vector<Column> keyset = keyset_columns(table, shape);
-  return "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + column_values(keyset, json) + ")";
+  return "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" +
+         column_values(keyset, json) + ")";
 }
 
 // The next `limit` keys of the target after the position, in key order.
-std::string batch_keys_select(const TableInfo& table, const Shape& shape, const std::string& columns) {
-  return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
-         after_key_condition(table, shape) + " ORDER BY " + key_list(table, "t") + " LIMIT $4";
+std::string batch_keys_select(const TableInfo& table, const Shape& shape,
+                              const std::string& columns) {
+  return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " +
+         target_filter(table, shape) + after_key_condition(table, shape) + " ORDER BY " +
+         key_list(table, "t") + " LIMIT $4";
 }
 
 // One batch as one statement. Returns (rows acted on, keys selected, last key selected).
@@ -303,14 +319,22 @@ std::string batch_statement(const TableInfo& table, const Shape& shape) {
   std::vector<Column> keyset = keyset_columns(table, shape);
   std::string upper_bound;
   for (const Column& key : keyset) {
-    upper_bound += (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
+    upper_bound +=
+        (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
   }
-  return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) + "),"
-         " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " + key_list(table, "picked", " DESC") + " LIMIT 1),"
-         " done AS (" + action(table, shape, "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
-         after_key_condition(table, shape)) + " RETURNING 1)"
+  return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) +
+         "),"
+         " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " +
+         key_list(table, "picked", " DESC") +
+         " LIMIT 1),"
+         " done AS (" +
+         action(table, shape,
+                "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
+                    after_key_condition(table, shape)) +
+         " RETURNING 1)"
          " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT pg_catalog.count(*) FROM picked),"
-         " (SELECT " + key_object(table, "last") + " FROM last)::pg_catalog.text";
+         " (SELECT " +
+         key_object(table, "last") + " FROM last)::pg_catalog.text";
 }
 
 // The keys of the same batch, for the row-by-row retry.
@@ -328,10 +352,12 @@ std::string row_statement(const TableInfo& table, const Shape& shape) {
 // columns: the batch's next rows, or (one_row) the row whose key object is $6.
 std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_row) {
   std::string columns = key_object(table, "t") + "::pg_catalog.text, " + lookup_key(table, "t");
-  for (const Column& column : hashed_columns(table)) columns += ", t." + column.quoted + "::pg_catalog.text";
+  for (const Column& column : hashed_columns(table))
+    columns += ", t." + column.quoted + "::pg_catalog.text";
   if (one_row) {
-    return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
-           " AND " + key_matches(table, "$6::pg_catalog.jsonb") + " FOR UPDATE";
+    return "SELECT " + columns + " FROM " + table.qualified + " AS t WHERE " +
+           target_filter(table, shape) + " AND " + key_matches(table, "$6::pg_catalog.jsonb") +
+           " FOR UPDATE";
   }
   return batch_keys_select(table, shape, columns) + " FOR UPDATE";
 }
@@ -340,25 +366,29 @@ std::string pick_statement(const TableInfo& table, const Shape& shape, bool one_
 // (one_row) the row whose key object is $6.
 std::string rewrite_statement(const TableInfo& table, const Shape& shape, bool one_row) {
   std::string rows = one_row ? key_matches(table, "$6::pg_catalog.jsonb")
-                             : up_to_key_condition(table, shape, "$6::pg_catalog.jsonb") + after_key_condition(table, shape);
+                             : up_to_key_condition(table, shape, "$6::pg_catalog.jsonb") +
+                                   after_key_condition(table, shape);
   rows += " AND $8 OPERATOR(pg_catalog.?) " + lookup_key(table, "t");
-  return "WITH done AS (" + action(table, shape, rows) + " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
+  return "WITH done AS (" + action(table, shape, rows) +
+         " RETURNING 1) SELECT pg_catalog.count(*) FROM done";
 }
 
 std::string count_statement(const TableInfo& table, const Shape& shape) {
-  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
-         after_key_condition(table, shape);
+  return "SELECT pg_catalog.count(*) FROM " + table.qualified + " AS t WHERE " +
+         target_filter(table, shape) + after_key_condition(table, shape);
 }
 
 // The export's page: each row as the JSON text of its columns in table order (row_to_json of a
 // subselect keeps it) plus "_erased", then its key object.
 std::string read_statement(const TableInfo& table, const Shape& shape) {
   std::string columns;
-  for (const std::string& name : table.exported_columns) columns += "t." + pg::quote_ident(name) + ", ";
+  for (const std::string& name : table.exported_columns)
+    columns += "t." + pg::quote_ident(name) + ", ";
   columns += "t.privacy_erased_by IS NOT NULL AS \"_erased\"";
   return batch_keys_select(table, shape,
-                           "(SELECT pg_catalog.row_to_json(x) FROM (SELECT " + columns + ") AS x)::pg_catalog.text, " +
-                               key_object(table, "t") + "::pg_catalog.text");
+                           "(SELECT pg_catalog.row_to_json(x) FROM (SELECT " + columns +
+                               ") AS x)::pg_catalog.text, " + key_object(table, "t") +
+                               "::pg_catalog.text");
 }
 
 // ----- execution -----------------------------------------------------------------------------
@@ -379,15 +409,20 @@ constexpr int kParamCount = 8;
 // A jsonb parameter (NULL when absent), converted once per statement rather than once per row.
 pg::SqlParam jsonb_param(const std::optional<std::string>& json) {
   if (!json) return pg::SqlParam{JSONBOID, (Datum)0, true};
-  Datum value = pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json->c_str())); });
+  Datum value =
+      pg::pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json->c_str())); });
   return pg::SqlParam{JSONBOID, value, false};
 }
 
 std::vector<pg::SqlParam> params_of(const Bound& bound) {
-  return {pg::int8_param(bound.job_id),       pg::text_param(bound.tenant),
-          pg::text_param(bound.subject),      pg::int8_param(bound.limit),
-          pg::text_param(bound.after_key),    pg::text_param(bound.row_key),
-          pg::text_param(bound.subject_pseudonym), jsonb_param(bound.picked_pseudonyms)};
+  return {pg::int8_param(bound.job_id),
+          pg::text_param(bound.tenant),
+          pg::text_param(bound.subject),
+          pg::int8_param(bound.limit),
+          pg::text_param(bound.after_key),
+          pg::text_param(bound.row_key),
+          pg::text_param(bound.subject_pseudonym),
+          jsonb_param(bound.picked_pseudonyms)};
 }
 
 struct CachedPlan {
@@ -409,7 +444,8 @@ SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
     entry.plan = nullptr;
     pg::pg_guard([&] { SPI_freeplan(old); });
   }
-  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID,
+                                   TEXTOID, TEXTOID, TEXTOID, JSONBOID};
   SPIPlanPtr plan = pg::pg_guard([&] {
     SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
     if (made == nullptr) {
@@ -425,8 +461,8 @@ SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
 }
 
 // Runs a cached statement and returns its rows as text.
-std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind, const std::string& sql,
-                                 const Bound& bound) {
+std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind,
+                                 const std::string& sql, const Bound& bound) {
   SPIPlanPtr plan = prepared_plan(std::to_string(table.relid) + "/" + kind, sql);
   std::vector<pg::SqlParam> params = params_of(bound);
   Datum values[kParamCount];
@@ -447,7 +483,8 @@ std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind
   for (uint64 row = 0; row < count; ++row) {
     pg::TextRow values_text;
     for (int column = 1; column <= columns; ++column) {
-      char* value = pg::pg_guard([&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
+      char* value = pg::pg_guard(
+          [&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
       values_text.push_back(value ? std::optional<std::string>(value) : std::nullopt);
     }
     rows.push_back(std::move(values_text));
@@ -455,7 +492,9 @@ std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind
   return rows;
 }
 
-long long first_count(const std::vector<pg::TextRow>& rows) { return std::stoll(rows.at(0)[0].value_or("0")); }
+long long first_count(const std::vector<pg::TextRow>& rows) {
+  return std::stoll(rows.at(0)[0].value_or("0"));
+}
 
 // A batch statement on a table: as the table's owner (docs/security.md), with the settings of a
 // batch for the statement's lifetime:
@@ -480,7 +519,8 @@ class BatchStatementScope {
 std::optional<Error> attempt(const TableInfo& table, const std::function<void()>& work) {
   BatchStatementScope scope(table.relid);
   return pg::run_in_subtransaction([&] {
-    citus_tables::send_lock_timeout_to_shards(pg::guc::lock_timeout_ms);  // docs/citus.md, "Lock timeouts"
+    citus_tables::send_lock_timeout_to_shards(
+        pg::guc::lock_timeout_ms);  // docs/citus.md, "Lock timeouts"
     work();
   });
 }
@@ -505,44 +545,51 @@ struct Acted {
   std::optional<std::string> last_key;
 };
 
-// Hashes the 'hash' columns of picked rows (key object, name in $8, then one value per column) and rewrites
-// them: the key range (after, last picked key], or the one row of bound.row_key. Runs inside the
-// owner's scope: the secret was read before it, as the extension owner.
-long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound, const std::vector<pg::TextRow>& picked,
-                         const std::string& secret, const std::string& name) {
+// Hashes the 'hash' columns of picked rows (key object, name in $8, then one value per column) and
+// rewrites them: the key range (after, last picked key], or the one row of bound.row_key. Runs
+// inside the owner's scope: the secret was read before it, as the extension owner.
+long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound,
+                         const std::vector<pg::TextRow>& picked, const std::string& secret,
+                         const std::string& name) {
   if (picked.empty()) return 0;
   std::string pseudonyms = "{";
   for (const pg::TextRow& row : picked) {
     pseudonyms += (pseudonyms.size() > 1 ? ", " : "") + core::json_string(*row[1]) + ": [";
     for (size_t column = 2; column < row.size(); ++column) {
       pseudonyms += (column > 2 ? ", " : "") +
-                    (row[column] ? core::json_string(pseudonym::of(secret, *row[column])) : std::string("null"));
+                    (row[column] ? core::json_string(pseudonym::of(secret, *row[column]))
+                                 : std::string("null"));
     }
     pseudonyms += "]";
   }
   bound.picked_pseudonyms = pseudonyms + "}";
   bool one_row = bound.row_key.has_value();
   if (!one_row) bound.row_key = picked.back()[0];  // the upper end of the range
-  return first_count(execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
+  return first_count(
+      execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
 }
 
 // The whole batch: one statement, or pick and rewrite (see PSEUDONYMS).
-Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
-                   const std::string& name) {
+Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& bound,
+                   const std::string& secret, const std::string& name) {
   if (!picks_first(table, shape)) {
     std::vector<pg::TextRow> rows = execute(table, name, batch_statement(table, shape), bound);
     return Acted{first_count(rows), std::stoll(rows.at(0)[1].value_or("0")), rows.at(0)[2]};
   }
-  std::vector<pg::TextRow> picked = execute(table, name + "/pick", pick_statement(table, shape, false), bound);
+  std::vector<pg::TextRow> picked =
+      execute(table, name + "/pick", pick_statement(table, shape, false), bound);
   long long rows = rewrite_picked(table, shape, bound, picked, secret, name);
-  return Acted{rows, static_cast<long long>(picked.size()), picked.empty() ? std::nullopt : picked.back()[0]};
+  return Acted{rows, static_cast<long long>(picked.size()),
+               picked.empty() ? std::nullopt : picked.back()[0]};
 }
 
 // One row, whose key object is bound.row_key.
-long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bound, const std::string& secret,
-                     const std::string& name) {
-  if (!picks_first(table, shape)) return first_count(execute(table, name + "/row", row_statement(table, shape), bound));
-  std::vector<pg::TextRow> picked = execute(table, name + "/row-pick", pick_statement(table, shape, true), bound);
+long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bound,
+                     const std::string& secret, const std::string& name) {
+  if (!picks_first(table, shape))
+    return first_count(execute(table, name + "/row", row_statement(table, shape), bound));
+  std::vector<pg::TextRow> picked =
+      execute(table, name + "/row-pick", pick_statement(table, shape, true), bound);
   return rewrite_picked(table, shape, bound, picked, secret, name + "/row");
 }
 
@@ -551,10 +598,12 @@ BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, cons
   const std::string name = statement_name(shape);
   const std::string statement = name.substr(0, name.rfind('/'));
   // Read as the extension owner, before any owner scope (cached for the backend).
-  const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
+  const std::string secret =
+      anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
   BatchResult result;
   Acted whole;
-  std::optional<Error> failure = attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret, name); });
+  std::optional<Error> failure =
+      attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret, name); });
   if (!failure) {
     result.processed = whole.rows;
     result.last_key = whole.last_key ? whole.last_key : bound.after_key;
@@ -589,14 +638,18 @@ BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, cons
   return result;
 }
 
-
 // False when a target identifier cannot even be written in the column's type (a subject id
 // "abc" for an integer column): no row can match, and casting it would fail the batch.
-bool fits_column(const TableInfo& table, const Column& column, const std::optional<std::string>& value) {
+bool fits_column(const TableInfo& table, const Column& column,
+                 const std::optional<std::string>& value) {
   if (!value) return true;
   switch (column.base_type) {
-    case TEXTOID: case VARCHAROID: case BPCHAROID: return true;
-    default: break;
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+      return true;
+    default:
+      break;
   }
   return value_fits(table.relid, column.base_type_sql, *value);
 }
@@ -616,7 +669,8 @@ MarkedRows marked_rows(const TableInfo& table, const jobs::Job& job) {
   MarkedRows marked;
   if (!citus_tables::is_citus_table(table.relid)) return marked;
   marked.tenant = table.tenant.has_value() && fits_column(table, *table.tenant, job.tenant_id);
-  marked.subject = job.subject.has_value() && citus_tables::distributed_by(table.relid, table.subject.name) &&
+  marked.subject = job.subject.has_value() &&
+                   citus_tables::distributed_by(table.relid, table.subject.name) &&
                    fits_column(table, table.subject, job.subject);
   return marked;
 }
@@ -633,7 +687,8 @@ std::string subject_pseudonym(const TableInfo& table, const jobs::Job& job) {
 // A purge also takes the rows an earlier erase anonymized with the subject's pseudonym: those of
 // an 'anonymize' table whose subject column takes rule 'hash'.
 bool matches_pseudonym(const TableInfo& table, const jobs::Job& job, Operation operation) {
-  return operation == Operation::Purge && job.subject && table.on_erase == "anonymize" && table.subject_rule == "hash";
+  return operation == Operation::Purge && job.subject && table.on_erase == "anonymize" &&
+         table.subject_rule == "hash";
 }
 
 // The subject column's new value in an anonymizing finalization ($7): the pseudonym, or the
@@ -642,8 +697,9 @@ bool matches_pseudonym(const TableInfo& table, const jobs::Job& job, Operation o
 std::optional<std::string> anonymized_subject(const TableInfo& table, const jobs::Job& job) {
   if (table.subject_rule == "hash") {
     if (!job.subject) {
-      throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                  "job " + std::to_string(job.id) + " has no subject, so its rows cannot be anonymized");
+      throw Error(
+          sqlstate::kObjectNotInPrerequisiteState,
+          "job " + std::to_string(job.id) + " has no subject, so its rows cannot be anonymized");
     }
     return subject_pseudonym(table, job);
   }
@@ -655,7 +711,8 @@ Shape shape_of(const TableInfo& table, const jobs::Job& job, Operation operation
                const std::optional<std::string>& after_key) {
   bool filters_subject = operation != Operation::Finalize && job.subject.has_value();
   MarkedRows marked = operation == Operation::Finalize ? marked_rows(table, job) : MarkedRows{};
-  return Shape{operation, filters_subject, after_key.has_value(), matches_pseudonym(table, job, operation), marked};
+  return Shape{operation, filters_subject, after_key.has_value(),
+               matches_pseudonym(table, job, operation), marked};
 }
 
 Bound bound_of(const TableInfo& table, const jobs::Job& job, const Shape& shape, long long limit,
@@ -684,16 +741,21 @@ void require_limit(int limit) {
 
 std::string_view phase_name(Operation operation) {
   switch (operation) {
-    case Operation::Mark: return "mark";
-    case Operation::Purge: return "purge";
-    case Operation::Finalize: return "finalize";
-    case Operation::Read: return "read";
+    case Operation::Mark:
+      return "mark";
+    case Operation::Purge:
+      return "purge";
+    case Operation::Finalize:
+      return "finalize";
+    case Operation::Read:
+      return "read";
   }
   return "?";
 }
 
 std::optional<Operation> parse_phase(std::string_view phase) {
-  for (Operation operation : {Operation::Mark, Operation::Purge, Operation::Finalize, Operation::Read}) {
+  for (Operation operation :
+       {Operation::Mark, Operation::Purge, Operation::Finalize, Operation::Read}) {
     if (phase_name(operation) == phase) return operation;
   }
   return std::nullopt;
@@ -704,8 +766,9 @@ bool value_fits(Oid relation, const std::string& type_sql, const std::string& va
   std::optional<Error> failure;
   {
     pg::TableOwnerScope owner(relation);
-    failure = pg::run_in_subtransaction(
-        [&] { pg::spi_query_text("SELECT $1::pg_catalog.text::" + type_sql, {pg::text_param(value)}); });
+    failure = pg::run_in_subtransaction([&] {
+      pg::spi_query_text("SELECT $1::pg_catalog.text::" + type_sql, {pg::text_param(value)});
+    });
   }
   if (!failure) return true;
   const std::string& code = failure->sqlstate();
@@ -718,20 +781,22 @@ bool value_fits(Oid relation, const std::string& type_sql, const std::string& va
 RelationGraph relation_graph() {
   pg::SpiConnection spi;
   std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
-           " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
-           " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
+          " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
+          " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
     names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
   }
   RelationGraph graph;
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
   std::map<Oid, std::set<Oid>> children;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT DISTINCT c.conrelid::pg_catalog.text, c.confrelid::pg_catalog.text FROM pg_catalog.pg_constraint c"
-           "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
-           "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
-           " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT DISTINCT c.conrelid::pg_catalog.text, c.confrelid::pg_catalog.text FROM pg_catalog.pg_constraint c"
+          "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
+          "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
+          " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
     Oid child = static_cast<Oid>(std::stoul(*row[0]));
     Oid parent = static_cast<Oid>(std::stoul(*row[1]));
     children[parent].insert(child);
@@ -746,11 +811,17 @@ RelationGraph relation_graph() {
       if (emitted.count(candidate)) continue;
       bool ready = std::all_of(children[candidate].begin(), children[candidate].end(),
                                [&](Oid child) { return emitted.count(child) > 0; });
-      if (ready) { next = candidate; break; }
+      if (ready) {
+        next = candidate;
+        break;
+      }
     }
     if (next == InvalidOid) {
       for (Oid candidate : names_order) {
-        if (!emitted.count(candidate)) { next = candidate; break; }
+        if (!emitted.count(candidate)) {
+          next = candidate;
+          break;
+        }
       }
     }
     graph.order.push_back(next);
@@ -778,15 +849,17 @@ BatchResult run_batch(const jobs::Job& job, const TableInfo& table, Operation op
   require_limit(limit);
   pg::SpiConnection spi;
   if (operation == Operation::Mark && !job.subject) {
-    throw Error(sqlstate::kInvalidParameter, "an erase marks the rows of one subject; no subject given");
+    throw Error(sqlstate::kInvalidParameter,
+                "an erase marks the rows of one subject; no subject given");
   }
   if (!addresses_rows(table, job, operation)) return BatchResult{0, 0, after_key, true};
   Shape shape = shape_of(table, job, operation, after_key);
   return run_statement_batch(table, shape, bound_of(table, job, shape, limit, after_key));
 }
 
-BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& after_key,
-                       int limit, const std::function<void(std::string_view row_json)>& row) {
+BatchResult read_batch(const jobs::Job& job, const TableInfo& table,
+                       const std::optional<std::string>& after_key, int limit,
+                       const std::function<void(std::string_view row_json)>& row) {
   require_limit(limit);
   pg::SpiConnection spi;  // every page is freed when it closes
   if (!target_applies(table, job)) return BatchResult{0, 0, after_key, true};
@@ -799,7 +872,8 @@ BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::
   }
   BatchResult result;
   for (const pg::TextRow& read : rows) {
-    if (!read[0] || !read[1]) throw Error(sqlstate::kInternalError, "the export read a row without JSON or key");
+    if (!read[0] || !read[1])
+      throw Error(sqlstate::kInternalError, "the export read a row without JSON or key");
     row(*read[0]);
   }
   result.processed = static_cast<long long>(rows.size());
@@ -815,7 +889,8 @@ std::optional<Error> redo_item(const jobs::Job& job, const TableInfo& table, Ope
     Shape shape = shape_of(table, job, operation, std::nullopt);
     Bound bound = bound_of(table, job, shape, 1, std::nullopt);
     bound.row_key = row_key;
-    const std::string secret = anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
+    const std::string secret =
+        anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
     std::string name = statement_name(shape);
     act_on_row(table, shape, bound, secret, name.substr(0, name.rfind('/')));
   };
@@ -826,50 +901,60 @@ std::optional<Error> redo_item(const jobs::Job& job, const TableInfo& table, Ope
   });
 }
 
-void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
-                 int attempt, const Error& error) {
+void record_item(long long job_id, Oid relation, Operation phase,
+                 const std::optional<std::string>& row_key, int attempt, const Error& error) {
   pg::SpiConnection spi;
   pg::spi_execute(
       "INSERT INTO privacy.job_errors (job_id, relation, row_key, phase, attempt, sqlstate, message)"
       " VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3::pg_catalog.jsonb, $4, $5, $6, $7)",
-      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)), pg::text_param(row_key),
-       pg::text_param(std::string(phase_name(phase))), pg::int8_param(static_cast<long long>(attempt)),
-       pg::text_param(error.sqlstate()), pg::text_param(std::string(error.what()))});
+      {pg::int8_param(job_id), pg::int8_param(static_cast<long long>(relation)),
+       pg::text_param(row_key), pg::text_param(std::string(phase_name(phase))),
+       pg::int8_param(static_cast<long long>(attempt)), pg::text_param(error.sqlstate()),
+       pg::text_param(std::string(error.what()))});
 }
 
 // ----- restore -------------------------------------------------------------------------------
 
-long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json) {
+long long restore_rows(const jobs::Job& job, const TableInfo& table,
+                       const std::optional<std::string>& keys_json) {
   pg::SpiConnection spi;
   MarkedRows marked = marked_rows(table, job);
   std::string sql = "UPDATE " + table.qualified + " AS t SET privacy_erased_by = NULL WHERE " +
                     marked_rows_filter(table, marked);
   if (keys_json) {
     std::string names = "ARRAY[";
-    for (size_t i = 0; i < table.keys.size(); ++i) names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
+    for (size_t i = 0; i < table.keys.size(); ++i)
+      names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
     names += "]::pg_catalog.text[]";
-    bool valid = pg::spi_query_text(
-                     "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
-                     " THEN false ELSE NOT EXISTS ("
-                     "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
-                     "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
-                     "      OR NOT e OPERATOR(pg_catalog.?&) " + names + ") END::pg_catalog.text",
-                     {pg::text_param(*keys_json)})
-                     .value_or("false") == "true";
+    bool valid =
+        pg::spi_query_text(
+            "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
+            " THEN false ELSE NOT EXISTS ("
+            "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
+            "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
+            "      OR NOT e OPERATOR(pg_catalog.?&) " +
+                names + ") END::pg_catalog.text",
+            {pg::text_param(*keys_json)})
+            .value_or("false") == "true";
     if (!valid) {
-      throw Error(sqlstate::kInvalidParameter,
-                  "keys must be a JSON array of objects naming every key column of " + table.display,
-                  "The key of " + table.display + " is (" + key_names(table) + ").",
-                  "For example: keys => '[{\"" + table.keys[0].name + "\": 42}]'. "
-                  "privacy.job_errors.row_key has this form too.");
+      throw Error(
+          sqlstate::kInvalidParameter,
+          "keys must be a JSON array of objects naming every key column of " + table.display,
+          "The key of " + table.display + " is (" + key_names(table) + ").",
+          "For example: keys => '[{\"" + table.keys[0].name +
+              "\": 42}]'. "
+              "privacy.job_errors.row_key has this form too.");
     }
-    sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " + key_values(table, "e") +
+    sql += " AND (" + key_list(table, "t") + ")" + kEquals + "ANY (SELECT " +
+           key_values(table, "e") +
            " FROM pg_catalog.jsonb_array_elements($4::pg_catalog.jsonb) e)";
   }
   pg::TableOwnerScope owner(table.relid);
   return static_cast<long long>(pg::spi_execute(
-      sql, {pg::int8_param(job.id), pg::text_param(marked.tenant ? std::optional<std::string>(job.tenant_id) : std::nullopt),
-            pg::text_param(marked.subject ? job.subject : std::nullopt), pg::text_param(keys_json)}));
+      sql,
+      {pg::int8_param(job.id),
+       pg::text_param(marked.tenant ? std::optional<std::string>(job.tenant_id) : std::nullopt),
+       pg::text_param(marked.subject ? job.subject : std::nullopt), pg::text_param(keys_json)}));
 }
 
 }  // namespace privacy::batch

@@ -74,8 +74,9 @@ BatchResult run_batch(const jobs::Job& job, const TableInfo& table, Operation op
 // The export's batch: reads up to `limit` of the subject's rows after `after_key`, each as the
 // JSON text of its columns (in table order, without privacy_erased_by) plus "_erased", and hands
 // them to `row` in key order.
-BatchResult read_batch(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& after_key,
-                       int limit, const std::function<void(std::string_view row_json)>& row);
+BatchResult read_batch(const jobs::Job& job, const TableInfo& table,
+                       const std::optional<std::string>& after_key, int limit,
+                       const std::function<void(std::string_view row_json)>& row);
 
 // Redoes the action of a flagged item on the one row whose key object is `row_key`, in a
 // subtransaction of its own, as the table's owner: the phase's action, and for a 'mark' item of
@@ -86,12 +87,13 @@ std::optional<core::Error> redo_item(const jobs::Job& job, const TableInfo& tabl
 
 // Records a flagged item in privacy.job_errors, as the extension owner: a row (row_key, a key
 // object) or a whole relation (nullopt) that `phase` could not handle, at its `attempt`.
-void record_item(long long job_id, Oid relation, Operation phase, const std::optional<std::string>& row_key,
-                 int attempt, const core::Error& error);
+void record_item(long long job_id, Oid relation, Operation phase,
+                 const std::optional<std::string>& row_key, int attempt, const core::Error& error);
 
 // Clears the mark of the job's rows in `table`: all of them, or only the rows whose keys are
 // listed (keys_json: a jsonb array of key objects). Like the finalization, it names the job's
 // tenant too on a Citus table, so that Citus routes it to one shard. Returns the number restored.
-long long restore_rows(const jobs::Job& job, const TableInfo& table, const std::optional<std::string>& keys_json);
+long long restore_rows(const jobs::Job& job, const TableInfo& table,
+                       const std::optional<std::string>& keys_json);
 
 }  // namespace privacy::batch

@@ -7,13 +7,13 @@
 // command that can take something away (ALTER ..., DROP ..., CREATE [OR REPLACE] TRIGGER) it
 // notes, for every registered table and each of its partitions, what protects it: row level
 // security enabled and forced, the policies privacy_hide_erased / privacy_passthrough and their
-// definitions, the column privacy_erased_by and its type, the hold triggers in order (holds/holds.hpp,
-// kHoldTriggers). At ddl_command_end it reads the same again; whatever was there
+// definitions, the column privacy_erased_by and its type, the hold triggers in order
+// (holds/holds.hpp, kHoldTriggers). At ddl_command_end it reads the same again; whatever was there
 // before and is gone or changed now, on a relation that is still protected, was taken away by
 // this command, and the command is refused (its transaction rolls back, so nothing changed).
 //
-// Only losses and changes count, so a command that adds protection (pg_restore recreating policies, a new
-// partition) is never refused, and a table registered through a shortcut without its policies
+// Only losses and changes count, so a command that adds protection (pg_restore recreating policies,
+// a new partition) is never refused, and a table registered through a shortcut without its policies
 // blocks no DDL. A relation that is no longer protected at the end (unregistered, detached,
 // dropped) is not compared. A hold trigger that vanished counts only while a hold could cover
 // the table: pg_privacy removes the triggers itself once no hold does (holds/sync.cpp), possibly
@@ -95,7 +95,8 @@ std::string protections_sql() {
          "      WHERE a.attrelid = c.oid AND a.attname = 'privacy_erased_by' AND NOT a.attisdropped"
          "     UNION ALL SELECT 'trigger ' || t.tgname, '' FROM pg_catalog.pg_trigger t"
          "      WHERE t.tgrelid = c.oid AND " +
-         holds::trigger_in_order_sql("t", "r.subject_column::text", "coalesce(r.tenant_column::text, '')") +
+         holds::trigger_in_order_sql("t", "r.subject_column::text",
+                                     "coalesce(r.tenant_column::text, '')") +
          "  ) f ON true";
 }
 
@@ -121,29 +122,34 @@ std::string protection_phrase(const std::string& what) {
   };
   auto phrase = phrases.find(what);
   if (phrase != phrases.end()) return phrase->second;
-  return "disables, drops or changes legal hold " + what + " of";  // "trigger privacy_hold_guard_..."
+  return "disables, drops or changes legal hold " + what +
+         " of";  // "trigger privacy_hold_guard_..."
 }
 
-[[noreturn]] void refuse_tamper(const char* command, Oid relation, Oid table, const std::string& what,
+[[noreturn]] void refuse_tamper(const char* command, Oid relation, Oid table,
+                                const std::string& what,
                                 const std::optional<holds::HoldInfo>& hold) {
   std::string table_name = pg::relation_display(table);
-  std::string whose = relation == table
-                          ? table_name + ", a table registered with pg_privacy"
-                          : pg::relation_display(relation) + ", a partition of " + table_name +
-                                ", a table registered with pg_privacy";
-  std::string unregister = "SELECT privacy.unregister_table(" + pg::quote_literal(table_name) + ");";
-  std::string message = std::string(command) + " refused: it " + protection_phrase(what) + " " + whose;
+  std::string whose = relation == table ? table_name + ", a table registered with pg_privacy"
+                                        : pg::relation_display(relation) + ", a partition of " +
+                                              table_name + ", a table registered with pg_privacy";
+  std::string unregister =
+      "SELECT privacy.unregister_table(" + pg::quote_literal(table_name) + ");";
+  std::string message =
+      std::string(command) + " refused: it " + protection_phrase(what) + " " + whose;
   if (hold) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState, message,
-                "Legal hold " + std::to_string(hold->id) + " (" + hold->scope + " " + hold->scope_id +
-                    ") covers the table, and this trigger enforces it.",
+                "Legal hold " + std::to_string(hold->id) + " (" + hold->scope + " " +
+                    hold->scope_id + ") covers the table, and this trigger enforces it.",
                 "pg_privacy removes the hold triggers itself once no hold covers the table "
-                "(privacy.release_hold); unregistering the table (" + unregister + ") removes them too.");
+                "(privacy.release_hold); unregistering the table (" +
+                    unregister + ") removes them too.");
   }
-  throw Error(sqlstate::kObjectNotInPrerequisiteState, message,
-              "Erased rows stay hidden only while the table keeps the policy privacy_hide_erased, ENABLE "
-              "and FORCE ROW LEVEL SECURITY and the column privacy_erased_by.",
-              "To change this, unregister the table first: " + unregister);
+  throw Error(
+      sqlstate::kObjectNotInPrerequisiteState, message,
+      "Erased rows stay hidden only while the table keeps the policy privacy_hide_erased, ENABLE "
+      "and FORCE ROW LEVEL SECURITY and the column privacy_erased_by.",
+      "To change this, unregister the table first: " + unregister);
 }
 
 // Refuses the command when it took away a protection that was there at its start.
@@ -182,12 +188,14 @@ void forget_commands_at_transaction_end(XactEvent event, void*) {
   }
 }
 
-void forget_commands_of_aborted_subtransaction(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+void forget_commands_of_aborted_subtransaction(SubXactEvent event, SubTransactionId,
+                                               SubTransactionId, void*) {
   if (event != SUBXACT_EVENT_ABORT_SUB) return;
   int level = GetCurrentTransactionNestLevel();
-  pending_commands.erase(std::remove_if(pending_commands.begin(), pending_commands.end(),
-                                        [&](const PendingCommand& command) { return command.nest_level >= level; }),
-                         pending_commands.end());
+  pending_commands.erase(
+      std::remove_if(pending_commands.begin(), pending_commands.end(),
+                     [&](const PendingCommand& command) { return command.nest_level >= level; }),
+      pending_commands.end());
 }
 
 void register_callbacks_once() {
@@ -212,11 +220,14 @@ std::optional<Protections> take_before_state(const Node* parsetree) {
   return std::nullopt;
 }
 
-bool starts_with(const char* text, const char* prefix) { return std::strncmp(text, prefix, std::strlen(prefix)) == 0; }
+bool starts_with(const char* text, const char* prefix) {
+  return std::strncmp(text, prefix, std::strlen(prefix)) == 0;
+}
 
 // Only these can take a protection away (CREATE OR REPLACE TRIGGER can replace a hold trigger).
 bool may_take_protection_away(const char* command) {
-  return starts_with(command, "ALTER ") || starts_with(command, "DROP ") || std::strcmp(command, "CREATE TRIGGER") == 0;
+  return starts_with(command, "ALTER ") || starts_with(command, "DROP ") ||
+         std::strcmp(command, "CREATE TRIGGER") == 0;
 }
 
 // The registered table or partition a name may denote (regclass text), if any. The name is
@@ -231,7 +242,8 @@ std::optional<std::string> protected_relation_named(const RangeVar& name) {
       "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
       " WHERE c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) LIMIT 1",
       {pg::text_param(name.relname),
-       pg::text_param(name.schemaname ? std::optional<std::string>(name.schemaname) : std::nullopt)});
+       pg::text_param(name.schemaname ? std::optional<std::string>(name.schemaname)
+                                      : std::nullopt)});
 }
 
 // The one relation a command changes, for the commands that name one and change nothing else
@@ -240,11 +252,16 @@ std::optional<std::string> protected_relation_named(const RangeVar& name) {
 const RangeVar* only_relation_changed(Node* parsetree) {
   if (parsetree == nullptr) return nullptr;
   switch (nodeTag(parsetree)) {
-    case T_AlterTableStmt: return reinterpret_cast<AlterTableStmt*>(parsetree)->relation;
-    case T_RenameStmt: return reinterpret_cast<RenameStmt*>(parsetree)->relation;
-    case T_AlterPolicyStmt: return reinterpret_cast<AlterPolicyStmt*>(parsetree)->table;
-    case T_CreateTrigStmt: return reinterpret_cast<CreateTrigStmt*>(parsetree)->relation;
-    default: return nullptr;
+    case T_AlterTableStmt:
+      return reinterpret_cast<AlterTableStmt*>(parsetree)->relation;
+    case T_RenameStmt:
+      return reinterpret_cast<RenameStmt*>(parsetree)->relation;
+    case T_AlterPolicyStmt:
+      return reinterpret_cast<AlterPolicyStmt*>(parsetree)->table;
+    case T_CreateTrigStmt:
+      return reinterpret_cast<CreateTrigStmt*>(parsetree)->relation;
+    default:
+      return nullptr;
   }
 }
 
@@ -266,25 +283,27 @@ void refuse_concurrent_detach(Node* parsetree) {
   if (!concurrent || statement->relation == nullptr) return;
   std::optional<std::string> table = protected_relation_named(*statement->relation);
   if (!table) return;
-  throw Error(sqlstate::kFeatureNotSupported,
-              "DETACH PARTITION ... CONCURRENTLY is not supported on registered table " + *table,
-              "It commits halfway, so pg_privacy could not give the partition back its previous row level "
-              "security in the same transaction.",
-              "Use ALTER TABLE ... DETACH PARTITION without CONCURRENTLY (if you meant another table of that "
-              "name, qualify it with its schema).");
+  throw Error(
+      sqlstate::kFeatureNotSupported,
+      "DETACH PARTITION ... CONCURRENTLY is not supported on registered table " + *table,
+      "It commits halfway, so pg_privacy could not give the partition back its previous row level "
+      "security in the same transaction.",
+      "Use ALTER TABLE ... DETACH PARTITION without CONCURRENTLY (if you meant another table of that "
+      "name, qualify it with its schema).");
 }
 
 // The relations the command created or altered that belong to a partition tree or to table
 // inheritance (none when nothing is registered): where a registered table's tree may have changed.
 std::vector<Oid> relations_in_trees_changed() {
   std::vector<Oid> relations;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT DISTINCT d.objid::text FROM pg_catalog.pg_event_trigger_ddl_commands() d"
-           "  JOIN pg_catalog.pg_class c ON c.oid = d.objid"
-           " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-           "   AND (c.relispartition OR c.relkind = 'p'"
-           "        OR EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid))"
-           "   AND EXISTS (SELECT FROM privacy.registered_tables)")) {
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT DISTINCT d.objid::text FROM pg_catalog.pg_event_trigger_ddl_commands() d"
+          "  JOIN pg_catalog.pg_class c ON c.oid = d.objid"
+          " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+          "   AND (c.relispartition OR c.relkind = 'p'"
+          "        OR EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid))"
+          "   AND EXISTS (SELECT FROM privacy.registered_tables)")) {
     relations.push_back(pg::oid_from_text(row[0]));
   }
   return relations;
@@ -315,10 +334,14 @@ void forget_dropped_tables() {
           "  FROM privacy.registered_partitions WHERE registered_table = $1::oid",
           {pg::oid_param(relation)});
       citus_tables::remember_dropped_registration(relation, *row[5], *row[6]);
-      pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid", {pg::oid_param(relation)});
+      pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
+                      {pg::oid_param(relation)});
     } else if (dropped_tables.count(pg::oid_from_text(row[3])) == 0) {
-      detail = *pg::spi_query_text("SELECT pg_catalog.jsonb_build_object('partition_of', $1::text)::text", {pg::text_param(row[4])});
-      pg::spi_execute("DELETE FROM privacy.registered_partitions WHERE relation = $1::oid", {pg::oid_param(relation)});
+      detail = *pg::spi_query_text(
+          "SELECT pg_catalog.jsonb_build_object('partition_of', $1::text)::text",
+          {pg::text_param(row[4])});
+      pg::spi_execute("DELETE FROM privacy.registered_partitions WHERE relation = $1::oid",
+                      {pg::oid_param(relation)});
     } else {
       continue;  // a partition dropped with its table: one audit row for the table
     }
@@ -336,7 +359,8 @@ void on_command_start(EventTriggerData* data) {
   Protections before = read_protections();
   if (before.table_of.empty()) return;  // nothing registered
   register_callbacks_once();
-  pending_commands.push_back(PendingCommand{data->parsetree, GetCurrentTransactionNestLevel(), std::move(before)});
+  pending_commands.push_back(
+      PendingCommand{data->parsetree, GetCurrentTransactionNestLevel(), std::move(before)});
 }
 
 // alter_distributed_table (Citus) replaces a table: it creates a new one, drops the old one and

@@ -1,8 +1,8 @@
 // The DDL guard of registered tables (docs/soft-delete.md, "Registration and the tamper guard").
 //
 // Event triggers (ENABLE ALWAYS) on ddl_command_start, sql_drop and ddl_command_end run
-// privacy._tamper_guard() (data/ddl_guard.cpp). While a table is registered, a command that takes away
-// what hides its erased rows or enforces its legal holds is refused; a dropped table loses its
+// privacy._tamper_guard() (data/ddl_guard.cpp). While a table is registered, a command that takes
+// away what hides its erased rows or enforces its legal holds is refused; a dropped table loses its
 // registration (audited); partitions created, attached or detached later follow their table
 // (data/partitions.hpp).
 //

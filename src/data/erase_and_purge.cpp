@@ -1,7 +1,7 @@
-// Executors of erase and purge requests: the relation walk (data/walk.hpp) with batch::Operation::Mark
-// (erase: sets privacy_erased_by) or batch::Operation::Purge (deletes the target's rows). A legal
-// hold covering the next relation fails the job (PV001); the position is the walk's cursor, so a
-// resumed job continues exactly after its last committed batch.
+// Executors of erase and purge requests: the relation walk (data/walk.hpp) with
+// batch::Operation::Mark (erase: sets privacy_erased_by) or batch::Operation::Purge (deletes the
+// target's rows). A legal hold covering the next relation fails the job (PV001); the position is
+// the walk's cursor, so a resumed job continues exactly after its last committed batch.
 #include "data/batch.hpp"
 #include "core/json.hpp"
 #include "jobs/executor.hpp"
@@ -20,7 +20,8 @@ class ModifyAction final : public walk::RelationAction {
   ModifyAction(const Job& job, batch::Operation operation) : job_(job), operation_(operation) {}
   void use(const Job& job) { job_ = job; }
 
-  long long count(const registry::TableInfo& table, const std::optional<std::string>& after) override {
+  long long count(const registry::TableInfo& table,
+                  const std::optional<std::string>& after) override {
     return batch::count_rows(job_, table, operation_, after);
   }
   batch::BatchResult run(const registry::TableInfo& table, const std::optional<std::string>& after,
@@ -43,7 +44,7 @@ class ModifyAction final : public walk::RelationAction {
 class ModifyExecutor final : public PhaseExecutor {
  public:
   explicit ModifyExecutor(batch::Operation operation)
-      : operation_(operation), walk_(std::string(batch::phase_name(operation)), walk::HoldPolicy::Fail),
+      : walk_(std::string(batch::phase_name(operation)), walk::HoldPolicy::Fail),
         action_(Job{}, operation) {}
 
   // The items left after the cursor, plus what earlier runs did: total_items never counts a row
@@ -64,18 +65,19 @@ class ModifyExecutor final : public PhaseExecutor {
     std::string tables = "[";
     pg::SpiConnection spi;
     for (Oid relation : walk_.relations()) {
-      tables += std::string(tables.size() > 1 ? ", " : "") + "{\"table\": " +
-                core::json_string(pg::spi_query_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
-                                                     {pg::int8_param(static_cast<long long>(relation))})
-                                      .value_or(std::to_string(relation))) +
-                ", \"rows_this_run\": " + std::to_string(action_.rows_in(relation)) + "}";
+      tables +=
+          std::string(tables.size() > 1 ? ", " : "") + "{\"table\": " +
+          core::json_string(
+              pg::spi_query_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
+                                 {pg::int8_param(static_cast<long long>(relation))})
+                  .value_or(std::to_string(relation))) +
+          ", \"rows_this_run\": " + std::to_string(action_.rows_in(relation)) + "}";
     }
     std::string kind(core::to_string(job.kind));
     return "{\"kind\": " + core::json_string(kind) + ", \"tables\": " + tables + "]}";
   }
 
  private:
-  batch::Operation operation_;
   walk::Walk walk_;
   ModifyAction action_;
 };

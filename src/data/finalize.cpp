@@ -12,7 +12,8 @@ namespace {
 class FinalizeAction final : public walk::RelationAction {
  public:
   void use(const Job& job) { job_ = job; }
-  long long count(const registry::TableInfo& table, const std::optional<std::string>& after) override {
+  long long count(const registry::TableInfo& table,
+                  const std::optional<std::string>& after) override {
     return batch::count_rows(job_, table, batch::Operation::Finalize, after);
   }
   batch::BatchResult run(const registry::TableInfo& table, const std::optional<std::string>& after,
@@ -38,13 +39,14 @@ class FinalizeExecutor final : public PhaseExecutor {
   BatchStep run_batch(const Job& job, int limit) override {
     action_.use(job);
     walk::Step step = walk_.step(job, action_, limit);
-    return BatchStep{step.processed, step.failed, walk_.cursor().to_json(), step.finished, step.held};
+    return BatchStep{step.processed, step.failed, walk_.cursor().to_json(), step.finished,
+                     step.held};
   }
 
   // The audit detail of the pass: rows finalized and flagged over all its runs.
   std::string finish(const Job&) override {
-    return "{\"rows\": " + std::to_string(walk_.cursor().rows) + ", \"failed\": " +
-           std::to_string(walk_.cursor().failed) + "}";
+    return "{\"rows\": " + std::to_string(walk_.cursor().rows) +
+           ", \"failed\": " + std::to_string(walk_.cursor().failed) + "}";
   }
 
   std::optional<std::string> pass_over_current(const Job& job, const core::Error& why) override {
@@ -63,6 +65,8 @@ class FinalizeExecutor final : public PhaseExecutor {
 
 }  // namespace
 
-std::unique_ptr<PhaseExecutor> make_finalization_executor() { return std::make_unique<FinalizeExecutor>(); }
+std::unique_ptr<PhaseExecutor> make_finalization_executor() {
+  return std::make_unique<FinalizeExecutor>();
+}
 
 }  // namespace privacy::jobs

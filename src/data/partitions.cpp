@@ -34,11 +34,12 @@ void protect(Oid table, const Partition& partition) {
   pg::spi_execute(
       "INSERT INTO privacy.registered_partitions (relation, registered_table, had_rls, had_force_rls)"
       " VALUES ($1::oid::pg_catalog.regclass, $2::oid::pg_catalog.regclass, $3, $4)",
-      {pg::oid_param(partition.relid), pg::oid_param(table), pg::bool_param(partition.rls), pg::bool_param(partition.force_rls)});
+      {pg::oid_param(partition.relid), pg::oid_param(table), pg::bool_param(partition.rls),
+       pg::bool_param(partition.force_rls)});
 }
 
-void audit_partition(const std::string& action, Oid table, const std::string& partition, bool had_rls,
-                     bool had_force_rls) {
+void audit_partition(const std::string& action, Oid table, const std::string& partition,
+                     bool had_rls, bool had_force_rls) {
   std::string detail = *pg::spi_query_text(
       "SELECT pg_catalog.jsonb_build_object('table', $1::oid::pg_catalog.regclass::text,"
       "  'rls', $2::boolean, 'force_rls', $3::boolean)::text",
@@ -57,10 +58,12 @@ void refuse_registered_table_as_child(const std::vector<Oid>& relations) {
   if (rows.empty()) return;
   const std::string& table = *rows[0][0];
   throw Error(sqlstate::kFeatureNotSupported,
-              "registered table " + table + " cannot become a partition or inheritance child of " + *rows[0][1],
-              "Rows read through " + *rows[0][1] + " would not be filtered by the row level security of " + table + ".",
-              "Unregister it first (privacy.unregister_table('" + table + "')); registering " + *rows[0][1] +
-                  " then protects it as a partition.");
+              "registered table " + table + " cannot become a partition or inheritance child of " +
+                  *rows[0][1],
+              "Rows read through " + *rows[0][1] +
+                  " would not be filtered by the row level security of " + table + ".",
+              "Unregister it first (privacy.unregister_table('" + table + "')); registering " +
+                  *rows[0][1] + " then protects it as a partition.");
 }
 
 // Classic inheritance (not partitioning) involving one of `relations` and a registered table or
@@ -77,11 +80,12 @@ void refuse_inheritance(const std::vector<Oid>& relations) {
       "  ORDER BY i.inhrelid LIMIT 1",
       {pg::oid_array_param(relations)});
   if (rows.empty()) return;
-  throw Error(sqlstate::kFeatureNotSupported,
-              "table " + *rows[0][0] + " cannot inherit from " + *rows[0][1] +
-                  ": tables registered with pg_privacy do not take part in table inheritance",
-              "Rows read through an inheritance parent are not filtered by the child's row level security.",
-              "Use declarative partitioning (PARTITION BY, PARTITION OF) instead.");
+  throw Error(
+      sqlstate::kFeatureNotSupported,
+      "table " + *rows[0][0] + " cannot inherit from " + *rows[0][1] +
+          ": tables registered with pg_privacy do not take part in table inheritance",
+      "Rows read through an inheritance parent are not filtered by the child's row level security.",
+      "Use declarative partitioning (PARTITION BY, PARTITION OF) instead.");
 }
 
 // Refuses to detach a partition whose rows would escape: erased rows awaiting finalization (no
@@ -90,12 +94,14 @@ void refuse_detach_while_needed(Oid table, Oid partition, const std::string& par
   std::string qualified = qualified_name(partition);
   std::vector<pg::TextRow> marked = pg::spi_query_rows(
       "SELECT count(*)::text, pg_catalog.string_agg(DISTINCT privacy_erased_by::text, ', ')"
-      "  FROM " + qualified + " WHERE privacy_erased_by IS NOT NULL");
+      "  FROM " +
+      qualified + " WHERE privacy_erased_by IS NOT NULL");
   std::string table_display = pg::relation_display(table);
   if (*marked[0][0] != "0") {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "partition " + partition_display + " of registered table " + table_display + " still has " +
-                    *marked[0][0] + " erased rows awaiting finalization and cannot be detached",
+                "partition " + partition_display + " of registered table " + table_display +
+                    " still has " + *marked[0][0] +
+                    " erased rows awaiting finalization and cannot be detached",
                 "Rows are marked by job(s) " + marked[0][1].value_or("") + ".",
                 "Restore them with privacy.restore(job_id, '" + table_display +
                     "') or wait until the jobs are finalized, then detach the partition.");
@@ -103,15 +109,17 @@ void refuse_detach_while_needed(Oid table, Oid partition, const std::string& par
   std::optional<holds::HoldInfo> hold = holds::hold_on_table(table);
   if (hold) {
     holds::report_blocked("DETACH PARTITION", hold->tenant_id, partition, *hold);
-    holds::raise_hold_error("DETACH of partition " + partition_display + " of registered table " + table_display,
-                            *hold);
+    holds::raise_hold_error(
+        "DETACH of partition " + partition_display + " of registered table " + table_display,
+        *hold);
   }
 }
 
 // A partition that left its registered table's tree: back to its previous RLS state, without the
 // hold triggers. It keeps the (empty) column privacy_erased_by, so it can be attached again.
 void release_detached(Oid table, Oid partition, bool had_rls, bool had_force_rls) {
-  bool exists = pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1::oid", {pg::oid_param(partition)})
+  bool exists = pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                                   {pg::oid_param(partition)})
                     .has_value();
   std::string display = pg::relation_display(partition);
   if (exists) {
@@ -119,7 +127,8 @@ void release_detached(Oid table, Oid partition, bool had_rls, bool had_force_rls
     softdelete::show_all_rows(qualified_name(partition), had_rls, had_force_rls);
     holds::detach_triggers(partition);
   }
-  pg::spi_execute("DELETE FROM privacy.registered_partitions WHERE relation = $1::oid", {pg::oid_param(partition)});
+  pg::spi_execute("DELETE FROM privacy.registered_partitions WHERE relation = $1::oid",
+                  {pg::oid_param(partition)});
   audit_partition("partition_detached", table, display, had_rls, had_force_rls);
 }
 
@@ -142,11 +151,12 @@ constexpr const char* kPartitionColumns =
 // A partition created or attached under a registered table: protected like its siblings.
 void protect_new(Oid table, const Partition& partition) {
   if (partition.kind == 'f') {
-    throw Error(sqlstate::kWrongObjectType,
-                "foreign table " + partition.display + " cannot be a partition of registered table " +
-                    pg::relation_display(table),
-                "Foreign tables have no row level security, so pg_privacy cannot hide their erased rows.",
-                "Keep the rows in a local partition, or unregister the table first.");
+    throw Error(
+        sqlstate::kWrongObjectType,
+        "foreign table " + partition.display + " cannot be a partition of registered table " +
+            pg::relation_display(table),
+        "Foreign tables have no row level security, so pg_privacy cannot hide their erased rows.",
+        "Keep the rows in a local partition, or unregister the table first.");
   }
   protect(table, partition);
   audit_partition("partition_added", table, partition.display, partition.rls, partition.force_rls);
@@ -184,13 +194,13 @@ std::vector<pg::SqlParam> tree_params(const std::vector<TreeMember>& members) {
 
 std::vector<Partition> partitions_of(Oid table) {
   std::vector<Partition> partitions;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           std::string("SELECT ") + kPartitionColumns +
-               "  FROM pg_catalog.pg_partition_tree($1::oid::pg_catalog.regclass) t"
-               "  JOIN pg_catalog.pg_class c ON c.oid = t.relid"
-               "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-               " WHERE t.level > 0 ORDER BY t.level, t.relid",
-           {pg::oid_param(table)})) {
+  for (const pg::TextRow& row :
+       pg::spi_query_rows(std::string("SELECT ") + kPartitionColumns +
+                              "  FROM pg_catalog.pg_partition_tree($1::oid::pg_catalog.regclass) t"
+                              "  JOIN pg_catalog.pg_class c ON c.oid = t.relid"
+                              "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                              " WHERE t.level > 0 ORDER BY t.level, t.relid",
+                          {pg::oid_param(table)})) {
     partitions.push_back(partition_from_row(row));
   }
   return partitions;
@@ -230,10 +240,10 @@ void follow_tree_changes(const std::vector<Oid>& changed) {
   refuse_inheritance(touched);
 
   std::vector<TreeMember> trees;
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT relation::oid::text FROM privacy.registered_tables"
-           " WHERE relation::oid = ANY ($1::oid[]) ORDER BY relation::oid",
-           {pg::oid_array_param(tops)})) {
+  for (const pg::TextRow& row :
+       pg::spi_query_rows("SELECT relation::oid::text FROM privacy.registered_tables"
+                          " WHERE relation::oid = ANY ($1::oid[]) ORDER BY relation::oid",
+                          {pg::oid_array_param(tops)})) {
     Oid table = pg::oid_from_text(row[0]);
     for (Oid relation : tree_of(table)) trees.push_back(TreeMember{table, relation});
   }
@@ -250,7 +260,8 @@ void follow_tree_changes(const std::vector<Oid>& changed) {
       " ORDER BY p.relation::oid",
       tree);
   for (const pg::TextRow& row : detached) {
-    release_detached(pg::oid_from_text(row[1]), pg::oid_from_text(row[0]), *row[2] == "true", *row[3] == "true");
+    release_detached(pg::oid_from_text(row[1]), pg::oid_from_text(row[0]), *row[2] == "true",
+                     *row[3] == "true");
   }
   std::vector<pg::TextRow> added = pg::spi_query_rows(
       std::string("SELECT m.table_oid::text, ") + kPartitionColumns +

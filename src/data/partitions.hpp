@@ -22,11 +22,11 @@ namespace privacy::partitions {
 // One partition as registration sees it.
 struct Partition {
   Oid relid = InvalidOid;
-  std::string qualified;  // "schema"."name", quoted
-  std::string display;    // regclass text, for messages
-  char kind = 'r';        // pg_class.relkind: 'r', 'p', or 'f' for a foreign table
-  bool rls = false;       // relrowsecurity now
-  bool force_rls = false; // relforcerowsecurity now
+  std::string qualified;   // "schema"."name", quoted
+  std::string display;     // regclass text, for messages
+  char kind = 'r';         // pg_class.relkind: 'r', 'p', or 'f' for a foreign table
+  bool rls = false;        // relrowsecurity now
+  bool force_rls = false;  // relforcerowsecurity now
 };
 
 // The relations of a table's partition tree: the table first, then every partition at every

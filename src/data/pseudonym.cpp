@@ -49,8 +49,9 @@ Oid secret_table_oid() {
 const std::string& installation_secret() {
   Oid table = secret_table_oid();
   if (!OidIsValid(table)) {
-    throw Error("55000", "the pg_privacy installation secret is missing", "",
-                "Reinstall the extension (DROP EXTENSION pg_privacy; CREATE EXTENSION pg_privacy).");
+    throw Error(
+        "55000", "the pg_privacy installation secret is missing", "",
+        "Reinstall the extension (DROP EXTENSION pg_privacy; CREATE EXTENSION pg_privacy).");
   }
   if (cached_secret.table == table && !cached_secret.bytes.empty()) return cached_secret.bytes;
   citus_node::refuse_on_worker_node("privacy._pseudonym");  // the coordinator's secret counts
@@ -74,7 +75,9 @@ void remove_secret_copy_on_worker_node() {
   pg::spi_execute("DELETE FROM privacy.installation_secret");
 }
 
-std::string of(const std::string& secret, const std::string& value) { return core::hmac_sha256_hex(secret, value); }
+std::string of(const std::string& secret, const std::string& value) {
+  return core::hmac_sha256_hex(secret, value);
+}
 
 }  // namespace privacy::pseudonym
 
@@ -87,11 +90,13 @@ using privacy::core::Error;
 PRIVACY_SQL_FUNCTION(privacy_random_bytes) {
   int32 count = PG_GETARG_INT32(0);
   if (count < 16 || count > 1024) {
-    throw Error(privacy::core::sqlstate::kInvalidParameter, "random byte count must be between 16 and 1024");
+    throw Error(privacy::core::sqlstate::kInvalidParameter,
+                "random byte count must be between 16 and 1024");
   }
   std::string buffer(static_cast<size_t>(count), '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(buffer.data()), count) != 1) {
-    throw Error(privacy::core::sqlstate::kInternalError, "OpenSSL RAND_bytes failed to produce a secret");
+    throw Error(privacy::core::sqlstate::kInternalError,
+                "OpenSSL RAND_bytes failed to produce a secret");
   }
   bytea* result = pg::pg_guard([&] {
     bytea* bytes = static_cast<bytea*>(palloc(VARHDRSZ + count));

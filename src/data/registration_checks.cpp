@@ -56,44 +56,54 @@ void require_registrable(Oid relid, const std::string& table) {
   std::vector<pg::TextRow> rows =
       pg::spi_query_rows(kRelationFacts, {pg::int8_param(static_cast<long long>(relid))});
   if (rows.empty()) {
-    throw Error(sqlstate::kUndefinedTable, "relation with OID " + std::to_string(relid) + " does not exist");
+    throw Error(sqlstate::kUndefinedTable,
+                "relation with OID " + std::to_string(relid) + " does not exist");
   }
   const pg::TextRow& facts = rows[0];
   const std::string& schema = *facts[1];
   if (*facts[7] == "true") {
-    throw Error(sqlstate::kInsufficientPrivilege,
-                "relation " + table + " is in system schema " + schema + " and cannot be registered", "",
-                "Register the application's own tables.");
+    throw Error(
+        sqlstate::kInsufficientPrivilege,
+        "relation " + table + " is in system schema " + schema + " and cannot be registered", "",
+        "Register the application's own tables.");
   }
   if (facts[3]) {
-    throw Error(sqlstate::kInsufficientPrivilege,
-                "table " + table + " belongs to extension " + *facts[3] + " and cannot be registered",
-                "The extension manages its tables (or their schema); pg_privacy must not change them.",
-                "Register the application's own tables.");
+    throw Error(
+        sqlstate::kInsufficientPrivilege,
+        "table " + table + " belongs to extension " + *facts[3] + " and cannot be registered",
+        "The extension manages its tables (or their schema); pg_privacy must not change them.",
+        "Register the application's own tables.");
   }
   std::string kind = kind_name(*facts[0]);
   if (!kind.empty()) {
-    std::string hint = *facts[0] == "f"
-                           ? "Foreign tables have no row level security: register the table where the rows are stored."
-                           : "Register the table that stores the rows.";
-    throw Error(sqlstate::kWrongObjectType, "relation " + table + " is a " + kind + ", not a table", "", hint);
+    std::string hint =
+        *facts[0] == "f"
+            ? "Foreign tables have no row level security: register the table where the rows are stored."
+            : "Register the table that stores the rows.";
+    throw Error(sqlstate::kWrongObjectType, "relation " + table + " is a " + kind + ", not a table",
+                "", hint);
   }
   if (facts[4]) {
-    throw Error(sqlstate::kWrongObjectType, "table " + table + " is a partition of " + *facts[4],
-                "pg_privacy protects a partitioned table together with all its partitions.",
-                "Register its partitioned table: privacy.register_table('" + *facts[4] + "', ...).");
+    throw Error(
+        sqlstate::kWrongObjectType, "table " + table + " is a partition of " + *facts[4],
+        "pg_privacy protects a partitioned table together with all its partitions.",
+        "Register its partitioned table: privacy.register_table('" + *facts[4] + "', ...).");
   }
   if (*facts[2] == "t") {
-    throw Error(sqlstate::kFeatureNotSupported, "table " + table + " is temporary and cannot be registered",
-                "Jobs run in background workers, which cannot see another session's temporary tables.",
-                "Register a permanent table.");
+    throw Error(
+        sqlstate::kFeatureNotSupported, "table " + table + " is temporary and cannot be registered",
+        "Jobs run in background workers, which cannot see another session's temporary tables.",
+        "Register a permanent table.");
   }
   if (facts[5] || facts[6]) {
-    std::string relation = facts[5] ? "it inherits from " + *facts[5] : *facts[6] + " inherits from it";
-    throw Error(sqlstate::kFeatureNotSupported,
-                "table " + table + " takes part in table inheritance (" + relation + ") and cannot be registered",
-                "Rows read through an inheritance parent are not filtered by the child's row level security.",
-                "Use declarative partitioning (PARTITION BY) instead: partitioned tables can be registered.");
+    std::string relation =
+        facts[5] ? "it inherits from " + *facts[5] : *facts[6] + " inherits from it";
+    throw Error(
+        sqlstate::kFeatureNotSupported,
+        "table " + table + " takes part in table inheritance (" + relation +
+            ") and cannot be registered",
+        "Rows read through an inheritance parent are not filtered by the child's row level security.",
+        "Use declarative partitioning (PARTITION BY) instead: partitioned tables can be registered.");
   }
 }
 
@@ -118,17 +128,23 @@ void require_owner_privileges(Oid relid, const std::string& table, const std::st
     std::string refused = "permission denied to " + action + " table " + table + ": ";
     std::string which = relation == table ? "it" : "its partition " + relation;
     if (*row[2] != "true") {
-      throw Error(sqlstate::kInsufficientPrivilege, refused + which + " is owned by " + owner,
-                  "pg_privacy changes the table as only its owner may (a column, policies, row level security, "
-                  "triggers); session user " + caller + " does not have the privileges of role " + owner + ".",
-                  "Let a member of role " + owner + " " + action + " it, or give the table an owner you belong to "
-                  "(ALTER TABLE " + relation + " OWNER TO ...).");
+      throw Error(
+          sqlstate::kInsufficientPrivilege, refused + which + " is owned by " + owner,
+          "pg_privacy changes the table as only its owner may (a column, policies, row level security, "
+          "triggers); session user " +
+              caller + " does not have the privileges of role " + owner + ".",
+          "Let a member of role " + owner + " " + action +
+              " it, or give the table an owner you belong to "
+              "(ALTER TABLE " +
+              relation + " OWNER TO ...).");
     }
     if (*row[3] != "true") {
       throw Error(sqlstate::kInsufficientPrivilege,
                   refused + "session user " + caller + " has no USAGE on schema " + *row[4] +
                       (relation == table ? "" : " of its partition " + relation),
-                  "", "GRANT USAGE ON SCHEMA " + pg::quote_ident(*row[4]) + " TO " + pg::quote_ident(caller) + ";");
+                  "",
+                  "GRANT USAGE ON SCHEMA " + pg::quote_ident(*row[4]) + " TO " +
+                      pg::quote_ident(caller) + ";");
     }
   }
 }

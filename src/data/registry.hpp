@@ -32,12 +32,14 @@ struct TableInfo {
   std::optional<Column> tenant;
   std::vector<Column> keys;  // in key order
   std::string on_erase;      // "delete" or "anonymize"
-  std::vector<std::pair<Column, std::string>> rules;  // anonymize rules other than 'keep', subject aside
+  std::vector<std::pair<Column, std::string>>
+      rules;  // anonymize rules other than 'keep', subject aside
   // What anonymization writes into the subject column: its rule, else 'hash' where the column
   // can hold the pseudonym, else 'null' where it is nullable; "" when none of them can apply
   // (an erase of such a table is refused at submission: docs/soft-delete.md).
   std::string subject_rule;
-  std::vector<std::string> exported_columns;  // live columns in table order, privacy_erased_by aside
+  std::vector<std::string>
+      exported_columns;  // live columns in table order, privacy_erased_by aside
 };
 
 // The registration of `relid`, or nullopt when it is not registered. Needs SPI (opens its own).
@@ -57,8 +59,10 @@ std::string subject_rule_refusal(const Column& subject, const std::string& rule)
 // Why an erase of `subject_id` of `tenant_id` cannot anonymize `table` (an 'anonymize' table
 // whose subject column takes no rule, or 'tombstone' without a usable tombstone for the tenant),
 // as a 55000 error naming the table and telling how to fix it; nullopt when it can, and when the
-// subject id is no value of the column's type (no row of the table can be the subject's). Needs SPI.
-std::optional<core::Error> anonymization_refusal(const TableInfo& table, const std::string& tenant_id,
+// subject id is no value of the column's type (no row of the table can be the subject's). Needs
+// SPI.
+std::optional<core::Error> anonymization_refusal(const TableInfo& table,
+                                                 const std::string& tenant_id,
                                                  const std::string& subject_id);
 
 // The tenant's tombstone subject id (privacy.configure_tenant(..., tombstone_subject => ...)).

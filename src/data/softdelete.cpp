@@ -46,10 +46,14 @@ void hide_erased_rows(const std::string& qualified, bool had_rls, bool had_force
   pg::spi_execute("ALTER TABLE " + qualified + " ENABLE ROW LEVEL SECURITY");
   pg::spi_execute("ALTER TABLE " + qualified + " FORCE ROW LEVEL SECURITY");
   if (had_rls && !had_force_rls) {
-    std::string message = "row level security of " + qualified + " is now FORCEd: its owner is subject to its policies too";
+    std::string message = "row level security of " + qualified +
+                          " is now FORCEd: its owner is subject to its policies too";
     pg::pg_guard([&] {
-      ereport(NOTICE, (errmsg("%s", message.c_str()),
-                       errdetail("An application connecting as the owner now sees only what the table's policies allow it.")));
+      ereport(
+          NOTICE,
+          (errmsg("%s", message.c_str()),
+           errdetail(
+               "An application connecting as the owner now sees only what the table's policies allow it.")));
     });
   }
 }
@@ -58,8 +62,10 @@ void show_all_rows(const std::string& qualified, bool had_rls, bool had_force_rl
   ddl_guard::OwnDdl own;
   pg::spi_execute("DROP POLICY IF EXISTS privacy_hide_erased ON " + qualified);
   if (!had_rls) pg::spi_execute("DROP POLICY IF EXISTS privacy_passthrough ON " + qualified);
-  pg::spi_execute("ALTER TABLE " + qualified + (had_force_rls ? " FORCE" : " NO FORCE") + " ROW LEVEL SECURITY");
-  pg::spi_execute("ALTER TABLE " + qualified + (had_rls ? " ENABLE" : " DISABLE") + " ROW LEVEL SECURITY");
+  pg::spi_execute("ALTER TABLE " + qualified + (had_force_rls ? " FORCE" : " NO FORCE") +
+                  " ROW LEVEL SECURITY");
+  pg::spi_execute("ALTER TABLE " + qualified + (had_rls ? " ENABLE" : " DISABLE") +
+                  " ROW LEVEL SECURITY");
 }
 
 }  // namespace privacy::softdelete
@@ -81,17 +87,21 @@ std::string relation_text(Oid relation) {
 // (or the one asked for); after it only those a legal hold keeps from finalization, the tables a
 // hold covers and the registered tables they reference (docs/legal-holds.md, "Holds and recovery
 // windows"). Throws 55000 when there is none.
-std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs::Job& job, Oid relation) {
+std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs::Job& job,
+                                                            Oid relation) {
   using privacy::core::FinalizationState;
   std::string name = "job " + std::to_string(job.id);
   if (job.kind != privacy::core::JobKind::Erase || !privacy::core::is_stopped(job.state.status)) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                name + " is a " + std::string(privacy::core::to_string(job.state.status)) + " " +
-                    std::string(privacy::core::to_string(job.kind)) +
-                    " job; only erase jobs that stopped (completed, cancelled or failed) can be restored",
-                "", job.state.status == privacy::core::JobStatus::Processing || job.state.status == privacy::core::JobStatus::Approved
-                        ? "Cancel it with privacy.cancel; its marked rows can be restored once it stops."
-                        : "Only the rows an erase marked can be restored.");
+    throw Error(
+        sqlstate::kObjectNotInPrerequisiteState,
+        name + " is a " + std::string(privacy::core::to_string(job.state.status)) + " " +
+            std::string(privacy::core::to_string(job.kind)) +
+            " job; only erase jobs that stopped (completed, cancelled or failed) can be restored",
+        "",
+        job.state.status == privacy::core::JobStatus::Processing ||
+                job.state.status == privacy::core::JobStatus::Approved
+            ? "Cancel it with privacy.cancel; its marked rows can be restored once it stops."
+            : "Only the rows an erase marked can be restored.");
   }
   bool finalized = job.state.finalization == FinalizationState::Finalized ||
                    job.state.finalization == FinalizationState::FinalizedWithErrors;
@@ -106,23 +116,29 @@ std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs:
   for (Oid candidate : candidates) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(candidate);
     if (!table) {
-      throw Error(sqlstate::kInvalidParameter, "relation " + relation_text(candidate) + " is not registered", "",
+      throw Error(sqlstate::kInvalidParameter,
+                  "relation " + relation_text(candidate) + " is not registered", "",
                   "SELECT relation FROM privacy.registered_tables lists the registered tables.");
     }
     if ((!job.window_closed && !finalized) || kept.count(candidate)) tables.push_back(*table);
   }
-  if (!tables.empty() || (relation == InvalidOid && !job.window_closed && !finalized)) return tables;
+  if (!tables.empty() || (relation == InvalidOid && !job.window_closed && !finalized))
+    return tables;
   if (finalized) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
                 name + " was finalized; its rows are gone for good" +
-                    (job.state.finalization == FinalizationState::FinalizedWithErrors ? " (but for its flagged items)" : ""),
+                    (job.state.finalization == FinalizationState::FinalizedWithErrors
+                         ? " (but for its flagged items)"
+                         : ""),
                 "", "");
   }
-  throw Error(sqlstate::kObjectNotInPrerequisiteState,
-              name + " can no longer be restored" + (relation != InvalidOid ? " in " + relation_text(relation) : std::string()) +
-                  ": its recovery window closed at " + job.recoverable_until.value_or("?"),
-              "After the window, only rows a legal hold kept from finalization can be restored.",
-              "Lengthen the window for future jobs with privacy.configure_tenant(..., recovery_window => ...).");
+  throw Error(
+      sqlstate::kObjectNotInPrerequisiteState,
+      name + " can no longer be restored" +
+          (relation != InvalidOid ? " in " + relation_text(relation) : std::string()) +
+          ": its recovery window closed at " + job.recoverable_until.value_or("?"),
+      "After the window, only rows a legal hold kept from finalization can be restored.",
+      "Lengthen the window for future jobs with privacy.configure_tenant(..., recovery_window => ...).");
 }
 
 }  // namespace
@@ -137,22 +153,24 @@ PRIVACY_SQL_FUNCTION(privacy_restore) {
   Oid relation = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
   std::optional<std::string> keys;
   if (!PG_ARGISNULL(2)) {
-    keys = pg::pg_guard([&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(2))); });
+    keys = pg::pg_guard(
+        [&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(2))); });
   }
   pg::SpiConnection spi;
   if (keys && relation == InvalidOid) {
-    throw Error(sqlstate::kInvalidParameter, "restoring chosen keys needs the relation they belong to", "",
+    throw Error(sqlstate::kInvalidParameter,
+                "restoring chosen keys needs the relation they belong to", "",
                 "Pass relation => 'the_table' together with keys.");
   }
-  privacy::jobs::Job job =
-      privacy::jobs::load_for_caller(job_id, privacy::jobs::Lock::ForUpdate, std::string("decide"), "privacy.restore");
+  privacy::jobs::Job job = privacy::jobs::load_for_caller(job_id, privacy::jobs::Lock::ForUpdate,
+                                                          std::string("decide"), "privacy.restore");
   long long total = 0;
   std::string per_relation;
   for (const privacy::registry::TableInfo& table : restorable_tables(job, relation)) {
     long long count = privacy::batch::restore_rows(job, table, keys);
     total += count;
-    per_relation += (per_relation.empty() ? "" : ", ") + privacy::core::json_string(table.display) + ": " +
-                    std::to_string(count);
+    per_relation += (per_relation.empty() ? "" : ", ") + privacy::core::json_string(table.display) +
+                    ": " + std::to_string(count);
   }
   std::string detail = "{\"rows\": " + std::to_string(total) + ", \"relations\": {" + per_relation +
                        "}, \"selected_keys\": " + (keys ? "true" : "false") +

@@ -52,12 +52,13 @@ Cursor Cursor::parse(const std::optional<std::string>& json, const std::string& 
   if (head[0][0] != phase) return cursor;
   cursor.rows = std::stoll(*head[0][1]);
   cursor.failed = std::stoll(*head[0][2]);
-  for (const pg::TextRow& row : pg::spi_query_rows(
-           "SELECT r.key, NULLIF(r.value OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
-           "       COALESCE((r.value OPERATOR(pg_catalog.->>) 'done')::pg_catalog.bool, false)::pg_catalog.text"
-           "  FROM pg_catalog.jsonb_each(COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'relations',"
-           "                                      '{}'::pg_catalog.jsonb)) r",
-           {pg::text_param(*json)})) {
+  for (
+      const pg::TextRow& row : pg::spi_query_rows(
+          "SELECT r.key, NULLIF(r.value OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
+          "       COALESCE((r.value OPERATOR(pg_catalog.->>) 'done')::pg_catalog.bool, false)::pg_catalog.text"
+          "  FROM pg_catalog.jsonb_each(COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'relations',"
+          "                                      '{}'::pg_catalog.jsonb)) r",
+          {pg::text_param(*json)})) {
     cursor.relations[oid_of(*row[0])] = Position{row[1], *row[2] == "true"};
   }
   return cursor;
@@ -67,11 +68,13 @@ std::string Cursor::to_json() const {
   std::string out = "{\"phase\": \"" + phase + "\", \"relations\": {";
   bool first = true;
   for (const auto& [relation, position] : relations) {
-    out += std::string(first ? "" : ", ") + "\"" + std::to_string(relation) + "\": {\"after\": " +
-           position.after.value_or("null") + ", \"done\": " + (position.done ? "true" : "false") + "}";
+    out += std::string(first ? "" : ", ") + "\"" + std::to_string(relation) +
+           "\": {\"after\": " + position.after.value_or("null") +
+           ", \"done\": " + (position.done ? "true" : "false") + "}";
     first = false;
   }
-  return out + "}, \"rows\": " + std::to_string(rows) + ", \"failed\": " + std::to_string(failed) + "}";
+  return out + "}, \"rows\": " + std::to_string(rows) + ", \"failed\": " + std::to_string(failed) +
+         "}";
 }
 
 void Walk::start(const jobs::Job& job, bool from_scratch) {
@@ -125,12 +128,13 @@ Step Walk::step(const jobs::Job& job, RelationAction& action, int limit) {
       continue;
     }
     if (holds_ != HoldPolicy::Ignore) {
-      citus_tables::require_verified(relation, table->display,
-                                     std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id));
+      citus_tables::require_verified(
+          relation, table->display,
+          std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id));
       std::optional<holds::HoldInfo> hold = holds::find_hold(job.tenant_id, job.subject, relation);
       if (hold && holds_ == HoldPolicy::Fail) {
-        std::string what = std::string(core::to_string(job.kind)) + " job " + std::to_string(job.id) + " on " +
-                           table->display;
+        std::string what = std::string(core::to_string(job.kind)) + " job " +
+                           std::to_string(job.id) + " on " + table->display;
         holds::report_blocked(what, job.tenant_id, relation, *hold);
         holds::raise_hold_error(what, *hold);
       }

@@ -60,10 +60,11 @@ class RelationAction {
  public:
   virtual ~RelationAction() = default;
   // Items left in `table` after `after` (everything when nullopt).
-  virtual long long count(const registry::TableInfo& table, const std::optional<std::string>& after) = 0;
+  virtual long long count(const registry::TableInfo& table,
+                          const std::optional<std::string>& after) = 0;
   // One batch of at most `limit` items after `after`.
-  virtual batch::BatchResult run(const registry::TableInfo& table, const std::optional<std::string>& after,
-                                 int limit) = 0;
+  virtual batch::BatchResult run(const registry::TableInfo& table,
+                                 const std::optional<std::string>& after, int limit) = 0;
   // Called before the first batch of a relation in a run, and after its last (the export opens
   // and closes the table's part of the document).
   virtual void enter(const registry::TableInfo&) {}

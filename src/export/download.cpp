@@ -44,11 +44,12 @@ struct StoredFile {
 };
 
 [[noreturn]] void raise_expired(long long job_id, const std::string& expired_at) {
-  throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                    "export of job " + std::to_string(job_id) + " expired at " + expired_at,
-                    "Export files are deleted when their time to live (privacy.export_ttl, or the "
-                    "tenant's export_ttl) runs out.",
-                    "Request a new export with privacy.request_export(tenant_id, subject_id, reason).");
+  throw core::Error(
+      core::sqlstate::kObjectNotInPrerequisiteState,
+      "export of job " + std::to_string(job_id) + " expired at " + expired_at,
+      "Export files are deleted when their time to live (privacy.export_ttl, or the "
+      "tenant's export_ttl) runs out.",
+      "Request a new export with privacy.request_export(tenant_id, subject_id, reason).");
 }
 
 // Why there is no file to hand out for an export job: expired (when the file row is gone, the
@@ -62,15 +63,17 @@ struct StoredFile {
       {int8_param(job_id)});
   if (expired_at) raise_expired(job_id, *expired_at);
   if (status != "completed") {
-    throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                      "export of job " + std::to_string(job_id) + " is not ready: the job is " + status,
-                      "",
-                      "Wait until the job is completed: SELECT status, processed_items, total_items "
-                      "FROM privacy.jobs WHERE id = " + std::to_string(job_id) + ";");
+    throw core::Error(
+        core::sqlstate::kObjectNotInPrerequisiteState,
+        "export of job " + std::to_string(job_id) + " is not ready: the job is " + status, "",
+        "Wait until the job is completed: SELECT status, processed_items, total_items "
+        "FROM privacy.jobs WHERE id = " +
+            std::to_string(job_id) + ";");
   }
-  throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                    "export of job " + std::to_string(job_id) + " has no stored file", "",
-                    "Request a new export with privacy.request_export(tenant_id, subject_id, reason).");
+  throw core::Error(
+      core::sqlstate::kObjectNotInPrerequisiteState,
+      "export of job " + std::to_string(job_id) + " has no stored file", "",
+      "Request a new export with privacy.request_export(tenant_id, subject_id, reason).");
 }
 
 // Checks that job_id is an export whose file can be handed out, and audits the download.
@@ -84,7 +87,8 @@ StoredFile open_for_download(long long job_id, const char* format) {
                       "List export jobs with: SELECT id, status, finished_at FROM privacy.jobs "
                       "WHERE kind = 'export' ORDER BY id;");
   }
-  tenant_scope::require(*jobs[0][2], std::string("decide"), "download of export job " + std::to_string(job_id));
+  tenant_scope::require(*jobs[0][2], std::string("decide"),
+                        "download of export job " + std::to_string(job_id));
   const std::string& kind = *jobs[0][0];
   const std::string& status = *jobs[0][1];
   if (kind != "export") {
@@ -103,8 +107,9 @@ StoredFile open_for_download(long long job_id, const char* format) {
   StoredFile stored{job_id, file.int8(0), file.text(1), file.int4(2)};
   audit::append(audit::Entry{
       "export_downloaded", *jobs[0][2], job_id, *jobs[0][3], "ok",
-      *pg::spi_query_text("SELECT jsonb_build_object('format', $1, 'size_bytes', $2::bigint, 'sha256', $3)::text",
-                          {text_param(format), int8_param(stored.size_bytes), text_param(stored.sha256)}),
+      *pg::spi_query_text(
+          "SELECT jsonb_build_object('format', $1, 'size_bytes', $2::bigint, 'sha256', $3)::text",
+          {text_param(format), int8_param(stored.size_bytes), text_param(stored.sha256)}),
       std::nullopt});
   return stored;
 }
@@ -115,18 +120,20 @@ StoredFile open_for_download(long long job_id, const char* format) {
 // the one in which open_for_download found the file. A download spans many calls; this way it
 // reads one consistent file even if the file expires and is deleted meanwhile.
 Datum fetch_chunk(long long job_id, int seq) {
-  uint64 found = pg::spi_execute(
-      "SELECT data FROM privacy.export_file_chunks WHERE job_id = $1 AND seq = $2",
-      {int8_param(job_id), int8_param(static_cast<long long>(seq))}, true);
+  uint64 found =
+      pg::spi_execute("SELECT data FROM privacy.export_file_chunks WHERE job_id = $1 AND seq = $2",
+                      {int8_param(job_id), int8_param(static_cast<long long>(seq))}, true);
   if (found != 1) {
-    throw core::Error(core::sqlstate::kInternalError,
-                      "export of job " + std::to_string(job_id) + " is missing chunk " + std::to_string(seq));
+    throw core::Error(
+        core::sqlstate::kInternalError,
+        "export of job " + std::to_string(job_id) + " is missing chunk " + std::to_string(seq));
   }
   return pg::pg_guard([&] {
     bool is_null = false;
     Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
     // Chunks are stored out of line (TOAST): fetch the bytes before copying them out.
-    struct varlena* bytes = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
+    struct varlena* bytes =
+        pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
     Datum copy = SPI_datumTransfer(PointerGetDatum(bytes), false, -1);
     SPI_freetuptable(SPI_tuptable);
     return copy;
@@ -139,9 +146,9 @@ Datum fetch_chunk(long long job_id, int seq) {
 struct Download {
   long long job_id;
   int chunks;
-  int next_seq;             // the chunk the next call reads
-  core::PemEncoder pem;     // download_export only: the base64 remainder between chunks
-  bool pem_finished;        // download_export only: the END line is out
+  int next_seq;          // the chunk the next call reads
+  core::PemEncoder pem;  // download_export only: the base64 remainder between chunks
+  bool pem_finished;     // download_export only: the END line is out
 };
 static_assert(std::is_trivially_destructible_v<Download>, "see the comment above Download");
 
@@ -178,7 +185,8 @@ Datum end_of_set(FunctionCallInfo fcinfo, FuncCallContext* context) {
 std::string encode_next_chunk(Download& download) {
   Datum chunk = fetch_chunk(download.job_id, download.next_seq++);
   bytea* data = reinterpret_cast<bytea*>(DatumGetPointer(chunk));
-  std::string lines = download.pem.update(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
+  std::string lines =
+      download.pem.update(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
   pg::pg_guard([&] { pfree(data); });
   return lines;
 }
@@ -216,7 +224,8 @@ void expire_export_files() {
       {}, false);
   for (const pg::TextRow& row : expired) {
     long long job_id = row.int8(0);
-    uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)});
+    uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1",
+                                    {int8_param(job_id)});
     pg::spi_execute("DELETE FROM privacy.export_files WHERE job_id = $1", {int8_param(job_id)});
     audit::append(audit::Entry{
         "export_expired", *row[1], job_id, *row[2], "ok",
@@ -236,11 +245,13 @@ void expire_export_files() {
       {}, false);
   for (const pg::TextRow& row : abandoned) {
     long long job_id = row.int8(0);
-    uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1", {int8_param(job_id)});
+    uint64 chunks = pg::spi_execute("DELETE FROM privacy.export_file_chunks WHERE job_id = $1",
+                                    {int8_param(job_id)});
     audit::append(audit::Entry{
         "export_expired", *row[1], job_id, *row[2], "ok",
-        *pg::spi_query_text("SELECT jsonb_build_object('partial', true, 'job_status', $1, 'chunks', $2::bigint)::text",
-                            {text_param(*row[3]), int8_param(static_cast<long long>(chunks))}),
+        *pg::spi_query_text(
+            "SELECT jsonb_build_object('partial', true, 'job_status', $1, 'chunks', $2::bigint)::text",
+            {text_param(*row[3]), int8_param(static_cast<long long>(chunks))}),
         std::nullopt});
   }
 }
@@ -260,7 +271,8 @@ PRIVACY_SQL_FUNCTION(privacy_download_export) {
     row = exports::next_pem_row(download);
   }
   if (!row) return exports::end_of_set(fcinfo, context);
-  Datum text = pg::pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(row->data(), row->size())); });
+  Datum text = pg::pg_guard(
+      [&] { return PointerGetDatum(cstring_to_text_with_len(row->data(), row->size())); });
   SRF_RETURN_NEXT(context, text);
 }
 

@@ -4,7 +4,8 @@
 // Data flow, one batch at a time (the job loop calls begin / run_batch / finish; the relations
 // come in the order of the one relation walk, data/walk.hpp: children before parents):
 //
-//   batch::read_batch (<= limit rows, keyset)  ->  ExportDocument (JSON framing)  ->  CmsEnvelopeWriter
+//   batch::read_batch (<= limit rows, keyset)  ->  ExportDocument (JSON framing)  ->
+//   CmsEnvelopeWriter
 //     (AES-256-GCM, one key copy per recipient)  ->  ChunkBuffer (1 MB chunks + SHA-256)
 //     ->  INSERT INTO privacy.export_file_chunks, in the batch's own transaction.
 //
@@ -102,8 +103,9 @@ pg::SqlParam bytea_param(std::string_view bytes) {
 
 void store_chunk(long long job_id, int seq, std::string_view chunk) {
   pg::SpiConnection spi;  // the chunk's palloc'd copy is freed when this closes
-  pg::spi_execute("INSERT INTO privacy.export_file_chunks (job_id, seq, data) VALUES ($1, $2, $3)",
-                  {int8_param(job_id), int8_param(static_cast<long long>(seq)), bytea_param(chunk)});
+  pg::spi_execute(
+      "INSERT INTO privacy.export_file_chunks (job_id, seq, data) VALUES ($1, $2, $3)",
+      {int8_param(job_id), int8_param(static_cast<long long>(seq)), bytea_param(chunk)});
 }
 
 // The export's action in each relation: its part of the document, the subject's rows in key order.
@@ -113,13 +115,14 @@ class ReadAction final : public walk::RelationAction {
     job_ = job;
     document_ = document;
   }
-  long long count(const registry::TableInfo& table, const std::optional<std::string>& after) override {
+  long long count(const registry::TableInfo& table,
+                  const std::optional<std::string>& after) override {
     return batch::count_rows(job_, table, batch::Operation::Read, after);
   }
   batch::BatchResult run(const registry::TableInfo& table, const std::optional<std::string>& after,
                          int limit) override {
-    batch::BatchResult result =
-        batch::read_batch(job_, table, after, limit, [&](std::string_view row) { document_->add_row(row); });
+    batch::BatchResult result = batch::read_batch(
+        job_, table, after, limit, [&](std::string_view row) { document_->add_row(row); });
     rows_.back().second += result.processed;
     return result;
   }
@@ -164,11 +167,13 @@ jobs::RunStart ExportExecutor::begin(const jobs::Job& job) {
   pg::SpiConnection spi;
   recipients_ = load_active_recipients();
   uint64 stale_chunks = pg::spi_execute(
-      "DELETE FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1", {int8_param(job.id)});
-  uint64 stale_files = pg::spi_execute(
-      "DELETE FROM privacy.export_files WHERE job_id OPERATOR(pg_catalog.=) $1", {int8_param(job.id)});
-  bool restart = job.cursor_json.has_value() || job.processed_items > 0 || stale_chunks > 0 ||
-                 stale_files > 0;
+      "DELETE FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1",
+      {int8_param(job.id)});
+  uint64 stale_files =
+      pg::spi_execute("DELETE FROM privacy.export_files WHERE job_id OPERATOR(pg_catalog.=) $1",
+                      {int8_param(job.id)});
+  bool restart =
+      job.cursor_json.has_value() || job.processed_items > 0 || stale_chunks > 0 || stale_files > 0;
 
   std::vector<std::string> pems;
   for (const Recipient& recipient : recipients_) pems.push_back(recipient.certificate_pem);
@@ -177,7 +182,8 @@ jobs::RunStart ExportExecutor::begin(const jobs::Job& job) {
       kChunkBytes, [job_id](int seq, std::string_view chunk) { store_chunk(job_id, seq, chunk); });
   core::ChunkBuffer* chunk_sink = chunks_.get();
   writer_ = std::make_unique<core::CmsEnvelopeWriter>(
-      pems, [chunk_sink](const unsigned char* data, size_t size) { chunk_sink->append(data, size); });
+      pems,
+      [chunk_sink](const unsigned char* data, size_t size) { chunk_sink->append(data, size); });
   core::CmsEnvelopeWriter* writer = writer_.get();
   document_ = std::make_unique<core::ExportDocument>(
       [writer](std::string_view piece) { writer->write(piece); });
@@ -194,11 +200,11 @@ jobs::RunStart ExportExecutor::begin(const jobs::Job& job) {
 // transaction was rolled back after the stream had moved on (or another run touched the job),
 // continuing would store a corrupt file: fail instead, and the next run starts over.
 void ExportExecutor::check_stream_in_step(long long job_id) const {
-  long long stored = pg::spi_query_int8(
-      "SELECT pg_catalog.count(*) FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1",
-      {int8_param(job_id)},
-      false /* not read-only: see this transaction's own inserts */)
-                         .value_or(0);
+  long long stored =
+      pg::spi_query_int8(
+          "SELECT pg_catalog.count(*) FROM privacy.export_file_chunks WHERE job_id OPERATOR(pg_catalog.=) $1",
+          {int8_param(job_id)}, false /* not read-only: see this transaction's own inserts */)
+          .value_or(0);
   if (stored != chunks_->chunks_written()) {
     throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
                       "export of job " + std::to_string(job_id) +
@@ -222,8 +228,8 @@ std::string ExportExecutor::cursor_json() const {
   std::string out = "{\"restart\": \"an export always starts over\", \"tables_started\": " +
                     std::to_string(action_.rows().size());
   if (!action_.rows().empty()) {
-    out += ", \"table\": " + core::json_string(action_.rows().back().first) + ", \"rows_done\": " +
-           std::to_string(action_.rows().back().second);
+    out += ", \"table\": " + core::json_string(action_.rows().back().first) +
+           ", \"rows_done\": " + std::to_string(action_.rows().back().second);
   }
   return out + ", \"bytes_out\": " + std::to_string(chunks_->total_bytes()) + "}";
 }
@@ -232,7 +238,8 @@ std::string ExportExecutor::finish(const jobs::Job& job) {
   pg::SpiConnection spi;
   check_stream_in_step(job.id);
   if (!finished_) {
-    throw core::Error(core::sqlstate::kInternalError, "export finish() called before every table was read");
+    throw core::Error(core::sqlstate::kInternalError,
+                      "export finish() called before every table was read");
   }
   document_->finish();
   writer_->finish();
@@ -243,17 +250,18 @@ std::string ExportExecutor::finish(const jobs::Job& job) {
       "   FROM privacy.tenant_settings($5::pg_catalog.text) AS s"
       " RETURNING expires_at::pg_catalog.text",
       {int8_param(job.id), int8_param(static_cast<long long>(chunks_->total_bytes())),
-       text_param(chunks_->sha256_hex()), int8_param(static_cast<long long>(chunks_->chunks_written())),
-       text_param(job.tenant_id)},
+       text_param(chunks_->sha256_hex()),
+       int8_param(static_cast<long long>(chunks_->chunks_written())), text_param(job.tenant_id)},
       false);
   std::string result = result_json(job, *expires_at);
   std::vector<std::string> names;
   for (const Recipient& recipient : recipients_) names.push_back(recipient.name);
   audit::append(audit::Entry{
       "export_created", job.tenant_id, job.id, job.target_id, "ok",
-      *pg::spi_query_text("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.-) 'download'"
-                          " OPERATOR(pg_catalog.-) 'decrypt' OPERATOR(pg_catalog.-) 'check')::pg_catalog.text",
-                          {text_param(result)}),
+      *pg::spi_query_text(
+          "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.-) 'download'"
+          " OPERATOR(pg_catalog.-) 'decrypt' OPERATOR(pg_catalog.-) 'check')::pg_catalog.text",
+          {text_param(result)}),
       std::nullopt});
   return result;
 }
@@ -271,7 +279,8 @@ std::string ExportExecutor::result_json(const jobs::Job& job, const std::string&
   tables += "]";
   std::string recipients = "[";
   for (size_t i = 0; i < recipients_.size(); ++i) {
-    recipients += (i ? ", " : "") + std::string("{\"name\": ") + core::json_string(recipients_[i].name) +
+    recipients += (i ? ", " : "") + std::string("{\"name\": ") +
+                  core::json_string(recipients_[i].name) +
                   ", \"fingerprint\": " + core::json_string(recipients_[i].fingerprint) + "}";
   }
   recipients += "]";
@@ -282,14 +291,15 @@ std::string ExportExecutor::result_json(const jobs::Job& job, const std::string&
       " 'sha256', $2, 'chunks', $3::pg_catalog.int4, 'rows', $4::pg_catalog.int8, 'tables', $5::pg_catalog.jsonb,"
       " 'recipients', $6::pg_catalog.jsonb, 'expires_at', $7::pg_catalog.timestamptz,"
       " 'download', $8, 'decrypt', $9, 'check', $10)::pg_catalog.text",
-      {int8_param(static_cast<long long>(chunks_->total_bytes())), text_param(chunks_->sha256_hex()),
+      {int8_param(static_cast<long long>(chunks_->total_bytes())),
+       text_param(chunks_->sha256_hex()),
        int8_param(static_cast<long long>(chunks_->chunks_written())), int8_param(rows),
        text_param(tables), text_param(recipients), text_param(expires_at),
        text_param("psql -Atc \"select privacy.download_export(" + id + ")\" > " + pem),
        text_param("openssl cms -decrypt -inform PEM -in " + pem +
                   " -inkey YOUR_KEY.pem -recip YOUR_CERT.pem -out export-" + id +
-                  ".json || { echo 'decryption failed: do not use export-" + id + ".json'; rm -f export-" +
-                  id + ".json; }"),
+                  ".json || { echo 'decryption failed: do not use export-" + id +
+                  ".json'; rm -f export-" + id + ".json; }"),
        text_param("grep -v -- ----- " + pem + " | base64 -d | sha256sum   # must print " +
                   chunks_->sha256_hex())});
 }

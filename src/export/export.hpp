@@ -1,7 +1,7 @@
 // Encrypted data exports (docs/exports.md).
 //
-// The export job itself is an executor (src/export/export.cpp, registered for JobKind::Export); files
-// are read back by privacy.download_export / privacy.export_chunks and expired by a launcher
+// The export job itself is an executor (src/export/export.cpp, registered for JobKind::Export);
+// files are read back by privacy.download_export / privacy.export_chunks and expired by a launcher
 // step (src/export/download.cpp). This header is what other features need from exports.
 #pragma once
 

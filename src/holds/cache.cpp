@@ -27,15 +27,15 @@ namespace {
 
 struct CachedHold {
   HoldInfo info;
-  Oid relation;          // table holds: the table
+  Oid relation;  // table holds: the table
   bool expires;
   TimestampTz expires_at;
 };
 
 struct HoldCache {
   bool valid = false;
-  uint64 generation = 0;            // shared generation the copy was read at
-  LocalTransactionId lxid = 0;      // statement key (no shared memory, or own changes)
+  uint64 generation = 0;        // shared generation the copy was read at
+  LocalTransactionId lxid = 0;  // statement key (no shared memory, or own changes)
   TimestampTz statement_start = 0;
   CommandId command_id = 0;
   TimestampTz earliest_expiry = DT_NOEND;
@@ -92,7 +92,8 @@ RawHolds read_active_holds(TimestampTz now, Oid table_oid) {
   Relation table = table_open(table_oid, AccessShareLock);
   TupleDesc desc = RelationGetDescr(table);
   const int id_col = column_number(desc, "id"), scope_col = column_number(desc, "scope"),
-            scope_id_col = column_number(desc, "scope_id"), tenant_col = column_number(desc, "tenant_id"),
+            scope_id_col = column_number(desc, "scope_id"),
+            tenant_col = column_number(desc, "tenant_id"),
             reason_col = column_number(desc, "reason"), by_col = column_number(desc, "created_by"),
             at_col = column_number(desc, "created_at"), active_col = column_number(desc, "active"),
             expires_col = column_number(desc, "expires_at"),
@@ -126,7 +127,8 @@ RawHolds read_active_holds(TimestampTz now, Oid table_oid) {
     row.tenant_id = text_column(tuple, desc, tenant_col);
     row.reason = text_column(tuple, desc, reason_col);
     row.created_by = text_column(tuple, desc, by_col);
-    row.created_at = pstrdup(timestamptz_to_str(DatumGetTimestampTz(heap_getattr(tuple, at_col, desc, &isnull))));
+    row.created_at = pstrdup(
+        timestamptz_to_str(DatumGetTimestampTz(heap_getattr(tuple, at_col, desc, &isnull))));
     row.block_updates = DatumGetBool(heap_getattr(tuple, updates_col, desc, &isnull));
     row.expires = expires;
     row.expires_at = expires ? DatumGetTimestampTz(expires_at) : DT_NOEND;
@@ -147,7 +149,8 @@ void set_statement_key() {
 }
 
 bool same_statement() {
-  return cache.lxid == MyProc->lxid && cache.statement_start == GetCurrentStatementStartTimestamp() &&
+  return cache.lxid == MyProc->lxid &&
+         cache.statement_start == GetCurrentStatementStartTimestamp() &&
          cache.command_id == GetCurrentCommandId(false);
 }
 
@@ -195,8 +198,9 @@ void reload() {
     raw = pg::pg_guard([&] {
       MemoryContext previous = MemoryContextSwitchTo(scratch);
       // A worker node without a placement has no hold to read.
-      RawHolds rows = replica && !OidIsValid(*replica) ? RawHolds{nullptr, 0}
-                                                       : read_active_holds(now, replica.value_or(InvalidOid));
+      RawHolds rows = replica && !OidIsValid(*replica)
+                          ? RawHolds{nullptr, 0}
+                          : read_active_holds(now, replica.value_or(InvalidOid));
       MemoryContextSwitchTo(previous);
       return rows;
     });
@@ -209,15 +213,20 @@ void reload() {
   cache = HoldCache{};
   for (int i = 0; i < raw.count; ++i) {
     const RawHold& row = raw.rows[i];
-    CachedHold hold{HoldInfo{row.id, row.scope, row.scope_id,
-                             row.tenant_id ? std::optional<std::string>(row.tenant_id) : std::nullopt,
-                             row.reason, row.created_by, row.created_at, row.block_updates},
-                    row.relation, row.expires, row.expires_at};
+    CachedHold hold{
+        HoldInfo{row.id, row.scope, row.scope_id,
+                 row.tenant_id ? std::optional<std::string>(row.tenant_id) : std::nullopt,
+                 row.reason, row.created_by, row.created_at, row.block_updates},
+        row.relation, row.expires, row.expires_at};
     size_t index = cache.holds.size();
-    if (hold.expires && hold.expires_at < cache.earliest_expiry) cache.earliest_expiry = hold.expires_at;
-    if (hold.info.scope == "tenant") cache.tenant_holds[hold.info.scope_id].push_back(index);
-    else if (hold.info.scope == "subject") cache.subject_holds[hold.info.scope_id].push_back(index);
-    else if (OidIsValid(hold.relation)) cache.table_holds[hold.relation].push_back(index);
+    if (hold.expires && hold.expires_at < cache.earliest_expiry)
+      cache.earliest_expiry = hold.expires_at;
+    if (hold.info.scope == "tenant")
+      cache.tenant_holds[hold.info.scope_id].push_back(index);
+    else if (hold.info.scope == "subject")
+      cache.subject_holds[hold.info.scope_id].push_back(index);
+    else if (OidIsValid(hold.relation))
+      cache.table_holds[hold.relation].push_back(index);
     cache.holds.push_back(std::move(hold));
   }
   MemoryContextDelete(scratch);
@@ -250,9 +259,8 @@ const std::vector<Oid>& relations_a_table_hold_may_name(Oid relation) {
   }
   auto found = memo.by_relation.find(relation);
   if (found != memo.by_relation.end()) return found->second;
-  List* ancestors = pg::pg_guard([&] {
-    return get_rel_relispartition(relation) ? get_partition_ancestors(relation) : NIL;
-  });
+  List* ancestors = pg::pg_guard(
+      [&] { return get_rel_relispartition(relation) ? get_partition_ancestors(relation) : NIL; });
   std::vector<Oid> relations{relation};
   for (int i = 0; i < list_length(ancestors); ++i) relations.push_back(list_nth_oid(ancestors, i));
   return memo.by_relation.emplace(relation, std::move(relations)).first->second;
@@ -325,7 +333,8 @@ std::optional<HoldInfo> covering_hold(const HoldTarget& target) {
       }
     }
   }
-  // Table holds: the table (or a partitioned table above it), possibly limited to one tenant's rows.
+  // Table holds: the table (or a partitioned table above it), possibly limited to one tenant's
+  // rows.
   if (OidIsValid(target.relation) && !cache.table_holds.empty()) {
     for (Oid held : relations_a_table_hold_may_name(target.relation)) {
       auto found = cache.table_holds.find(held);
@@ -347,7 +356,8 @@ RelationHolds holds_for_relation(Oid relation) {
   std::vector<Oid> held_relations;
   if (!cache.table_holds.empty()) held_relations = relations_a_table_hold_may_name(relation);
   auto names_this_relation = [&](const CachedHold& hold) {
-    return std::find(held_relations.begin(), held_relations.end(), hold.relation) != held_relations.end();
+    return std::find(held_relations.begin(), held_relations.end(), hold.relation) !=
+           held_relations.end();
   };
   for (const CachedHold& hold : cache.holds) {
     if (!still_in_force(hold, now)) continue;
@@ -357,7 +367,8 @@ RelationHolds holds_for_relation(Oid relation) {
       result.held_subjects.emplace_back(hold.info.tenant_id.value_or(""), hold.info.scope_id);
     } else if (names_this_relation(hold)) {
       if (!hold.info.tenant_id) {
-        if (!result.whole_table || hold.info.id < result.whole_table->id) result.whole_table = hold.info;
+        if (!result.whole_table || hold.info.id < result.whole_table->id)
+          result.whole_table = hold.info;
       } else {
         result.table_hold_tenants.push_back(*hold.info.tenant_id);
       }

@@ -21,13 +21,13 @@ namespace privacy::holds {
 
 // What is about to be removed or changed.
 struct HoldTarget {
-  Oid relation = InvalidOid;                  // InvalidOid: no particular table
-  std::optional<std::string> tenant_id;       // nullopt: unknown (a table without tenant column);
-                                              // then every tenant and subject hold is assumed
-                                              // to possibly cover the row (fail safe)
-  std::optional<std::string> subject_id;      // nullopt: any subject of the tenant
-  bool updates_only = false;                  // an UPDATE: holds with block_updates = false
-                                              // do not cover it
+  Oid relation = InvalidOid;              // InvalidOid: no particular table
+  std::optional<std::string> tenant_id;   // nullopt: unknown (a table without tenant column);
+                                          // then every tenant and subject hold is assumed
+                                          // to possibly cover the row (fail safe)
+  std::optional<std::string> subject_id;  // nullopt: any subject of the tenant
+  bool updates_only = false;              // an UPDATE: holds with block_updates = false
+                                          // do not cover it
 };
 
 // True when the cache is current and holds no active hold: the trigger's fast path, one atomic
@@ -41,9 +41,9 @@ std::optional<HoldInfo> covering_hold(const HoldTarget& target);
 // partitioned table above it, and any tenant or subject hold): the TRUNCATE check uses them to
 // decide whether to look at the rows.
 struct RelationHolds {
-  std::optional<HoldInfo> whole_table;                  // a table hold without tenant
-  std::vector<std::string> table_hold_tenants;          // table holds limited to a tenant
-  std::vector<std::string> held_tenants;                // tenant holds
+  std::optional<HoldInfo> whole_table;          // a table hold without tenant
+  std::vector<std::string> table_hold_tenants;  // table holds limited to a tenant
+  std::vector<std::string> held_tenants;        // tenant holds
   std::vector<std::pair<std::string, std::string>> held_subjects;  // (tenant, subject)
 };
 RelationHolds holds_for_relation(Oid relation);

@@ -32,10 +32,10 @@ std::optional<HoldInfo> find_hold(const std::string& tenant_id,
 
 void raise_hold_error(const std::string& what, const HoldInfo& hold) {
   throw core::Error(core::sqlstate::kLegalHold,
-                    what + " is blocked by legal hold " + std::to_string(hold.id) + " (" + hold.scope +
-                        " " + hold.scope_id + ")",
-                    "Hold " + std::to_string(hold.id) + " was placed by " + hold.created_by + " at " +
-                        hold.created_at + ": " + hold.reason,
+                    what + " is blocked by legal hold " + std::to_string(hold.id) + " (" +
+                        hold.scope + " " + hold.scope_id + ")",
+                    "Hold " + std::to_string(hold.id) + " was placed by " + hold.created_by +
+                        " at " + hold.created_at + ": " + hold.reason,
                     "Wait until the hold is released (privacy.release_hold) or expires; held data "
                     "must not be deleted or changed.");
 }
@@ -59,7 +59,8 @@ void copy_text(char* destination, size_t size, const std::string& text) {
 void describe_session(shared::BlockedEvent& event, Oid relation) {
   event.database = MyDatabaseId;
   event.at = GetCurrentTimestamp();
-  strlcpy(event.session_user, GetUserNameFromId(GetSessionUserId(), false), sizeof(event.session_user));
+  strlcpy(event.session_user, GetUserNameFromId(GetSessionUserId(), false),
+          sizeof(event.session_user));
   strlcpy(event.current_user, GetUserNameFromId(GetUserId(), false), sizeof(event.current_user));
   // host(inet_client_addr()), as audit::append records it for a session of its own.
   LOCAL_FCINFO(client_call, 0);
@@ -85,7 +86,8 @@ void describe_session(shared::BlockedEvent& event, Oid relation) {
 bool in_launcher_database() {
   return pg::pg_guard([] {
     char* name = get_database_name(MyDatabaseId);
-    return name != nullptr && pg::guc::database != nullptr && std::strcmp(name, pg::guc::database) == 0;
+    return name != nullptr && pg::guc::database != nullptr &&
+           std::strcmp(name, pg::guc::database) == 0;
   });
 }
 
@@ -105,12 +107,15 @@ void report_blocked(const std::string& operation, const std::optional<std::strin
     return;
   }
   pg::pg_guard([&] {
-    ereport(LOG_SERVER_ONLY,
-            (errmsg("pg_privacy: hold_blocked (not audited: %s): %s%s%s refused by legal hold " INT64_FORMAT
-                    " for session user \"%s\"",
-                    shared::available() ? "database is not privacy.database" : "pg_privacy is not preloaded",
-                    event.operation, event.relation[0] ? " on " : "", event.relation, event.hold_id,
-                    event.session_user)));
+    ereport(
+        LOG_SERVER_ONLY,
+        (errmsg(
+            "pg_privacy: hold_blocked (not audited: %s): %s%s%s refused by legal hold " INT64_FORMAT
+            " for session user \"%s\"",
+            shared::available() ? "database is not privacy.database"
+                                : "pg_privacy is not preloaded",
+            event.operation, event.relation[0] ? " on " : "", event.relation, event.hold_id,
+            event.session_user)));
   });
 }
 
@@ -154,17 +159,18 @@ const HoldTriggerSpec kHoldTriggers[4] = {
     {"privacy_hold_guard_delete", "privacy._hold_guard", "AFTER DELETE",
      "REFERENCING OLD TABLE AS privacy_old_rows FOR EACH STATEMENT", 8, true, false, 'A', true},
     {"privacy_hold_guard_update", "privacy._hold_guard", "AFTER UPDATE",
-     "REFERENCING OLD TABLE AS privacy_old_rows NEW TABLE AS privacy_new_rows FOR EACH STATEMENT", 16, true, true,
-     'A', true},
-    {"privacy_hold_guard_truncate", "privacy._hold_guard_truncate", "BEFORE TRUNCATE", "FOR EACH STATEMENT", 34,
-     false, false, 'A', true},
-    {"privacy_hold_guard_replica", "privacy._hold_guard", "AFTER UPDATE OR DELETE", "FOR EACH ROW", 25, false, false,
-     'R', false},
+     "REFERENCING OLD TABLE AS privacy_old_rows NEW TABLE AS privacy_new_rows FOR EACH STATEMENT",
+     16, true, true, 'A', true},
+    {"privacy_hold_guard_truncate", "privacy._hold_guard_truncate", "BEFORE TRUNCATE",
+     "FOR EACH STATEMENT", 34, false, false, 'A', true},
+    {"privacy_hold_guard_replica", "privacy._hold_guard", "AFTER UPDATE OR DELETE", "FOR EACH ROW",
+     25, false, false, 'R', false},
 };
 
 std::string hold_trigger_names_sql() {
   std::string names;
-  for (const HoldTriggerSpec& spec : kHoldTriggers) names += (names.empty() ? "" : ", ") + pg::quote_literal(spec.name);
+  for (const HoldTriggerSpec& spec : kHoldTriggers)
+    names += (names.empty() ? "" : ", ") + pg::quote_literal(spec.name);
   return names;
 }
 
@@ -175,16 +181,22 @@ std::string trigger_in_order_sql(const std::string& trigger, const std::string& 
   for (const HoldTriggerSpec& spec : kHoldTriggers) {
     if (!any_spec.empty()) any_spec += " OR ";
     any_spec += "(" + t + ".tgname = " + pg::quote_literal(spec.name) + " AND " + t +
-                ".tgtype = " + std::to_string(spec.tgtype) + " AND " + t + ".tgenabled = '" + spec.enabled +
-                "' AND (" + t + ".tgoldtable IS NOT NULL) = " + (spec.old_table ? "true" : "false") + " AND (" + t +
+                ".tgtype = " + std::to_string(spec.tgtype) + " AND " + t + ".tgenabled = '" +
+                spec.enabled + "' AND (" + t +
+                ".tgoldtable IS NOT NULL) = " + (spec.old_table ? "true" : "false") + " AND (" + t +
                 ".tgnewtable IS NOT NULL) = " + (spec.new_table ? "true" : "false") + " AND " + t +
                 ".tgfoid = '" + spec.function + "()'::pg_catalog.regprocedure)";
   }
-  return "(" + t + ".tgqual IS NULL AND pg_catalog.cardinality(" + t + ".tgattr::pg_catalog.int2[]) = 0 AND " + t +
-         ".tgargs = pg_catalog.convert_to(" + subject_sql + ", pg_catalog.getdatabaseencoding())"
+  return "(" + t + ".tgqual IS NULL AND pg_catalog.cardinality(" + t +
+         ".tgattr::pg_catalog.int2[]) = 0 AND " + t + ".tgargs = pg_catalog.convert_to(" +
+         subject_sql +
+         ", pg_catalog.getdatabaseencoding())"
          " || pg_catalog.decode('00', 'hex')"
-         " || pg_catalog.convert_to(" + tenant_sql + ", pg_catalog.getdatabaseencoding())"
-         " || pg_catalog.decode('00', 'hex') AND (" + any_spec + "))";
+         " || pg_catalog.convert_to(" +
+         tenant_sql +
+         ", pg_catalog.getdatabaseencoding())"
+         " || pg_catalog.decode('00', 'hex') AND (" +
+         any_spec + "))";
 }
 
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
@@ -199,8 +211,8 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
   for (const std::string& column : columns) {
     if (column.empty() || !column_exists(relation, column)) {
       throw core::Error(core::sqlstate::kUndefinedColumn,
-                        "column \"" + column + "\" of table " + table + " does not exist",
-                        {}, "Name an existing column of the table.");
+                        "column \"" + column + "\" of table " + table + " does not exist", {},
+                        "Name an existing column of the table.");
     }
   }
   // Per relation of the table's tree, each trigger it needs (kHoldTriggers: row triggers only on
@@ -209,31 +221,36 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
   std::string specs;
   for (size_t i = 0; i < std::size(kHoldTriggers); ++i) {
     if (!specs.empty()) specs += ", ";
-    specs += "(" + std::to_string(i) + ", " + pg::quote_literal(kHoldTriggers[i].name) + "::name, " +
-             (kHoldTriggers[i].on_partitioned ? "true" : "false") + ")";
+    specs += "(" + std::to_string(i) + ", " + pg::quote_literal(kHoldTriggers[i].name) +
+             "::name, " + (kHoldTriggers[i].on_partitioned ? "true" : "false") + ")";
   }
   std::vector<pg::TextRow> needed = pg::spi_query_rows(
       "SELECT c.oid::regclass::text, w.n::text,"
       "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name)::text,"
       "       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = w.name AND " +
-          trigger_in_order_sql("t", "$2", "$3") + ")::text"
-      "  FROM unnest($1::oid[]) WITH ORDINALITY m(relid, position)"
-      "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
-      " CROSS JOIN (VALUES " + specs + ") w(n, name, on_partitioned)"
-      " WHERE w.on_partitioned OR c.relkind <> 'p'"
-      " ORDER BY m.position, w.n",
+          trigger_in_order_sql("t", "$2", "$3") +
+          ")::text"
+          "  FROM unnest($1::oid[]) WITH ORDINALITY m(relid, position)"
+          "  JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+          " CROSS JOIN (VALUES " +
+          specs +
+          ") w(n, name, on_partitioned)"
+          " WHERE w.on_partitioned OR c.relkind <> 'p'"
+          " ORDER BY m.position, w.n",
       {pg::oid_array_param(partitions::tree_of(relation)), pg::text_param(subject_column),
        pg::text_param(tenant_column_or_empty)});
-  std::string args = pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
+  std::string args =
+      pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
   for (const pg::TextRow& trigger : needed) {
     const std::string on = trigger.text(0);
     const HoldTriggerSpec& spec = kHoldTriggers[static_cast<size_t>(trigger.int4(1))];
     if (trigger.boolean(3)) continue;
     if (trigger.boolean(2)) pg::spi_execute(std::string("DROP TRIGGER ") + spec.name + " ON " + on);
-    pg::spi_execute(std::string("CREATE TRIGGER ") + spec.name + " " + spec.events + " ON " + on + " " + spec.per +
-                    " EXECUTE FUNCTION " + spec.function + "(" + args + ")");
-    pg::spi_execute("ALTER TABLE " + on + (spec.enabled == 'R' ? " ENABLE REPLICA" : " ENABLE ALWAYS") +
-                    " TRIGGER " + spec.name);
+    pg::spi_execute(std::string("CREATE TRIGGER ") + spec.name + " " + spec.events + " ON " + on +
+                    " " + spec.per + " EXECUTE FUNCTION " + spec.function + "(" + args + ")");
+    pg::spi_execute("ALTER TABLE " + on +
+                    (spec.enabled == 'R' ? " ENABLE REPLICA" : " ENABLE ALWAYS") + " TRIGGER " +
+                    spec.name);
   }
 }
 
@@ -246,9 +263,12 @@ void detach_triggers(Oid relation) {
   // row trigger on partitions (tgparentid set) go with the table's own; the table comes first.
   std::vector<pg::TextRow> present = pg::spi_query_rows(
       "SELECT t.tgrelid::regclass::text, t.tgname::text FROM pg_catalog.pg_trigger t"
-      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0 AND t.tgname IN (" + hold_trigger_names_sql() + ")"
-      " ORDER BY t.tgrelid <> $2::oid, t.tgrelid, t.tgname",
-      {pg::oid_array_param(partitions::tree_of(relation)), pg::int8_param(static_cast<long long>(relation))});
+      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0 AND t.tgname IN (" +
+          hold_trigger_names_sql() +
+          ")"
+          " ORDER BY t.tgrelid <> $2::oid, t.tgrelid, t.tgname",
+      {pg::oid_array_param(partitions::tree_of(relation)),
+       pg::int8_param(static_cast<long long>(relation))});
   for (const pg::TextRow& trigger : present) {
     pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[1]) + " ON " + *trigger[0]);
   }
@@ -259,8 +279,9 @@ void detach_triggers(Oid relation) {
 void expire_holds() {
   // Look first: an UPDATE of no row would still fire the change trigger on legal_holds and make
   // every backend re-read its cached holds after each launcher cycle.
-  if (!pg::spi_query_text("SELECT 1 FROM privacy.legal_holds"
-                          " WHERE active AND expires_at IS NOT NULL AND expires_at <= now() LIMIT 1")) {
+  if (!pg::spi_query_text(
+          "SELECT 1 FROM privacy.legal_holds"
+          " WHERE active AND expires_at IS NOT NULL AND expires_at <= now() LIMIT 1")) {
     return;
   }
   std::vector<pg::TextRow> expired = pg::spi_query_rows(

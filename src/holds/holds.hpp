@@ -101,15 +101,15 @@ void citus_holds_step();
 // One of the enforcement triggers (docs/legal-holds.md, "The triggers"). Everything that
 // creates, recognizes or checks them (attach_triggers, sync, the tamper guard) reads kHoldTriggers.
 struct HoldTriggerSpec {
-  const char* name;        // pg_trigger.tgname
-  const char* function;    // privacy._hold_guard or privacy._hold_guard_truncate
-  const char* events;      // CREATE TRIGGER text between the name and "ON table"
-  const char* per;         // the rest before EXECUTE FUNCTION: REFERENCING ... FOR EACH ...
-  int tgtype;              // pg_trigger.tgtype of that definition
-  bool old_table;          // REFERENCING OLD TABLE (pg_trigger.tgoldtable set)
-  bool new_table;          // REFERENCING NEW TABLE
-  char enabled;            // pg_trigger.tgenabled: 'A' (ENABLE ALWAYS) or 'R' (ENABLE REPLICA)
-  bool on_partitioned;     // partitioned tables get it too; row triggers go on leaf partitions only
+  const char* name;      // pg_trigger.tgname
+  const char* function;  // privacy._hold_guard or privacy._hold_guard_truncate
+  const char* events;    // CREATE TRIGGER text between the name and "ON table"
+  const char* per;       // the rest before EXECUTE FUNCTION: REFERENCING ... FOR EACH ...
+  int tgtype;            // pg_trigger.tgtype of that definition
+  bool old_table;        // REFERENCING OLD TABLE (pg_trigger.tgoldtable set)
+  bool new_table;        // REFERENCING NEW TABLE
+  char enabled;          // pg_trigger.tgenabled: 'A' (ENABLE ALWAYS) or 'R' (ENABLE REPLICA)
+  bool on_partitioned;   // partitioned tables get it too; row triggers go on leaf partitions only
 };
 
 // The enforcement triggers, each on every relation of a registered table's tree it applies to:

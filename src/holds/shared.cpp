@@ -43,9 +43,10 @@ void on_transaction_end(XactEvent event, void*) {
   if (!pending_bump) return;
   switch (event) {
     case XACT_EVENT_PRE_PREPARE:
-      ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                      errmsg("cannot PREPARE a transaction that placed, released or expired a legal hold"),
-                      errhint("Place and release holds in ordinary transactions.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+               errmsg("cannot PREPARE a transaction that placed, released or expired a legal hold"),
+               errhint("Place and release holds in ordinary transactions.")));
       break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:

@@ -30,8 +30,8 @@ struct BlockedEvent {
   char application_name[kNameBytes];  // "" = none
   char tenant_id[kNameBytes];         // "" = none (platform chain)
   bool has_tenant;
-  char relation[kRelationBytes];      // "" = not a table operation
-  char operation[kOperationBytes];    // "DELETE", "UPDATE", "TRUNCATE", "erase of ...", ...
+  char relation[kRelationBytes];    // "" = not a table operation
+  char operation[kOperationBytes];  // "DELETE", "UPDATE", "TRUNCATE", "erase of ...", ...
 };
 
 // The area's part of the shmem request and startup hooks (src/module.cpp).
@@ -62,8 +62,8 @@ void remove_blocked(int count, uint64 dropped_reported);
 
 inline constexpr int kQueueCapacity = 64;
 
-// Appends the hold_blocked audit row of one event (holds/holds.cpp), with the identity of the session
-// that was refused; `dropped_before` events were lost to a full queue before it.
+// Appends the hold_blocked audit row of one event (holds/holds.cpp), with the identity of the
+// session that was refused; `dropped_before` events were lost to a full queue before it.
 void audit_blocked_event(const BlockedEvent& event, uint64 dropped_before);
 
 }  // namespace privacy::holds::shared

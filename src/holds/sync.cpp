@@ -4,9 +4,9 @@
 // A trigger that sees the rows costs every UPDATE and DELETE of its table even when the check
 // finds nothing: PostgreSQL fetches every old row again for it and, for the statement triggers,
 // copies it into a transition table (docs/legal-holds.md, "Cost"). So the triggers sit on a
-// registered table (and its partitions: holds/holds.hpp, kHoldTriggers) only while an active, unexpired
-// hold could cover its rows: any tenant or subject hold covers every registered table, a table
-// hold covers its table.
+// registered table (and its partitions: holds/holds.hpp, kHoldTriggers) only while an active,
+// unexpired hold could cover its rows: any tenant or subject hold covers every registered table, a
+// table hold covers its table.
 //
 // Who calls sync:
 //  * place_hold, after inserting the hold: attaches, waiting for the table lock (the hold and its
@@ -86,14 +86,17 @@ std::vector<RegisteredTable> registered_tables(Oid relation) {
     rows = pg::spi_query_rows(
         "WITH trees AS (SELECT m.table_oid, count(*) AS members,"
         "    count(*) FILTER (WHERE g.n > 0) AS with_any,"
-        "    count(*) FILTER (WHERE g.n = CASE WHEN c.relkind = 'p' THEN " + std::to_string(on_partitioned) +
-            " ELSE " + std::to_string(std::size(kHoldTriggers)) + " END) AS with_all"
-        "    FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
-        "    JOIN pg_catalog.pg_class c ON c.oid = m.relid"
-        "    CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = m.relid"
-        "        AND tg.tgname IN (" + hold_trigger_names_sql() + ")) g"
-        "   GROUP BY m.table_oid)"
-        " SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), " +
+        "    count(*) FILTER (WHERE g.n = CASE WHEN c.relkind = 'p' THEN " +
+            std::to_string(on_partitioned) + " ELSE " + std::to_string(std::size(kHoldTriggers)) +
+            " END) AS with_all"
+            "    FROM unnest($1::oid[], $2::oid[]) m(table_oid, relid)"
+            "    JOIN pg_catalog.pg_class c ON c.oid = m.relid"
+            "    CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = m.relid"
+            "        AND tg.tgname IN (" +
+            hold_trigger_names_sql() +
+            ")) g"
+            "   GROUP BY m.table_oid)"
+            " SELECT r.relation::oid::text, r.subject_column::text, coalesce(r.tenant_column::text, ''), " +
             kCoveredSql +
             "::text, (t.with_any > 0)::text, (t.with_all = t.members)::text"
             "  FROM privacy.registered_tables r JOIN trees t ON t.table_oid = r.relation"
@@ -122,13 +125,15 @@ struct TriggerState {
 };
 
 // The C twin of trigger_in_order_sql, for a trigger whose name is spec's. PostgreSQL calls only.
-bool trigger_in_order(const Trigger& trigger, const HoldTriggerSpec& spec, const char* subject, const char* tenant) {
+bool trigger_in_order(const Trigger& trigger, const HoldTriggerSpec& spec, const char* subject,
+                      const char* tenant) {
   Oid function = LookupFuncName(stringToQualifiedNameList(spec.function), 0, nullptr, false);
   return trigger.tgtype == spec.tgtype && trigger.tgenabled == spec.enabled &&
-         (trigger.tgoldtable != nullptr) == spec.old_table && (trigger.tgnewtable != nullptr) == spec.new_table &&
-         trigger.tgqual == nullptr && trigger.tgnattr == 0 && trigger.tgnargs == 2 &&
-         std::strcmp(trigger.tgargs[0], subject) == 0 && std::strcmp(trigger.tgargs[1], tenant) == 0 &&
-         trigger.tgfoid == function;
+         (trigger.tgoldtable != nullptr) == spec.old_table &&
+         (trigger.tgnewtable != nullptr) == spec.new_table && trigger.tgqual == nullptr &&
+         trigger.tgnattr == 0 && trigger.tgnargs == 2 &&
+         std::strcmp(trigger.tgargs[0], subject) == 0 &&
+         std::strcmp(trigger.tgargs[1], tenant) == 0 && trigger.tgfoid == function;
 }
 
 // The triggers of one relation as the relcache has them: current, since the caller holds a lock
@@ -146,7 +151,8 @@ TriggerState relation_trigger_state(Oid relation, const RegisteredTable& table) 
         const Trigger& trigger = rel->trigdesc->triggers[i];
         if (std::strcmp(trigger.tgname, spec.name) != 0) continue;
         state.any = true;
-        in_order = trigger_in_order(trigger, spec, table.subject_column.c_str(), table.tenant_column.c_str());
+        in_order = trigger_in_order(trigger, spec, table.subject_column.c_str(),
+                                    table.tenant_column.c_str());
       }
       if (!in_order && (spec.on_partitioned || !partitioned)) state.complete = false;
     }
@@ -235,7 +241,8 @@ std::optional<HoldInfo> hold_on_table(Oid relation) {
         "SELECT h.id::text, h.scope::text, h.scope_id, h.tenant_id, h.reason, h.created_by,"
         "       h.created_at::text, h.block_updates::text"
         "  FROM privacy.legal_holds h, (SELECT $1::oid::regclass AS relation) r"
-        " WHERE " + std::string(kHoldCoversTable) + " ORDER BY h.id LIMIT 1",
+        " WHERE " +
+            std::string(kHoldCoversTable) + " ORDER BY h.id LIMIT 1",
         {pg::int8_param(static_cast<long long>(relation))}, true);
   }
   if (rows.empty()) return std::nullopt;
@@ -260,7 +267,8 @@ void sync_triggers_of_new_table(Oid relation) {
 PRIVACY_SQL_FUNCTION(privacy_sync_hold_triggers) {
   Oid relation = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
   bool wait = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-  privacy::holds::Attach attach = wait ? privacy::holds::Attach::kWait : privacy::holds::Attach::kIfFree;
+  privacy::holds::Attach attach =
+      wait ? privacy::holds::Attach::kWait : privacy::holds::Attach::kIfFree;
   int left = OidIsValid(relation) ? (privacy::holds::sync_triggers(relation, attach) ? 0 : 1)
                                   : privacy::holds::sync_all_triggers(attach);
   PG_RETURN_INT32(left);

@@ -64,13 +64,14 @@ bool is_plain_text(Oid type) { return type == TEXTOID || type == VARCHAROID; }
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
   if (!CALLED_AS_TRIGGER(fcinfo)) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                std::string(function) + " must be called as a trigger",
-                {}, "It is attached by privacy.register_table; do not call it directly.");
+                std::string(function) + " must be called as a trigger", {},
+                "It is attached by privacy.register_table; do not call it directly.");
   }
   auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
   if (data->tg_trigger->tgnargs != 2) {
     throw Error(sqlstate::kInvalidParameter,
-                std::string(function) + " needs two trigger arguments (subject column, tenant column or '')");
+                std::string(function) +
+                    " needs two trigger arguments (subject column, tenant column or '')");
   }
   return data;
 }
@@ -78,16 +79,19 @@ TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
 // Resolves the columns named in the trigger arguments. A missing column is an error: the guard
 // fails closed rather than letting held rows go.
 GuardColumns* guard_columns(FunctionCallInfo fcinfo, TriggerData* data) {
-  if (fcinfo->flinfo->fn_extra != nullptr) return static_cast<GuardColumns*>(fcinfo->flinfo->fn_extra);
+  if (fcinfo->flinfo->fn_extra != nullptr)
+    return static_cast<GuardColumns*>(fcinfo->flinfo->fn_extra);
   TupleDesc desc = RelationGetDescr(data->tg_relation);
   const char* subject = data->tg_trigger->tgargs[0];
   const char* tenant = data->tg_trigger->tgargs[1];
   GuardColumns columns{};
   columns.subject_attnum = pg::pg_guard([&] { return SPI_fnumber(desc, subject); });
-  columns.tenant_attnum = tenant[0] == '\0' ? 0 : pg::pg_guard([&] { return SPI_fnumber(desc, tenant); });
+  columns.tenant_attnum =
+      tenant[0] == '\0' ? 0 : pg::pg_guard([&] { return SPI_fnumber(desc, tenant); });
   if (columns.subject_attnum <= 0 || columns.tenant_attnum < 0) {
     throw Error(sqlstate::kUndefinedColumn,
-                "legal hold trigger on table " + std::string(RelationGetRelationName(data->tg_relation)) +
+                "legal hold trigger on table " +
+                    std::string(RelationGetRelationName(data->tg_relation)) +
                     " names a column that does not exist",
                 "subject column \"" + std::string(subject) + "\", tenant column \"" + tenant + "\"",
                 "Re-register the table (privacy.register_table) after renaming its columns.");
@@ -104,7 +108,8 @@ GuardColumns* guard_columns(FunctionCallInfo fcinfo, TriggerData* data) {
       getTypeOutputInfo(tenant_type, &columns.tenant_output, &varlena);
       columns.tenant_is_text = is_plain_text(tenant_type);
     }
-    auto* kept = static_cast<GuardColumns*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GuardColumns)));
+    auto* kept = static_cast<GuardColumns*>(
+        MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GuardColumns)));
     *kept = columns;
     fcinfo->flinfo->fn_extra = kept;
   });
@@ -133,21 +138,25 @@ ValueBytes value_bytes(TupleTableSlot* row, int attnum, Oid output, bool is_text
 
 // NULL becomes "": no hold has a blank id, so it matches none.
 std::string text_of(const ValueBytes& bytes) {
-  return bytes.length < 0 ? std::string() : std::string(bytes.data, static_cast<size_t>(bytes.length));
+  return bytes.length < 0 ? std::string()
+                          : std::string(bytes.data, static_cast<size_t>(bytes.length));
 }
 
 // What holds could cover: the row's subject and tenant (none for a table without tenant column).
 // This runs for every row while holds are active: one guarded call reads both ids.
-HoldTarget row_target(TupleTableSlot* row, const GuardColumns& columns, Oid relation, bool is_update) {
+HoldTarget row_target(TupleTableSlot* row, const GuardColumns& columns, Oid relation,
+                      bool is_update) {
   struct Ids {
     ValueBytes subject;
     ValueBytes tenant;
   };
   Ids ids = pg::pg_guard([&] {
-    Ids read{value_bytes(row, columns.subject_attnum, columns.subject_output, columns.subject_is_text),
-             ValueBytes{nullptr, -1}};
+    Ids read{
+        value_bytes(row, columns.subject_attnum, columns.subject_output, columns.subject_is_text),
+        ValueBytes{nullptr, -1}};
     if (columns.tenant_attnum > 0) {
-      read.tenant = value_bytes(row, columns.tenant_attnum, columns.tenant_output, columns.tenant_is_text);
+      read.tenant =
+          value_bytes(row, columns.tenant_attnum, columns.tenant_output, columns.tenant_is_text);
     }
     return read;
   });
@@ -175,7 +184,7 @@ bool is_restore(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardCol
       if (attribute->attisdropped || i == erased) continue;
       if (old_row->tts_isnull[i] != new_row->tts_isnull[i]) return false;
       if (!old_row->tts_isnull[i] && !datumIsEqual(old_row->tts_values[i], new_row->tts_values[i],
-                                                    attribute->attbyval, attribute->attlen)) {
+                                                   attribute->attbyval, attribute->attlen)) {
         return false;
       }
     }
@@ -220,7 +229,9 @@ class RowMemory {
  public:
   RowMemory() {
     MemoryContext parent = CurrentMemoryContext;
-    context_ = pg::pg_guard([&] { return AllocSetContextCreate(parent, "pg_privacy hold guard row", ALLOCSET_SMALL_SIZES); });
+    context_ = pg::pg_guard([&] {
+      return AllocSetContextCreate(parent, "pg_privacy hold guard row", ALLOCSET_SMALL_SIZES);
+    });
   }
   // Switches to the row context, emptied first, for the enclosing scope.
   class Use {
@@ -250,7 +261,8 @@ std::string table_name(Relation relation) {
 }
 
 [[noreturn]] void refuse(const std::string& operation, const std::string& what,
-                         const std::optional<std::string>& tenant, Oid relation, const HoldInfo& hold) {
+                         const std::optional<std::string>& tenant, Oid relation,
+                         const HoldInfo& hold) {
   privacy::holds::report_blocked(operation, tenant, relation, hold);
   privacy::holds::raise_hold_error(what, hold);
 }
@@ -273,8 +285,8 @@ namespace {
 // block_updates, unless the UPDATE only restored the row), after queueing its hold_blocked audit
 // row. new_row is the row after the UPDATE (nullptr for DELETE, or when it is unknown: then an
 // UPDATE of a covered row is refused).
-void check_row(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns, Relation relation,
-               bool is_update) {
+void check_row(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColumns& columns,
+               Relation relation, bool is_update) {
   HoldTarget target = row_target(old_row, columns, RelationGetRelid(relation), is_update);
   std::optional<HoldInfo> hold = privacy::holds::covering_hold(target);
   if (!hold) return;
@@ -282,9 +294,10 @@ void check_row(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColu
 
   std::string operation = is_update ? "UPDATE" : "DELETE";
   std::string what = operation + " of a row of subject " + *target.subject_id +
-                     (target.tenant_id ? " (tenant " + *target.tenant_id + ")" : std::string()) + " in " +
-                     table_name(relation);
-  refuse(operation, what, target.tenant_id ? target.tenant_id : hold->tenant_id, target.relation, *hold);
+                     (target.tenant_id ? " (tenant " + *target.tenant_id + ")" : std::string()) +
+                     " in " + table_name(relation);
+  refuse(operation, what, target.tenant_id ? target.tenant_id : hold->tenant_id, target.relation,
+         *hold);
 }
 
 // The statement's old rows, and for UPDATE its new rows, checked pair by pair. PostgreSQL adds
@@ -304,7 +317,8 @@ void check_transition_tables(TriggerData* data, const GuardColumns& columns, boo
   while (old_rows.next()) {
     bool has_new_row = is_update && new_rows->next();
     RowMemory::Use row_memory(memory.context());
-    check_row(old_rows.row(), has_new_row ? new_rows->row() : nullptr, columns, data->tg_relation, is_update);
+    check_row(old_rows.row(), has_new_row ? new_rows->row() : nullptr, columns, data->tg_relation,
+              is_update);
   }
 }
 
@@ -320,11 +334,13 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
   bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
   bool for_statement = TRIGGER_FIRED_FOR_STATEMENT(event);
   if (!TRIGGER_FIRED_AFTER(event) || !(is_update || TRIGGER_FIRED_BY_DELETE(event)) ||
-      (for_statement && (data->tg_oldtable == nullptr || (is_update && data->tg_newtable == nullptr)))) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "privacy._hold_guard() must be an AFTER UPDATE or AFTER DELETE trigger, per statement with "
-                "transition tables (REFERENCING OLD TABLE, and NEW TABLE for UPDATE) or per row",
-                {}, "pg_privacy attaches it itself; see docs/legal-holds.md, \"The triggers\".");
+      (for_statement &&
+       (data->tg_oldtable == nullptr || (is_update && data->tg_newtable == nullptr)))) {
+    throw Error(
+        sqlstate::kObjectNotInPrerequisiteState,
+        "privacy._hold_guard() must be an AFTER UPDATE or AFTER DELETE trigger, per statement with "
+        "transition tables (REFERENCING OLD TABLE, and NEW TABLE for UPDATE) or per row",
+        {}, "pg_privacy attaches it itself; see docs/legal-holds.md, \"The triggers\".");
   }
   if (privacy::holds::known_to_have_no_holds()) return PointerGetDatum(nullptr);
 
@@ -332,7 +348,8 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
   if (for_statement) {
     check_transition_tables(data, columns, is_update);
   } else {
-    check_row(data->tg_trigslot, is_update ? data->tg_newslot : nullptr, columns, data->tg_relation, is_update);
+    check_row(data->tg_trigslot, is_update ? data->tg_newslot : nullptr, columns, data->tg_relation,
+              is_update);
   }
   return PointerGetDatum(nullptr);
 }
@@ -363,33 +380,40 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   std::vector<std::string> tenants = holds.held_tenants;
   tenants.insert(tenants.end(), holds.table_hold_tenants.begin(), holds.table_hold_tenants.end());
   if (tenant_column.empty() && !tenants.empty()) {
-    std::optional<HoldInfo> hold = privacy::holds::covering_hold(HoldTarget{relation, std::nullopt, std::nullopt, false});
+    std::optional<HoldInfo> hold =
+        privacy::holds::covering_hold(HoldTarget{relation, std::nullopt, std::nullopt, false});
     if (hold) refuse("TRUNCATE", what, hold->tenant_id, relation, *hold);
   }
   if (tenants.empty() && holds.held_subjects.empty()) return PointerGetDatum(nullptr);
 
   // One row of a held tenant or subject, if there is any.
   const std::string is_any = " OPERATOR(pg_catalog.=) ANY ";
-  const std::string held_subjects = "(SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 1"
-                                    "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
+  const std::string held_subjects =
+      "(SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 1"
+      "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
   std::string subject = "t." + pg::quote_ident(subject_column) + "::pg_catalog.text";
-  std::string tenant =
-      tenant_column.empty() ? "NULL::pg_catalog.text" : "t." + pg::quote_ident(tenant_column) + "::pg_catalog.text";
+  std::string tenant = tenant_column.empty()
+                           ? "NULL::pg_catalog.text"
+                           : "t." + pg::quote_ident(tenant_column) + "::pg_catalog.text";
   std::string condition;
   if (tenant_column.empty()) {
-    condition = subject + is_any + "(SELECT x OPERATOR(pg_catalog.->>) 1"
-                                   "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
+    condition = subject + is_any +
+                "(SELECT x OPERATOR(pg_catalog.->>) 1"
+                "   FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) x)";
   } else {
-    condition = tenant + is_any + "(SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb)) OR (" +
+    condition = tenant + is_any +
+                "(SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb)) OR (" +
                 tenant + ", " + subject + ")" + is_any + held_subjects;
   }
-  std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " + condition +
-                    " LIMIT 1";
-  std::string tenants_json =
-      json_array(tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
-  std::string subjects_json = json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
-    return "[" + privacy::core::json_string(pair.first) + "," + privacy::core::json_string(pair.second) + "]";
-  });
+  std::string sql = "SELECT " + tenant + ", " + subject + " FROM " + table + " AS t WHERE " +
+                    condition + " LIMIT 1";
+  std::string tenants_json = json_array(
+      tenants, [](const std::string& tenant) { return privacy::core::json_string(tenant); });
+  std::string subjects_json =
+      json_array(holds.held_subjects, [](const std::pair<std::string, std::string>& pair) {
+        return "[" + privacy::core::json_string(pair.first) + "," +
+               privacy::core::json_string(pair.second) + "]";
+      });
   std::vector<pg::TextRow> rows;
   {
     pg::PinnedSearchPath pinned;
@@ -400,7 +424,9 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
   if (rows.empty()) return PointerGetDatum(nullptr);
   HoldTarget target{relation, rows[0][0], rows[0][1].value_or(""), false};
   std::optional<HoldInfo> hold = privacy::holds::covering_hold(target);
-  if (hold) refuse("TRUNCATE", what, target.tenant_id ? target.tenant_id : hold->tenant_id, relation, *hold);
+  if (hold)
+    refuse("TRUNCATE", what, target.tenant_id ? target.tenant_id : hold->tenant_id, relation,
+           *hold);
   return PointerGetDatum(nullptr);
 }
 
@@ -409,7 +435,8 @@ PRIVACY_SQL_FUNCTION(privacy_hold_guard_truncate) {
 // backend re-reads its own (uncommitted) view meanwhile.
 PRIVACY_SQL_FUNCTION(privacy_holds_changed) {
   if (!CALLED_AS_TRIGGER(fcinfo)) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState, "privacy._holds_changed() must be called as a trigger");
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "privacy._holds_changed() must be called as a trigger");
   }
   privacy::holds::shared::note_holds_changed();
   privacy::holds::invalidate_cache();

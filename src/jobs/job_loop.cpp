@@ -47,8 +47,10 @@ double now_seconds() { return static_cast<double>(GetCurrentTimestamp()) / 1e6; 
 // whose lock nobody holds. It is released at the end of the run or when the runner's process dies.
 bool try_lock_runner(long long job_id) {
   pg::SpiConnection spi;
-  return pg::spi_query_text("SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int4, $2::pg_catalog.int4)::pg_catalog.text",
-                            {pg::int8_param(kRunnerLockClass), pg::int8_param(job_id)}) == std::optional<std::string>("true");
+  return pg::spi_query_text(
+             "SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int4, $2::pg_catalog.int4)::pg_catalog.text",
+             {pg::int8_param(kRunnerLockClass), pg::int8_param(job_id)}) ==
+         std::optional<std::string>("true");
 }
 
 void unlock_runner(long long job_id) {
@@ -70,10 +72,12 @@ core::Error current_error() {
   } catch (const std::bad_alloc&) {
     return core::Error(core::sqlstate::kOutOfMemory, "out of memory in a pg_privacy job runner");
   } catch (const std::exception& error) {
-    return core::Error(core::sqlstate::kInternalError, std::string("internal error in a pg_privacy job runner: ") + error.what(),
+    return core::Error(core::sqlstate::kInternalError,
+                       std::string("internal error in a pg_privacy job runner: ") + error.what(),
                        "", "Please report this as a bug of pg_privacy.");
   } catch (...) {
-    return core::Error(core::sqlstate::kInternalError, "unknown internal error in a pg_privacy job runner", "",
+    return core::Error(core::sqlstate::kInternalError,
+                       "unknown internal error in a pg_privacy job runner", "",
                        "Please report this as a bug of pg_privacy.");
   }
 }
@@ -99,7 +103,8 @@ auto in_transaction(LoopHost& host, Body body) {
 
 // Logs what could not be written to the job itself (the database refused even that).
 void log_unrecorded(long long job_id, const char* what, const core::Error& error) {
-  pg::pg_guard([&] { elog(LOG, "pg_privacy: could not %s job %lld: %s", what, job_id, error.what()); });
+  pg::pg_guard(
+      [&] { elog(LOG, "pg_privacy: could not %s job %lld: %s", what, job_id, error.what()); });
 }
 
 // Records what stopped a run, in a transaction of its own (the run's was rolled back).
@@ -107,8 +112,9 @@ void record_last_error(long long job_id, const core::Error& error, LoopHost& hos
   try {
     in_transaction(host, [&] {
       pg::SpiConnection spi;
-      pg::spi_execute("UPDATE privacy.jobs SET last_error = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-                      {pg::int8_param(job_id), pg::text_param(std::string(error.what()))});
+      pg::spi_execute(
+          "UPDATE privacy.jobs SET last_error = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+          {pg::int8_param(job_id), pg::text_param(std::string(error.what()))});
     });
   } catch (...) {
     log_unrecorded(job_id, "record the error of", current_error());
@@ -120,10 +126,12 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
   try {
     in_transaction(host, [&] {
       Job job = load(job_id, Lock::ForUpdate);
-      if (job.state.status != JobStatus::Processing && job.state.status != JobStatus::Approved) return;
+      if (job.state.status != JobStatus::Processing && job.state.status != JobStatus::Approved)
+        return;
       std::string message = error.what();
       transition(job, {JobAction::Fail, message,
-                       core::json_object({{"sqlstate", error.sqlstate()}, {"message", message},
+                       core::json_object({{"sqlstate", error.sqlstate()},
+                                          {"message", message},
                                           {"detail", error.detail()}})});
     });
   } catch (...) {
@@ -133,14 +141,17 @@ void fail_job(long long job_id, const core::Error& error, LoopHost& host) {
 
 // What a runner writes into last_error when it starts: the message that stays if it dies
 // without a word.
-void leave_dead_mans_message(long long job_id, const char* attempts_column, const std::string& what) {
+void leave_dead_mans_message(long long job_id, const char* attempts_column,
+                             const std::string& what) {
   pg::SpiConnection spi;
-  pg::spi_execute(std::string("UPDATE privacy.jobs SET last_error = 'runner stopped unexpectedly (") +
-                      (what.empty() ? "" : what + " ") + "attempt ' OPERATOR(pg_catalog.||) " + attempts_column +
-                      "::pg_catalog.text OPERATOR(pg_catalog.||) ')',"
-                      " worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now()"
-                      " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id)});
+  pg::spi_execute(
+      std::string("UPDATE privacy.jobs SET last_error = 'runner stopped unexpectedly (") +
+          (what.empty() ? "" : what + " ") + "attempt ' OPERATOR(pg_catalog.||) " +
+          attempts_column +
+          "::pg_catalog.text OPERATOR(pg_catalog.||) ')',"
+          " worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now()"
+          " WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id)});
 }
 
 // The tenant's current rate (0 = unlimited) and load-aware pacing (docs/performance.md,
@@ -169,8 +180,8 @@ TenantPace read_tenant_pace(const std::string& tenant_id) {
 // SET LOCAL synchronous_commit, without a statement: it is set once or twice in every batch.
 void set_commit_mode(bool synchronous) {
   pg::pg_guard([&] {
-    (void)set_config_option("synchronous_commit", synchronous ? "on" : "off", PGC_USERSET, PGC_S_SESSION,
-                            GUC_ACTION_LOCAL, true, 0, false);
+    (void)set_config_option("synchronous_commit", synchronous ? "on" : "off", PGC_USERSET,
+                            PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
   });
 }
 
@@ -233,8 +244,8 @@ struct Pace {
   double run_started = 0;
   core::CostSettings cost;
   core::CostBalance balance;
-  throttle::PageMeter meter;    // pages used since the last charge
-  double nap_ms = 0;            // the nap the last batch's cost asks for
+  throttle::PageMeter meter;             // pages used since the last charge
+  double nap_ms = 0;                     // the nap the last batch's cost asks for
   int batch_size = pg::guc::batch_size;  // before the tenant's rate caps it
 
   void set(const TenantPace& tenant) {
@@ -246,7 +257,8 @@ struct Pace {
   // Charges the pages used since the last charge (the batch and its bookkeeping) to the balance;
   // nap_ms is what the next throttle_wait sleeps at least (nothing after the last batch).
   void charge(bool last) {
-    nap_ms = core::charge(balance, core::page_cost(meter.take(), throttle::server_page_weights()), cost);
+    nap_ms =
+        core::charge(balance, core::page_cost(meter.take(), throttle::server_page_weights()), cost);
     if (last) nap_ms = 0;
   }
 };
@@ -255,9 +267,10 @@ struct Pace {
 // next batch, in slices of at most a second; between slices it looks at the job's cancel flag (a
 // short read-only transaction), so a cancel is seen within a second whatever the rate. Returns
 // early when a cancel is requested.
-void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& pace, bool cancellable,
-                   LoopHost& host) {
-  double wait = std::max(throttle::reserve_seconds(tenant_id, pace.rows_per_second, static_cast<double>(pace.rows_done)),
+void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& pace,
+                   bool cancellable, LoopHost& host) {
+  double wait = std::max(throttle::reserve_seconds(tenant_id, pace.rows_per_second,
+                                                   static_cast<double>(pace.rows_done)),
                          pace.nap_ms / 1000.0);
   double deadline = now_seconds() + wait;
   for (double left = wait; left > 0; left = deadline - now_seconds()) {
@@ -265,8 +278,9 @@ void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& p
     if (!cancellable || deadline - now_seconds() <= 0) continue;
     bool cancel = in_transaction(host, [&] {
       pg::SpiConnection spi;
-      return pg::spi_query_text("SELECT cancel_requested::pg_catalog.text FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
-                                {pg::int8_param(job_id)}) == std::optional<std::string>("true");
+      return pg::spi_query_text(
+                 "SELECT cancel_requested::pg_catalog.text FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1",
+                 {pg::int8_param(job_id)}) == std::optional<std::string>("true");
     });
     if (cancel) return;
   }
@@ -274,8 +288,9 @@ void throttle_wait(long long job_id, const std::string& tenant_id, const Pace& p
 
 // Rows set aside for review (privacy.job_errors) in a batch: one 'items_flagged' audit row.
 void audit_flagged_items(const Job& job, long long failed, const std::string& phase) {
-  audit::Entry entry = job_audit_entry(job, "items_flagged",
-                                       "{\"items\": " + std::to_string(failed) + ", \"phase\": " + core::json_string(phase) + "}");
+  audit::Entry entry = job_audit_entry(
+      job, "items_flagged",
+      "{\"items\": " + std::to_string(failed) + ", \"phase\": " + core::json_string(phase) + "}");
   entry.outcome = "partial";
   audit::append(entry);
 }
@@ -297,41 +312,50 @@ Claim claim_request(long long job_id, std::optional<core::Error>& gave_up) {
   if (job.state.status != JobStatus::Processing) return Claim::NothingToDo;
   std::string last = job.last_error.value_or("runner stopped unexpectedly");
   if (job.attempts >= pg::guc::max_attempts) {
-    gave_up = core::Error("55000", "job " + std::to_string(job_id) + " gave up after " + std::to_string(job.attempts) +
-                                       " runs; the last one ended with: " + last,
-                          "privacy.max_attempts is " + std::to_string(pg::guc::max_attempts) + ".",
-                          "Fix the cause, then privacy.retry(" + std::to_string(job_id) + ").");
+    gave_up =
+        core::Error("55000",
+                    "job " + std::to_string(job_id) + " gave up after " +
+                        std::to_string(job.attempts) + " runs; the last one ended with: " + last,
+                    "privacy.max_attempts is " + std::to_string(pg::guc::max_attempts) + ".",
+                    "Fix the cause, then privacy.retry(" + std::to_string(job_id) + ").");
     transition(job, {JobAction::Fail, std::string(gave_up->what()),
-                     core::json_object({{"sqlstate", "55000"}, {"message", gave_up->what()}, {"attempts", std::to_string(job.attempts)}})});
+                     core::json_object({{"sqlstate", "55000"},
+                                        {"message", gave_up->what()},
+                                        {"attempts", std::to_string(job.attempts)}})});
     return Claim::GaveUp;
   }
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET attempts = attempts OPERATOR(pg_catalog.+) 1, updated_at = pg_catalog.now()"
-                  " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id)});
+  pg::spi_execute(
+      "UPDATE privacy.jobs SET attempts = attempts OPERATOR(pg_catalog.+) 1, updated_at = pg_catalog.now()"
+      " WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id)});
   leave_dead_mans_message(job_id, "attempts", "");
-  audit::append(job_audit_entry(job, "resumed",
-                                core::json_object({{"processed_items", std::to_string(job.processed_items)},
-                                                   {"attempt", std::to_string(job.attempts + 1)},
-                                                   {"previous_run", last}})));
+  audit::append(
+      job_audit_entry(job, "resumed",
+                      core::json_object({{"processed_items", std::to_string(job.processed_items)},
+                                         {"attempt", std::to_string(job.attempts + 1)},
+                                         {"previous_run", last}})));
   return Claim::Run;
 }
 
 void record_start(long long job_id, const RunStart& start) {
   pg::SpiConnection spi;
   if (start.restart_from_scratch) {
-    pg::spi_execute("UPDATE privacy.jobs SET cursor = NULL, processed_items = 0, failed_items = 0"
-                    " WHERE id OPERATOR(pg_catalog.=) $1",
-                    {pg::int8_param(job_id)});
+    pg::spi_execute(
+        "UPDATE privacy.jobs SET cursor = NULL, processed_items = 0, failed_items = 0"
+        " WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::int8_param(job_id)});
   }
-  pg::spi_execute("UPDATE privacy.jobs SET total_items = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::int8_param(start.total_items)});
+  pg::spi_execute(
+      "UPDATE privacy.jobs SET total_items = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id), pg::int8_param(start.total_items)});
 }
 
 // The nap the batch's cost asks for, counted in the job's row with the batch (it is taken right
 // after the commit): SET items adding $naps to cost_naps and $seconds to cost_napped.
-#define COUNT_NAP(naps, seconds)                                                              \
-  " cost_naps = cost_naps OPERATOR(pg_catalog.+) " naps "::pg_catalog.int8,"                  \
+#define COUNT_NAP(naps, seconds)                                                                \
+  " cost_naps = cost_naps OPERATOR(pg_catalog.+) " naps                                         \
+  "::pg_catalog.int8,"                                                                          \
   " cost_napped = cost_napped OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => " seconds \
   "::pg_catalog.float8)"
 
@@ -340,8 +364,9 @@ void record_start(long long job_id, const RunStart& start) {
 void record_batch(const Job& job, const BatchStep& step, const Pace& pace) {
   long long done = job.processed_items + step.processed + job.failed_items + step.failed;
   long long remaining = std::max(0LL, job.total_items.value_or(done) - done);
-  std::optional<double> rate = core::expected_rate(static_cast<double>(pace.rows_this_run),
-                                                   now_seconds() - pace.run_started, pace.rows_per_second);
+  std::optional<double> rate =
+      core::expected_rate(static_cast<double>(pace.rows_this_run), now_seconds() - pace.run_started,
+                          pace.rows_per_second);
   std::optional<double> eta = core::eta_seconds(remaining, rate.value_or(0));
   pg::SpiConnection spi;
   pg::spi_execute(
@@ -350,16 +375,17 @@ void record_batch(const Job& job, const BatchStep& step, const Pace& pace) {
       " eta = pg_catalog.make_interval(secs => $6::pg_catalog.float8), heartbeat_at = pg_catalog.now(),"
       " updated_at = pg_catalog.now()," COUNT_NAP("$7", "$8") " WHERE id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job.id), pg::int8_param(step.processed), pg::int8_param(step.failed),
-       pg::text_param(step.cursor_json), rate ? pg::float8_param(*rate) : pg::SqlParam{FLOAT8OID, (Datum)0, true},
-       eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true}, pg::int8_param(pace.nap_ms > 0 ? 1 : 0),
-       pg::float8_param(pace.nap_ms / 1000.0)});
+       pg::text_param(step.cursor_json),
+       rate ? pg::float8_param(*rate) : pg::SqlParam{FLOAT8OID, (Datum)0, true},
+       eta ? pg::float8_param(*eta) : pg::SqlParam{FLOAT8OID, (Datum)0, true},
+       pg::int8_param(pace.nap_ms > 0 ? 1 : 0), pg::float8_param(pace.nap_ms / 1000.0)});
 }
 
 enum class BatchVerdict { Continue, Completed, Cancelled, Stopped };
 
 // One batch of the request in its own transaction. Throws on failure (the caller fails the job).
-BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& pace, LoopHost& host,
-                               BatchMemory& memory) {
+BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& pace,
+                               LoopHost& host, BatchMemory& memory) {
   return batch_transaction(host, memory, [&]() -> std::pair<BatchVerdict, bool> {
     enter_batch_gate(job_id);  // behind a cancel that is waiting (jobs/jobs.hpp)
     Job job = load(job_id, Lock::ForUpdate);
@@ -374,7 +400,8 @@ BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& 
     pace.rows_this_run += pace.rows_done;
     pace.charge(step.done);
     record_batch(job, step, pace);
-    if (step.failed > 0) audit_flagged_items(job, step.failed, std::string(core::to_string(job.kind)));
+    if (step.failed > 0)
+      audit_flagged_items(job, step.failed, std::string(core::to_string(job.kind)));
     if (!step.done) return {BatchVerdict::Continue, false};
     std::string result = executor.finish(job);
     transition(load(job_id, Lock::ForUpdate), {JobAction::Complete, result, result});
@@ -413,15 +440,19 @@ RunOutcome run_request(long long job_id, LoopHost& host) {
     pace.run_started = now_seconds();
     for (;;) {
       BatchVerdict verdict = run_request_batch(job_id, *executor, pace, host, memory);
-      if (verdict == BatchVerdict::Cancelled) return RunOutcome{RunOutcome::Kind::Cancelled, std::nullopt};
-      if (verdict == BatchVerdict::Stopped) return RunOutcome{RunOutcome::Kind::NothingToDo, std::nullopt};
-      if (verdict == BatchVerdict::Completed) return RunOutcome{RunOutcome::Kind::Completed, std::nullopt};
+      if (verdict == BatchVerdict::Cancelled)
+        return RunOutcome{RunOutcome::Kind::Cancelled, std::nullopt};
+      if (verdict == BatchVerdict::Stopped)
+        return RunOutcome{RunOutcome::Kind::NothingToDo, std::nullopt};
+      if (verdict == BatchVerdict::Completed)
+        return RunOutcome{RunOutcome::Kind::Completed, std::nullopt};
       throttle_wait(job_id, tenant_id, pace, true, host);
     }
   } catch (...) {
     core::Error error = current_error();
     if (is_interruption(error)) {
-      if (error.sqlstate() == "57014") record_last_error(job_id, error, host);  // a cancel, not a shutdown
+      if (error.sqlstate() == "57014")
+        record_last_error(job_id, error, host);  // a cancel, not a shutdown
       throw;
     }
     fail_job(job_id, error, host);
@@ -432,12 +463,16 @@ RunOutcome run_request(long long job_id, LoopHost& host) {
 // ----- the finalization ----------------------------------------------------------------------
 
 bool finalization_due(const Job& job) {
-  if (!job.is_erase() || !job.state.finalization || !core::is_stopped(job.state.status)) return false;
+  if (!job.is_erase() || !job.state.finalization || !core::is_stopped(job.state.status))
+    return false;
   switch (*job.state.finalization) {
-    case FinalizationState::AwaitingWindow: return job.window_closed;
+    case FinalizationState::AwaitingWindow:
+      return job.window_closed;
     case FinalizationState::Finalizing:
-    case FinalizationState::Held: return true;
-    default: return false;
+    case FinalizationState::Held:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -449,14 +484,18 @@ bool claim_finalization(long long job_id, bool& exhausted) {
   Job job = load(job_id, Lock::ForUpdate);
   if (!finalization_due(job)) return false;
   FinalizationState state = *job.state.finalization;
-  if (state == FinalizationState::AwaitingWindow) transition(job, {JobAction::CloseWindow, std::nullopt, "{}"});
-  if (state == FinalizationState::Held) transition(job, {JobAction::ResumeFinalization, std::nullopt, "{\"hold_ended\": true}"});
-  exhausted = state == FinalizationState::Finalizing && job.finalization_attempts >= pg::guc::max_attempts;
+  if (state == FinalizationState::AwaitingWindow)
+    transition(job, {JobAction::CloseWindow, std::nullopt, "{}"});
+  if (state == FinalizationState::Held)
+    transition(job, {JobAction::ResumeFinalization, std::nullopt, "{\"hold_ended\": true}"});
+  exhausted =
+      state == FinalizationState::Finalizing && job.finalization_attempts >= pg::guc::max_attempts;
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET finalization_attempts = CASE WHEN $2 THEN 1 ELSE"
-                  " finalization_attempts OPERATOR(pg_catalog.+) 1 END, updated_at = pg_catalog.now()"
-                  " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::bool_param(exhausted)});
+  pg::spi_execute(
+      "UPDATE privacy.jobs SET finalization_attempts = CASE WHEN $2 THEN 1 ELSE"
+      " finalization_attempts OPERATOR(pg_catalog.+) 1 END, updated_at = pg_catalog.now()"
+      " WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id), pg::bool_param(exhausted)});
   if (exhausted) return true;  // the dead man's message stays: it says why the table is passed over
   leave_dead_mans_message(job_id, "finalization_attempts", "finalization");
   return true;
@@ -465,11 +504,12 @@ bool claim_finalization(long long job_id, bool& exhausted) {
 // Saves the finalization's position and heartbeat with its batch (and the nap after it).
 void record_finalization_batch(long long job_id, const BatchStep& step, double nap_ms = 0) {
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET cursor = $2::pg_catalog.jsonb, failed_items = failed_items OPERATOR(pg_catalog.+) $3,"
-                  " heartbeat_at = pg_catalog.now(), updated_at = pg_catalog.now()," COUNT_NAP("$4", "$5")
-                  " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job_id), pg::text_param(step.cursor_json), pg::int8_param(step.failed),
-                   pg::int8_param(nap_ms > 0 ? 1 : 0), pg::float8_param(nap_ms / 1000.0)});
+  pg::spi_execute(
+      "UPDATE privacy.jobs SET cursor = $2::pg_catalog.jsonb, failed_items = failed_items OPERATOR(pg_catalog.+) $3,"
+      " heartbeat_at = pg_catalog.now(), updated_at = pg_catalog.now()," COUNT_NAP(
+          "$4", "$5") " WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job_id), pg::text_param(step.cursor_json), pg::int8_param(step.failed),
+       pg::int8_param(nap_ms > 0 ? 1 : 0), pg::float8_param(nap_ms / 1000.0)});
 }
 
 // The end of a pass: held when tables were skipped for a hold, finalized_with_errors while
@@ -495,8 +535,9 @@ void pass_over_stuck_table(long long job_id, const core::Error& why, LoopHost& h
     step.failed = 1;
     record_finalization_batch(job_id, step);
     pg::SpiConnection spi;
-    pg::spi_execute("UPDATE privacy.jobs SET finalization_attempts = 1 WHERE id OPERATOR(pg_catalog.=) $1",
-                    {pg::int8_param(job_id)});
+    pg::spi_execute(
+        "UPDATE privacy.jobs SET finalization_attempts = 1 WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::int8_param(job_id)});
     leave_dead_mans_message(job_id, "finalization_attempts", "finalization");
     audit_flagged_items(job, 1, "finalize");
   });
@@ -512,7 +553,8 @@ constexpr int kFinalizeBatchFactor = 10;
 RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& memory) {
   std::unique_ptr<PhaseExecutor> executor = make_finalization_executor();
   Pace pace;
-  pace.batch_size = static_cast<int>(std::min<long long>(1000000, static_cast<long long>(pg::guc::batch_size) * kFinalizeBatchFactor));
+  pace.batch_size = static_cast<int>(std::min<long long>(
+      1000000, static_cast<long long>(pg::guc::batch_size) * kFinalizeBatchFactor));
   std::string tenant_id;
   in_transaction(host, [&] {
     Job job = load(job_id, Lock::None);
@@ -575,7 +617,8 @@ RunOutcome run_finalization(long long job_id, LoopHost& host) {
       }
       record_last_error(job_id, error, host);
       Job job = in_transaction(host, [&] { return load(job_id, Lock::None); });
-      if (job.finalization_attempts < pg::guc::max_attempts) return RunOutcome{RunOutcome::Kind::Stopped, error};
+      if (job.finalization_attempts < pg::guc::max_attempts)
+        return RunOutcome{RunOutcome::Kind::Stopped, error};
       stuck = error;
     }
   }
@@ -640,7 +683,8 @@ std::unique_ptr<PhaseExecutor> make_executor(core::JobKind kind) {
 
 void LoopHost::sleep(long milliseconds) {
   pg::pg_guard([&] {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds, PG_WAIT_EXTENSION);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, milliseconds,
+                    PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   });

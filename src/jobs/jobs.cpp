@@ -59,7 +59,8 @@ constexpr const char* kOpenWindow =
     "recoverable_until = CASE WHEN finalization IS NULL AND $3::pg_catalog.text OPERATOR(pg_catalog.=) 'awaiting_window'"
     " THEN pg_catalog.now() OPERATOR(pg_catalog.+)"
     " (SELECT CASE WHEN replay_of IS NULL THEN s.recovery_window ELSE '0'::pg_catalog.interval END"
-    "    FROM privacy.tenant_settings(tenant_id) s)"  // a replay: finalized at once (docs/compliance.md)
+    "    FROM privacy.tenant_settings(tenant_id) s)"  // a replay: finalized at once
+                                                      // (docs/compliance.md)
     " ELSE recoverable_until END";
 
 // The column assignments that go with an action, besides status, finalization and updated_at.
@@ -77,16 +78,21 @@ std::string assignments_for(JobAction action) {
       return "decided_by = session_user, decided_on_behalf_of = $4, decided_at = pg_catalog.now(),"
              " decision_note = $2, finished_at = pg_catalog.now()";
     case JobAction::Cancel:
-      return std::string("decision_note = COALESCE($2, decision_note), finished_at = pg_catalog.now(),"
-                         " cancel_requested = true, worker_pid = NULL, eta = NULL, last_error = NULL, ") + kOpenWindow;
+      return std::string(
+                 "decision_note = COALESCE($2, decision_note), finished_at = pg_catalog.now(),"
+                 " cancel_requested = true, worker_pid = NULL, eta = NULL, last_error = NULL, ") +
+             kOpenWindow;
     case JobAction::Start:
       return "started_at = COALESCE(started_at, pg_catalog.now()), attempts = attempts OPERATOR(pg_catalog.+) 1,"
              " worker_pid = pg_catalog.pg_backend_pid(), heartbeat_at = pg_catalog.now()";
     case JobAction::Complete:
-      return std::string("finished_at = pg_catalog.now(), result = $2::pg_catalog.jsonb, eta = '0'::pg_catalog.interval,"
-                         " worker_pid = NULL, cursor = NULL, last_error = NULL, ") + kOpenWindow;
+      return std::string(
+                 "finished_at = pg_catalog.now(), result = $2::pg_catalog.jsonb, eta = '0'::pg_catalog.interval,"
+                 " worker_pid = NULL, cursor = NULL, last_error = NULL, ") +
+             kOpenWindow;
     case JobAction::Fail:
-      return std::string("finished_at = pg_catalog.now(), error = $2, last_error = $2, worker_pid = NULL, eta = NULL, ") +
+      return std::string(
+                 "finished_at = pg_catalog.now(), error = $2, last_error = $2, worker_pid = NULL, eta = NULL, ") +
              kOpenWindow;
     case JobAction::CloseWindow:
       return "cursor = NULL, finalization_attempts = 0, last_error = NULL";
@@ -107,7 +113,8 @@ std::string assignments_for(JobAction action) {
 core::ActionContext action_context(const Job& job, const std::optional<std::string>& on_behalf_of) {
   core::ActionContext context;
   context.requester = job.requested_by;
-  if (job.requested_on_behalf_of) context.requester += " on behalf of " + *job.requested_on_behalf_of;
+  if (job.requested_on_behalf_of)
+    context.requester += " on behalf of " + *job.requested_on_behalf_of;
   context.distinct_approver_required = pg::guc::require_distinct_approver;
   context.was_approved = job.was_approved;
   context.kind = job.kind;
@@ -137,25 +144,29 @@ std::string finalization_text(const core::JobState& state) {
 
 void enter_batch_gate(long long job_id) {
   pg::SpiConnection spi;
-  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int4, $2::pg_catalog.int4)",
-                  {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
+  pg::spi_execute(
+      "SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int4, $2::pg_catalog.int4)",
+      {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
 }
 
 void enter_decision_gate(long long job_id) {
   pg::SpiConnection spi;
-  pg::spi_execute("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, $2::pg_catalog.int4)",
-                  {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
+  pg::spi_execute(
+      "SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, $2::pg_catalog.int4)",
+      {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
 }
 
 Job load(long long job_id, Lock lock) {
   pg::SpiConnection spi;
   bool for_update = lock == Lock::ForUpdate;
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1" +
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1" +
                     (for_update ? " FOR UPDATE" : "");
   std::vector<pg::TextRow> rows = pg::spi_query_rows(sql, {pg::int8_param(job_id)}, !for_update);
   if (rows.empty()) {
-    throw core::Error(core::sqlstate::kInvalidParameter, "job " + std::to_string(job_id) + " does not exist",
-                      "", "See privacy.job_overview for the existing jobs.");
+    throw core::Error(core::sqlstate::kInvalidParameter,
+                      "job " + std::to_string(job_id) + " does not exist", "",
+                      "See privacy.job_overview for the existing jobs.");
   }
   return job_from_row(rows[0]);
 }
@@ -168,22 +179,26 @@ Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string
 }
 
 core::JobState transition(const Job& job, const Transition& change) {
-  core::JobState to = core::decide(job.id, job.state, change.action, action_context(job, change.on_behalf_of));
+  core::JobState to =
+      core::decide(job.id, job.state, change.action, action_context(job, change.on_behalf_of));
   pg::SpiConnection spi;
   std::string finalization = finalization_text(to);
-  std::string sql = "UPDATE privacy.jobs SET status = '" + std::string(core::to_string(to.status)) +
-                    "'::privacy.job_status, finalization = NULLIF($3, '')::privacy.finalization_state,"
-                    " updated_at = pg_catalog.now(), " + assignments_for(change.action) +
-                    " WHERE id OPERATOR(pg_catalog.=) $1";
-  pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note), pg::text_param(finalization),
-                        pg::text_param(change.on_behalf_of)});
+  std::string sql =
+      "UPDATE privacy.jobs SET status = '" + std::string(core::to_string(to.status)) +
+      "'::privacy.job_status, finalization = NULLIF($3, '')::privacy.finalization_state,"
+      " updated_at = pg_catalog.now(), " +
+      assignments_for(change.action) + " WHERE id OPERATOR(pg_catalog.=) $1";
+  pg::spi_execute(sql, {pg::int8_param(job.id), pg::text_param(change.note),
+                        pg::text_param(finalization), pg::text_param(change.on_behalf_of)});
 
-  audit::Entry entry = job_audit_entry(job, std::string(core::audit_action(change.action)), change.audit_detail_json);
+  audit::Entry entry = job_audit_entry(job, std::string(core::audit_action(change.action)),
+                                       change.audit_detail_json);
   entry.on_behalf_of = change.on_behalf_of;
   audit::append(entry);
   if (to.status != job.state.status) {
-    notify::job_status_changed(notify::load_job_event(job.id, std::string(core::to_string(job.state.status)),
-                                                      std::string(core::to_string(to.status))));
+    notify::job_status_changed(
+        notify::load_job_event(job.id, std::string(core::to_string(job.state.status)),
+                               std::string(core::to_string(to.status))));
   }
   bool new_work = to.status == JobStatus::Approved || to.status == JobStatus::Cancelled ||
                   to.finalization == core::FinalizationState::Finalizing;
@@ -195,7 +210,8 @@ core::JobState transition(const Job& job, const Transition& change) {
   return to;
 }
 
-audit::Entry job_audit_entry(const Job& job, const std::string& action, const std::string& detail_json) {
+audit::Entry job_audit_entry(const Job& job, const std::string& action,
+                             const std::string& detail_json) {
   audit::Entry entry;
   entry.action = action;
   entry.tenant_id = job.tenant_id;
@@ -207,9 +223,10 @@ audit::Entry job_audit_entry(const Job& job, const std::string& action, const st
 
 long long open_items(long long job_id) {
   pg::SpiConnection spi;
-  return pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.job_errors"
-                            " WHERE job_id OPERATOR(pg_catalog.=) $1 AND resolution IS NULL",
-                            {pg::int8_param(job_id)}, false)
+  return pg::spi_query_int8(
+             "SELECT pg_catalog.count(*) FROM privacy.job_errors"
+             " WHERE job_id OPERATOR(pg_catalog.=) $1 AND resolution IS NULL",
+             {pg::int8_param(job_id)}, false)
       .value_or(0);
 }
 

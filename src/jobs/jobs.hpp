@@ -21,9 +21,9 @@ namespace privacy::jobs {
 // holds (pg_locks: classid = kRunnerLockClass, objid = job id, objsubid = 2).
 inline constexpr int kRunnerLockClass = 0x70726976;  // "priv"
 
-// The decision gate of a running job: each request batch transaction takes (kDecisionGateClass, job id)
-// in shared mode before it locks the job row, privacy.cancel in exclusive mode. Row locks are not
-// granted in order (a batch that commits is followed by the next batch, which locks the job row
+// The decision gate of a running job: each request batch transaction takes (kDecisionGateClass, job
+// id) in shared mode before it locks the job row, privacy.cancel in exclusive mode. Row locks are
+// not granted in order (a batch that commits is followed by the next batch, which locks the job row
 // again before a cancel that waited on it wakes up), so without the gate a cancel could wait out
 // the whole job; heavyweight locks are queued in order, so the next batch waits behind the
 // cancel. Both are released at the end of their transaction.
@@ -38,13 +38,14 @@ struct Job {
   long long id = 0;
   core::JobKind kind = core::JobKind::Export;
   core::JobState state{core::JobStatus::Pending, std::nullopt};
-  std::string target_type;                 // "subject" or "tenant"
+  std::string target_type;  // "subject" or "tenant"
   std::string target_id;
   std::string tenant_id;
-  std::optional<std::string> subject;      // the subject id; nullopt for a tenant purge
+  std::optional<std::string> subject;  // the subject id; nullopt for a tenant purge
   std::string requested_by;
   std::optional<std::string> notify_email;
-  std::optional<std::string> cursor_json;  // the walk's position (data/walk.hpp), committed per batch
+  std::optional<std::string>
+      cursor_json;  // the walk's position (data/walk.hpp), committed per batch
   long long processed_items = 0;
   long long failed_items = 0;
   std::optional<long long> total_items;
@@ -77,7 +78,7 @@ Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string
 // One action on a job and the few values it records.
 struct Transition {
   core::JobAction action;
-  std::optional<std::string> note;   // decision note, rejection/cancel reason, result or error text
+  std::optional<std::string> note;  // decision note, rejection/cancel reason, result or error text
   std::string audit_detail_json = "{}";
   // The human behind the session user (on_behalf_of): recorded as decided_on_behalf_of by an
   // approval or rejection, in the audit row, and compared with the requester's by four-eyes.
@@ -92,7 +93,8 @@ struct Transition {
 core::JobState transition(const Job& job, const Transition& change);
 
 // An audit entry about a job: its tenant's chain, the job id, "<target_type>:<target_id>".
-audit::Entry job_audit_entry(const Job& job, const std::string& action, const std::string& detail_json = "{}");
+audit::Entry job_audit_entry(const Job& job, const std::string& action,
+                             const std::string& detail_json = "{}");
 
 // Open (unresolved) flagged items of a job in privacy.job_errors.
 long long open_items(long long job_id);
@@ -113,7 +115,7 @@ class LoopHost {
 // How a run ended.
 struct RunOutcome {
   enum class Kind {
-    Completed,    // the request is done (and, for an erase with a closed window, finalized)
+    Completed,  // the request is done (and, for an erase with a closed window, finalized)
     Cancelled,
     Failed,       // the job failed: error says why (committed in privacy.jobs first)
     Finalized,    // a finalization pass ended: finalized, finalized_with_errors or held

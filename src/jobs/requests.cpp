@@ -1,6 +1,7 @@
-// The request and decision API (docs/jobs.md, "Requesting and deciding"): request_export / request_erase /
-// request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each call returns at
-// once; the work happens in the background. Status changes go through jobs::transition.
+// The request and decision API (docs/jobs.md, "Requesting and deciding"): request_export /
+// request_erase / request_purge, approve, reject, cancel, retry, extend_deadline, preview. Each
+// call returns at once; the work happens in the background. Status changes go through
+// jobs::transition.
 #include "audit/audit.hpp"
 #include "citus/node.hpp"
 #include "core/json.hpp"
@@ -37,7 +38,8 @@ void validate_email(const std::optional<std::string>& email) {
   bool has_at = email->find('@') != std::string::npos;
   bool has_bad = email->find_first_of(" \r\n<>,;") != std::string::npos;
   if (!has_at || has_bad) {
-    throw Error(sqlstate::kInvalidParameter, "notify_email \"" + *email + "\" is not an e-mail address", "",
+    throw Error(sqlstate::kInvalidParameter,
+                "notify_email \"" + *email + "\" is not an e-mail address", "",
                 "Pass one address like dpo@example.com, or NULL for no e-mail.");
   }
 }
@@ -50,7 +52,8 @@ void ensure_anonymizable(const std::string& tenant_id, const std::string& subjec
   for (Oid relation : privacy::batch::relations_in_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
-    std::optional<Error> refusal = privacy::registry::anonymization_refusal(*table, tenant_id, subject_id);
+    std::optional<Error> refusal =
+        privacy::registry::anonymization_refusal(*table, tenant_id, subject_id);
     if (refusal) throw *refusal;
   }
 }
@@ -65,13 +68,16 @@ privacy::audit::Entry submission_entry(const privacy::requests::Request& request
   std::string kind_json = privacy::core::json_string(privacy::core::to_string(request.kind));
   if (!request.replay) {
     entry.action = "submitted";
-    entry.detail_json = "{\"kind\": " + kind_json + ", \"requires_approval\": " + requires_approval + "}";
+    entry.detail_json =
+        "{\"kind\": " + kind_json + ", \"requires_approval\": " + requires_approval + "}";
   } else {
     entry.action = "erasure_replayed";
-    entry.detail_json = "{\"kind\": " + kind_json + ", \"ledger_seq\": " + std::to_string(request.replay->ledger_seq) +
-                        ", \"entry_hash\": " + privacy::core::json_string(request.replay->entry_hash) +
-                        ", \"original_job\": " + std::to_string(request.replay->original_job) +
-                        ", \"requires_approval\": " + requires_approval + "}";
+    entry.detail_json =
+        "{\"kind\": " + kind_json +
+        ", \"ledger_seq\": " + std::to_string(request.replay->ledger_seq) +
+        ", \"entry_hash\": " + privacy::core::json_string(request.replay->entry_hash) +
+        ", \"original_job\": " + std::to_string(request.replay->original_job) +
+        ", \"requires_approval\": " + requires_approval + "}";
   }
   return entry;
 }
@@ -100,10 +106,12 @@ void refuse_while_restricted(const privacy::requests::Request& request) {
       {pg::text_param(request.tenant_id), pg::text_param(request.target_id)}, false);
   if (!restriction) return;
   throw Error(sqlstate::kObjectNotInPrerequisiteState,
-              "cannot erase subject \"" + request.target_id + "\" of tenant \"" + request.tenant_id +
-                  "\": restriction job " + *restriction + " is in effect (or still open)",
+              "cannot erase subject \"" + request.target_id + "\" of tenant \"" +
+                  request.tenant_id + "\": restriction job " + *restriction +
+                  " is in effect (or still open)",
               "An erasure would pass over the rows the restriction hides.",
-              "Lift it first: SELECT privacy.lift_restriction(" + *restriction + "); or cancel it if it has not run.");
+              "Lift it first: SELECT privacy.lift_restriction(" + *restriction +
+                  "); or cancel it if it has not run.");
 }
 
 }  // namespace
@@ -111,31 +119,39 @@ void refuse_while_restricted(const privacy::requests::Request& request) {
 namespace privacy::requests {
 
 // Inserts the job row (pending or approved by the tenant's approval policy, a replay too: see
-// docs/compliance.md), with its regulation and due date (src/compliance/deadlines.cpp), audits and notifies it.
+// docs/compliance.md), with its regulation and due date (src/compliance/deadlines.cpp), audits and
+// notifies it.
 long long submit(const Request& request) {
   std::string kind_text(privacy::core::to_string(request.kind));
   privacy::citus_node::refuse_on_worker_node("privacy.request_" + kind_text);
-  privacy::tenant_scope::require(request.tenant_id, std::string("request"), "privacy.request_" + kind_text);
+  privacy::tenant_scope::require(request.tenant_id, std::string("request"),
+                                 "privacy.request_" + kind_text);
   privacy::tenant_scope::check_on_behalf_of(request.on_behalf_of);
   validate_email(request.notify_email);
-  std::optional<std::string> subject =
-      request.target_type == "subject" ? std::optional<std::string>(request.target_id) : std::nullopt;
+  std::optional<std::string> subject = request.target_type == "subject"
+                                           ? std::optional<std::string>(request.target_id)
+                                           : std::nullopt;
   if (request.kind == JobKind::Export) privacy::exports::ensure_recipient_available();
   if (request.kind != JobKind::Export) {
-    privacy::holds::ensure_not_held(kind_text + " of " + request.target_type + " \"" + request.target_id +
-                                        "\" of tenant \"" + request.tenant_id + "\"",
+    privacy::holds::ensure_not_held(kind_text + " of " + request.target_type + " \"" +
+                                        request.target_id + "\" of tenant \"" + request.tenant_id +
+                                        "\"",
                                     request.tenant_id, subject);
   }
   pg::SpiConnection spi;
-  if (request.kind == JobKind::Erase && request.target_type == "subject") refuse_while_restricted(request);
+  if (request.kind == JobKind::Erase && request.target_type == "subject")
+    refuse_while_restricted(request);
   if (request.kind == JobKind::Erase) ensure_anonymizable(request.tenant_id, request.target_id);
-  std::optional<long long> registered = pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
+  std::optional<long long> registered =
+      pg::spi_query_int8("SELECT pg_catalog.count(*) FROM privacy.registered_tables");
   if (registered.value_or(0) == 0) {
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
-                "Register the tables holding personal data first: SELECT privacy.register_table('public.users', 'user_id', 'tenant_id');");
+    throw Error(
+        sqlstate::kObjectNotInPrerequisiteState,
+        "cannot accept a " + kind_text + " request: no table is registered with pg_privacy", "",
+        "Register the tables holding personal data first: SELECT privacy.register_table('public.users', 'user_id', 'tenant_id');");
   }
-  privacy::deadlines::NewDeadline deadline = privacy::deadlines::for_new_request(request.tenant_id, request.regulation);
+  privacy::deadlines::NewDeadline deadline =
+      privacy::deadlines::for_new_request(request.tenant_id, request.regulation);
   std::optional<std::string> replay_of;
   if (request.replay) replay_of = request.replay->entry_hash;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
@@ -149,10 +165,11 @@ long long submit(const Request& request) {
       "   FROM privacy.tenant_settings($4) s,"
       "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
       " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
-      {pg::text_param(kind_text), pg::text_param(request.target_type), pg::text_param(request.target_id),
-       pg::text_param(request.tenant_id), pg::text_param(request.reason), pg::text_param(request.notify_email),
-       pg::text_param(deadline.due_at), pg::text_param(deadline.regulation), pg::text_param(replay_of),
-       pg::text_param(request.on_behalf_of)},
+      {pg::text_param(kind_text), pg::text_param(request.target_type),
+       pg::text_param(request.target_id), pg::text_param(request.tenant_id),
+       pg::text_param(request.reason), pg::text_param(request.notify_email),
+       pg::text_param(deadline.due_at), pg::text_param(deadline.regulation),
+       pg::text_param(replay_of), pg::text_param(request.on_behalf_of)},
       false);
   const pg::TextRow& inserted = rows.at(0);
   long long job_id = inserted.int8(0);
@@ -170,9 +187,15 @@ long long submit(const Request& request) {
 
 }  // namespace privacy::requests
 
-PRIVACY_SQL_FUNCTION(privacy_request_export) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export)); }
-PRIVACY_SQL_FUNCTION(privacy_request_erase) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Erase)); }
-PRIVACY_SQL_FUNCTION(privacy_request_restrict) { return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Restrict)); }
+PRIVACY_SQL_FUNCTION(privacy_request_export) {
+  return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Export));
+}
+PRIVACY_SQL_FUNCTION(privacy_request_erase) {
+  return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Erase));
+}
+PRIVACY_SQL_FUNCTION(privacy_request_restrict) {
+  return Int64GetDatum(submit_for_subject(fcinfo, JobKind::Restrict));
+}
 
 PRIVACY_SQL_FUNCTION(privacy_request_purge) {
   std::string tenant =
@@ -182,9 +205,11 @@ PRIVACY_SQL_FUNCTION(privacy_request_purge) {
       fcinfo, 2, "target_id", "Pass the subject id, or the tenant id for a tenant purge.");
   std::string reason = pg::nonblank_text_arg(fcinfo, 3, "reason", kReasonHint);
   if (target_type == "tenant" && target != tenant) {
-    throw Error(sqlstate::kInvalidParameter,
-                "a tenant purge must name the tenant itself: target_id \"" + target + "\" is not tenant \"" + tenant + "\"",
-                "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
+    throw Error(
+        sqlstate::kInvalidParameter,
+        "a tenant purge must name the tenant itself: target_id \"" + target +
+            "\" is not tenant \"" + tenant + "\"",
+        "", "Call privacy.request_purge('" + tenant + "', 'tenant', '" + tenant + "', reason).");
   }
   return Int64GetDatum(privacy::requests::submit(
       {JobKind::Purge, tenant, target_type, target, reason, pg::optional_text_arg(fcinfo, 4),
@@ -199,7 +224,8 @@ PRIVACY_SQL_FUNCTION(privacy_approve) {
   std::optional<std::string> note = pg::optional_text_arg(fcinfo, 1);
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
-  jobs::transition(job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}}), on_behalf_of});
+  jobs::transition(
+      job, {JobAction::Approve, note, privacy::core::json_object({{"note", note}}), on_behalf_of});
   return (Datum)0;
 }
 
@@ -211,7 +237,8 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
       fcinfo, 1, "reason", "Say why the request is rejected; the requester is told.");
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
-  jobs::transition(job, {JobAction::Reject, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
+  jobs::transition(job, {JobAction::Reject, reason,
+                         privacy::core::json_object({{"reason", reason}}), on_behalf_of});
   return (Datum)0;
 }
 
@@ -220,21 +247,25 @@ PRIVACY_SQL_FUNCTION(privacy_reject) {
 // throttle (what is done stays done, and restorable).
 PRIVACY_SQL_FUNCTION(privacy_cancel) {
   privacy::citus_node::refuse_on_worker_node("privacy.cancel");
-  jobs::enter_decision_gate(pg::int8_arg(fcinfo, 0, "job_id"));  // ahead of the job's next batch (jobs/jobs.hpp)
+  jobs::enter_decision_gate(
+      pg::int8_arg(fcinfo, 0, "job_id"));  // ahead of the job's next batch (jobs/jobs.hpp)
   jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
                                         std::string("decide"), "privacy.cancel");
   std::string reason = pg::nonblank_text_arg(fcinfo, 1, "reason", "Say why the job is cancelled.");
   std::optional<std::string> on_behalf_of = pg::optional_text_arg(fcinfo, 2);
   privacy::tenant_scope::check_on_behalf_of(on_behalf_of);
   if (job.state.status != JobStatus::Processing) {
-    jobs::transition(job, {JobAction::Cancel, reason, privacy::core::json_object({{"reason", reason}}), on_behalf_of});
+    jobs::transition(job, {JobAction::Cancel, reason,
+                           privacy::core::json_object({{"reason", reason}}), on_behalf_of});
     return (Datum)0;
   }
   pg::SpiConnection spi;
-  pg::spi_execute("UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = pg_catalog.now()"
-                  " WHERE id OPERATOR(pg_catalog.=) $1",
-                  {pg::int8_param(job.id), pg::text_param(reason)});
-  privacy::audit::Entry entry = jobs::job_audit_entry(job, "cancel_requested", privacy::core::json_object({{"reason", reason}}));
+  pg::spi_execute(
+      "UPDATE privacy.jobs SET cancel_requested = true, decision_note = $2, updated_at = pg_catalog.now()"
+      " WHERE id OPERATOR(pg_catalog.=) $1",
+      {pg::int8_param(job.id), pg::text_param(reason)});
+  privacy::audit::Entry entry = jobs::job_audit_entry(
+      job, "cancel_requested", privacy::core::json_object({{"reason", reason}}));
   entry.on_behalf_of = on_behalf_of;
   privacy::audit::append(entry);
   pg::wake_launcher_at_commit();
@@ -257,13 +288,17 @@ PRIVACY_SQL_FUNCTION(privacy_extend_deadline) {
   privacy::citus_node::refuse_on_worker_node("privacy.extend_deadline");
   jobs::Job job = jobs::load_for_caller(pg::int8_arg(fcinfo, 0, "job_id"), jobs::Lock::ForUpdate,
                                         std::string("decide"), "privacy.extend_deadline");
-  if (PG_ARGISNULL(1)) throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "", "Pass an interval such as '14 days'.");
+  if (PG_ARGISNULL(1))
+    throw Error(sqlstate::kInvalidParameter, "by must not be NULL", "",
+                "Pass an interval such as '14 days'.");
   const Interval* by = PG_GETARG_INTERVAL_P(1);
   std::string reason = pg::nonblank_text_arg(fcinfo, 2, "reason", kReasonHint);
   if (privacy::core::is_terminal(job.state.status) || job.state.status == JobStatus::Cancelled) {
     throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "job " + std::to_string(job.id) + " is " + std::string(privacy::core::to_string(job.state.status)) +
-                    " and has no deadline left to extend", "", "Only open jobs have a deadline.");
+                "job " + std::to_string(job.id) + " is " +
+                    std::string(privacy::core::to_string(job.state.status)) +
+                    " and has no deadline left to extend",
+                "", "Only open jobs have a deadline.");
   }
   privacy::deadlines::extend(job, privacy::core::Period{by->month, by->day, by->time}, reason);
   return (Datum)0;
@@ -276,10 +311,10 @@ PRIVACY_SQL_FUNCTION(privacy_preview) {
                                         std::string("decide"), "privacy.preview");
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-  privacy::batch::Operation operation = job.kind == JobKind::Erase || job.kind == JobKind::Restrict
-                                            ? privacy::batch::Operation::Mark
-                                        : job.kind == JobKind::Purge ? privacy::batch::Operation::Purge
-                                                                     : privacy::batch::Operation::Read;
+  privacy::batch::Operation operation =
+      job.kind == JobKind::Erase || job.kind == JobKind::Restrict ? privacy::batch::Operation::Mark
+      : job.kind == JobKind::Purge                                ? privacy::batch::Operation::Purge
+                                                                  : privacy::batch::Operation::Read;
   for (Oid relation : privacy::batch::relations_in_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;

@@ -39,7 +39,9 @@ Oid extension_owner() {
   pg::SpiConnection spi;
   std::optional<long long> owner = pg::spi_query_int8(
       "SELECT extowner::pg_catalog.int8 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
-  if (!owner) throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState, "extension pg_privacy is not installed");
+  if (!owner)
+    throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
+                "extension pg_privacy is not installed");
   return static_cast<Oid>(*owner);
 }
 
@@ -96,7 +98,8 @@ void ensure_admin() {
     return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
   });
   if (!allowed) {
-    throw Error(privacy::core::sqlstate::kInsufficientPrivilege, "permission denied to run pg_privacy jobs", "",
+    throw Error(privacy::core::sqlstate::kInsufficientPrivilege,
+                "permission denied to run pg_privacy jobs", "",
                 "CALL privacy.run_job needs membership in privacy_admin.");
   }
 }
@@ -108,18 +111,24 @@ Error not_runnable(long long job_id) {
   privacy::jobs::Job job = privacy::jobs::load(job_id, privacy::jobs::Lock::None);
   std::string id = std::to_string(job_id);
   std::string state = std::string(privacy::core::to_string(job.state.status));
-  if (job.state.finalization) state += " (finalization " + std::string(privacy::core::to_string(*job.state.finalization)) + ")";
+  if (job.state.finalization)
+    state +=
+        " (finalization " + std::string(privacy::core::to_string(*job.state.finalization)) + ")";
   std::string hint = "Nothing to do.";
-  if (job.state.status == JobStatus::Pending) hint = "Approve it first: privacy.approve(" + id + ").";
+  if (job.state.status == JobStatus::Pending)
+    hint = "Approve it first: privacy.approve(" + id + ").";
   if (job.state.finalization == privacy::core::FinalizationState::AwaitingWindow) {
-    hint = "Its rows are finalized once its recovery window closes at " + job.recoverable_until.value_or("?") +
-           "; until then privacy.restore(" + id + ") brings them back.";
+    hint = "Its rows are finalized once its recovery window closes at " +
+           job.recoverable_until.value_or("?") + "; until then privacy.restore(" + id +
+           ") brings them back.";
   } else if (job.state.status == JobStatus::Failed || job.state.status == JobStatus::Cancelled) {
     hint = "Retry it first: privacy.retry(" + id + ").";
   }
-  return Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState, "job " + id + " is " + state + " and cannot be run",
-              "run_job runs approved jobs, resumes abandoned ones and finalizes erasures whose recovery window has closed.",
-              hint);
+  return Error(
+      privacy::core::sqlstate::kObjectNotInPrerequisiteState,
+      "job " + id + " is " + state + " and cannot be run",
+      "run_job runs approved jobs, resumes abandoned ones and finalizes erasures whose recovery window has closed.",
+      hint);
 }
 
 }  // namespace
@@ -130,7 +139,8 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
                   !castNode(CallContext, fcinfo->context)->atomic);
   if (atomic) {
     throw Error("25001", "privacy.run_job must be called with CALL outside a transaction block",
-                "It commits after every batch.", "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
+                "It commits after every batch.",
+                "Run CALL privacy.run_job(" + std::to_string(job_id) + ") on its own.");
   }
   ensure_admin();
   {
@@ -138,7 +148,8 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
     privacy::citus_node::refuse_on_worker_node("privacy.run_job");
   }
   pg::pg_guard([] {
-    if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT) elog(ERROR, "pg_privacy: SPI_connect_ext failed");
+    if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+      elog(ERROR, "pg_privacy: SPI_connect_ext failed");
   });
   // The procedure's own statement snapshot must not be held across our commits.
   pg::pg_guard([] {
@@ -166,19 +177,21 @@ PRIVACY_SQL_FUNCTION(privacy_run_job) {
   pg::pg_guard([] { SPI_finish(); });
   using Kind = privacy::jobs::RunOutcome::Kind;
   if (outcome.kind == Kind::Busy) {
-    throw Error(privacy::core::sqlstate::kObjectNotInPrerequisiteState,
-                "job " + std::to_string(job_id) + " is being processed by another worker or session", "",
-                "Watch it in privacy.job_overview; privacy.worker_status() shows who runs it.");
+    throw Error(
+        privacy::core::sqlstate::kObjectNotInPrerequisiteState,
+        "job " + std::to_string(job_id) + " is being processed by another worker or session", "",
+        "Watch it in privacy.job_overview; privacy.worker_status() shows who runs it.");
   }
   if (outcome.kind == Kind::NothingToDo && outcome.error) throw *outcome.error;
   if (outcome.error) {
     const Error& error = *outcome.error;
     std::string what = outcome.kind == Kind::Stopped ? " stopped its finalization: " : " failed: ";
-    throw Error(error.sqlstate(), "job " + std::to_string(job_id) + what + error.what(), error.detail(),
-                outcome.kind == Kind::Stopped
-                    ? "It is recorded in privacy.jobs.last_error; the finalization resumes with the next run."
-                    : "It is recorded in privacy.jobs.error; fix the cause, then privacy.retry(" +
-                          std::to_string(job_id) + ").");
+    throw Error(
+        error.sqlstate(), "job " + std::to_string(job_id) + what + error.what(), error.detail(),
+        outcome.kind == Kind::Stopped
+            ? "It is recorded in privacy.jobs.last_error; the finalization resumes with the next run."
+            : "It is recorded in privacy.jobs.error; fix the cause, then privacy.retry(" +
+                  std::to_string(job_id) + ").");
   }
   return (Datum)0;
 }

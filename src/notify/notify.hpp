@@ -26,8 +26,8 @@ using JobEvent = core::JobEvent;
 // skipped and the skip audited ('notification_failed'). Database errors are thrown as usual.
 void job_status_changed(const JobEvent& event);
 
-// A deadline notice (src/compliance/deadlines.cpp): sends pg_notify('privacy_deadlines', <json>) with the
-// job's id, kind, tenant, regulation, status and due_at and "event" (deadline_warning,
+// A deadline notice (src/compliance/deadlines.cpp): sends pg_notify('privacy_deadlines', <json>)
+// with the job's id, kind, tenant, regulation, status and due_at and "event" (deadline_warning,
 // deadline_overdue, deadline_extended), and queues core::deadline_mail_text() to `mail_to` (the
 // tenant's privacy contact, or the request's notify_email for an extension) when given. In the
 // caller's transaction; an unusable address is skipped and audited as for status mail.

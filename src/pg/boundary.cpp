@@ -20,7 +20,8 @@ const char* copy_text_no_error(const char* text, const char* fallback) noexcept 
 PendingError pending_from(const core::Error& error) noexcept {
   PendingError pending{};
   pending.sqlerrcode = sqlstate_to_code(error.sqlstate());
-  pending.message = copy_text_no_error(error.what(), "pg_privacy error (message lost: out of memory)");
+  pending.message =
+      copy_text_no_error(error.what(), "pg_privacy error (message lost: out of memory)");
   pending.detail = copy_text_no_error(error.detail().c_str(), nullptr);
   pending.hint = copy_text_no_error(error.hint().c_str(), nullptr);
   pending.file = error.site().file;
@@ -42,15 +43,26 @@ PendingError capture_exception(std::exception_ptr caught) noexcept {
   } catch (const core::Error& error) {
     return pending_from(error);
   } catch (const std::bad_alloc&) {
-    return PendingError{ERRCODE_OUT_OF_MEMORY, "out of memory in pg_privacy", nullptr, nullptr, nullptr, 0, nullptr};
+    return PendingError{ERRCODE_OUT_OF_MEMORY,
+                        "out of memory in pg_privacy",
+                        nullptr,
+                        nullptr,
+                        nullptr,
+                        0,
+                        nullptr};
   } catch (const std::exception& error) {
     PendingError pending{ERRCODE_INTERNAL_ERROR, nullptr, nullptr, nullptr, nullptr, 0, nullptr};
     pending.message = copy_text_no_error(error.what(), "internal error in pg_privacy");
     pending.hint = "This is a bug in pg_privacy; please report it with the statement that failed.";
     return pending;
   } catch (...) {
-    return PendingError{ERRCODE_INTERNAL_ERROR, "unknown C++ exception in pg_privacy", nullptr,
-                        "This is a bug in pg_privacy; please report it.", nullptr, 0, nullptr};
+    return PendingError{ERRCODE_INTERNAL_ERROR,
+                        "unknown C++ exception in pg_privacy",
+                        nullptr,
+                        "This is a bug in pg_privacy; please report it.",
+                        nullptr,
+                        0,
+                        nullptr};
   }
 }
 
@@ -90,7 +102,8 @@ namespace {
 
 void refuse_null(FunctionCallInfo fcinfo, int index, const char* name, const char* hint) {
   if (PG_ARGISNULL(index)) {
-    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be NULL", "", hint);
+    throw core::Error(core::sqlstate::kInvalidParameter, std::string(name) + " must not be NULL",
+                      "", hint);
   }
 }
 

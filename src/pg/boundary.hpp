@@ -1,5 +1,5 @@
-// The C++ / PostgreSQL boundary (docs/architecture.md). This header is the only place that knows how
-// an error crosses between the two worlds:
+// The C++ / PostgreSQL boundary (docs/architecture.md). This header is the only place that knows
+// how an error crosses between the two worlds:
 //
 //  * PostgreSQL -> C++: pg_guard(fn) runs fn inside PG_TRY. An ereport(ERROR) raised inside is
 //    copied (CopyErrorData), cleared (FlushErrorState) and thrown as privacy::core::Error with its
@@ -61,9 +61,7 @@ auto pg_guard(Fn&& fn) -> decltype(fn()) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData* volatile caught = nullptr;
     PG_TRY();
-    {
-      fn();
-    }
+    { fn(); }
     PG_CATCH();
     {
       MemoryContextSwitchTo(caller_context);
@@ -115,12 +113,12 @@ long long int8_arg(FunctionCallInfo fcinfo, int index, const char* name, const c
 // Declares a SQL-callable (V1) C function `name` whose body follows as C++:
 //   PRIVACY_SQL_FUNCTION(privacy_approve) { ... return (Datum) 0; }
 // The body runs inside try; exceptions become ereport(ERROR) after unwinding.
-#define PRIVACY_SQL_FUNCTION(name)                                                      \
-  static Datum name##_body(FunctionCallInfo fcinfo);                                    \
-  extern "C" {                                                                          \
-  PG_FUNCTION_INFO_V1(name);                                                            \
-  __attribute__((visibility("default"))) Datum name(PG_FUNCTION_ARGS) {                 \
-    return privacy::pg::run_sql_function(name##_body, fcinfo);                          \
-  }                                                                                     \
-  }                                                                                     \
+#define PRIVACY_SQL_FUNCTION(name)                                      \
+  static Datum name##_body(FunctionCallInfo fcinfo);                    \
+  extern "C" {                                                          \
+  PG_FUNCTION_INFO_V1(name);                                            \
+  __attribute__((visibility("default"))) Datum name(PG_FUNCTION_ARGS) { \
+    return privacy::pg::run_sql_function(name##_body, fcinfo);          \
+  }                                                                     \
+  }                                                                     \
   static Datum name##_body(FunctionCallInfo fcinfo)

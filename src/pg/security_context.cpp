@@ -12,10 +12,13 @@ extern "C" {
 
 namespace privacy::pg {
 
-TransactionMark TransactionMark::current() { return TransactionMark{MyProc->lxid, GetCurrentSubTransactionId()}; }
+TransactionMark TransactionMark::current() {
+  return TransactionMark{MyProc->lxid, GetCurrentSubTransactionId()};
+}
 
 bool TransactionMark::is_current() const {
-  return IsTransactionState() && transaction == MyProc->lxid && subtransaction == GetCurrentSubTransactionId();
+  return IsTransactionState() && transaction == MyProc->lxid &&
+         subtransaction == GetCurrentSubTransactionId();
 }
 
 // ----- PinnedSearchPath ----------------------------------------------------------------------
@@ -33,7 +36,8 @@ PinnedSearchPath::PinnedSearchPath(Exit exit) : exit_(exit), made_in_(Transactio
 
 void PinnedSearchPath::set(const char* name, const std::string& value) {
   pg_guard([&] {
-    (void)set_config_option(name, value.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    (void)set_config_option(name, value.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                            0, false);
   });
 }
 
@@ -64,7 +68,8 @@ Oid owner_of(Oid relation) {
   return pg_guard([&] {
     HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relation));
     if (!HeapTupleIsValid(tuple)) {
-      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relation)));
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                      errmsg("relation with OID %u does not exist", relation)));
     }
     Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
     ReleaseSysCache(tuple);
@@ -82,8 +87,8 @@ Oid owner_of(Oid relation) {
 TableOwnerScope::AsOwner::AsOwner(Oid relation) : made_in_(TransactionMark::current()) {
   Oid owner = owner_of(relation);
   GetUserIdAndSecContext(&saved_user_, &saved_context_);
-  SetUserIdAndSecContext(owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION |
-                                    SECURITY_NOFORCE_RLS);
+  SetUserIdAndSecContext(owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE |
+                                    SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 }
 
 TableOwnerScope::AsOwner::~AsOwner() {

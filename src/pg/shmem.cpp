@@ -40,7 +40,8 @@ void request_shared_state() {
 }
 
 void attach_shared_state() {
-  state = static_cast<SharedState*>(attach_area("pg_privacy state", shared_state_size(), init_shared_state));
+  state = static_cast<SharedState*>(
+      attach_area("pg_privacy state", shared_state_size(), init_shared_state));
 }
 
 void* attach_area(const char* name, Size size, ShmemInit init) {

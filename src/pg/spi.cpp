@@ -27,7 +27,8 @@ namespace {
 
 // A palloc'd text datum for a C++ string.
 Datum text_datum(std::string_view text) {
-  return pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
+  return pg_guard(
+      [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
 }
 
 // Prepares SPI_execute_with_args' parallel arrays from our parameter list.
@@ -77,7 +78,8 @@ SPIPlanPtr cached_plan(const std::string& sql, std::vector<Oid>& types) {
   SPIPlanPtr plan = pg_guard([&] {
     SPIPlanPtr prepared = SPI_prepare(sql.c_str(), static_cast<int>(types.size()), types.data());
     if (prepared == nullptr) {
-      elog(ERROR, "pg_privacy: could not prepare (%s): %s", SPI_result_code_string(SPI_result), sql.c_str());
+      elog(ERROR, "pg_privacy: could not prepare (%s): %s", SPI_result_code_string(SPI_result),
+           sql.c_str());
     }
     if (SPI_keepplan(prepared) != 0) elog(ERROR, "pg_privacy: could not keep a prepared statement");
     return prepared;
@@ -87,9 +89,8 @@ SPIPlanPtr cached_plan(const std::string& sql, std::vector<Oid>& types) {
 }
 
 std::optional<std::string> cell_text(uint64 row, int column) {
-  char* value = pg_guard([&] {
-    return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
-  });
+  char* value = pg_guard(
+      [&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
   if (value == nullptr) return std::nullopt;
   std::string copy(value);
   pfree(value);
@@ -118,9 +119,7 @@ SqlParam int8_param(const std::optional<long long>& number) {
 
 SqlParam bool_param(bool flag) { return SqlParam{BOOLOID, BoolGetDatum(flag), false}; }
 
-SqlParam float8_param(double number) {
-  return SqlParam{FLOAT8OID, Float8GetDatum(number), false};
-}
+SqlParam float8_param(double number) { return SqlParam{FLOAT8OID, Float8GetDatum(number), false}; }
 
 SqlParam oid_param(Oid oid) { return int8_param(static_cast<long long>(oid)); }
 
@@ -137,9 +136,9 @@ uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params, 
     return SPI_execute_plan(plan, arrays.values.data(), arrays.nulls.data(), read_only, 0);
   });
   if (status < 0) {
-    throw core::Error(core::sqlstate::kInternalError,
-                      std::string("pg_privacy: SPI failed (") + SPI_result_code_string(status) +
-                          ") running: " + sql);
+    throw core::Error(core::sqlstate::kInternalError, std::string("pg_privacy: SPI failed (") +
+                                                          SPI_result_code_string(status) +
+                                                          ") running: " + sql);
   }
   return SPI_processed;
 }
@@ -166,8 +165,8 @@ std::optional<std::string> spi_query_text(const std::string& sql,
   return cell_text(0, 1);
 }
 
-std::optional<long long> spi_query_int8(const std::string& sql,
-                                        const std::vector<SqlParam>& params, bool read_only) {
+std::optional<long long> spi_query_int8(const std::string& sql, const std::vector<SqlParam>& params,
+                                        bool read_only) {
   std::optional<std::string> text = spi_query_text(sql, params, read_only);
   if (!text) return std::nullopt;
   return TextRow{text}.int8(0);

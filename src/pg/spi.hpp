@@ -77,7 +77,8 @@ uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params =
                    bool read_only = false);
 
 // Runs a query and returns every row as text (use for small results).
-std::vector<TextRow> spi_query_rows(const std::string& sql, const std::vector<SqlParam>& params = {},
+std::vector<TextRow> spi_query_rows(const std::string& sql,
+                                    const std::vector<SqlParam>& params = {},
                                     bool read_only = false);
 
 // Runs a query and returns the first column of the first row as text (nullopt when no row or

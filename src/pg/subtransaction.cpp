@@ -23,7 +23,8 @@ std::optional<core::Error> run_in_subtransaction(const std::function<void()>& fn
   } catch (const std::exception& error) {
     failure = core::Error(core::sqlstate::kInternalError, error.what());
   } catch (...) {
-    failure = core::Error(core::sqlstate::kInternalError, "unknown C++ exception in subtransaction");
+    failure =
+        core::Error(core::sqlstate::kInternalError, "unknown C++ exception in subtransaction");
   }
 
   if (!failure) {

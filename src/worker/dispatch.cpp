@@ -1,6 +1,6 @@
-// Job workers (docs/jobs.md, "How a job runs"): the launcher's dispatch step picks waiting jobs fairly across
-// tenants and starts one dynamic background worker per job, up to privacy.max_workers; each
-// worker runs the one job loop (jobs::run) and exits.
+// Job workers (docs/jobs.md, "How a job runs"): the launcher's dispatch step picks waiting jobs
+// fairly across tenants and starts one dynamic background worker per job, up to
+// privacy.max_workers; each worker runs the one job loop (jobs::run) and exits.
 //
 // Work the dispatcher starts:
 //   * approved jobs, oldest queued first within each tenant;
@@ -90,7 +90,8 @@ void release_slot(int, Datum) {
   pg::SharedState* state = pg::shared_state();
   if (state == nullptr || my_slot < 0) return;
   LWLockAcquire(state->lock, LW_EXCLUSIVE);
-  if (state->workers[my_slot].pid == MyProcPid) std::memset(&state->workers[my_slot], 0, sizeof(pg::WorkerSlot));
+  if (state->workers[my_slot].pid == MyProcPid)
+    std::memset(&state->workers[my_slot], 0, sizeof(pg::WorkerSlot));
   LWLockRelease(state->lock);
 }
 
@@ -143,8 +144,10 @@ constexpr double kRetryCapSeconds = 60;
 // A job's runner holds its advisory lock (jobs::kRunnerLockClass) while it lives.
 std::string runner_alive(const std::string& job) {
   return "EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'"
-         " AND l.classid OPERATOR(pg_catalog.=) " + std::to_string(jobs::kRunnerLockClass) +
-         "::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) " + job + ".id::pg_catalog.oid AND l.objsubid OPERATOR(pg_catalog.=) 2"
+         " AND l.classid OPERATOR(pg_catalog.=) " +
+         std::to_string(jobs::kRunnerLockClass) +
+         "::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) " + job +
+         ".id::pg_catalog.oid AND l.objsubid OPERATOR(pg_catalog.=) 2"
          " AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database"
          "                    WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))";
 }
@@ -168,13 +171,16 @@ std::vector<Candidate> read_candidates() {
       "           AND j.recoverable_until OPERATOR(pg_catalog.<=) pg_catalog.now()"
       "        OR (j.status OPERATOR(pg_catalog.=) 'processing'::privacy.job_status"
       "            OR j.finalization OPERATOR(pg_catalog.=) ANY ('{finalizing,held}'::privacy.finalization_state[]))"
-      "           AND NOT " + runner_alive("j") + ")"
+      "           AND NOT " +
+      runner_alive("j") +
+      ")"
       " ORDER BY 3 LIMIT 1000");
   std::vector<Candidate> candidates;
   for (const pg::TextRow& row : rows) {
     bool orphan = *row[6] == "true";
     if (orphan && row[4]) {
-      double pause = core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds);
+      double pause =
+          core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds);
       double since_heartbeat = std::stod(*row[4]);
       if (since_heartbeat < pause) {
         launcher::wake_within(pause - since_heartbeat);  // not after privacy.naptime
@@ -182,8 +188,10 @@ std::vector<Candidate> read_candidates() {
       }
     }
     long long job_id = std::stoll(*row[0]);
-    if (*row[7] == "true" && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None))) continue;
-    candidates.push_back(Candidate{job_id, *row[1], std::stod(*row[2]), *row[3] == "finalize" ? kModeFinalize : kModeRun});
+    if (*row[7] == "true" && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None)))
+      continue;
+    candidates.push_back(Candidate{job_id, *row[1], std::stod(*row[2]),
+                                   *row[3] == "finalize" ? kModeFinalize : kModeRun});
   }
   return candidates;
 }
@@ -223,16 +231,19 @@ bool start_worker(const Candidate& candidate, int slot) {
     std::memset(&state->workers[slot], 0, sizeof(pg::WorkerSlot));
     LWLockRelease(state->lock);
     pg::pg_guard([] {
-      ereport(LOG, (errmsg("pg_privacy: could not start a job worker: no background worker slot free"),
-                    errhint("Raise max_worker_processes (it must exceed privacy.max_workers + 1).")));
+      ereport(LOG,
+              (errmsg("pg_privacy: could not start a job worker: no background worker slot free"),
+               errhint("Raise max_worker_processes (it must exceed privacy.max_workers + 1).")));
     });
     return false;
   }
   pid_t pid = 0;
-  BgwHandleStatus status = pg::pg_guard([&] { return WaitForBackgroundWorkerStartup(handle, &pid); });
+  BgwHandleStatus status =
+      pg::pg_guard([&] { return WaitForBackgroundWorkerStartup(handle, &pid); });
   if (status != BGWH_STARTED) {
     LWLockAcquire(state->lock, LW_EXCLUSIVE);
-    if (state->workers[slot].pid == -1) std::memset(&state->workers[slot], 0, sizeof(pg::WorkerSlot));
+    if (state->workers[slot].pid == -1)
+      std::memset(&state->workers[slot], 0, sizeof(pg::WorkerSlot));
     LWLockRelease(state->lock);
     return false;
   }
@@ -246,7 +257,8 @@ void reclaim_stale_slots() {
   LWLockAcquire(state->lock, LW_EXCLUSIVE);
   for (int i = 0; i < state->worker_count; ++i) {
     pg::WorkerSlot& slot = state->workers[i];
-    if (slot.pid == -1 && TimestampDifferenceExceeds(slot.since, now, 60000)) std::memset(&slot, 0, sizeof(slot));
+    if (slot.pid == -1 && TimestampDifferenceExceeds(slot.since, now, 60000))
+      std::memset(&slot, 0, sizeof(slot));
   }
   LWLockRelease(state->lock);
 }
@@ -266,7 +278,8 @@ void dispatch_jobs() {
   std::map<long long, Candidate> by_id;
   for (const Candidate& candidate : candidates) {
     if (running.job_ids.count(candidate.job_id) || by_id.count(candidate.job_id)) continue;
-    waiting.push_back(core::WaitingJob{candidate.job_id, candidate.tenant_id, candidate.queued_at_s});
+    waiting.push_back(
+        core::WaitingJob{candidate.job_id, candidate.tenant_id, candidate.queued_at_s});
     by_id.emplace(candidate.job_id, candidate);
   }
   std::map<std::string, core::TenantLoad> load;
@@ -295,7 +308,8 @@ extern "C" PGDLLEXPORT void privacy_worker_main(Datum main_arg) {
   pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
   before_shmem_exit(privacy::worker::release_slot, 0);
-  if (slot >= 0 && privacy::pg::shared_state() != nullptr) privacy::worker::claim_slot(slot, job_id, mode);
+  if (slot >= 0 && privacy::pg::shared_state() != nullptr)
+    privacy::worker::claim_slot(slot, job_id, mode);
   BackgroundWorkerInitializeConnection(privacy::pg::guc::database, nullptr, 0);
   char application_name[64];
   snprintf(application_name, sizeof(application_name), "pg_privacy worker job %lld", job_id);

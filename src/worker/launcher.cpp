@@ -112,14 +112,15 @@ void unpublish_launcher(int, Datum) {
 }
 
 bool extension_installed() {
-  std::optional<std::string> found =
-      pg::spi_query_text("SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
+  std::optional<std::string> found = pg::spi_query_text(
+      "SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_privacy'");
   return found.has_value();
 }
 
-// Runs one step in its own transaction, with search_path pinned (docs/security.md). An error (from C++ or PostgreSQL) is logged and the
-// transaction aborted; the launcher lives on, runs the next step, and tries again next cycle.
-// A step that finds the extension missing does nothing: it may be created at any time.
+// Runs one step in its own transaction, with search_path pinned (docs/security.md). An error (from
+// C++ or PostgreSQL) is logged and the transaction aborted; the launcher lives on, runs the next
+// step, and tries again next cycle. A step that finds the extension missing does nothing: it may be
+// created at any time.
 void run_step_in_transaction(const Step& step) {
   MemoryContext launcher_context = CurrentMemoryContext;
   bool failed = false;
@@ -176,8 +177,8 @@ void run_cycle() {
 }
 
 void register_launcher() {
-  BackgroundWorker worker =
-      pg::describe_background_worker("privacy_launcher_main", "pg_privacy launcher", kRestartSeconds);
+  BackgroundWorker worker = pg::describe_background_worker("privacy_launcher_main",
+                                                           "pg_privacy launcher", kRestartSeconds);
   RegisterBackgroundWorker(&worker);
 }
 

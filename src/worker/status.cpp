@@ -28,16 +28,23 @@ struct StatusRow {
 };
 
 StatusRow not_preloaded_row() {
-  return StatusRow{"launcher", std::nullopt, std::nullopt, std::nullopt, "not running", std::nullopt,
-                   std::string("pg_privacy is not in shared_preload_libraries: requests are accepted "
-                               "and wait. Add pg_privacy to shared_preload_libraries and restart the "
-                               "server, or process a job in this session with CALL privacy.run_job(job_id).")};
+  return StatusRow{
+      "launcher",
+      std::nullopt,
+      std::nullopt,
+      std::nullopt,
+      "not running",
+      std::nullopt,
+      std::string("pg_privacy is not in shared_preload_libraries: requests are accepted "
+                  "and wait. Add pg_privacy to shared_preload_libraries and restart the "
+                  "server, or process a job in this session with CALL privacy.run_job(job_id).")};
 }
 
 // Copies the shared state under its lock (no allocation while the lock is held).
 std::vector<StatusRow> read_shared_rows(privacy::pg::SharedState* state) {
   std::vector<privacy::pg::WorkerSlot> slots(state->worker_count);
-  StatusRow launcher{"launcher", std::nullopt, std::nullopt, std::nullopt, "", std::nullopt, std::nullopt};
+  StatusRow launcher{"launcher", std::nullopt, std::nullopt, std::nullopt,
+                     "",         std::nullopt, std::nullopt};
   Oid launcher_database = InvalidOid;
   privacy::pg::pg_guard([&] { LWLockAcquire(state->lock, LW_SHARED); });
   pid_t launcher_pid = state->launcher_pid;
@@ -53,13 +60,15 @@ std::vector<StatusRow> read_shared_rows(privacy::pg::SharedState* state) {
     launcher.pid = launcher_pid;
     launcher.since = launcher_since;
     if (launcher_database != MyDatabaseId && launcher_database != InvalidOid) {
-      launcher.detail = std::string("the launcher serves database \"") + privacy::pg::guc::database +
+      launcher.detail = std::string("the launcher serves database \"") +
+                        privacy::pg::guc::database +
                         "\" (privacy.database), not this one: jobs of this database wait. Set "
                         "privacy.database and restart, or use CALL privacy.run_job(job_id).";
     }
   } else {
-    launcher.detail = std::string("the launcher is not running; it restarts within seconds after a "
-                                  "crash (see the server log). It serves database \"") +
+    launcher.detail = std::string(
+                          "the launcher is not running; it restarts within seconds after a "
+                          "crash (see the server log). It serves database \"") +
                       privacy::pg::guc::database + "\" (privacy.database).";
   }
   std::vector<StatusRow> rows{launcher};
@@ -76,12 +85,27 @@ void emit_row(ReturnSetInfo* rsinfo, const StatusRow& row) {
   bool nulls[7] = {false, false, false, false, false, false, false};
   privacy::pg::pg_guard([&] {
     values[0] = CStringGetTextDatum(row.process.c_str());
-    if (row.pid) values[1] = Int32GetDatum(*row.pid); else nulls[1] = true;
-    if (row.job_id) values[2] = Int64GetDatum(*row.job_id); else nulls[2] = true;
-    if (row.tenant_id) values[3] = CStringGetTextDatum(row.tenant_id->c_str()); else nulls[3] = true;
+    if (row.pid)
+      values[1] = Int32GetDatum(*row.pid);
+    else
+      nulls[1] = true;
+    if (row.job_id)
+      values[2] = Int64GetDatum(*row.job_id);
+    else
+      nulls[2] = true;
+    if (row.tenant_id)
+      values[3] = CStringGetTextDatum(row.tenant_id->c_str());
+    else
+      nulls[3] = true;
     values[4] = CStringGetTextDatum(row.state.c_str());
-    if (row.since) values[5] = TimestampTzGetDatum(*row.since); else nulls[5] = true;
-    if (row.detail) values[6] = CStringGetTextDatum(row.detail->c_str()); else nulls[6] = true;
+    if (row.since)
+      values[5] = TimestampTzGetDatum(*row.since);
+    else
+      nulls[5] = true;
+    if (row.detail)
+      values[6] = CStringGetTextDatum(row.detail->c_str());
+    else
+      nulls[6] = true;
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   });
 }
@@ -92,7 +116,8 @@ PRIVACY_SQL_FUNCTION(privacy_worker_status) {
   privacy::pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   privacy::pg::SharedState* state = privacy::pg::shared_state();
-  std::vector<StatusRow> rows = state ? read_shared_rows(state) : std::vector<StatusRow>{not_preloaded_row()};
+  std::vector<StatusRow> rows =
+      state ? read_shared_rows(state) : std::vector<StatusRow>{not_preloaded_row()};
   privacy::notify::MailerStatus mailer = privacy::notify::mailer_status();
   rows.push_back(StatusRow{"mailer", std::nullopt, std::nullopt, std::nullopt, mailer.state,
                            std::nullopt, mailer.detail});

@@ -61,7 +61,8 @@ BucketSlot& slot_for(const std::string& tenant_id) {
       return slot;
     }
     if (std::strncmp(slot.tenant_id, tenant_id.c_str(), pg::kTenantIdBytes - 1) == 0) return slot;
-    if (oldest == nullptr || slot.bucket.last_refill_s < oldest->bucket.last_refill_s) oldest = &slot;
+    if (oldest == nullptr || slot.bucket.last_refill_s < oldest->bucket.last_refill_s)
+      oldest = &slot;
   }
   std::memset(oldest, 0, sizeof(*oldest));
   oldest->used = true;
@@ -106,13 +107,16 @@ int batch_size_for(int rows_per_second, int configured_batch_size) {
 void request_shared_memory() { RequestAddinShmemSpace(sizeof(ThrottleArea)); }
 
 void attach_shared_memory() {
-  area = static_cast<ThrottleArea*>(pg::attach_area("pg_privacy throttle", sizeof(ThrottleArea), init_area));
+  area = static_cast<ThrottleArea*>(
+      pg::attach_area("pg_privacy throttle", sizeof(ThrottleArea), init_area));
 }
 
 namespace {
 long long page_hits() { return pgBufferUsage.shared_blks_hit + pgBufferUsage.local_blks_hit; }
 long long page_misses() { return pgBufferUsage.shared_blks_read + pgBufferUsage.local_blks_read; }
-long long pages_dirtied() { return pgBufferUsage.shared_blks_dirtied + pgBufferUsage.local_blks_dirtied; }
+long long pages_dirtied() {
+  return pgBufferUsage.shared_blks_dirtied + pgBufferUsage.local_blks_dirtied;
+}
 }  // namespace
 
 PageMeter::PageMeter() : hits_(page_hits()), misses_(page_misses()), dirtied_(pages_dirtied()) {}
@@ -128,7 +132,8 @@ core::PageCounts PageMeter::take() {
 }
 
 core::PageWeights server_page_weights() {
-  return core::PageWeights{static_cast<double>(VacuumCostPageHit), static_cast<double>(VacuumCostPageMiss),
+  return core::PageWeights{static_cast<double>(VacuumCostPageHit),
+                           static_cast<double>(VacuumCostPageMiss),
                            static_cast<double>(VacuumCostPageDirty)};
 }
 
@@ -139,7 +144,10 @@ void lower_worker_priority() {
   if (errno != 0 || current >= pg::guc::worker_nice) return;
   if (setpriority(PRIO_PROCESS, 0, pg::guc::worker_nice) != 0) {
     int saved = errno;
-    pg::pg_guard([&] { elog(DEBUG1, "pg_privacy: could not lower the job worker's CPU priority: %s", strerror(saved)); });
+    pg::pg_guard([&] {
+      elog(DEBUG1, "pg_privacy: could not lower the job worker's CPU priority: %s",
+           strerror(saved));
+    });
   }
 }
 

@@ -1,6 +1,6 @@
-// Per-tenant throttling (docs/jobs.md, "How a job runs"): one token bucket per tenant in shared memory, shared
-// by every worker of that tenant (and CALL privacy.run_job sessions). Without preload each
-// process keeps its own buckets.
+// Per-tenant throttling (docs/jobs.md, "How a job runs"): one token bucket per tenant in shared
+// memory, shared by every worker of that tenant (and CALL privacy.run_job sessions). Without
+// preload each process keeps its own buckets.
 #pragma once
 
 #include "core/cost_pacing.hpp"

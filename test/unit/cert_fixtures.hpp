@@ -77,8 +77,8 @@ inline std::string bio_text(BIO* bio) {
 // with a keyUsage extension when `key_usage` is not empty (openssl.cnf syntax, e.g.
 // "digitalSignature,keyCertSign").
 inline std::string self_signed_certificate(EVP_PKEY* key, KeyKind kind,
-                                           const std::string& common_name,
-                                           std::time_t not_before, std::time_t not_after,
+                                           const std::string& common_name, std::time_t not_before,
+                                           std::time_t not_after,
                                            const std::string& key_usage = "") {
   core::openssl::X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
@@ -92,7 +92,8 @@ inline std::string self_signed_certificate(EVP_PKEY* key, KeyKind kind,
   X509_set_issuer_name(cert.get(), name);
   X509_set_pubkey(cert.get(), key);
   if (!key_usage.empty()) {
-    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, NID_key_usage, key_usage.c_str());
+    X509_EXTENSION* extension =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_key_usage, key_usage.c_str());
     if (extension == nullptr) throw std::runtime_error("bad keyUsage: " + key_usage);
     X509_add_ext(cert.get(), extension, -1);
     X509_EXTENSION_free(extension);

@@ -74,9 +74,9 @@ TEST(Certificate, FingerprintMatchesTheOpensslCommandLine) {
       expected += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
   }
-  EXPECT_EQ(inspect_recipient_certificate(rsa.certificate_pem, std::time(nullptr))
-                .sha256_fingerprint,
-            expected);
+  EXPECT_EQ(
+      inspect_recipient_certificate(rsa.certificate_pem, std::time(nullptr)).sha256_fingerprint,
+      expected);
 }
 
 TEST(Certificate, KeepsUtf8SubjectsReadable) {
@@ -103,15 +103,12 @@ TEST(Certificate, RefusesCorruptedPem) {
   EXPECT_STREQ(error.what(), "export recipient certificate is not a PEM X.509 certificate");
 }
 
-TEST(Certificate, RefusesEmptyText) {
-  EXPECT_EQ(refusal_of("").sqlstate(), "22023");
-}
+TEST(Certificate, RefusesEmptyText) { EXPECT_EQ(refusal_of("").sqlstate(), "22023"); }
 
 TEST(Certificate, RefusesAnExpiredCertificateSayingWhen) {
   // Valid for a day, two years ago: made with the real clock, checked against the real clock.
   std::time_t now = std::time(nullptr);
-  auto old = make_recipient(KeyKind::Rsa, "Former officer", now - 730 * 86400,
-                            now - 729 * 86400);
+  auto old = make_recipient(KeyKind::Rsa, "Former officer", now - 730 * 86400, now - 729 * 86400);
   Error error = refusal_of(old.certificate_pem, now);
   EXPECT_EQ(error.sqlstate(), "22023");
   EXPECT_TRUE(contains(error.what(), "export recipient certificate expired on ")) << error.what();
@@ -129,7 +126,8 @@ TEST(Certificate, RefusesACertificateNotYetValid) {
   auto ec = make_recipient(KeyKind::Ec, "Future officer", kJan2030, kJan2030 + 86400);
   Error error = refusal_of(ec.certificate_pem, kJune2025);
   EXPECT_EQ(error.sqlstate(), "22023");
-  EXPECT_STREQ(error.what(), "export recipient certificate is not valid until 2030-01-02T03:04:05Z");
+  EXPECT_STREQ(error.what(),
+               "export recipient certificate is not valid until 2030-01-02T03:04:05Z");
 }
 
 TEST(Certificate, RefusesEd25519NamingTheKeyType) {
@@ -144,8 +142,7 @@ TEST(Certificate, RefusesEd25519MadeByTheCommandLine) {
   privacy::test::ScratchDir dir;
   ASSERT_EQ(privacy::test::run("openssl genpkey -algorithm ed25519 -out " + dir.file("k.pem") +
                                " 2>/dev/null && openssl req -x509 -key " + dir.file("k.pem") +
-                               " -subj /CN=ed -days 10 -out " + dir.file("c.pem") +
-                               " 2>/dev/null"),
+                               " -subj /CN=ed -days 10 -out " + dir.file("c.pem") + " 2>/dev/null"),
             0);
   EXPECT_TRUE(contains(refusal_of(dir.read("c.pem")).what(), "ED25519"));
 }
@@ -187,11 +184,13 @@ TEST(Certificate, RefusesA1024BitRsaKeySayingHowToMakeAGoodOne) {
 }
 
 TEST(Certificate, RefusesAnRsaKeyOneStepBelow2048Bits) {
-  EXPECT_TRUE(contains(refusal_of(certificate_for(rsa_key(2040).get())).what(), "2040-bit RSA key"));
+  EXPECT_TRUE(
+      contains(refusal_of(certificate_for(rsa_key(2040).get())).what(), "2040-bit RSA key"));
 }
 
 TEST(Certificate, AcceptsRsa3072) {
-  EXPECT_EQ(inspect_recipient_certificate(certificate_for(rsa_key(3072).get()), std::time(nullptr)).key_type,
+  EXPECT_EQ(inspect_recipient_certificate(certificate_for(rsa_key(3072).get()), std::time(nullptr))
+                .key_type,
             "RSA");
 }
 
@@ -206,9 +205,12 @@ TEST(Certificate, RefusesEcCurvesBelow256BitsNamingTheCurve) {
 }
 
 TEST(Certificate, AcceptsNamedCurvesOfAtLeast256Bits) {
-  for (const char* curve : {"prime256v1", "secp384r1", "secp521r1", "brainpoolP256r1", "brainpoolP512r1"}) {
-    EXPECT_EQ(inspect_recipient_certificate(certificate_for(ec_key(curve).get()), std::time(nullptr)).key_type,
-              "EC")
+  for (const char* curve :
+       {"prime256v1", "secp384r1", "secp521r1", "brainpoolP256r1", "brainpoolP512r1"}) {
+    EXPECT_EQ(
+        inspect_recipient_certificate(certificate_for(ec_key(curve).get()), std::time(nullptr))
+            .key_type,
+        "EC")
         << curve;
   }
 }
@@ -232,14 +234,18 @@ TEST(Certificate, RefusesAnRsaCertificateWhoseKeyUsageIsSigningOnly) {
 
 TEST(Certificate, RefusesAnEcCertificateWithoutKeyAgreement) {
   // keyEncipherment is RSA's key transport; an EC key receives by key agreement only.
-  Error error = refusal_of(certificate_for(ec_key("prime256v1").get(), "digitalSignature,keyEncipherment"));
-  EXPECT_TRUE(contains(error.what(), "does not allow keyAgreement, which an EC key needs")) << error.what();
+  Error error =
+      refusal_of(certificate_for(ec_key("prime256v1").get(), "digitalSignature,keyEncipherment"));
+  EXPECT_TRUE(contains(error.what(), "does not allow keyAgreement, which an EC key needs"))
+      << error.what();
 }
 
 TEST(Certificate, AcceptsAKeyUsageThatAllowsTheKeysUse) {
   const std::time_t now = std::time(nullptr);
-  EXPECT_EQ(inspect_recipient_certificate(certificate_for(rsa_key(2048).get(), "keyEncipherment"), now).key_type,
-            "RSA");
+  EXPECT_EQ(
+      inspect_recipient_certificate(certificate_for(rsa_key(2048).get(), "keyEncipherment"), now)
+          .key_type,
+      "RSA");
   EXPECT_EQ(inspect_recipient_certificate(
                 certificate_for(ec_key("prime256v1").get(), "digitalSignature,keyAgreement"), now)
                 .key_type,
@@ -250,10 +256,13 @@ TEST(Certificate, AcceptsWhatTheDocumentedCommandsMake) {
   privacy::test::ScratchDir dir;
   const std::string common = " -nodes -days 365 -subj /CN=dpo -keyout " + dir.file("k.pem") +
                              " -out " + dir.file("c.pem") + " 2>/dev/null";
-  ASSERT_EQ(privacy::test::run("openssl req -x509 -newkey rsa:3072 -addext keyUsage=keyEncipherment" + common), 0);
+  ASSERT_EQ(privacy::test::run(
+                "openssl req -x509 -newkey rsa:3072 -addext keyUsage=keyEncipherment" + common),
+            0);
   EXPECT_EQ(inspect_recipient_certificate(dir.read("c.pem"), std::time(nullptr)).key_type, "RSA");
   ASSERT_EQ(privacy::test::run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                               "-addext keyUsage=keyAgreement" + common),
+                               "-addext keyUsage=keyAgreement" +
+                               common),
             0);
   EXPECT_EQ(inspect_recipient_certificate(dir.read("c.pem"), std::time(nullptr)).key_type, "EC");
 }
@@ -261,5 +270,6 @@ TEST(Certificate, AcceptsWhatTheDocumentedCommandsMake) {
 TEST(Certificate, AWeakKeyIsRefusedWhenAnExportIsEncryptedToo) {
   // The CMS writer parses its recipients with the same check (a certificate stored before
   // the check existed).
-  EXPECT_THROW(privacy::core::parse_recipient_certificate(certificate_for(rsa_key(1024).get())), Error);
+  EXPECT_THROW(privacy::core::parse_recipient_certificate(certificate_for(rsa_key(1024).get())),
+               Error);
 }

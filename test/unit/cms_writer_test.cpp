@@ -63,14 +63,14 @@ int openssl_decrypt(const ScratchDir& dir, const std::string& file, const std::s
                     const KeyAndCertificate& recipient) {
   std::string key = dir.write("k.pem", recipient.key_pem);
   std::string cert = dir.write("c.pem", recipient.certificate_pem);
-  return privacy::test::run("openssl cms -decrypt -inform " + inform + " -in " + file +
-                            " -inkey " + key + " -recip " + cert + " -out " +
-                            dir.file("out.bin") + " 2>" + dir.file("err.txt"));
+  return privacy::test::run("openssl cms -decrypt -inform " + inform + " -in " + file + " -inkey " +
+                            key + " -recip " + cert + " -out " + dir.file("out.bin") + " 2>" +
+                            dir.file("err.txt"));
 }
 
 // Runs openssl_decrypt for both recipients and checks each gets `expected` back.
-void expect_both_decrypt(const ScratchDir& dir, const std::string& file,
-                         const std::string& inform, const std::string& expected) {
+void expect_both_decrypt(const ScratchDir& dir, const std::string& file, const std::string& inform,
+                         const std::string& expected) {
   for (const KeyAndCertificate* recipient :
        {&privacy::test::rsa_recipient(), &privacy::test::ec_recipient()}) {
     ASSERT_EQ(openssl_decrypt(dir, file, inform, *recipient), 0) << dir.read("err.txt");
@@ -183,8 +183,8 @@ TEST(CmsEnvelopeWriter, StreamsWithBoundedMemory) {
   writer.finish();
   EXPECT_EQ(writer.bytes_out(), emitted);
   EXPECT_GE(before_finish, emitted * 95 / 100);
-  EXPECT_GE(emitted, kTotal);                    // ciphertext + framing
-  EXPECT_LT(emitted, kTotal + kTotal / 100);     // framing stays small
+  EXPECT_GE(emitted, kTotal);                 // ciphertext + framing
+  EXPECT_LT(emitted, kTotal + kTotal / 100);  // framing stays small
   EXPECT_LE(largest_lag, 2 * CmsEnvelopeWriter::kPieceSize);
   EXPECT_GE(sink_calls, kTotal / CmsEnvelopeWriter::kPieceSize);
 }
@@ -199,8 +199,7 @@ TEST(CmsEnvelopeWriter, TinyWritesAreGatheredIntoPieces) {
   writer.finish();
   EXPECT_LT(der.size(), plaintext.size() + 4096);
   ScratchDir dir;
-  ASSERT_EQ(openssl_decrypt(dir, dir.write("f.der", der), "DER", privacy::test::ec_recipient()),
-            0);
+  ASSERT_EQ(openssl_decrypt(dir, dir.write("f.der", der), "DER", privacy::test::ec_recipient()), 0);
   EXPECT_TRUE(dir.read("out.bin") == plaintext);
 }
 
@@ -250,9 +249,9 @@ TEST(CmsEnvelopeWriter, SinkFailurePropagatesAndDisablesTheWriter) {
   CmsEnvelopeWriter writer(both_recipients(), [](const unsigned char*, size_t) {
     throw Error("53100", "could not extend file");
   });
-  EXPECT_EQ(error_of([&] { writer.write(random_bytes(CmsEnvelopeWriter::kPieceSize, 7)); })
-                .sqlstate(),
-            "53100");
+  EXPECT_EQ(
+      error_of([&] { writer.write(random_bytes(CmsEnvelopeWriter::kPieceSize, 7)); }).sqlstate(),
+      "53100");
   EXPECT_EQ(error_of([&] { writer.write("x"); }).sqlstate(), "XX000");
 }
 
@@ -287,7 +286,8 @@ TEST(PemEncoder, ChunkBoundariesDoNotMatter) {
 // privacy.download_export keeps its encoder in PostgreSQL memory between calls: all of the
 // encoder's state must be in the object itself, so that a byte-wise copy carries on alike.
 TEST(PemEncoder, StateLivesInTheObject) {
-  static_assert(std::is_trivially_copyable_v<PemEncoder> && std::is_trivially_destructible_v<PemEncoder>);
+  static_assert(std::is_trivially_copyable_v<PemEncoder> &&
+                std::is_trivially_destructible_v<PemEncoder>);
   std::string der = random_bytes(1000, 10);
   PemEncoder original;
   std::string head = original.update(std::string_view(der).substr(0, 100));  // 4 bytes carried over

@@ -46,7 +46,10 @@ TEST(CostPacing, NegativeOrNonFiniteCountsCostNothing) {
 
 TEST(CostPacing, BadWeightsAreRefused) {
   EXPECT_EQ(sqlstate_of([] { page_cost(PageCounts{1, 1, 1}, PageWeights{-1, 2, 20}); }), "22023");
-  EXPECT_EQ(sqlstate_of([] { page_cost(PageCounts{1, 1, 1}, PageWeights{1, std::nan(""), 20}); }), "22023");
+  EXPECT_EQ(sqlstate_of([] {
+              page_cost(PageCounts{1, 1, 1}, PageWeights{1, std::nan(""), 20});
+            }),
+            "22023");
 }
 
 TEST(CostPacing, NoNapBelowTheLimit) {
@@ -98,8 +101,14 @@ TEST(CostPacing, SettingsOutsideTheirRangesAreRefused) {
   EXPECT_EQ(sqlstate_of([&] { charge(balance, 1, CostSettings{0, 2}); }), "22023");
   EXPECT_EQ(sqlstate_of([&] { charge(balance, 1, CostSettings{kCostLimitMax + 1, 2}); }), "22023");
   EXPECT_EQ(sqlstate_of([&] { charge(balance, 1, CostSettings{200, -1}); }), "22023");
-  EXPECT_EQ(sqlstate_of([&] { charge(balance, 1, CostSettings{200, kCostDelayMaxMs + 1}); }), "22023");
+  EXPECT_EQ(sqlstate_of([&] {
+              charge(balance, 1, CostSettings{200, kCostDelayMaxMs + 1});
+            }),
+            "22023");
   EXPECT_EQ(sqlstate_of([&] { charge(balance, -1, CostSettings{200, 2}); }), "22023");
-  EXPECT_EQ(sqlstate_of([&] { charge(balance, std::numeric_limits<double>::infinity(), CostSettings{200, 2}); }), "22023");
+  EXPECT_EQ(sqlstate_of([&] {
+              charge(balance, std::numeric_limits<double>::infinity(), CostSettings{200, 2});
+            }),
+            "22023");
   EXPECT_EQ(balance.naps, 0);
 }

@@ -45,7 +45,9 @@ Error refusal(const DeadlineCase& current, const Period& by) {
   return Error("00000", "allowed");
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -64,8 +66,8 @@ TEST(Deadline, ParsesAndPrintsPostgresTimestamps) {
   EXPECT_EQ(text(at("2024-01-31 10:00:00")), "2024-01-31 10:00:00.000000");
   EXPECT_EQ(text(at("2024-01-31 10:00:00.25")), "2024-01-31 10:00:00.250000");
   EXPECT_EQ(text(at("2024-01-31 23:59:59.999999")), "2024-01-31 23:59:59.999999");
-  for (const char* bad : {"2023-02-29 00:00:00", "2024-13-01 00:00:00", "2024-01-01", "2024-01-01 00:00:00+01",
-                          "2024-01-01 00:00:00.1234567", "yesterday"}) {
+  for (const char* bad : {"2023-02-29 00:00:00", "2024-13-01 00:00:00", "2024-01-01",
+                          "2024-01-01 00:00:00+01", "2024-01-01 00:00:00.1234567", "yesterday"}) {
     EXPECT_THROW(parse_civil_time(bad), Error) << bad;
   }
 }
@@ -81,7 +83,8 @@ TEST(Deadline, GdprMonthEnds) {
       {"2024-01-31 10:00:00", "2024-02-29 10:00:00.000000"},  // leap year
       {"2024-01-29 10:00:00", "2024-02-29 10:00:00.000000"},
       {"2023-01-29 10:00:00", "2023-02-28 10:00:00.000000"},
-      {"2024-02-29 10:00:00", "2024-03-29 10:00:00.000000"},  // from a leap day: same day next month
+      {"2024-02-29 10:00:00",
+       "2024-03-29 10:00:00.000000"},  // from a leap day: same day next month
       {"2024-03-31 23:59:59.5", "2024-04-30 23:59:59.500000"},
       {"2024-08-31 00:00:00", "2024-09-30 00:00:00.000000"},
       {"2023-12-31 12:00:00", "2024-01-31 12:00:00.000000"},  // across the year
@@ -90,30 +93,41 @@ TEST(Deadline, GdprMonthEnds) {
   for (const Case& c : cases) {
     EXPECT_EQ(text(due_date(Regulation::Gdpr, at(c.received), kThirtyDays)), c.due) << c.received;
   }
-  EXPECT_EQ(text(*latest_due_date(Regulation::Gdpr, at("2023-11-30 10:00:00"))), "2024-02-29 10:00:00.000000");
-  EXPECT_EQ(text(*latest_due_date(Regulation::Gdpr, at("2024-01-31 10:00:00"))), "2024-04-30 10:00:00.000000");
+  EXPECT_EQ(text(*latest_due_date(Regulation::Gdpr, at("2023-11-30 10:00:00"))),
+            "2024-02-29 10:00:00.000000");
+  EXPECT_EQ(text(*latest_due_date(Regulation::Gdpr, at("2024-01-31 10:00:00"))),
+            "2024-04-30 10:00:00.000000");
 }
 
 // CCPA: 45 calendar days, February's length and leap days included.
 TEST(Deadline, CcpaDays) {
-  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2024-01-20 15:00:00"), kThirtyDays)), "2024-03-05 15:00:00.000000");
-  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2023-01-20 15:00:00"), kThirtyDays)), "2023-03-06 15:00:00.000000");
-  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2023-12-01 00:00:00"), kThirtyDays)), "2024-01-15 00:00:00.000000");
-  EXPECT_EQ(text(*latest_due_date(Regulation::Ccpa, at("2024-01-01 00:00:00"))), "2024-03-31 00:00:00.000000");
+  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2024-01-20 15:00:00"), kThirtyDays)),
+            "2024-03-05 15:00:00.000000");
+  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2023-01-20 15:00:00"), kThirtyDays)),
+            "2023-03-06 15:00:00.000000");
+  EXPECT_EQ(text(due_date(Regulation::Ccpa, at("2023-12-01 00:00:00"), kThirtyDays)),
+            "2024-01-15 00:00:00.000000");
+  EXPECT_EQ(text(*latest_due_date(Regulation::Ccpa, at("2024-01-01 00:00:00"))),
+            "2024-03-31 00:00:00.000000");
 }
 
 TEST(Deadline, OtherUsesTheTenantsDeadline) {
-  EXPECT_EQ(text(due_date(Regulation::Other, at("2024-02-15 06:00:00"), kThirtyDays)), "2024-03-16 06:00:00.000000");
-  EXPECT_EQ(text(due_date(Regulation::Other, at("2024-01-31 06:00:00"), Period{1, 2, 3600LL * 1000000})),
-            "2024-03-02 07:00:00.000000");
+  EXPECT_EQ(text(due_date(Regulation::Other, at("2024-02-15 06:00:00"), kThirtyDays)),
+            "2024-03-16 06:00:00.000000");
+  EXPECT_EQ(
+      text(due_date(Regulation::Other, at("2024-01-31 06:00:00"), Period{1, 2, 3600LL * 1000000})),
+      "2024-03-02 07:00:00.000000");
   EXPECT_FALSE(latest_due_date(Regulation::Other, at("2024-01-31 06:00:00")).has_value());
 }
 
 // Adding an interval works like PostgreSQL: months, then days, then time, carrying across days.
 TEST(Deadline, AddsLikePostgres) {
-  EXPECT_EQ(text(add(at("2024-01-31 23:30:00"), Period{1, 1, 3600LL * 1000000})), "2024-03-02 00:30:00.000000");
-  EXPECT_EQ(text(add(at("2024-12-31 23:59:59.999999"), Period{0, 0, 1})), "2025-01-01 00:00:00.000000");
-  EXPECT_EQ(text(add(at("2024-03-10 12:00:00"), Period{0, 0, -13LL * 3600 * 1000000})), "2024-03-09 23:00:00.000000");
+  EXPECT_EQ(text(add(at("2024-01-31 23:30:00"), Period{1, 1, 3600LL * 1000000})),
+            "2024-03-02 00:30:00.000000");
+  EXPECT_EQ(text(add(at("2024-12-31 23:59:59.999999"), Period{0, 0, 1})),
+            "2025-01-01 00:00:00.000000");
+  EXPECT_EQ(text(add(at("2024-03-10 12:00:00"), Period{0, 0, -13LL * 3600 * 1000000})),
+            "2024-03-09 23:00:00.000000");
   EXPECT_EQ(text(add(at("2024-11-30 00:00:00"), Period{14, 0, 0})), "2026-01-30 00:00:00.000000");
 }
 
@@ -128,7 +142,8 @@ TEST(Deadline, GdprExtendsUpToThreeMonthsAfterReceipt) {
   EXPECT_EQ(text(extended_due_date(current, Period{0, 32, 0})), "2024-04-30 10:00:00.000000");
   Error beyond = refusal(current, Period{0, 33, 0});
   EXPECT_EQ(beyond.sqlstate(), "22023");
-  EXPECT_TRUE(contains(beyond.what(), "job 42 cannot be extended to 2024-05-01 10:00:00 Europe/Berlin"));
+  EXPECT_TRUE(
+      contains(beyond.what(), "job 42 cannot be extended to 2024-05-01 10:00:00 Europe/Berlin"));
   EXPECT_TRUE(contains(beyond.what(), "GDPR Art. 12(3)"));
   EXPECT_TRUE(contains(beyond.hint(), "2024-04-30 10:00:00 Europe/Berlin"));
 }

@@ -6,8 +6,8 @@
 #include "core/error.hpp"
 #include "core/hash_chain.hpp"
 
-using privacy::core::LedgerEntry;
 using privacy::core::ledger_entry_hash;
+using privacy::core::LedgerEntry;
 
 namespace {
 
@@ -34,10 +34,13 @@ LedgerEntry entry() {
 TEST(ErasureLedger, HashIsTheDocumentedEncoding) {
   privacy::test::ScratchDir dir;
   std::string tables = "10:app.orders;9:app.users;";
-  std::string input = kGenesis + "1:1;5:erase;4:acme;7:subject;2:17;~;2:42;4:gdpr;" + std::to_string(tables.size()) +
-                      ":" + tables + ";27:2024-01-31T10:00:00.000000Z;27:2024-03-02T09:00:05.000000Z;~;";
+  std::string input = kGenesis + "1:1;5:erase;4:acme;7:subject;2:17;~;2:42;4:gdpr;" +
+                      std::to_string(tables.size()) + ":" + tables +
+                      ";27:2024-01-31T10:00:00.000000Z;27:2024-03-02T09:00:05.000000Z;~;";
   dir.write("input", input);
-  ASSERT_EQ(privacy::test::run("openssl dgst -sha256 -r " + dir.file("input") + " | cut -c1-64 > " + dir.file("hash")), 0);
+  ASSERT_EQ(privacy::test::run("openssl dgst -sha256 -r " + dir.file("input") + " | cut -c1-64 > " +
+                               dir.file("hash")),
+            0);
   EXPECT_EQ(ledger_entry_hash(kGenesis, entry()) + "\n", dir.read("hash"));
 }
 
@@ -66,15 +69,23 @@ TEST(ErasureLedger, EveryFieldAndTheLinkCount) {
 
 TEST(ErasureLedger, LinesAreJson) {
   std::string hash = ledger_entry_hash(kGenesis, entry());
-  EXPECT_EQ(privacy::core::ledger_entry_line(entry(), kGenesis, hash),
-            "{\"seq\": 1, \"kind\": \"erase\", \"tenant\": \"acme\", \"target_type\": \"subject\", \"target\": \"17\", "
-            "\"sealed_by\": null, \"job\": 42, \"regulation\": \"gdpr\", \"tables\": [\"app.orders\", \"app.users\"], "
-            "\"requested_at\": \"2024-01-31T10:00:00.000000Z\", \"erased_at\": \"2024-03-02T09:00:05.000000Z\", "
-            "\"replay_of\": null, \"prev\": \"" + kGenesis + "\", \"hash\": \"" + hash + "\"}");
-  privacy::core::LedgerHead head{"6f1c0d2e-0000-4000-8000-000000000001", 1, hash, "2024-03-03T00:00:00.000000Z"};
+  EXPECT_EQ(
+      privacy::core::ledger_entry_line(entry(), kGenesis, hash),
+      "{\"seq\": 1, \"kind\": \"erase\", \"tenant\": \"acme\", \"target_type\": \"subject\", \"target\": \"17\", "
+      "\"sealed_by\": null, \"job\": 42, \"regulation\": \"gdpr\", \"tables\": [\"app.orders\", \"app.users\"], "
+      "\"requested_at\": \"2024-01-31T10:00:00.000000Z\", \"erased_at\": \"2024-03-02T09:00:05.000000Z\", "
+      "\"replay_of\": null, \"prev\": \"" +
+          kGenesis + "\", \"hash\": \"" + hash + "\"}");
+  privacy::core::LedgerHead head{"6f1c0d2e-0000-4000-8000-000000000001", 1, hash,
+                                 "2024-03-03T00:00:00.000000Z"};
   std::string text = privacy::core::ledger_head_text(head);
-  EXPECT_EQ(text, "{\"format\": \"pg_privacy.erasure_ledger/1\", \"installation\": \"6f1c0d2e-0000-4000-8000-000000000001\", "
-                  "\"entries\": 1, \"last_hash\": \"" + hash + "\", \"at\": \"2024-03-03T00:00:00.000000Z\"}");
-  EXPECT_EQ(privacy::core::ledger_head_line(head, std::string("TUlJ")), "{\"head\": " + text + ", \"signature\": \"TUlJ\"}");
-  EXPECT_EQ(privacy::core::ledger_head_line(head, std::nullopt), "{\"head\": " + text + ", \"signature\": null}");
+  EXPECT_EQ(
+      text,
+      "{\"format\": \"pg_privacy.erasure_ledger/1\", \"installation\": \"6f1c0d2e-0000-4000-8000-000000000001\", "
+      "\"entries\": 1, \"last_hash\": \"" +
+          hash + "\", \"at\": \"2024-03-03T00:00:00.000000Z\"}");
+  EXPECT_EQ(privacy::core::ledger_head_line(head, std::string("TUlJ")),
+            "{\"head\": " + text + ", \"signature\": \"TUlJ\"}");
+  EXPECT_EQ(privacy::core::ledger_head_line(head, std::nullopt),
+            "{\"head\": " + text + ", \"signature\": null}");
 }

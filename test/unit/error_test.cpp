@@ -5,7 +5,8 @@
 using privacy::core::Error;
 
 TEST(Error, CarriesSqlstateMessageDetailAndHint) {
-  Error error("55000", "job 7 is completed", "allowed from completed: nothing", "submit a new request");
+  Error error("55000", "job 7 is completed", "allowed from completed: nothing",
+              "submit a new request");
   EXPECT_EQ(error.sqlstate(), "55000");
   EXPECT_STREQ(error.what(), "job 7 is completed");
   EXPECT_EQ(error.detail(), "allowed from completed: nothing");
@@ -31,7 +32,8 @@ TEST(Error, RecordsWhereItWasMade) {
 }
 
 TEST(Error, KeepsAGivenSite) {
-  Error error("XX000", "from PostgreSQL", "", "", privacy::core::ThrowSite("heapam.c", 42, "heap_update"));
+  Error error("XX000", "from PostgreSQL", "", "",
+              privacy::core::ThrowSite("heapam.c", 42, "heap_update"));
   EXPECT_STREQ(error.site().file, "heapam.c");
   EXPECT_EQ(error.site().line, 42);
   EXPECT_STREQ(error.site().function, "heap_update");

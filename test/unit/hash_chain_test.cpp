@@ -101,7 +101,8 @@ TEST(HashChain, NegativeAndLargeNumbersAreDecimal) {
 //     enc '{"note": "héllo"}'; } | openssl dgst -sha256
 // and for the second row, prefixed by the first row's hash:
 //   { printf %s 477fa7...3303; enc 2; enc acme; enc 2024-01-02T03:04:06.000000Z; enc alice;
-//     enc alice; null; null; enc started; enc acme; enc 7; null; null; null; } | openssl dgst -sha256
+//     enc alice; null; null; enc started; enc acme; enc 7; null; null; null; } | openssl dgst
+//     -sha256
 TEST(HashChain, KnownAnswer) {
   std::string first = chain_hash(kGenesisHash, full_record());
   EXPECT_EQ(first, "477fa735b3d61821cd9287802270cbe60199b113f306a72cba2734ebee5e3303");
@@ -204,8 +205,8 @@ TEST(HashChain, SeparatorsInsideValuesAreUnambiguous) {
 }
 
 TEST(HashChain, RefusesAMalformedPreviousHash) {
-  for (std::string bad : {std::string(), std::string(63, 'a'), std::string(64, 'A'),
-                          std::string(32, '\x01')}) {
+  for (std::string bad :
+       {std::string(), std::string(63, 'a'), std::string(64, 'A'), std::string(32, '\x01')}) {
     try {
       chain_hash(bad, full_record());
       ADD_FAILURE() << "accepted a previous hash of " << bad.size() << " bytes";

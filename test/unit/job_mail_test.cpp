@@ -22,7 +22,9 @@ JobEvent event(const std::string& kind, const std::string& status) {
   return e;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -127,7 +129,8 @@ privacy::core::DeadlineEvent deadline_event(privacy::core::DeadlineNotice notice
 TEST(JobMail, DeadlineWarningAndOverdue) {
   using privacy::core::DeadlineNotice;
   auto warning = privacy::core::deadline_mail_text(deadline_event(DeadlineNotice::Warning));
-  EXPECT_EQ(warning.subject, "[pg_privacy] erase request 42 is due soon (tenant acme, due 2024-02-29 10:00:00 UTC)");
+  EXPECT_EQ(warning.subject,
+            "[pg_privacy] erase request 42 is due soon (tenant acme, due 2024-02-29 10:00:00 UTC)");
   EXPECT_TRUE(contains(warning.body, "Regulation: gdpr"));
   EXPECT_TRUE(contains(warning.body, "privacy.extend_deadline(42,"));
   EXPECT_TRUE(contains(warning.body, "privacy contact"));
@@ -143,7 +146,9 @@ TEST(JobMail, DeadlineExtendedQuotesTheReason) {
   event.due_at = "2024-04-29 10:00:00 UTC";
   event.reason = "complex request\nsecond line";
   auto mail = privacy::core::deadline_mail_text(event);
-  EXPECT_EQ(mail.subject, "[pg_privacy] erase request 42 has a new deadline (tenant acme, due 2024-04-29 10:00:00 UTC)");
+  EXPECT_EQ(
+      mail.subject,
+      "[pg_privacy] erase request 42 has a new deadline (tenant acme, due 2024-04-29 10:00:00 UTC)");
   EXPECT_TRUE(contains(mail.body, "Was due:    2024-02-29 10:00:00 UTC"));
   EXPECT_TRUE(contains(mail.body, "Due:        2024-04-29 10:00:00 UTC"));
   EXPECT_TRUE(contains(mail.body, "complex request\nsecond line"));

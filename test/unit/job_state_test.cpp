@@ -110,7 +110,8 @@ TEST(JobState, EveryRefusedActionThrows55000NamingStatusAndAction) {
 TEST(JobState, NothingButApproveLeadsPendingToApproved) {
   for (A action : kStatusActions) {
     if (action == A::Approve) continue;
-    bool reaches_approved = action_allowed_from(action, S::Pending) && target_status(action) == S::Approved;
+    bool reaches_approved =
+        action_allowed_from(action, S::Pending) && target_status(action) == S::Approved;
     EXPECT_FALSE(reaches_approved) << name(action);
   }
   Error retry = refusal_of(7, S::Pending, A::Retry);
@@ -120,7 +121,8 @@ TEST(JobState, NothingButApproveLeadsPendingToApproved) {
 
 TEST(JobState, RetryOnlyFromFailedOrCancelled) {
   for (S from : kAllJobStatuses) {
-    EXPECT_EQ(action_allowed_from(A::Retry, from), from == S::Failed || from == S::Cancelled) << name(from);
+    EXPECT_EQ(action_allowed_from(A::Retry, from), from == S::Failed || from == S::Cancelled)
+        << name(from);
   }
 }
 
@@ -129,7 +131,8 @@ TEST(JobState, ACancelledJobThatWasNeverApprovedIsNotRetried) {
   never_approved.was_approved = false;
   Error error = refusal_of(9, S::Cancelled, A::Retry, never_approved);
   EXPECT_EQ(error.sqlstate(), "55000");
-  EXPECT_EQ(std::string(error.what()), "job 9 was cancelled before it was approved and cannot be retried");
+  EXPECT_EQ(std::string(error.what()),
+            "job 9 was cancelled before it was approved and cannot be retried");
   EXPECT_EQ(decide(9, S::Cancelled, A::Retry), S::Approved);  // approved before: allowed
   EXPECT_EQ(decide(9, S::Failed, A::Retry, never_approved), S::Approved);  // a failed job ran
 }
@@ -141,7 +144,8 @@ TEST(JobState, TheRequesterDoesNotApproveTheirOwnJob) {
   EXPECT_NE(error.hint().find("privacy.approve(5)"), std::string::npos);
   EXPECT_EQ(decide(5, S::Pending, A::Approve, approval_by_requester(false)), S::Approved);
   // The status is checked first: approving an approved job is 55000 whoever asks.
-  EXPECT_EQ(refusal_of(5, S::Approved, A::Approve, approval_by_requester(true)).sqlstate(), "55000");
+  EXPECT_EQ(refusal_of(5, S::Approved, A::Approve, approval_by_requester(true)).sqlstate(),
+            "55000");
 }
 
 TEST(JobState, NoApprovalFromCodeRunningForAnotherRole) {
@@ -149,7 +153,8 @@ TEST(JobState, NoApprovalFromCodeRunningForAnotherRole) {
   inside.inside_restricted_operation = true;
   Error error = refusal_of(6, S::Pending, A::Approve, inside);
   EXPECT_EQ(error.sqlstate(), "42501");
-  EXPECT_EQ(std::string(error.what()), "job 6 cannot be approved by code that runs on behalf of another role");
+  EXPECT_EQ(std::string(error.what()),
+            "job 6 cannot be approved by code that runs on behalf of another role");
   inside.distinct_approver_required = false;
   EXPECT_EQ(refusal_of(6, S::Pending, A::Approve, inside).sqlstate(), "42501");
   EXPECT_EQ(decide(6, S::Pending, A::Reject, inside), S::Rejected);  // saying no is never a bypass
@@ -163,7 +168,8 @@ TEST(JobState, NoCrashRequeueFromProcessingToApproved) {
 }
 
 TEST(JobState, DetailListsWhatIsAllowed) {
-  EXPECT_EQ(refusal_of(1, S::Completed, A::Approve).detail(), "from completed nothing is allowed: it is final");
+  EXPECT_EQ(refusal_of(1, S::Completed, A::Approve).detail(),
+            "from completed nothing is allowed: it is final");
   EXPECT_EQ(refusal_of(1, S::Pending, A::Complete).detail(),
             "from pending a job may be approved, rejected or cancelled");
   EXPECT_EQ(refusal_of(1, S::Approved, A::Complete).detail(),
@@ -173,14 +179,21 @@ TEST(JobState, DetailListsWhatIsAllowed) {
 }
 
 TEST(JobState, HintsSayWhatWouldSucceed) {
-  EXPECT_NE(refusal_of(1, S::Completed, A::Retry).hint().find("submit a new request"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Rejected, A::Retry).hint().find("submit a new request"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Cancelled, A::Approve).hint().find("privacy.retry()"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Processing, A::Retry).hint().find("already running"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Pending, A::Start).hint().find("privacy.approve()"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Completed, A::Retry).hint().find("submit a new request"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Rejected, A::Retry).hint().find("submit a new request"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Cancelled, A::Approve).hint().find("privacy.retry()"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Processing, A::Retry).hint().find("already running"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Pending, A::Start).hint().find("privacy.approve()"),
+            std::string::npos);
   EXPECT_NE(refusal_of(1, S::Failed, A::Start).hint().find("privacy.retry()"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Approved, A::Approve).hint().find("already approved"), std::string::npos);
-  EXPECT_NE(refusal_of(1, S::Approved, A::Retry).hint().find("already approved"), std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Approved, A::Approve).hint().find("already approved"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(1, S::Approved, A::Retry).hint().find("already approved"),
+            std::string::npos);
 }
 
 TEST(JobState, ActionsFromIsTheTableColumn) {
@@ -194,19 +207,29 @@ TEST(JobState, ActionsFromIsTheTableColumn) {
 }
 
 TEST(JobState, TerminalMeansNothingIsAllowed) {
-  for (S status : kAllJobStatuses) EXPECT_EQ(is_terminal(status), actions_from(status).empty()) << name(status);
+  for (S status : kAllJobStatuses)
+    EXPECT_EQ(is_terminal(status), actions_from(status).empty()) << name(status);
   EXPECT_FALSE(is_terminal(S::Failed));
   EXPECT_FALSE(is_terminal(S::Cancelled));
 }
 
 TEST(JobState, AuditActionOfEachAction) {
   const std::set<std::pair<A, std::string>> expected = {
-      {A::Approve, "approved"}, {A::Reject, "rejected"}, {A::Cancel, "cancelled"}, {A::Retry, "retried"},
-      {A::Start, "started"},    {A::Complete, "completed"}, {A::Fail, "failed"},
-      {A::CloseWindow, "finalization_started"}, {A::HoldFinalization, "finalization_held"},
-      {A::FinishFinalization, "finalized"},      {A::FinishWithErrors, "finalized_with_errors"},
-      {A::ResumeFinalization, "finalization_resumed"}, {A::ClearItems, "finalized"}};
-  for (const auto& [action, audit] : expected) EXPECT_EQ(audit_action(action), audit) << name(action);
+      {A::Approve, "approved"},
+      {A::Reject, "rejected"},
+      {A::Cancel, "cancelled"},
+      {A::Retry, "retried"},
+      {A::Start, "started"},
+      {A::Complete, "completed"},
+      {A::Fail, "failed"},
+      {A::CloseWindow, "finalization_started"},
+      {A::HoldFinalization, "finalization_held"},
+      {A::FinishFinalization, "finalized"},
+      {A::FinishWithErrors, "finalized_with_errors"},
+      {A::ResumeFinalization, "finalization_resumed"},
+      {A::ClearItems, "finalized"}};
+  for (const auto& [action, audit] : expected)
+    EXPECT_EQ(audit_action(action), audit) << name(action);
 }
 
 // ----- finalization (docs/jobs.md, "Lifecycle") ---------------------------------------------
@@ -233,7 +256,8 @@ ActionContext erase_context(bool reached_processing, bool window_closed = true) 
 }
 
 TEST(JobState, FinalizationNamesAreTheSqlLabels) {
-  for (F state : kAllFinalizationStates) EXPECT_EQ(parse_finalization_state(to_string(state)), state);
+  for (F state : kAllFinalizationStates)
+    EXPECT_EQ(parse_finalization_state(to_string(state)), state);
   EXPECT_EQ(to_string(F::FinalizedWithErrors), "finalized_with_errors");
   EXPECT_EQ(parse_finalization_state("Held"), std::nullopt);
 }
@@ -243,7 +267,8 @@ TEST(JobState, EveryFinalizationActionFollowsTheTable) {
     EXPECT_TRUE(is_finalization_action(action));
     for (F from : kAllFinalizationStates) {
       bool allowed = kExpectedFinalization.count({action, from}) == 1;
-      EXPECT_EQ(action_allowed_from(action, from), allowed) << name(action) << " from " << to_string(from);
+      EXPECT_EQ(action_allowed_from(action, from), allowed)
+          << name(action) << " from " << to_string(from);
       for (S status : {S::Completed, S::Cancelled, S::Failed}) {
         JobState state{status, from};
         if (allowed) {
@@ -251,12 +276,17 @@ TEST(JobState, EveryFinalizationActionFollowsTheTable) {
           EXPECT_EQ(to, (JobState{status, kExpectedFinalization.at({action, from})}));
         } else {
           Error error("", "");
-          try { decide(3, state, action, erase_context(true)); } catch (const Error& e) { error = e; }
+          try {
+            decide(3, state, action, erase_context(true));
+          } catch (const Error& e) {
+            error = e;
+          }
           EXPECT_EQ(error.sqlstate(), "55000") << name(action) << " from " << to_string(from);
         }
       }
     }
-    for (S status : kAllJobStatuses) EXPECT_FALSE(action_allowed_from(action, status)) << name(action);
+    for (S status : kAllJobStatuses)
+      EXPECT_FALSE(action_allowed_from(action, status)) << name(action);
   }
 }
 
@@ -267,30 +297,39 @@ TEST(JobState, AnEraseThatMarkedRowsAwaitsItsWindowHoweverItStops) {
     EXPECT_EQ(to.status, target_status(stop));
   }
   // Cancelled before it ever ran: nothing was marked, nothing to finalize.
-  EXPECT_EQ(decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(false)).finalization,
-            std::nullopt);
+  EXPECT_EQ(
+      decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(false)).finalization,
+      std::nullopt);
   // Cancelled while queued again after a retry: the earlier run marked rows.
-  EXPECT_EQ(decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(true)).finalization,
-            F::AwaitingWindow);
+  EXPECT_EQ(
+      decide(4, JobState{S::Approved, std::nullopt}, A::Cancel, erase_context(true)).finalization,
+      F::AwaitingWindow);
   // Exports and purges never have a finalization.
   ActionContext purge;
   purge.kind = JobKind::Purge;
   purge.reached_processing = true;
-  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, purge).finalization, std::nullopt);
+  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, purge).finalization,
+            std::nullopt);
   // Nor does a restriction: its rows stay marked until lifted, never finalized.
   ActionContext restriction;
   restriction.kind = JobKind::Restrict;
   restriction.reached_processing = true;
-  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, restriction).finalization, std::nullopt);
+  EXPECT_EQ(decide(4, JobState{S::Processing, std::nullopt}, A::Complete, restriction).finalization,
+            std::nullopt);
 }
 
 TEST(JobState, RetryWhileAwaitingTheWindowResumesTheErase) {
   JobState stopped{S::Failed, F::AwaitingWindow};
-  EXPECT_EQ(decide(5, stopped, A::Retry, erase_context(true)), (JobState{S::Approved, std::nullopt}));
+  EXPECT_EQ(decide(5, stopped, A::Retry, erase_context(true)),
+            (JobState{S::Approved, std::nullopt}));
   for (F begun : {F::Finalizing, F::Held, F::Finalized, F::FinalizedWithErrors}) {
     for (S status : {S::Failed, S::Cancelled}) {
       Error error("", "");
-      try { decide(5, JobState{status, begun}, A::Retry, erase_context(true)); } catch (const Error& e) { error = e; }
+      try {
+        decide(5, JobState{status, begun}, A::Retry, erase_context(true));
+      } catch (const Error& e) {
+        error = e;
+      }
       EXPECT_EQ(error.sqlstate(), "55000") << to_string(begun);
       EXPECT_NE(std::string(error.what()).find("its finalization has begun"), std::string::npos);
       EXPECT_NE(error.hint().find("new request"), std::string::npos);
@@ -301,21 +340,35 @@ TEST(JobState, RetryWhileAwaitingTheWindowResumesTheErase) {
 TEST(JobState, TheWindowClosesOnlyWhenItHasClosed) {
   JobState waiting{S::Completed, F::AwaitingWindow};
   Error error("", "");
-  try { decide(6, waiting, A::CloseWindow, erase_context(true, false)); } catch (const Error& e) { error = e; }
+  try {
+    decide(6, waiting, A::CloseWindow, erase_context(true, false));
+  } catch (const Error& e) {
+    error = e;
+  }
   EXPECT_EQ(error.sqlstate(), "55000");
   EXPECT_EQ(std::string(error.what()), "the recovery window of job 6 has not closed yet");
-  EXPECT_EQ(decide(6, waiting, A::CloseWindow, erase_context(true, true)).finalization, F::Finalizing);
+  EXPECT_EQ(decide(6, waiting, A::CloseWindow, erase_context(true, true)).finalization,
+            F::Finalizing);
 }
 
 TEST(JobState, FinalizationNeedsAStoppedJob) {
   for (S status : {S::Pending, S::Approved, S::Processing, S::Rejected}) {
     Error error("", "");
-    try { decide(7, JobState{status, F::AwaitingWindow}, A::CloseWindow, erase_context(true)); } catch (const Error& e) { error = e; }
+    try {
+      decide(7, JobState{status, F::AwaitingWindow}, A::CloseWindow, erase_context(true));
+    } catch (const Error& e) {
+      error = e;
+    }
     EXPECT_EQ(error.sqlstate(), "55000") << name(status);
   }
   Error none("", "");
-  try { decide(7, JobState{S::Completed, std::nullopt}, A::CloseWindow, erase_context(true)); } catch (const Error& e) { none = e; }
-  EXPECT_EQ(std::string(none.what()), "the finalization of job 7 is not begun and cannot be started");
+  try {
+    decide(7, JobState{S::Completed, std::nullopt}, A::CloseWindow, erase_context(true));
+  } catch (const Error& e) {
+    none = e;
+  }
+  EXPECT_EQ(std::string(none.what()),
+            "the finalization of job 7 is not begun and cannot be started");
 }
 
 TEST(JobState, StatusActionsKeepTheFinalization) {

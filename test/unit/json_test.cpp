@@ -21,10 +21,11 @@ TEST(Json, WritesObjectsWithNulls) {
 }
 
 TEST(Json, WritesValuesThatAreJsonAlready) {
-  EXPECT_EQ(privacy::core::json_object_of_values({{"job", std::string("42")},
-                                                  {"tenant", json_string("acme")},
-                                                  {"rows", privacy::core::json_array_of_values({"1", "{}"})},
-                                                  {"finalized_at", std::nullopt}}),
+  EXPECT_EQ(privacy::core::json_object_of_values(
+                {{"job", std::string("42")},
+                 {"tenant", json_string("acme")},
+                 {"rows", privacy::core::json_array_of_values({"1", "{}"})},
+                 {"finalized_at", std::nullopt}}),
             "{\"job\": 42, \"tenant\": \"acme\", \"rows\": [1, {}], \"finalized_at\": null}");
   EXPECT_EQ(privacy::core::json_array_of_values({}), "[]");
 }

@@ -5,8 +5,8 @@
 #include "cert_fixtures.hpp"
 #include "core/hash_chain.hpp"
 
-using privacy::core::ReceiptFacts;
 using privacy::core::receipt_json;
+using privacy::core::ReceiptFacts;
 
 namespace {
 
@@ -46,16 +46,23 @@ TEST(Receipt, IsOneLineOfJsonWithFixedKeys) {
   std::string expected =
       "{\"format\": \"pg_privacy.receipt/1\", \"installation\": \"6f1c0d2e-0000-4000-8000-000000000001\", "
       "\"job\": 42, \"kind\": \"erase\", \"tenant\": \"acme\", \"target_type\": \"subject\", "
-      "\"subject\": {\"sha256\": \"" + privacy::core::sha256_hex(salt + "17") + "\", \"salt\": \"" + salt + "\"}, "
+      "\"subject\": {\"sha256\": \"" +
+      privacy::core::sha256_hex(salt + "17") + "\", \"salt\": \"" + salt +
+      "\"}, "
       "\"regulation\": \"gdpr\", \"status\": \"completed\", \"requested_at\": \"2024-01-31T10:00:00.000000Z\", "
       "\"decided_at\": \"2024-02-01T09:00:00.000000Z\", \"due_at\": \"2024-02-29T10:00:00.000000Z\", "
       "\"completed_at\": \"2024-02-01T09:00:05.000000Z\", \"finalized_at\": \"2024-03-02T09:00:05.000000Z\", "
       "\"answered_on_time\": true, \"deadline_extensions\": 0, \"items\": {\"processed\": 3, \"failed\": 0}, "
       "\"tables\": [{\"table\": \"app.orders\", \"rows\": 2}, {\"table\": \"app.users\", \"rows\": 1}], "
-      "\"export\": null, \"erasure_ledger\": {\"seq\": 7, \"hash\": \"" + std::string(64, 'a') + "\"}, "
-      "\"audit\": {\"chain\": \"acme\", \"rows\": [{\"id\": 11, \"hash\": \"" + std::string(64, 'b') + "\"}, "
-      "{\"id\": 12, \"hash\": \"" + std::string(64, 'c') + "\"}], \"head\": {\"id\": 12, \"hash\": \"" +
-      std::string(64, 'c') + "\"}}, \"issued_at\": \"2024-03-02T09:00:05.100000Z\"}\n";
+      "\"export\": null, \"erasure_ledger\": {\"seq\": 7, \"hash\": \"" +
+      std::string(64, 'a') +
+      "\"}, "
+      "\"audit\": {\"chain\": \"acme\", \"rows\": [{\"id\": 11, \"hash\": \"" +
+      std::string(64, 'b') +
+      "\"}, "
+      "{\"id\": 12, \"hash\": \"" +
+      std::string(64, 'c') + "\"}], \"head\": {\"id\": 12, \"hash\": \"" + std::string(64, 'c') +
+      "\"}}, \"issued_at\": \"2024-03-02T09:00:05.100000Z\"}\n";
   EXPECT_EQ(json, expected);
 }
 
@@ -74,7 +81,8 @@ TEST(Receipt, TenantPurgeAndExport) {
   facts.export_sha256 = std::string(64, 'd');
   facts.export_size_bytes = 31320;
   std::string json = receipt_json(facts);
-  EXPECT_NE(json.find("\"export\": {\"sha256\": \"" + std::string(64, 'd') + "\", \"size_bytes\": 31320}"),
+  EXPECT_NE(json.find("\"export\": {\"sha256\": \"" + std::string(64, 'd') +
+                      "\", \"size_bytes\": 31320}"),
             std::string::npos);
   EXPECT_NE(json.find("\"erasure_ledger\": null"), std::string::npos);
 }
@@ -83,7 +91,8 @@ TEST(Receipt, TenantPurgeAndExport) {
 TEST(Receipt, SubjectDigestIsWhatTheShellComputes) {
   privacy::test::ScratchDir dir;
   std::string salt = "00112233445566778899aabbccddeeff";
-  ASSERT_EQ(privacy::test::run("printf %s '" + salt + "user \"17\"' | openssl dgst -sha256 -r | cut -c1-64 > " +
+  ASSERT_EQ(privacy::test::run("printf %s '" + salt +
+                               "user \"17\"' | openssl dgst -sha256 -r | cut -c1-64 > " +
                                dir.file("digest")),
             0);
   EXPECT_EQ(dir.read("digest"), privacy::core::subject_digest(salt, "user \"17\"") + "\n");

@@ -18,7 +18,9 @@ using privacy::test::rsa_recipient;
 
 namespace {
 
-std::string sealing_key(const privacy::test::KeyAndCertificate& signer) { return sealing_key_of(signer.key_pem); }
+std::string sealing_key(const privacy::test::KeyAndCertificate& signer) {
+  return sealing_key_of(signer.key_pem);
+}
 
 }  // namespace
 
@@ -29,7 +31,8 @@ TEST(SealedSubject, RoundTrip) {
     ASSERT_EQ(key.size(), 32u);
     std::string sealed = seal_subject(key, "acme", "user-17@example.com");
     EXPECT_EQ(sealed.find("user-17"), std::string::npos) << "the id must not show";
-    EXPECT_EQ(unseal_subject(key, "acme", sealed), std::optional<std::string>("user-17@example.com"));
+    EXPECT_EQ(unseal_subject(key, "acme", sealed),
+              std::optional<std::string>("user-17@example.com"));
   }
 }
 
@@ -58,5 +61,6 @@ TEST(SealedSubject, OnlyTheRightKeyAndTenantOpen) {
   EXPECT_EQ(unseal_subject(key, "acme", altered), std::nullopt);
   EXPECT_EQ(unseal_subject(key, "acme", "not base64!"), std::nullopt);
   EXPECT_EQ(unseal_subject(key, "acme", "AAAA"), std::nullopt);
-  EXPECT_THROW(sealing_key_of("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), privacy::core::Error);
+  EXPECT_THROW(sealing_key_of("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"),
+               privacy::core::Error);
 }

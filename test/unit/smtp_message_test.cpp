@@ -20,8 +20,12 @@ MailMessage sample() {
   return m;
 }
 
-std::string header_block(const std::string& message) { return message.substr(0, message.find("\r\n\r\n") + 2); }
-std::string body_of(const std::string& message) { return message.substr(message.find("\r\n\r\n") + 4); }
+std::string header_block(const std::string& message) {
+  return message.substr(0, message.find("\r\n\r\n") + 2);
+}
+std::string body_of(const std::string& message) {
+  return message.substr(message.find("\r\n\r\n") + 4);
+}
 
 std::string sqlstate_of(const MailMessage& m) {
   try {
@@ -108,7 +112,8 @@ TEST(SmtpMessage, NonAsciiSubjectBecomesEncodedWords) {
   std::string encoded = privacy::core::encode_header_text(many);
   std::size_t fold = encoded.find("\r\n ");
   ASSERT_NE(fold, std::string::npos);
-  EXPECT_EQ(encoded.substr(0, fold), "=?UTF-8?B?" + privacy::core::base64_encode(many.substr(0, 44)) + "?=");
+  EXPECT_EQ(encoded.substr(0, fold),
+            "=?UTF-8?B?" + privacy::core::base64_encode(many.substr(0, 44)) + "?=");
   EXPECT_LE(fold, 75u);
 }
 
@@ -124,7 +129,8 @@ TEST(SmtpMessage, LongLinesSwitchToQuotedPrintable) {
   MailMessage m = sample();
   m.body = std::string(1200, 'x') + "\n";
   std::string msg = privacy::core::build_mail_message(m);
-  EXPECT_NE(header_block(msg).find("Content-Transfer-Encoding: quoted-printable\r\n"), std::string::npos);
+  EXPECT_NE(header_block(msg).find("Content-Transfer-Encoding: quoted-printable\r\n"),
+            std::string::npos);
   std::string body = body_of(msg);
   std::size_t start = 0;
   while (start < body.size()) {

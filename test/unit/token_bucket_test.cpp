@@ -109,7 +109,7 @@ TEST(TokenBucket, TwoWorkersShareTheRate) {
 TEST(TokenBucket, IdleTimeRefillsOnlyUpToTheBurst) {
   TokenBucket bucket = fresh();
   configure(bucket, 100, 0);
-  EXPECT_EQ(reserve(bucket, 100, 0), 0);  // empty now
+  EXPECT_EQ(reserve(bucket, 100, 0), 0);   // empty now
   EXPECT_EQ(reserve(bucket, 0, 3600), 0);  // an hour idle
   EXPECT_EQ(bucket.tokens, 100);           // capped at one second's worth
   EXPECT_EQ(reserve(bucket, 100, 3600), 0);
@@ -139,15 +139,15 @@ TEST(TokenBucket, RaisingTheRateKeepsTokensAndDebt) {
   configure(bucket, 10, 0);
   EXPECT_DOUBLE_EQ(reserve(bucket, 30, 0), 2.0);  // 20 rows of debt
   configure(bucket, 100, 0);
-  EXPECT_EQ(bucket.tokens, -20);                  // the debt is not forgiven
-  EXPECT_DOUBLE_EQ(reserve(bucket, 0, 0), 0.2);   // but is paid off at the new rate
+  EXPECT_EQ(bucket.tokens, -20);                 // the debt is not forgiven
+  EXPECT_DOUBLE_EQ(reserve(bucket, 0, 0), 0.2);  // but is paid off at the new rate
 }
 
 TEST(TokenBucket, RateChangeCreditsElapsedTimeAtTheOldRate) {
   TokenBucket bucket = fresh();
   configure(bucket, 10, 0);
-  reserve(bucket, 10, 0);         // empty
-  configure(bucket, 1000, 0.5);   // 0.5 s at 10 rows/s = 5 tokens
+  reserve(bucket, 10, 0);        // empty
+  configure(bucket, 1000, 0.5);  // 0.5 s at 10 rows/s = 5 tokens
   EXPECT_DOUBLE_EQ(bucket.tokens, 5);
 }
 
@@ -171,10 +171,10 @@ TEST(TokenBucket, UnlimitedToLimitedStartsFull) {
 TEST(TokenBucket, ClockGoingBackwardsAddsNoTokens) {
   TokenBucket bucket = fresh();
   configure(bucket, 100, 10);
-  reserve(bucket, 100, 10);                        // empty at t=10
-  EXPECT_DOUBLE_EQ(reserve(bucket, 50, 5), 0.5);   // t=5: nothing added, 50 rows of debt
-  EXPECT_EQ(bucket.last_refill_s, 10);             // the later time is kept
-  EXPECT_DOUBLE_EQ(reserve(bucket, 0, 10.5), 0);   // 0.5 s after t=10 pays the debt
+  reserve(bucket, 100, 10);                       // empty at t=10
+  EXPECT_DOUBLE_EQ(reserve(bucket, 50, 5), 0.5);  // t=5: nothing added, 50 rows of debt
+  EXPECT_EQ(bucket.last_refill_s, 10);            // the later time is kept
+  EXPECT_DOUBLE_EQ(reserve(bucket, 0, 10.5), 0);  // 0.5 s after t=10 pays the debt
   EXPECT_DOUBLE_EQ(bucket.tokens, 0);
 }
 

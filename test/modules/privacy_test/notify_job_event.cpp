@@ -1,8 +1,8 @@
 // privacy_test.notify_job_event(job_id, old_status, new_status): sends the event of job_id's
 // current row as if its status had just changed from old_status to new_status (pg_notify and the
 // e-mail rules, notify::job_status_changed) and returns the payload. The notification tests
-// (test/sql/notify_events.sql, test/pgtap/notify.sql, test/t/050_notify_smtp.pl) use it to set up each
-// case of the e-mail rules from a job row written directly. Test-only (see Makefile);
+// (test/sql/notify_events.sql, test/pgtap/notify.sql, test/t/050_notify_smtp.pl) use it to set up
+// each case of the e-mail rules from a job row written directly. Test-only (see Makefile);
 // superuser only.
 #include "notify/notify.hpp"
 #include "pg/boundary.hpp"
