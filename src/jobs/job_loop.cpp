@@ -19,6 +19,7 @@
 #include "core/progress.hpp"
 #include "jobs/executor.hpp"
 #include "jobs/jobs.hpp"
+#include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
 #include "worker/throttle.hpp"
@@ -63,24 +64,9 @@ void unlock_runner(long long job_id) {
 // is and is resumed later from its last committed batch.
 bool is_interruption(const core::Error& error) { return error.sqlstate().rfind("57", 0) == 0; }
 
-// The exception being handled, whatever it is, as a core::Error (call inside a catch block).
-core::Error current_error() {
-  try {
-    throw;
-  } catch (const core::Error& error) {
-    return error;
-  } catch (const std::bad_alloc&) {
-    return core::Error(core::sqlstate::kOutOfMemory, "out of memory in a pg_privacy job runner");
-  } catch (const std::exception& error) {
-    return core::Error(core::sqlstate::kInternalError,
-                       std::string("internal error in a pg_privacy job runner: ") + error.what(),
-                       "", "Please report this as a bug of pg_privacy.");
-  } catch (...) {
-    return core::Error(core::sqlstate::kInternalError,
-                       "unknown internal error in a pg_privacy job runner", "",
-                       "Please report this as a bug of pg_privacy.");
-  }
-}
+// The exception being handled, whatever it is, as a core::Error (call inside a catch block),
+// mapped as at every SQL entry point (src/pg/boundary.hpp).
+core::Error current_error() { return pg::current_exception_as_error(); }
 
 // Runs `body` in a transaction of its own, committed synchronously; rolled back if it throws.
 template <typename Body>

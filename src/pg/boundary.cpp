@@ -81,6 +81,33 @@ void raise_pending_error(const PendingError& pending) {
   pg_unreachable();
 }
 
+void log_pending_error(const PendingError& pending, const char* who) noexcept {
+  const char* file = pending.file ? pending.file : __FILE__;
+  int line = pending.file ? pending.line : __LINE__;
+  const char* function = pending.file ? pending.function : PG_FUNCNAME_MACRO;
+  if (errstart(LOG, TEXTDOMAIN)) {
+    errcode(pending.sqlerrcode);
+    errmsg_internal("%s: %s", who, pending.message);
+    if (pending.detail) errdetail_internal("%s", pending.detail);
+    if (pending.hint) errhint("%s", pending.hint);
+    errfinish(file, line, function);
+  }
+}
+
+core::Error current_exception_as_error() {
+  try {
+    throw;
+  } catch (const core::Error& error) {
+    return error;
+  } catch (...) {
+    PendingError pending = capture_exception(std::current_exception());
+    char sqlstate[6];
+    std::memcpy(sqlstate, unpack_sql_state(pending.sqlerrcode), 6);
+    return core::Error(sqlstate, pending.message, pending.detail ? pending.detail : "",
+                       pending.hint ? pending.hint : "");
+  }
+}
+
 core::Error error_from_error_data(ErrorData* edata) {
   char sqlstate[6];
   std::memcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), 6);

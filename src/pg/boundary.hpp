@@ -46,6 +46,30 @@ PendingError capture_exception(std::exception_ptr caught) noexcept;
 // Raises the captured error in PostgreSQL. Call only once no C++ object needs destroying.
 [[noreturn]] void raise_pending_error(const PendingError& pending);
 
+// Writes the captured error to the server log (LOG: the process goes on or exits cleanly), with
+// its SQLSTATE, detail, hint and throw site, the message prefixed by `who` ("pg_privacy launcher:
+// step \"mailer\"").
+void log_pending_error(const PendingError& pending, const char* who) noexcept;
+
+// The guard of code that runs outside any SQL call (a background worker's main, a launcher step):
+// runs `body`; an exception that escapes it is logged as log_pending_error does, mapped exactly as
+// a SQL entry point maps it (PRIVACY_SQL_FUNCTION), and false is returned. The caller decides what
+// a failure means (abort the step's transaction, exit the worker).
+template <typename Body>
+bool background_guard(const char* who, Body&& body) noexcept {
+  try {
+    body();
+    return true;
+  } catch (...) {
+    log_pending_error(capture_exception(std::current_exception()), who);
+    return false;
+  }
+}
+
+// The exception being handled (call inside a catch block) as a core::Error, mapped as a SQL entry
+// point maps it: for code that records an error instead of raising it (the job loop).
+core::Error current_exception_as_error();
+
 // Converts a copied PostgreSQL error into our exception type (used by pg_guard).
 core::Error error_from_error_data(ErrorData* edata);
 

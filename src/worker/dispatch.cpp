@@ -15,6 +15,7 @@
 #include "jobs/jobs.hpp"
 #include "worker/launcher.hpp"
 #include "worker/dispatch.hpp"
+#include "pg/boundary.hpp"
 #include "pg/bgworker.hpp"
 #include "pg/guc.hpp"
 #include "pg/security_context.hpp"
@@ -320,17 +321,13 @@ extern "C" PGDLLEXPORT void privacy_worker_main(Datum main_arg) {
   // what reaches here is an interruption of this process (or a runner lock that could not even
   // be taken), after which the launcher resumes the job from its last committed batch.
   privacy::worker::WorkerHost host;
-  try {
+  std::string who = "pg_privacy worker for job " + std::to_string(job_id);
+  bool ran = privacy::pg::background_guard(who.c_str(), [&] {
     privacy::jobs::RunOutcome outcome = privacy::jobs::run(job_id, host);
     if (outcome.error) {
-      elog(LOG, "pg_privacy worker for job %lld: %s", job_id, outcome.error->what());
+      elog(LOG, "%s: %s", who.c_str(), outcome.error->what());
     }
-  } catch (const std::exception& error) {
-    elog(LOG, "pg_privacy worker for job %lld stopped: %s", job_id, error.what());
-    proc_exit(1);
-  } catch (...) {
-    elog(LOG, "pg_privacy worker for job %lld stopped on an unknown error", job_id);
-    proc_exit(1);
-  }
+  });
+  if (!ran) proc_exit(1);
   proc_exit(0);
 }

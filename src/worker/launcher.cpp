@@ -123,13 +123,12 @@ bool extension_installed() {
 // created at any time.
 void run_step_in_transaction(const Step& step) {
   MemoryContext launcher_context = CurrentMemoryContext;
-  bool failed = false;
-  std::string failure;
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
   pgstat_report_activity(STATE_RUNNING, "pg_privacy launcher cycle");
-  try {
+  std::string who = std::string("pg_privacy launcher: step \"") + step.name + "\" failed";
+  bool ran = pg::background_guard(who.c_str(), [&] {
     pg::PinnedSearchPath pinned;  // the database's own search_path must not reach the steps
     pg::SpiConnection spi;
     if (!extension_installed()) {
@@ -146,17 +145,12 @@ void run_step_in_transaction(const Step& step) {
       set_launcher_state(step.name);
       step.run();
     }
-  } catch (const std::exception& error) {
-    failed = true;
-    failure = error.what();
-  }
-  if (failed) {
-    elog(LOG, "pg_privacy launcher: step \"%s\" failed: %s", step.name, failure.c_str());
-    PopActiveSnapshot();
-    AbortCurrentTransaction();
-  } else {
-    PopActiveSnapshot();
+  });
+  PopActiveSnapshot();
+  if (ran) {
     CommitTransactionCommand();
+  } else {
+    AbortCurrentTransaction();
   }
   MemoryContextSwitchTo(launcher_context);
   pgstat_report_activity(STATE_IDLE, nullptr);
