@@ -46,10 +46,10 @@ struct ParamArrays {
 };
 
 // Every statement is prepared once per backend and kept (SPI_keepplan), keyed by its text and
-// parameter types: the audit append, the batch loop's bookkeeping and the API run the same few
-// statements over and over, and parsing and planning them each time was most of their cost.
-// PostgreSQL's plan cache revalidates a kept plan when the objects it uses change. The cache is
-// bounded; when it is full it starts over.
+// parameter types: the audit append, the batch loop's bookkeeping, the batch statements
+// (data/batch.cpp) and the API run the same few statements over and over, and parsing and planning
+// them each time was most of their cost. PostgreSQL's plan cache revalidates a kept plan when the
+// objects it uses change. The cache is bounded; when it is full it starts over.
 constexpr size_t kMaxCachedPlans = 512;
 
 struct PlanKey {
