@@ -127,7 +127,7 @@ void audit_worker_refusals() {
       const pg::TextRow& worker : pg::spi_query_rows(
           "SELECT nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) nodeport, success::pg_catalog.text, result"
           "  FROM pg_catalog.run_command_on_workers('SELECT privacy._take_blocked_events()')")) {
-    if (*worker[1] == "true") {
+    if (worker.boolean(1)) {
       taken = *pg::spi_query_text(
           "SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.||) $2::pg_catalog.jsonb)::pg_catalog.text",
           {pg::text_param(taken), pg::text_param(worker[2])});
@@ -144,8 +144,8 @@ void audit_worker_refusals() {
   for (const pg::TextRow& row : events) {
     shared::BlockedEvent event;
     std::memset(&event, 0, sizeof(event));
-    event.hold_id = std::stoll(*row[0]);
-    event.at = std::stoll(*row[1]);
+    event.hold_id = row.int8(0);
+    event.at = row.int8(1);
     copy_field(event.session_user, sizeof(event.session_user), row[2]);
     copy_field(event.current_user, sizeof(event.current_user), row[3]);
     copy_field(event.client_addr, sizeof(event.client_addr), row[4]);
@@ -154,7 +154,7 @@ void audit_worker_refusals() {
     copy_field(event.tenant_id, sizeof(event.tenant_id), row[6]);
     copy_field(event.relation, sizeof(event.relation), row[7]);
     copy_field(event.operation, sizeof(event.operation), row[8]);
-    shared::audit_blocked_event(event, std::stoull(row[9].value_or("0")));
+    shared::audit_blocked_event(event, static_cast<uint64>(row.optional_int8(9).value_or(0)));
   }
 }
 

@@ -103,8 +103,8 @@ std::vector<CitusTable> registered_citus_tables() {
           "  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) r.relation"
           " WHERE p.partmethod OPERATOR(pg_catalog.=) 'h' OR p.repmodel OPERATOR(pg_catalog.=) 't'"
           " ORDER BY 1")) {
-    tables.push_back(CitusTable{pg::oid_from_text(row[0]), *row[1], *row[2] == "true", *row[3],
-                                row[4], *row[5]});
+    tables.push_back(
+        CitusTable{pg::oid_from_text(row[0]), *row[1], row.boolean(2), *row[3], row[4], *row[5]});
   }
   return tables;
 }

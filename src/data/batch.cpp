@@ -18,9 +18,9 @@
 //      or the tenant's tombstone subject id); in a purge, the subject's pseudonym, which rows an
 //      earlier erase anonymized carry instead of the subject id
 //   $8 pseudonyms of picked rows (jsonb: key object text -> [one per 'hash' column])
-// Statements are prepared once per backend (SPI_prepare + SPI_keepplan) and cached by
-// (relation, statement kind); the cache entry is rebuilt when the SQL text changes (the
-// registration or the column rules changed), so a job prepares each statement once.
+// Statements go through the SPI layer's plan cache (pg/spi.hpp: prepared once per backend, keyed
+// by their text), so a job prepares each statement once; a changed registration or column rule
+// changes the text and so gets a new plan.
 //
 // KEY OBJECTS. A position (the cursor a batch returns) and a row key (job_errors.row_key, and
 // the keys privacy.restore accepts) are the same thing: a JSON object from key column name to the
@@ -99,13 +99,6 @@ struct Shape {
   bool matches_pseudonym = false;
   MarkedRows marked = {};
 };
-
-// The name of a statement in the plan cache: every part of its shape.
-std::string statement_name(const Shape& shape) {
-  return std::string(phase_name(shape.operation)) + (shape.has_subject ? "/s" : "/t") +
-         (shape.matches_pseudonym ? "/p" : "") + (shape.marked.tenant ? "/in" : "") +
-         (shape.marked.subject ? "/of" : "") + (shape.has_after_key ? "/after" : "/first");
-}
 
 const std::string kEquals = " OPERATOR(pg_catalog.=) ";
 
@@ -404,8 +397,6 @@ struct Bound {
   std::optional<std::string> picked_pseudonyms;  // JSON text: lookup_key -> [pseudonym, ...]
 };
 
-constexpr int kParamCount = 8;
-
 // A jsonb parameter (NULL when absent), converted once per statement rather than once per row.
 pg::SqlParam jsonb_param(const std::optional<std::string>& json) {
   if (!json) return pg::SqlParam{JSONBOID, (Datum)0, true};
@@ -425,75 +416,13 @@ std::vector<pg::SqlParam> params_of(const Bound& bound) {
           jsonb_param(bound.picked_pseudonyms)};
 }
 
-struct CachedPlan {
-  std::string sql;
-  SPIPlanPtr plan = nullptr;
-};
-
-// Backend-lifetime cache of prepared batch statements.
-std::map<std::string, CachedPlan>& plan_cache() {
-  static std::map<std::string, CachedPlan> cache;
-  return cache;
-}
-
-SPIPlanPtr prepared_plan(const std::string& cache_key, const std::string& sql) {
-  CachedPlan& entry = plan_cache()[cache_key];
-  if (entry.plan != nullptr && entry.sql == sql) return entry.plan;
-  if (entry.plan != nullptr) {
-    SPIPlanPtr old = entry.plan;
-    entry.plan = nullptr;
-    pg::pg_guard([&] { SPI_freeplan(old); });
-  }
-  static Oid types[kParamCount] = {INT8OID, TEXTOID, TEXTOID, INT8OID,
-                                   TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-  SPIPlanPtr plan = pg::pg_guard([&] {
-    SPIPlanPtr made = SPI_prepare(sql.c_str(), kParamCount, types);
-    if (made == nullptr) {
-      elog(ERROR, "pg_privacy: could not prepare batch statement (%s): %s",
-           SPI_result_code_string(SPI_result), sql.c_str());
-    }
-    if (SPI_keepplan(made) != 0) elog(ERROR, "pg_privacy: SPI_keepplan failed");
-    return made;
-  });
-  entry.sql = sql;
-  entry.plan = plan;
-  return plan;
-}
-
-// Runs a cached statement and returns its rows as text.
-std::vector<pg::TextRow> execute(const TableInfo& table, const std::string& kind,
-                                 const std::string& sql, const Bound& bound) {
-  SPIPlanPtr plan = prepared_plan(std::to_string(table.relid) + "/" + kind, sql);
-  std::vector<pg::SqlParam> params = params_of(bound);
-  Datum values[kParamCount];
-  char nulls[kParamCount];
-  for (int i = 0; i < kParamCount; ++i) {
-    values[i] = params[i].value;
-    nulls[i] = params[i].is_null ? 'n' : ' ';
-  }
-  int status = pg::pg_guard([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
-  if (status < 0) {
-    throw Error(sqlstate::kInternalError, std::string("pg_privacy: batch statement failed (") +
-                                              SPI_result_code_string(status) + "): " + sql);
-  }
-  std::vector<pg::TextRow> rows;
-  if (SPI_tuptable == nullptr) return rows;
-  uint64 count = SPI_processed;
-  int columns = SPI_tuptable->tupdesc->natts;
-  for (uint64 row = 0; row < count; ++row) {
-    pg::TextRow values_text;
-    for (int column = 1; column <= columns; ++column) {
-      char* value = pg::pg_guard(
-          [&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
-      values_text.push_back(value ? std::optional<std::string>(value) : std::nullopt);
-    }
-    rows.push_back(std::move(values_text));
-  }
-  return rows;
+// Runs a batch statement (through the SPI layer's plan cache) and returns its rows as text.
+std::vector<pg::TextRow> execute(const std::string& sql, const Bound& bound) {
+  return pg::spi_query_rows(sql, params_of(bound));
 }
 
 long long first_count(const std::vector<pg::TextRow>& rows) {
-  return std::stoll(rows.at(0)[0].value_or("0"));
+  return rows.at(0).optional_int8(0).value_or(0);
 }
 
 // A batch statement on a table: as the table's owner (docs/security.md), with the settings of a
@@ -549,8 +478,7 @@ struct Acted {
 // rewrites them: the key range (after, last picked key], or the one row of bound.row_key. Runs
 // inside the owner's scope: the secret was read before it, as the extension owner.
 long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound,
-                         const std::vector<pg::TextRow>& picked, const std::string& secret,
-                         const std::string& name) {
+                         const std::vector<pg::TextRow>& picked, const std::string& secret) {
   if (picked.empty()) return 0;
   std::string pseudonyms = "{";
   for (const pg::TextRow& row : picked) {
@@ -565,45 +493,39 @@ long long rewrite_picked(const TableInfo& table, const Shape& shape, Bound bound
   bound.picked_pseudonyms = pseudonyms + "}";
   bool one_row = bound.row_key.has_value();
   if (!one_row) bound.row_key = picked.back()[0];  // the upper end of the range
-  return first_count(
-      execute(table, name + "/rewrite", rewrite_statement(table, shape, one_row), bound));
+  return first_count(execute(rewrite_statement(table, shape, one_row), bound));
 }
 
 // The whole batch: one statement, or pick and rewrite (see PSEUDONYMS).
 Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& bound,
-                   const std::string& secret, const std::string& name) {
+                   const std::string& secret) {
   if (!picks_first(table, shape)) {
-    std::vector<pg::TextRow> rows = execute(table, name, batch_statement(table, shape), bound);
-    return Acted{first_count(rows), std::stoll(rows.at(0)[1].value_or("0")), rows.at(0)[2]};
+    std::vector<pg::TextRow> rows = execute(batch_statement(table, shape), bound);
+    return Acted{first_count(rows), rows.at(0).optional_int8(1).value_or(0), rows.at(0)[2]};
   }
-  std::vector<pg::TextRow> picked =
-      execute(table, name + "/pick", pick_statement(table, shape, false), bound);
-  long long rows = rewrite_picked(table, shape, bound, picked, secret, name);
+  std::vector<pg::TextRow> picked = execute(pick_statement(table, shape, false), bound);
+  long long rows = rewrite_picked(table, shape, bound, picked, secret);
   return Acted{rows, static_cast<long long>(picked.size()),
                picked.empty() ? std::nullopt : picked.back()[0]};
 }
 
 // One row, whose key object is bound.row_key.
 long long act_on_row(const TableInfo& table, const Shape& shape, const Bound& bound,
-                     const std::string& secret, const std::string& name) {
-  if (!picks_first(table, shape))
-    return first_count(execute(table, name + "/row", row_statement(table, shape), bound));
-  std::vector<pg::TextRow> picked =
-      execute(table, name + "/row-pick", pick_statement(table, shape, true), bound);
-  return rewrite_picked(table, shape, bound, picked, secret, name + "/row");
+                     const std::string& secret) {
+  if (!picks_first(table, shape)) return first_count(execute(row_statement(table, shape), bound));
+  std::vector<pg::TextRow> picked = execute(pick_statement(table, shape, true), bound);
+  return rewrite_picked(table, shape, bound, picked, secret);
 }
 
 // One batch of `shape` on `table` (see FAILURES above).
 BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, const Bound& bound) {
-  const std::string name = statement_name(shape);
-  const std::string statement = name.substr(0, name.rfind('/'));
   // Read as the extension owner, before any owner scope (cached for the backend).
   const std::string secret =
       anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
   BatchResult result;
   Acted whole;
   std::optional<Error> failure =
-      attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret, name); });
+      attempt(table, [&] { whole = act_on_batch(table, shape, bound, secret); });
   if (!failure) {
     result.processed = whole.rows;
     result.last_key = whole.last_key ? whole.last_key : bound.after_key;
@@ -615,7 +537,7 @@ BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, cons
   std::vector<pg::TextRow> keys;
   {
     BatchStatementScope scope(table.relid);
-    keys = execute(table, name + "/keys", batch_keys_statement(table, shape), bound);
+    keys = execute(batch_keys_statement(table, shape), bound);
   }
   Shape row_shape = shape;
   row_shape.has_after_key = false;
@@ -624,7 +546,7 @@ BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, cons
     row.row_key = *key[0];
     long long done = 0;
     std::optional<Error> row_failure =
-        attempt(table, [&] { done = act_on_row(table, row_shape, row, secret, statement); });
+        attempt(table, [&] { done = act_on_row(table, row_shape, row, secret); });
     if (!row_failure) {
       result.processed += done;
       continue;
@@ -786,7 +708,7 @@ RelationGraph relation_graph() {
           "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
           " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
           " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
-    names_order.push_back(static_cast<Oid>(std::stoul(*row[0])));
+    names_order.push_back(row.oid(0));
   }
   RelationGraph graph;
   // children[parent] = registered tables with a foreign key to it (self-references ignored).
@@ -797,8 +719,8 @@ RelationGraph relation_graph() {
           "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
           "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
           " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
-    Oid child = static_cast<Oid>(std::stoul(*row[0]));
-    Oid parent = static_cast<Oid>(std::stoul(*row[1]));
+    Oid child = row.oid(0);
+    Oid parent = row.oid(1);
     children[parent].insert(child);
     graph.parents[child].insert(parent);
   }
@@ -867,8 +789,7 @@ BatchResult read_batch(const jobs::Job& job, const TableInfo& table,
   std::vector<pg::TextRow> rows;
   {
     pg::TableOwnerScope owner(table.relid);
-    rows = execute(table, statement_name(shape), read_statement(table, shape),
-                   bound_of(table, job, shape, limit, after_key));
+    rows = execute(read_statement(table, shape), bound_of(table, job, shape, limit, after_key));
   }
   BatchResult result;
   for (const pg::TextRow& read : rows) {
@@ -891,8 +812,7 @@ std::optional<Error> redo_item(const jobs::Job& job, const TableInfo& table, Ope
     bound.row_key = row_key;
     const std::string secret =
         anonymizes(table, shape) ? pseudonym::installation_secret() : std::string();
-    std::string name = statement_name(shape);
-    act_on_row(table, shape, bound, secret, name.substr(0, name.rfind('/')));
+    act_on_row(table, shape, bound, secret);
   };
   if (!addresses_rows(table, job, phase)) return std::nullopt;
   return attempt(table, [&] {
@@ -926,16 +846,14 @@ long long restore_rows(const jobs::Job& job, const TableInfo& table,
     for (size_t i = 0; i < table.keys.size(); ++i)
       names += (i ? ", " : "") + pg::quote_literal(table.keys[i].name);
     names += "]::pg_catalog.text[]";
-    bool valid =
-        pg::spi_query_text(
-            "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
-            " THEN false ELSE NOT EXISTS ("
-            "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
-            "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
-            "      OR NOT e OPERATOR(pg_catalog.?&) " +
-                names + ") END::pg_catalog.text",
-            {pg::text_param(*keys_json)})
-            .value_or("false") == "true";
+    bool valid = pg::spi_query_bool(
+        "SELECT CASE WHEN pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'"
+        " THEN false ELSE NOT EXISTS ("
+        "  SELECT 1 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e"
+        "   WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.<>) 'object'"
+        "      OR NOT e OPERATOR(pg_catalog.?&) " +
+            names + ") END::pg_catalog.text",
+        {pg::text_param(*keys_json)});
     if (!valid) {
       throw Error(
           sqlstate::kInvalidParameter,

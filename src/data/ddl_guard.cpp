@@ -323,12 +323,12 @@ void forget_dropped_tables() {
       " ORDER BY d.objid");
   std::set<Oid> dropped_tables;
   for (const pg::TextRow& row : dropped) {
-    if (*row[2] == "true") dropped_tables.insert(pg::oid_from_text(row[0]));
+    if (row.boolean(2)) dropped_tables.insert(pg::oid_from_text(row[0]));
   }
   for (const pg::TextRow& row : dropped) {
     Oid relation = pg::oid_from_text(row[0]);
     std::string detail;
-    if (*row[2] == "true") {
+    if (row.boolean(2)) {
       detail = *pg::spi_query_text(
           "SELECT pg_catalog.jsonb_build_object('partitions', count(*))::text"
           "  FROM privacy.registered_partitions WHERE registered_table = $1::oid",

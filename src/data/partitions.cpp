@@ -138,8 +138,8 @@ Partition partition_from_row(const pg::TextRow& row) {
   partition.qualified = *row[1];
   partition.display = *row[2];
   partition.kind = (*row[3])[0];
-  partition.rls = *row[4] == "true";
-  partition.force_rls = *row[5] == "true";
+  partition.rls = row.boolean(4);
+  partition.force_rls = row.boolean(5);
   return partition;
 }
 
@@ -218,7 +218,7 @@ void release_all(Oid table) {
            "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
            " WHERE p.registered_table = $1::oid ORDER BY p.relation::oid",
            {pg::oid_param(table)})) {
-    softdelete::show_all_rows(*row[0], *row[1] == "true", *row[2] == "true");
+    softdelete::show_all_rows(*row[0], row.boolean(1), row.boolean(2));
   }
 }
 
@@ -260,8 +260,8 @@ void follow_tree_changes(const std::vector<Oid>& changed) {
       " ORDER BY p.relation::oid",
       tree);
   for (const pg::TextRow& row : detached) {
-    release_detached(pg::oid_from_text(row[1]), pg::oid_from_text(row[0]), *row[2] == "true",
-                     *row[3] == "true");
+    release_detached(pg::oid_from_text(row[1]), pg::oid_from_text(row[0]), row.boolean(2),
+                     row.boolean(3));
   }
   std::vector<pg::TextRow> added = pg::spi_query_rows(
       std::string("SELECT m.table_oid::text, ") + kPartitionColumns +

@@ -10,6 +10,7 @@
 #include "data/pseudonym.hpp"
 
 #include "citus/node.hpp"
+#include "core/encoding.hpp"
 #include "core/hash_chain.hpp"
 #include "pg/boundary.hpp"
 #include "pg/spi.hpp"
@@ -56,17 +57,22 @@ const std::string& installation_secret() {
   if (cached_secret.table == table && !cached_secret.bytes.empty()) return cached_secret.bytes;
   citus_node::refuse_on_worker_node("privacy._pseudonym");  // the coordinator's secret counts
   pg::SpiConnection spi;
-  std::optional<std::string> hex = pg::spi_query_text(
-      "SELECT pg_catalog.encode(secret, 'hex') FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
-  if (!hex || hex->empty()) {
+  // base64 without the line breaks encode() puts every 76 characters, decoded by
+  // core::base64_decode.
+  std::optional<std::string> base64 = pg::spi_query_text(
+      "SELECT pg_catalog.translate(pg_catalog.encode(secret, 'base64'), E'\\n', '')"
+      "  FROM privacy.installation_secret ORDER BY created_at LIMIT 1");
+  if (!base64 || base64->empty()) {
     throw Error("55000", "the pg_privacy installation secret is empty", "",
                 "Reinstall the extension to generate one.");
   }
-  std::string bytes;
-  for (size_t i = 0; i + 1 < hex->size(); i += 2) {
-    bytes.push_back(static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16)));
+  std::optional<std::string> bytes = core::base64_decode(*base64);
+  if (!bytes) {
+    throw Error(core::sqlstate::kInternalError,
+                "pg_privacy: the installation secret did not decode from base64", "",
+                "Please report this as a bug of pg_privacy.");
   }
-  cached_secret = CachedSecret{table, bytes};
+  cached_secret = CachedSecret{table, *bytes};
   return cached_secret.bytes;
 }
 

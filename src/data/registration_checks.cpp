@@ -61,7 +61,7 @@ void require_registrable(Oid relid, const std::string& table) {
   }
   const pg::TextRow& facts = rows[0];
   const std::string& schema = *facts[1];
-  if (*facts[7] == "true") {
+  if (facts.boolean(7)) {
     throw Error(
         sqlstate::kInsufficientPrivilege,
         "relation " + table + " is in system schema " + schema + " and cannot be registered", "",
@@ -127,7 +127,7 @@ void require_owner_privileges(Oid relid, const std::string& table, const std::st
     const std::string& caller = *row[5];
     std::string refused = "permission denied to " + action + " table " + table + ": ";
     std::string which = relation == table ? "it" : "its partition " + relation;
-    if (*row[2] != "true") {
+    if (!row.boolean(2)) {
       throw Error(
           sqlstate::kInsufficientPrivilege, refused + which + " is owned by " + owner,
           "pg_privacy changes the table as only its owner may (a column, policies, row level security, "
@@ -138,7 +138,7 @@ void require_owner_privileges(Oid relid, const std::string& table, const std::st
               "(ALTER TABLE " +
               relation + " OWNER TO ...).");
     }
-    if (*row[3] != "true") {
+    if (!row.boolean(3)) {
       throw Error(sqlstate::kInsufficientPrivilege,
                   refused + "session user " + caller + " has no USAGE on schema " + *row[4] +
                       (relation == table ? "" : " of its partition " + relation),

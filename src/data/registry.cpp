@@ -57,10 +57,10 @@ Column column_from_row(const pg::TextRow& row) {
   column.name = *row[0];
   column.quoted = pg::quote_ident(column.name);
   column.type_sql = *row[1];
-  column.base_type = static_cast<Oid>(std::stoul(*row[2]));
+  column.base_type = row.oid(2);
   column.base_type_sql = *row[3];
-  column.typmod = std::stoi(*row[4]);
-  column.not_null = *row[5] == "true";
+  column.typmod = row.int4(4);
+  column.not_null = row.boolean(5);
   return column;
 }
 
@@ -533,8 +533,8 @@ PRIVACY_SQL_FUNCTION(privacy_register_table) {
     keys.push_back(require_column(relid, table, name, "key column"));
   require_catalog_key_operators(table, keys);
 
-  bool had_rls = *rel[0][1] == "true";
-  bool had_force = *rel[0][2] == "true";
+  bool had_rls = rel[0].boolean(1);
+  bool had_force = rel[0].boolean(2);
   if (!has_subject_index(relid, tenant, subject))
     warn_missing_index(qualified, tenant, subject, keys, table);
 
@@ -647,16 +647,15 @@ PRIVACY_SQL_FUNCTION(privacy_unregister_table) {
       "SELECT had_rls::text, had_force_rls::text FROM privacy.registered_tables WHERE relation = $1::oid",
       {pg::int8_param(static_cast<long long>(relid))}, false);
   privacy::partitions::release_all(relid);
-  privacy::softdelete::show_all_rows(info->qualified, *state[0][0] == "true",
-                                     *state[0][1] == "true");
+  privacy::softdelete::show_all_rows(info->qualified, state[0].boolean(0), state[0].boolean(1));
   privacy::softdelete::drop_erased_column(info->qualified);
   privacy::holds::detach_triggers(relid);
   pg::spi_execute("DELETE FROM privacy.registered_tables WHERE relation = $1::oid",
                   {pg::int8_param(static_cast<long long>(relid))});
   privacy::audit::append(
       {"table_unregistered", std::nullopt, std::nullopt, table, "ok",
-       "{\"restored_rls\": " + std::string(*state[0][0] == "true" ? "true" : "false") +
-           ", \"restored_force_rls\": " + (*state[0][1] == "true" ? "true" : "false") + "}"});
+       "{\"restored_rls\": " + std::string(state[0].boolean(0) ? "true" : "false") +
+           ", \"restored_force_rls\": " + (state[0].boolean(1) ? "true" : "false") + "}"});
   PG_RETURN_VOID();
 }
 

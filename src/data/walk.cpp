@@ -13,8 +13,6 @@ namespace privacy::walk {
 
 namespace {
 
-Oid oid_of(const std::string& text) { return static_cast<Oid>(std::stoul(text)); }
-
 // True once the relation is locked and still exists (a DROP needs a lock that conflicts with
 // every lock the walk takes, so it stays until the end of the transaction).
 bool exists(Oid relation) {
@@ -39,27 +37,29 @@ std::set<Oid> ancestors(const batch::RelationGraph& graph, Oid relation) {
 
 }  // namespace
 
+// One query reads the whole cursor: its head (phase, rows, failed) on every row, one row per
+// relation (a single row with a NULL relation when there is none).
 Cursor Cursor::parse(const std::optional<std::string>& json, const std::string& phase) {
   Cursor cursor;
   cursor.phase = phase;
   if (!json) return cursor;
   pg::SpiConnection spi;
-  std::vector<pg::TextRow> head = pg::spi_query_rows(
-      "SELECT $1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'phase',"
-      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'rows', '0'),"
-      "       COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'failed', '0')",
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      "SELECT j.c OPERATOR(pg_catalog.->>) 'phase',"
+      "       COALESCE(j.c OPERATOR(pg_catalog.->>) 'rows', '0'),"
+      "       COALESCE(j.c OPERATOR(pg_catalog.->>) 'failed', '0'),"
+      "       r.key,"
+      "       NULLIF(r.value OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
+      "       COALESCE((r.value OPERATOR(pg_catalog.->>) 'done')::pg_catalog.bool, false)"
+      "  FROM (SELECT $1::pg_catalog.jsonb AS c) j"
+      "  LEFT JOIN LATERAL pg_catalog.jsonb_each(COALESCE(j.c OPERATOR(pg_catalog.->) 'relations',"
+      "                                                   '{}'::pg_catalog.jsonb)) r ON true",
       {pg::text_param(*json)});
-  if (head[0][0] != phase) return cursor;
-  cursor.rows = std::stoll(*head[0][1]);
-  cursor.failed = std::stoll(*head[0][2]);
-  for (
-      const pg::TextRow& row : pg::spi_query_rows(
-          "SELECT r.key, NULLIF(r.value OPERATOR(pg_catalog.->) 'after', 'null'::pg_catalog.jsonb)::pg_catalog.text,"
-          "       COALESCE((r.value OPERATOR(pg_catalog.->>) 'done')::pg_catalog.bool, false)::pg_catalog.text"
-          "  FROM pg_catalog.jsonb_each(COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'relations',"
-          "                                      '{}'::pg_catalog.jsonb)) r",
-          {pg::text_param(*json)})) {
-    cursor.relations[oid_of(*row[0])] = Position{row[1], *row[2] == "true"};
+  if (rows.empty() || rows[0][0] != phase) return cursor;
+  cursor.rows = rows[0].int8(1);
+  cursor.failed = rows[0].int8(2);
+  for (const pg::TextRow& row : rows) {
+    if (row[3]) cursor.relations[row.oid(3)] = Position{row[4], row.boolean(5)};
   }
   return cursor;
 }

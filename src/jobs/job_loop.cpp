@@ -157,9 +157,9 @@ TenantPace read_tenant_pace(const std::string& tenant_id) {
   TenantPace pace;
   pace.cost = core::CostSettings{pg::guc::cost_limit, pg::guc::cost_delay_ms};
   if (rows.empty()) return pace;
-  if (rows[0][0]) pace.rows_per_second = std::stoi(*rows[0][0]);
-  if (rows[0][1]) pace.cost.limit = std::stoi(*rows[0][1]);
-  if (rows[0][2]) pace.cost.delay_ms = std::stod(*rows[0][2]);
+  if (rows[0][0]) pace.rows_per_second = rows[0].int4(0);
+  if (rows[0][1]) pace.cost.limit = rows[0].int4(1);
+  if (rows[0][2]) pace.cost.delay_ms = rows[0].float8(2);
   return pace;
 }
 

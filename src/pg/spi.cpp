@@ -46,10 +46,10 @@ struct ParamArrays {
 };
 
 // Every statement is prepared once per backend and kept (SPI_keepplan), keyed by its text and
-// parameter types: the audit append, the batch loop's bookkeeping and the API run the same few
-// statements over and over, and parsing and planning them each time was most of their cost.
-// PostgreSQL's plan cache revalidates a kept plan when the objects it uses change. The cache is
-// bounded; when it is full it starts over.
+// parameter types: the audit append, the batch loop's bookkeeping, the batch statements
+// (data/batch.cpp) and the API run the same few statements over and over, and parsing and planning
+// them each time was most of their cost. PostgreSQL's plan cache revalidates a kept plan when the
+// objects it uses change. The cache is bounded; when it is full it starts over.
 constexpr size_t kMaxCachedPlans = 512;
 
 struct PlanKey {
@@ -65,6 +65,18 @@ std::map<PlanKey, SPIPlanPtr>& plan_cache() {
   return cache;
 }
 
+// Statements executing now, in this backend: a statement can run another through a trigger or a
+// function (a hold trigger under a batch statement). The cache starts over only when none runs, so
+// a plan is never freed under its own execution; meanwhile it may grow past its bound.
+int executing_statements = 0;
+
+struct Executing {
+  Executing() { ++executing_statements; }
+  ~Executing() { --executing_statements; }
+  Executing(const Executing&) = delete;
+  Executing& operator=(const Executing&) = delete;
+};
+
 void forget_all_plans() {
   for (auto& [key, plan] : plan_cache()) SPI_freeplan(plan);
   plan_cache().clear();
@@ -74,7 +86,8 @@ SPIPlanPtr cached_plan(const std::string& sql, std::vector<Oid>& types) {
   PlanKey key{sql, types};
   auto found = plan_cache().find(key);
   if (found != plan_cache().end()) return found->second;
-  if (plan_cache().size() >= kMaxCachedPlans) pg_guard([] { forget_all_plans(); });
+  if (plan_cache().size() >= kMaxCachedPlans && executing_statements == 0)
+    pg_guard([] { forget_all_plans(); });
   SPIPlanPtr plan = pg_guard([&] {
     SPIPlanPtr prepared = SPI_prepare(sql.c_str(), static_cast<int>(types.size()), types.data());
     if (prepared == nullptr) {
@@ -132,6 +145,7 @@ SqlParam oid_array_param(const std::vector<Oid>& oids) {
 uint64 spi_execute(const std::string& sql, const std::vector<SqlParam>& params, bool read_only) {
   ParamArrays arrays(params);
   SPIPlanPtr plan = cached_plan(sql, arrays.types);
+  Executing executing;
   int status = pg_guard([&] {
     return SPI_execute_plan(plan, arrays.values.data(), arrays.nulls.data(), read_only, 0);
   });

@@ -178,20 +178,19 @@ std::vector<Candidate> read_candidates() {
       " ORDER BY 3 LIMIT 1000");
   std::vector<Candidate> candidates;
   for (const pg::TextRow& row : rows) {
-    bool orphan = *row[6] == "true";
+    bool orphan = row.boolean(6);
     if (orphan && row[4]) {
-      double pause =
-          core::retry_delay_seconds(std::stoi(*row[5]), kRetryBaseSeconds, kRetryCapSeconds);
-      double since_heartbeat = std::stod(*row[4]);
+      double pause = core::retry_delay_seconds(row.int4(5), kRetryBaseSeconds, kRetryCapSeconds);
+      double since_heartbeat = row.float8(4);
       if (since_heartbeat < pause) {
         launcher::wake_within(pause - since_heartbeat);  // not after privacy.naptime
         continue;
       }
     }
-    long long job_id = std::stoll(*row[0]);
-    if (*row[7] == "true" && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None)))
+    long long job_id = row.int8(0);
+    if (row.boolean(7) && !walk::finalization_can_resume(jobs::load(job_id, jobs::Lock::None)))
       continue;
-    candidates.push_back(Candidate{job_id, *row[1], std::stod(*row[2]),
+    candidates.push_back(Candidate{job_id, *row[1], row.float8(2),
                                    *row[3] == "finalize" ? kModeFinalize : kModeRun});
   }
   return candidates;
@@ -202,7 +201,7 @@ std::map<std::string, int> read_tenant_limits() {
   for (const pg::TextRow& row :
        pg::spi_query_rows("SELECT tenant_id, max_concurrent_jobs FROM privacy.tenants"
                           " WHERE max_concurrent_jobs IS NOT NULL")) {
-    limits[*row[0]] = std::stoi(*row[1]);
+    limits[*row[0]] = row.int4(1);
   }
   return limits;
 }
