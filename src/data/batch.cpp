@@ -1,4 +1,5 @@
-// The batch operations (data/batch.hpp): mark, finalize, purge, restore.
+// The batch operations (data/batch.hpp): mark, finalize, purge, restore: the SQL of each, built in
+// one place, and its execution.
 //
 // IDENTITY. Every statement that reads or writes an application table runs as that table's
 // owner (pg::TableOwnerScope, docs/security.md): a trigger, an index expression or a domain
@@ -697,62 +698,6 @@ bool value_fits(Oid relation, const std::string& type_sql, const std::string& va
   if (code.rfind("22", 0) == 0 || code.rfind("23", 0) == 0) return false;
   throw *failure;
 }
-
-// ----- relations in foreign-key order --------------------------------------------------------
-
-RelationGraph relation_graph() {
-  pg::SpiConnection spi;
-  std::vector<Oid> names_order;  // every registered relation that exists, by name (the tie-breaker)
-  for (
-      const pg::TextRow& row : pg::spi_query_rows(
-          "SELECT r.relation::pg_catalog.oid::pg_catalog.text FROM privacy.registered_tables r"
-          " WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.relation)"
-          " ORDER BY r.relation::pg_catalog.text, r.relation::pg_catalog.oid")) {
-    names_order.push_back(row.oid(0));
-  }
-  RelationGraph graph;
-  // children[parent] = registered tables with a foreign key to it (self-references ignored).
-  std::map<Oid, std::set<Oid>> children;
-  for (
-      const pg::TextRow& row : pg::spi_query_rows(
-          "SELECT DISTINCT c.conrelid::pg_catalog.text, c.confrelid::pg_catalog.text FROM pg_catalog.pg_constraint c"
-          "  JOIN privacy.registered_tables child ON child.relation OPERATOR(pg_catalog.=) c.conrelid"
-          "  JOIN privacy.registered_tables parent ON parent.relation OPERATOR(pg_catalog.=) c.confrelid"
-          " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid")) {
-    Oid child = row.oid(0);
-    Oid parent = row.oid(1);
-    children[parent].insert(child);
-    graph.parents[child].insert(parent);
-  }
-  // Kahn's algorithm: a table comes once all its children have; in a cycle, the first remaining
-  // table by name goes next, so the order is always the same.
-  std::set<Oid> emitted;
-  while (graph.order.size() < names_order.size()) {
-    Oid next = InvalidOid;
-    for (Oid candidate : names_order) {
-      if (emitted.count(candidate)) continue;
-      bool ready = std::all_of(children[candidate].begin(), children[candidate].end(),
-                               [&](Oid child) { return emitted.count(child) > 0; });
-      if (ready) {
-        next = candidate;
-        break;
-      }
-    }
-    if (next == InvalidOid) {
-      for (Oid candidate : names_order) {
-        if (!emitted.count(candidate)) {
-          next = candidate;
-          break;
-        }
-      }
-    }
-    graph.order.push_back(next);
-    emitted.insert(next);
-  }
-  return graph;
-}
-
-std::vector<Oid> relations_in_order() { return relation_graph().order; }
 
 // ----- counts and batches --------------------------------------------------------------------
 

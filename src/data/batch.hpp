@@ -45,16 +45,6 @@ struct BatchResult {
 // a failed domain constraint (class 23) means it does not fit; any other error is thrown.
 bool value_fits(Oid relation, const std::string& type_sql, const std::string& value);
 
-// Registered relations that exist, in the order jobs visit them: children before parents by
-// foreign keys among registered tables (a cycle is broken by name, self-references ignored),
-// and each relation's registered parents (the tables it references).
-struct RelationGraph {
-  std::vector<Oid> order;
-  std::map<Oid, std::set<Oid>> parents;
-};
-RelationGraph relation_graph();
-std::vector<Oid> relations_in_order();
-
 // How many rows of the job's target the operation has left in `table` after `after_key`
 // (everything when nullopt): to mark (not yet marked), to purge (marked or not, and rows an
 // earlier erase anonymized with the subject's pseudonym), to finalize (marked by the job), or

@@ -6,6 +6,7 @@
 // Why FORCE: without it the table owner bypasses every policy, and applications often connect as
 // the owner. Superusers and BYPASSRLS roles still see everything; the batches rely on that.
 #include "data/softdelete.hpp"
+#include "data/relation_order.hpp"
 
 #include "audit/audit.hpp"
 #include "data/batch.hpp"
@@ -109,9 +110,9 @@ std::vector<privacy::registry::TableInfo> restorable_tables(const privacy::jobs:
   if (relation != InvalidOid) {
     candidates.push_back(relation);
   } else {
-    candidates = privacy::batch::relations_in_order();
+    candidates = privacy::relation_order::in_foreign_key_order();
   }
-  std::set<Oid> kept = privacy::walk::kept_by_holds(job, privacy::batch::relation_graph());
+  std::set<Oid> kept = privacy::walk::kept_by_holds(job, privacy::relation_order::graph());
   std::vector<privacy::registry::TableInfo> tables;
   for (Oid candidate : candidates) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(candidate);

@@ -1,4 +1,5 @@
 #include "data/walk.hpp"
+#include "data/relation_order.hpp"
 
 #include "citus/tables.hpp"
 #include "holds/holds.hpp"
@@ -20,7 +21,7 @@ bool exists(Oid relation) {
 }
 
 // The registered parents of `relation`, transitively (the tables it references, their parents...).
-std::set<Oid> ancestors(const batch::RelationGraph& graph, Oid relation) {
+std::set<Oid> ancestors(const relation_order::Graph& graph, Oid relation) {
   std::set<Oid> found;
   std::vector<Oid> pending{relation};
   while (!pending.empty()) {
@@ -78,7 +79,7 @@ std::string Cursor::to_json() const {
 }
 
 void Walk::start(const jobs::Job& job, bool from_scratch) {
-  graph_ = batch::relation_graph();
+  graph_ = relation_order::graph();
   cursor_ = Cursor::parse(from_scratch ? std::nullopt : job.cursor_json, phase_);
   held_.clear();
   entered_.clear();
@@ -187,7 +188,7 @@ std::optional<Oid> Walk::stuck_relation(RelationAction& action) {
   return std::nullopt;
 }
 
-std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& graph) {
+std::set<Oid> kept_by_holds(const jobs::Job& job, const relation_order::Graph& graph) {
   std::set<Oid> kept;
   for (Oid relation : graph.order) {
     if (!holds::find_hold(job.tenant_id, job.subject, relation)) continue;
@@ -200,7 +201,7 @@ std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& gr
 
 bool finalization_can_resume(const jobs::Job& job) {
   Cursor cursor = Cursor::parse(job.cursor_json, "finalize");
-  batch::RelationGraph graph = batch::relation_graph();
+  relation_order::Graph graph = relation_order::graph();
   std::set<Oid> kept = kept_by_holds(job, graph);
   for (Oid relation : graph.order) {
     auto position = cursor.relations.find(relation);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "data/batch.hpp"
+#include "data/relation_order.hpp"
 #include "jobs/jobs.hpp"
 #include "data/registry.hpp"
 
@@ -117,7 +118,7 @@ class Walk {
 
   std::string phase_;
   HoldPolicy holds_;
-  batch::RelationGraph graph_;
+  relation_order::Graph graph_;
   Cursor cursor_;
   std::set<Oid> held_;     // skipped for a hold in this run (finalization)
   std::set<Oid> entered_;  // enter() called in this run
@@ -125,7 +126,7 @@ class Walk {
 
 // The registered relations a legal hold keeps from the job's finalization: those a hold covering
 // the job's target covers, and every registered table they reference (transitively). Needs SPI.
-std::set<Oid> kept_by_holds(const jobs::Job& job, const batch::RelationGraph& graph);
+std::set<Oid> kept_by_holds(const jobs::Job& job, const relation_order::Graph& graph);
 
 // For the launcher: whether the held finalization of `job` can go on now, that is some relation
 // it has not finished is not kept by a hold. Needs SPI.

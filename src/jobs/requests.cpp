@@ -7,6 +7,7 @@
 #include "core/json.hpp"
 #include "export/export.hpp"
 #include "data/batch.hpp"
+#include "data/relation_order.hpp"
 #include "holds/holds.hpp"
 #include "notify/notify.hpp"
 #include "jobs/jobs.hpp"
@@ -49,7 +50,7 @@ const char* kReasonHint = "Say why: the request reference, the legal basis, who 
 // An erasure must be able to anonymize every 'anonymize' table: its subject column takes a rule
 // (docs/soft-delete.md, "Anonymization rules"). Refused now, at submission, never at finalization.
 void ensure_anonymizable(const std::string& tenant_id, const std::string& subject_id) {
-  for (Oid relation : privacy::batch::relations_in_order()) {
+  for (Oid relation : privacy::relation_order::in_foreign_key_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
     std::optional<Error> refusal =
@@ -315,7 +316,7 @@ PRIVACY_SQL_FUNCTION(privacy_preview) {
       job.kind == JobKind::Erase || job.kind == JobKind::Restrict ? privacy::batch::Operation::Mark
       : job.kind == JobKind::Purge                                ? privacy::batch::Operation::Purge
                                                                   : privacy::batch::Operation::Read;
-  for (Oid relation : privacy::batch::relations_in_order()) {
+  for (Oid relation : privacy::relation_order::in_foreign_key_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
     long long rows = privacy::batch::count_rows(job, *table, operation, std::nullopt);

@@ -4,6 +4,7 @@
 // finalizes them. privacy.lift_restriction clears the mark again.
 #include "audit/audit.hpp"
 #include "data/batch.hpp"
+#include "data/relation_order.hpp"
 #include "citus/node.hpp"
 #include "core/json.hpp"
 #include "jobs/jobs.hpp"
@@ -61,7 +62,7 @@ PRIVACY_SQL_FUNCTION(privacy_lift_restriction) {
   }
   long long total = 0;
   std::string per_relation;
-  for (Oid relation : privacy::batch::relations_in_order()) {
+  for (Oid relation : privacy::relation_order::in_foreign_key_order()) {
     std::optional<privacy::registry::TableInfo> table = privacy::registry::load_table(relation);
     if (!table) continue;
     long long count = privacy::batch::restore_rows(job, *table, std::nullopt);
