@@ -102,6 +102,15 @@ CALL privacy.run_job(:device);
 SELECT finalization FROM privacy.jobs WHERE id = :device;
 SELECT id, owner_id, label FROM an.devices;
 
+-- The 'hash' rule is HMAC-SHA-256 under the installation secret, in hex (docs/soft-delete.md):
+-- pinned against pgcrypto's HMAC, so a change in how the secret is read cannot go unnoticed.
+CREATE EXTENSION pgcrypto SCHEMA public;
+SELECT privacy._pseudonym('alice@example.com')
+       = pg_catalog.encode(public.hmac(pg_catalog.convert_to('alice@example.com', 'UTF8'),
+                                       (SELECT s.secret FROM privacy.installation_secret s ORDER BY s.created_at LIMIT 1),
+                                       'sha256'), 'hex') AS pseudonym_is_hmac_sha256_of_the_secret;
+DROP EXTENSION pgcrypto;
+
 SELECT privacy.unregister_table(relation) FROM privacy.registered_tables ORDER BY relation::text;
 DROP SCHEMA an CASCADE;
 DROP EXTENSION pg_privacy;
