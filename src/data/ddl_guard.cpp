@@ -70,7 +70,7 @@ namespace sqlstate = core::sqlstate;
 // state changed, was taken away. The policies' state is their definition (any ALTER POLICY changes
 // it; comparing stored node trees is far cheaper than deparsing them), the column's its type; a
 // hold trigger counts only when it is in order (holds::trigger_in_order_sql: its definition, ENABLE
-// ALWAYS or REPLICA, pg_privacy's function, the registered columns), so enabling it, as pg_restore
+// ALWAYS, pg_privacy's function, the registered columns), so enabling it, as pg_restore
 // does after creating it, is a gain.
 // The protections are those registration creates (data/softdelete.cpp) and the hold triggers
 // (holds/holds.cpp).

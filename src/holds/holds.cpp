@@ -123,7 +123,7 @@ namespace {
 
 // Citus refuses trigger DDL on its distributed and reference tables unless
 // citus.enable_unsafe_triggers is on. With it on (for pg_privacy's own trigger DDL only, in
-// `scope`), Citus creates the statement triggers on every shard, where the DML runs, and keeps
+// `scope`), Citus creates the row triggers on every shard, where the DML runs, and keeps
 // them on every shard it builds later (moves, copies, splits: they are part of the table's
 // definition in its catalog); the TRUNCATE trigger stays on the coordinator's shell table, where
 // Citus fires it before truncating the shards (docs/citus.md, "Legal holds").
@@ -155,23 +155,39 @@ std::string relation_text(Oid relation) {
 
 }  // namespace
 
-const HoldTriggerSpec kHoldTriggers[4] = {
-    {"privacy_hold_guard_delete", "privacy._hold_guard", "AFTER DELETE",
-     "REFERENCING OLD TABLE AS privacy_old_rows FOR EACH STATEMENT", 8, true, false, 'A', true},
-    {"privacy_hold_guard_update", "privacy._hold_guard", "AFTER UPDATE",
-     "REFERENCING OLD TABLE AS privacy_old_rows NEW TABLE AS privacy_new_rows FOR EACH STATEMENT",
-     16, true, true, 'A', true},
+const HoldTriggerSpec kHoldTriggers[3] = {
+    {"privacy_hold_guard_delete", "privacy._hold_guard", "AFTER DELETE", "FOR EACH ROW", 9, false,
+     false, 'A', false},
+    {"privacy_hold_guard_update", "privacy._hold_guard", "AFTER UPDATE", "FOR EACH ROW", 17, false,
+     false, 'A', false},
     {"privacy_hold_guard_truncate", "privacy._hold_guard_truncate", "BEFORE TRUNCATE",
      "FOR EACH STATEMENT", 34, false, false, 'A', true},
-    {"privacy_hold_guard_replica", "privacy._hold_guard", "AFTER UPDATE OR DELETE", "FOR EACH ROW",
-     25, false, false, 'R', false},
 };
+
+namespace {
+
+// Hold triggers of earlier versions that no longer exist under these names (0.1.0's ENABLE
+// REPLICA row trigger: the row triggers are ENABLE ALWAYS now and fire for the apply worker too).
+const char* const kRetiredHoldTriggers[] = {"privacy_hold_guard_replica"};
+
+}  // namespace
 
 std::string hold_trigger_names_sql() {
   std::string names;
   for (const HoldTriggerSpec& spec : kHoldTriggers)
     names += (names.empty() ? "" : ", ") + pg::quote_literal(spec.name);
+  for (const char* retired : kRetiredHoldTriggers) names += ", " + pg::quote_literal(retired);
   return names;
+}
+
+bool stale_hold_trigger(const char* name, bool partitioned) {
+  for (const char* retired : kRetiredHoldTriggers) {
+    if (std::strcmp(name, retired) == 0) return true;
+  }
+  for (const HoldTriggerSpec& spec : kHoldTriggers) {
+    if (std::strcmp(name, spec.name) == 0) return partitioned && !spec.on_partitioned;
+  }
+  return false;
 }
 
 std::string trigger_in_order_sql(const std::string& trigger, const std::string& subject_sql,
@@ -198,6 +214,26 @@ std::string trigger_in_order_sql(const std::string& trigger, const std::string& 
          " || pg_catalog.decode('00', 'hex') AND (" +
          any_spec + "))";
 }
+
+namespace {
+
+// Drops the hold triggers of the table's tree that pg_privacy no longer attaches there
+// (stale_hold_trigger): those an earlier version attached, so that an update replaces them at the
+// next sync (the launcher's reconcile step finds such a table out of line).
+void drop_stale_triggers(Oid relation) {
+  std::vector<pg::TextRow> present = pg::spi_query_rows(
+      "SELECT t.tgrelid::regclass::text, t.tgname::text, (c.relkind = 'p')::text"
+      "  FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+      " WHERE t.tgrelid = ANY ($1::oid[]) AND t.tgparentid = 0 AND t.tgname IN (" +
+          hold_trigger_names_sql() + ")",
+      {pg::oid_array_param(partitions::tree_of(relation))});
+  for (const pg::TextRow& trigger : present) {
+    if (!stale_hold_trigger(trigger[1]->c_str(), trigger.boolean(2))) continue;
+    pg::spi_execute("DROP TRIGGER " + pg::quote_ident(*trigger[1]) + " ON " + *trigger[0]);
+  }
+}
+
+}  // namespace
 
 void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
                      const std::string& subject_column) {
@@ -239,6 +275,7 @@ void attach_triggers(Oid relation, const std::string& tenant_column_or_empty,
           " ORDER BY m.position, w.n",
       {pg::oid_array_param(partitions::tree_of(relation)), pg::text_param(subject_column),
        pg::text_param(tenant_column_or_empty)});
+  drop_stale_triggers(relation);
   std::string args =
       pg::quote_literal(subject_column) + ", " + pg::quote_literal(tenant_column_or_empty);
   for (const pg::TextRow& trigger : needed) {

@@ -113,21 +113,31 @@ struct HoldTriggerSpec {
 };
 
 // The enforcement triggers, each on every relation of a registered table's tree it applies to:
-//  * privacy_hold_guard_delete / _update: AFTER DELETE / AFTER UPDATE FOR EACH STATEMENT with
-//    transition tables, ALWAYS: every DELETE and UPDATE of a session, checked once per statement
-//    without locking each row (a BEFORE ROW trigger would make PostgreSQL lock every old row);
-//  * privacy_hold_guard_truncate: BEFORE TRUNCATE FOR EACH STATEMENT, ALWAYS;
-//  * privacy_hold_guard_replica: AFTER UPDATE OR DELETE FOR EACH ROW, ENABLE REPLICA: the logical
-//    replication apply worker fires row triggers only, never statement triggers. It fires only
-//    when session_replication_role is replica, and costs an ordinary statement nothing.
-// Statement triggers go on partitioned tables too (PostgreSQL fires only the statement triggers
-// of the table a statement names, and does not clone them into partitions); the row trigger goes
-// on leaf partitions only: on a partitioned table PostgreSQL would clone it into each partition
-// created later, as the role creating the partition, which may not execute privacy._hold_guard.
-extern const HoldTriggerSpec kHoldTriggers[4];
+//  * privacy_hold_guard_delete / _update: AFTER DELETE / AFTER UPDATE FOR EACH ROW, ENABLE ALWAYS,
+//    on the table or each leaf partition: every DELETE and UPDATE, of a session or of the logical
+//    replication apply worker (which fires row triggers only). AFTER, so no old row is locked for
+//    it (a BEFORE ROW trigger makes PostgreSQL lock every old row first); per row, so no row is
+//    copied either: PostgreSQL queues one small event per changed row (about 12 bytes, the row's
+//    address) and hands the trigger the row at the end of the statement. The statement triggers
+//    with transition tables of 0.1.0 copied every row into a tuplestore, which cost a bulk DELETE
+//    more than the check itself (docs/performance.md, B5);
+//  * privacy_hold_guard_truncate: BEFORE TRUNCATE FOR EACH STATEMENT, ALWAYS, on every relation of
+//    the tree (TRUNCATE fires no row trigger, and only the statement triggers of the tables it
+//    names: PostgreSQL does not clone statement triggers into partitions).
+// Row triggers go on leaf partitions only: on a partitioned table PostgreSQL would clone them
+// into each partition created later, as the role creating the partition, which may not execute
+// privacy._hold_guard; pg_privacy attaches them to new partitions itself (data/partitions.cpp).
+extern const HoldTriggerSpec kHoldTriggers[3];
 
-// The names of kHoldTriggers as SQL literals, for an IN (...) list.
+// The names of kHoldTriggers, and of the hold triggers earlier versions attached
+// (privacy_hold_guard_replica), as SQL literals for an IN (...) list: what detach drops and what
+// sync counts, so a trigger of an earlier version is replaced.
 std::string hold_trigger_names_sql();
+
+// Whether a trigger of this name on a relation (partitioned or not) is one pg_privacy no longer
+// attaches there: a retired name, or a row trigger's name on a partitioned table (0.1.0 attached
+// statement triggers under those names to partitioned tables). attach_triggers drops them.
+bool stale_hold_trigger(const char* name, bool partitioned);
 
 // A SQL condition that is true when `trigger` (a pg_trigger row) is one of kHoldTriggers, in
 // order: its definition, ENABLE state, function and arguments (the SQL expressions

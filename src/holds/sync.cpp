@@ -2,8 +2,8 @@
 // "Cost when nothing is held").
 //
 // A trigger that sees the rows costs every UPDATE and DELETE of its table even when the check
-// finds nothing: PostgreSQL fetches every old row again for it and, for the statement triggers,
-// copies it into a transition table (docs/legal-holds.md, "Cost"). So the triggers sit on a
+// finds nothing: PostgreSQL queues an event for every changed row and fetches the row again to
+// call it (docs/legal-holds.md, "Cost"). So the triggers sit on a
 // registered table (and its partitions: holds/holds.hpp, kHoldTriggers) only while an active,
 // unexpired hold could cover its rows: any tenant or subject hold covers every registered table, a
 // table hold covers its table.
@@ -155,6 +155,13 @@ TriggerState relation_trigger_state(Oid relation, const RegisteredTable& table) 
                                     table.tenant_column.c_str());
       }
       if (!in_order && (spec.on_partitioned || !partitioned)) state.complete = false;
+    }
+    // A trigger an earlier version attached here and this one does not: replaced by attach.
+    for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i) {
+      if (stale_hold_trigger(rel->trigdesc->triggers[i].tgname, partitioned)) {
+        state.any = true;
+        state.complete = false;
+      }
     }
     relation_close(rel, NoLock);
     return state;

@@ -1,22 +1,22 @@
 // The enforcement triggers of legal holds (docs/legal-holds.md), attached to a registered table by
 // holds::sync_triggers while an active hold could cover its rows (holds/holds.hpp, kHoldTriggers):
-//   privacy._hold_guard(subject_column, tenant_column)           AFTER DELETE / AFTER UPDATE per
-//                                                                statement, with transition tables;
-//                                                                AFTER UPDATE OR DELETE per row
-//                                                                (ENABLE REPLICA: the apply worker)
+//   privacy._hold_guard(subject_column, tenant_column)           AFTER DELETE / AFTER UPDATE
+//                                                                FOR EACH ROW, ENABLE ALWAYS
 //   privacy._hold_guard_truncate(subject_column, tenant_column)  BEFORE TRUNCATE, per statement
 // and the statement trigger on privacy.legal_holds that announces changes (privacy._holds_changed).
 //
-// Why after the statement: a BEFORE ROW trigger makes PostgreSQL fetch and lock every old row
-// before calling it (GetTupleForTrigger), which roughly doubled a bulk DELETE. The statement
-// trigger reads the old (and new) rows from the statement's transition tables, in C, against the
-// backend's cached holds: no lock, no SQL and no allocation that grows with the rows. A refusal
-// is an ERROR raised before the statement ends, so the statement (and its transaction, or
+// Why AFTER ROW: a BEFORE ROW trigger makes PostgreSQL fetch and lock every old row before calling
+// it (GetTupleForTrigger), which roughly doubled a bulk DELETE; statement triggers with transition
+// tables (0.1.0) copied every old (and new) row into a tuplestore, spilled to disk past work_mem,
+// which cost about as much. An AFTER ROW trigger costs PostgreSQL one queued event per row (the
+// row's address) and a fetch of the row when the statement ends; the trigger then looks the row's
+// tenant and subject up in the backend's cached holds, in C: no lock, no SQL. A refusal is an
+// ERROR raised before the statement ends, so the statement (and its transaction, or
 // subtransaction) rolls back and no other transaction ever sees the change.
 //
 // Cost: a table without covering holds has no trigger at all. The trigger may still run with no
 // active hold (a release that could not lock the table yet, an expired hold not yet processed):
-// then known_to_have_no_holds() is one atomic read (preloaded) and the rows are not read.
+// then known_to_have_no_holds() is one atomic read (preloaded) and the row is not read.
 #include "holds/holds.hpp"
 #include "core/json.hpp"
 #include "holds/cache.hpp"
@@ -32,8 +32,6 @@ extern "C" {
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "utils/datum.h"
-#include "utils/memutils.h"
-#include "utils/tuplestore.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
@@ -192,67 +190,6 @@ bool is_restore(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardCol
   });
 }
 
-// One transition table of the statement (its old or its new rows), read from the start with a
-// read pointer of its own: other AFTER triggers of the statement read the same tuplestore. The
-// slot points into the tuplestore (no copy); the row is valid until the next call of next().
-class TransitionRows {
- public:
-  TransitionRows(Tuplestorestate* rows, TupleDesc desc) : rows_(rows) {
-    pg::pg_guard([&] {
-      // A copy of the descriptor: the slot then pins no relcache entry that would have to be
-      // released by hand. Both live in the trigger call's memory context.
-      slot_ = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsMinimalTuple);
-      read_pointer_ = tuplestore_alloc_read_pointer(rows_, EXEC_FLAG_REWIND);
-      tuplestore_select_read_pointer(rows_, read_pointer_);
-      tuplestore_rescan(rows_);
-    });
-  }
-
-  bool next() {
-    return pg::pg_guard([&] {
-      tuplestore_select_read_pointer(rows_, read_pointer_);
-      return tuplestore_gettupleslot(rows_, true, false, slot_);
-    });
-  }
-
-  TupleTableSlot* row() const { return slot_; }
-
- private:
-  Tuplestorestate* rows_;
-  TupleTableSlot* slot_ = nullptr;
-  int read_pointer_ = 0;
-};
-
-// A memory context for what reading one row allocates (detoasted or non-text ids), emptied
-// before the next row: memory stays flat however many rows the statement changed.
-class RowMemory {
- public:
-  RowMemory() {
-    MemoryContext parent = CurrentMemoryContext;
-    context_ = pg::pg_guard([&] {
-      return AllocSetContextCreate(parent, "pg_privacy hold guard row", ALLOCSET_SMALL_SIZES);
-    });
-  }
-  // Switches to the row context, emptied first, for the enclosing scope.
-  class Use {
-   public:
-    explicit Use(MemoryContext context) {
-      MemoryContextReset(context);
-      previous_ = MemoryContextSwitchTo(context);
-    }
-    ~Use() { MemoryContextSwitchTo(previous_); }
-    Use(const Use&) = delete;
-    Use& operator=(const Use&) = delete;
-
-   private:
-    MemoryContext previous_;
-  };
-  MemoryContext context() const { return context_; }
-
- private:
-  MemoryContext context_;
-};
-
 std::string table_name(Relation relation) {
   return pg::pg_guard([&] {
     return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(relation)),
@@ -277,10 +214,6 @@ std::string json_array(const Items& items, Encode encode) {
   return out + "]";
 }
 
-}  // namespace
-
-namespace {
-
 // Refuses the change of one row covered by an active hold (for UPDATE: a hold with
 // block_updates, unless the UPDATE only restored the row), after queueing its hold_blocked audit
 // row. new_row is the row after the UPDATE (nullptr for DELETE, or when it is unknown: then an
@@ -300,57 +233,31 @@ void check_row(TupleTableSlot* old_row, TupleTableSlot* new_row, const GuardColu
          *hold);
 }
 
-// The statement's old rows, and for UPDATE its new rows, checked pair by pair. PostgreSQL adds
-// each updated row to both transition tables together (for a row moved to another partition, its
-// old and its new version one right after the other), so the n-th new row is the n-th old row
-// after the UPDATE. Even if the two ever went out of step, a covered row would only pass as a
-// restore when some new row holds exactly its data, each new row matched once: held data never
-// goes missing that way.
-void check_transition_tables(TriggerData* data, const GuardColumns& columns, bool is_update) {
-  TupleDesc desc = RelationGetDescr(data->tg_relation);
-  TransitionRows old_rows(data->tg_oldtable, desc);
-  std::optional<TransitionRows> new_rows;
-  if (is_update) new_rows.emplace(data->tg_newtable, desc);
-  RowMemory memory;
-  // Rows are read in the call's context: a row read back from a tuplestore spilled to disk is
-  // allocated there and freed by the slot when the next row replaces it.
-  while (old_rows.next()) {
-    bool has_new_row = is_update && new_rows->next();
-    RowMemory::Use row_memory(memory.context());
-    check_row(old_rows.row(), has_new_row ? new_rows->row() : nullptr, columns, data->tg_relation,
-              is_update);
-  }
-}
-
 }  // namespace
 
-// AFTER DELETE / AFTER UPDATE FOR EACH STATEMENT with transition tables (privacy_hold_guard_delete,
-// _update), and AFTER UPDATE OR DELETE FOR EACH ROW (privacy_hold_guard_replica, for the logical
-// replication apply worker, which fires no statement triggers). Refuses the statement when it
-// deleted or changed a row covered by an active hold (check_row).
+// AFTER DELETE / AFTER UPDATE FOR EACH ROW (privacy_hold_guard_delete, _update). Refuses the
+// statement when it deleted or changed a row covered by an active hold (check_row). A statement
+// trigger calling it is one attached by 0.1.0 and not yet replaced: refused (fail closed) until
+// the launcher's next reconcile step replaces it.
 PRIVACY_SQL_FUNCTION(privacy_hold_guard) {
   TriggerData* data = trigger_data(fcinfo, "privacy._hold_guard()");
   TriggerEvent event = data->tg_event;
   bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
-  bool for_statement = TRIGGER_FIRED_FOR_STATEMENT(event);
-  if (!TRIGGER_FIRED_AFTER(event) || !(is_update || TRIGGER_FIRED_BY_DELETE(event)) ||
-      (for_statement &&
-       (data->tg_oldtable == nullptr || (is_update && data->tg_newtable == nullptr)))) {
-    throw Error(
-        sqlstate::kObjectNotInPrerequisiteState,
-        "privacy._hold_guard() must be an AFTER UPDATE or AFTER DELETE trigger, per statement with "
-        "transition tables (REFERENCING OLD TABLE, and NEW TABLE for UPDATE) or per row",
-        {}, "pg_privacy attaches it itself; see docs/legal-holds.md, \"The triggers\".");
+  if (!TRIGGER_FIRED_AFTER(event) || !TRIGGER_FIRED_FOR_ROW(event) ||
+      !(is_update || TRIGGER_FIRED_BY_DELETE(event))) {
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                "privacy._hold_guard() on table " + table_name(data->tg_relation) +
+                    " must be an AFTER UPDATE or AFTER DELETE trigger FOR EACH ROW",
+                {},
+                "pg_privacy attaches it itself and replaces triggers of earlier versions within "
+                "one launcher cycle; a superuser can replace them now with SELECT "
+                "privacy._sync_hold_triggers(). See docs/legal-holds.md, \"The triggers\".");
   }
   if (privacy::holds::known_to_have_no_holds()) return PointerGetDatum(nullptr);
 
   const GuardColumns& columns = *guard_columns(fcinfo, data);
-  if (for_statement) {
-    check_transition_tables(data, columns, is_update);
-  } else {
-    check_row(data->tg_trigslot, is_update ? data->tg_newslot : nullptr, columns, data->tg_relation,
-              is_update);
-  }
+  check_row(data->tg_trigslot, is_update ? data->tg_newslot : nullptr, columns, data->tg_relation,
+            is_update);
   return PointerGetDatum(nullptr);
 }
 

@@ -33,8 +33,8 @@ SELECT privacy._attach_hold_triggers('holds_tap.lines', 'subject', 'tenant');
 -- Triggers exist and fire ALWAYS.
 SELECT is((SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
             WHERE tgrelid = 'holds_tap.orders'::regclass),
-          'privacy_hold_guard_delete:A,privacy_hold_guard_replica:R,privacy_hold_guard_truncate:A,privacy_hold_guard_update:A',
-          'the statement triggers are ENABLE ALWAYS, the row trigger ENABLE REPLICA (the apply worker)');
+          'privacy_hold_guard_delete:A,privacy_hold_guard_truncate:A,privacy_hold_guard_update:A',
+          'the triggers are ENABLE ALWAYS (the apply worker too)');
 SELECT throws_ok($$SELECT privacy._attach_hold_triggers('holds_tap.orders', 'nosuch', 'tenant')$$,
                  '42703', NULL, 'attaching with a missing column is refused');
 

@@ -50,10 +50,10 @@ SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_updat
                  'DISABLE TRIGGER privacy_hold_guard_update');
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_truncate$$, '55000', NULL,
                  'DISABLE TRIGGER privacy_hold_guard_truncate');
-SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER privacy_hold_guard_replica$$, '55000', NULL,
-                 'DISABLE TRIGGER privacy_hold_guard_replica');
-SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard_replica$$, '55000', NULL,
-                 'ENABLE TRIGGER of the replica trigger (no longer REPLICA: the apply worker would skip it)');
+SELECT throws_ok($$ALTER TABLE tg.users ENABLE REPLICA TRIGGER privacy_hold_guard_update$$, '55000', NULL,
+                 'ENABLE REPLICA TRIGGER (ordinary sessions would skip it)');
+SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard_update$$, '55000', NULL,
+                 'ENABLE TRIGGER of the update trigger (no longer ALWAYS: the apply worker would skip it)');
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER USER$$, '55000', NULL, 'DISABLE TRIGGER USER');
 SELECT throws_ok($$ALTER TABLE tg.users ENABLE TRIGGER privacy_hold_guard_delete$$, '55000', NULL,
                  'ENABLE TRIGGER (no longer ALWAYS: replica mode would skip it)');
@@ -75,7 +75,7 @@ SELECT throws_ok($$ALTER TABLE tg.users NO FORCE ROW LEVEL SECURITY$$, '55000', 
 SELECT throws_ok($$ALTER TABLE tg.users DISABLE TRIGGER ALL$$, '55000', NULL, 'superuser: DISABLE TRIGGER ALL refused');
 SELECT throws_ok($$CREATE OR REPLACE TRIGGER privacy_hold_guard_delete AFTER DELETE ON tg.users
                    FOR EACH STATEMENT EXECUTE FUNCTION privacy._hold_guard('subject', 'tenant')$$, '55000', NULL,
-                 'superuser: the same trigger without its transition table refused');
+                 'superuser: the same trigger per statement instead of per row refused');
 SET LOCAL session_replication_role = replica;
 SELECT throws_ok($$DROP POLICY privacy_hide_erased ON tg.users$$, '55000', NULL, 'replica mode: DROP POLICY refused');
 SET LOCAL session_replication_role = origin;

@@ -127,7 +127,7 @@ ROLLBACK;
 -- The owner cannot disarm them on a partition.
 SET ROLE pt_owner;
 SELECT pt.try($$ALTER TABLE pt.events_acme DISABLE TRIGGER privacy_hold_guard_delete$$) AS disable_delete_trigger;
-SELECT pt.try($$ALTER TABLE pt.events DISABLE TRIGGER privacy_hold_guard_update$$) AS disable_update_trigger_of_parent;
+SELECT pt.try($$ALTER TABLE pt.events DISABLE TRIGGER privacy_hold_guard_truncate$$) AS disable_truncate_trigger_of_parent;
 SELECT pt.try($$ALTER TABLE pt.events_acme DISABLE TRIGGER privacy_hold_guard_truncate$$) AS disable_truncate_trigger;
 RESET ROLE;
 SELECT privacy.release_hold(:subject_hold, 'settled');

@@ -1,6 +1,6 @@
 # Legal holds on a logical replication subscriber. The apply worker fires row triggers only, never
-# statement triggers, so the statement triggers that check every session's DELETE and UPDATE do
-# not run for replicated changes: the ENABLE REPLICA row trigger privacy_hold_guard_replica does
+# statement triggers; the hold triggers privacy_hold_guard_delete / _update are row triggers,
+# ENABLE ALWAYS, so they check replicated changes as they check every session's
 # (docs/legal-holds.md, "The triggers"). A replicated UPDATE or DELETE of a held row is refused on
 # the subscriber (the subscription waits and retries; the refusal is audited as hold_blocked) and
 # applied once the hold is released.
