@@ -305,30 +305,43 @@ std::string batch_keys_select(const TableInfo& table, const Shape& shape,
          key_list(table, "t") + " LIMIT $4";
 }
 
-// One batch as one statement. Returns (rows acted on, keys selected, last key selected).
-// `picked` is the next `limit` keys in key order (an index range scan); the action then covers
-// the key range (after, last picked key], again by index conditions: each batch reads only its own
-// rows whatever the planner believes about the table.
+// Where the next batch ends: the key `limit` rows after the position (privacy_batch_ends false)
+// or, when fewer rows are left, the target's last key (true); no row when none is left. Both
+// branches are index scans that stop at their first row, and the second runs only when the
+// first finds nothing: one walk over the batch's index entries, and nothing kept or sorted on
+// the way. (Keeping the batch's keys, 10,000 in a finalization batch, and sorting them for the
+// last one cost a fifth of a finalization batch; docs/performance.md, "Scale".)
+std::string batch_bound_select(const TableInfo& table, const Shape& shape) {
+  std::string from = " FROM " + table.qualified + " AS t WHERE " + target_filter(table, shape) +
+                     after_key_condition(table, shape);
+  return "(SELECT " + key_list(table, "t") + ", false AS privacy_batch_ends" + from + " ORDER BY " +
+         key_list(table, "t") +
+         " OFFSET $4 OPERATOR(pg_catalog.-) 1 LIMIT 1)"
+         " UNION ALL (SELECT " +
+         key_list(table, "t") + ", true" + from + " ORDER BY " + key_list(table, "t", " DESC") +
+         " LIMIT 1) LIMIT 1";
+}
+
+// One batch as one statement. Returns (rows acted on, whether the target ends with this batch,
+// the batch's last key). The action covers the key range (after, bound], by index conditions:
+// each batch reads only its own rows whatever the planner believes about the table.
 std::string batch_statement(const TableInfo& table, const Shape& shape) {
   std::vector<Column> keyset = keyset_columns(table, shape);
   std::string upper_bound;
   for (const Column& key : keyset) {
     upper_bound +=
-        (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM last)";
+        (upper_bound.empty() ? "" : ", ") + std::string("(SELECT ") + key.quoted + " FROM bound)";
   }
-  return "WITH picked AS MATERIALIZED (" + batch_keys_select(table, shape, key_list(table, "t")) +
+  return "WITH bound AS MATERIALIZED (" + batch_bound_select(table, shape) +
          "),"
-         " last AS MATERIALIZED (SELECT * FROM picked ORDER BY " +
-         key_list(table, "picked", " DESC") +
-         " LIMIT 1),"
          " done AS (" +
          action(table, shape,
                 "(" + column_list(keyset, "t") + ") OPERATOR(pg_catalog.<=) (" + upper_bound + ")" +
                     after_key_condition(table, shape)) +
          " RETURNING 1)"
-         " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT pg_catalog.count(*) FROM picked),"
+         " SELECT (SELECT pg_catalog.count(*) FROM done), (SELECT privacy_batch_ends FROM bound),"
          " (SELECT " +
-         key_object(table, "last") + " FROM last)::pg_catalog.text";
+         key_object(table, "bound") + " FROM bound)::pg_catalog.text";
 }
 
 // The keys of the same batch, for the row-by-row retry.
@@ -432,13 +445,21 @@ long long first_count(const std::vector<pg::TextRow>& rows) {
 //  * no hash or merge joins: a batch joins at most batch_size keys back to its table, for which
 //    a nested loop on the key index is always right. Right after marking, the statistics still
 //    say that no row is marked, and the planner would otherwise hash-join every marked row of
-//    the job in each batch, which made finalization quadratic (bench B2).
+//    the job in each batch, which made finalization quadratic (bench B2);
+//  * no sorts and no bitmap scans: a batch reads its rows in key order from an index and stops
+//    after them. With the target's values known (the first custom plans of a statement), the
+//    planner otherwise took a bitmap scan of ALL the target's rows left and sorted them for the
+//    batch's first keys whenever those rows lay scattered over the table, as one tenant's rows
+//    do among other tenants': every batch read the whole rest of the target
+//    (test/t/120_batch_plans.pl).
 class BatchStatementScope {
  public:
   explicit BatchStatementScope(Oid relation) : owner_(relation) {
     owner_.set("lock_timeout", std::to_string(pg::guc::lock_timeout_ms));
     owner_.set("enable_hashjoin", "off");
     owner_.set("enable_mergejoin", "off");
+    owner_.set("enable_sort", "off");
+    owner_.set("enable_bitmapscan", "off");
   }
 
  private:
@@ -468,10 +489,10 @@ bool is_row_failure(const Error& error) {
          code.rfind("22", 0) == 0;
 }
 
-// What a batch statement did: rows acted on, keys selected, the last key selected.
+// What a batch statement did: rows acted on, whether no row is left after it, its last key.
 struct Acted {
   long long rows = 0;
-  long long selected = 0;
+  bool ends = true;
   std::optional<std::string> last_key;
 };
 
@@ -502,11 +523,12 @@ Acted act_on_batch(const TableInfo& table, const Shape& shape, const Bound& boun
                    const std::string& secret) {
   if (!picks_first(table, shape)) {
     std::vector<pg::TextRow> rows = execute(batch_statement(table, shape), bound);
-    return Acted{first_count(rows), rows.at(0).optional_int8(1).value_or(0), rows.at(0)[2]};
+    const std::optional<std::string>& ends = rows.at(0)[1];  // NULL: no row was left
+    return Acted{first_count(rows), !ends || *ends == "t", rows.at(0)[2]};
   }
   std::vector<pg::TextRow> picked = execute(pick_statement(table, shape, false), bound);
   long long rows = rewrite_picked(table, shape, bound, picked, secret);
-  return Acted{rows, static_cast<long long>(picked.size()),
+  return Acted{rows, static_cast<long long>(picked.size()) < bound.limit,
                picked.empty() ? std::nullopt : picked.back()[0]};
 }
 
@@ -530,7 +552,7 @@ BatchResult run_statement_batch(const TableInfo& table, const Shape& shape, cons
   if (!failure) {
     result.processed = whole.rows;
     result.last_key = whole.last_key ? whole.last_key : bound.after_key;
-    result.relation_done = whole.selected < bound.limit;
+    result.relation_done = whole.ends;
     return result;
   }
   if (!is_row_failure(*failure)) throw *failure;
