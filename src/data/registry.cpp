@@ -39,7 +39,7 @@ using pg::text_param;
 namespace {
 
 // Reads columns of a relation from the catalog, as TextRows of
-// (attname, format_type, base type oid, base type name, typmod, attnotnull).
+// (attname, format_type, base type oid, base type name, typmod, attnotnull, type oid).
 // Schema-qualified like every statement the batches run (docs/security.md); format_type, run
 // under the pinned search_path, qualifies every type outside pg_catalog.
 const char* kColumnQuery =
@@ -47,7 +47,7 @@ const char* kColumnQuery =
     "       COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::pg_catalog.oid::pg_catalog.text,"
     "       pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL),"
     "       CASE WHEN t.typbasetype OPERATOR(pg_catalog.<>) 0 THEN t.typtypmod ELSE a.atttypmod END::pg_catalog.text,"
-    "       a.attnotnull::pg_catalog.text"
+    "       a.attnotnull::pg_catalog.text, a.atttypid::pg_catalog.oid::pg_catalog.text"
     "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid"
     " WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name"
     "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped";
@@ -61,6 +61,7 @@ Column column_from_row(const pg::TextRow& row) {
   column.base_type_sql = *row[3];
   column.typmod = row.int4(4);
   column.not_null = row.boolean(5);
+  column.type = row.oid(6);
   return column;
 }
 

@@ -20,6 +20,7 @@ struct Column {
   std::string type_sql;       // format_type with typmod, e.g. character varying(80)
   std::string base_type_sql;  // base type without typmod (domains resolved), for casting parameters
   Oid base_type = InvalidOid;
+  Oid type = InvalidOid;  // the column's own type (a domain where base_type is its base)
   int typmod = -1;
   bool not_null = false;
 };
@@ -44,6 +45,13 @@ struct TableInfo {
 
 // The registration of `relid`, or nullopt when it is not registered. Needs SPI (opens its own).
 std::optional<TableInfo> load_table(Oid relid);
+
+// The same, from this backend's cache of descriptions (data/description_cache.cpp), read again
+// only after an invalidation that could change it: a relcache invalidation of the table (its
+// DDL, and every write of its registration: the triggers of privacy.registered_tables and
+// privacy.column_rules send one), a renamed schema, or a change of a type its columns have.
+// For the batches of a job, which would otherwise read it in every batch. Needs SPI.
+std::optional<TableInfo> described_table(Oid relid);
 
 // A live (not dropped, user) column of a relation, or nullopt.
 std::optional<Column> load_column(Oid relid, const std::string& name);

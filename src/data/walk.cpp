@@ -90,7 +90,7 @@ long long Walk::remaining(const jobs::Job& job, RelationAction& action) {
   for (Oid relation : graph_.order) {
     const Position& position = cursor_.relations[relation];
     if (position.done) continue;
-    std::optional<registry::TableInfo> table = registry::load_table(relation);
+    std::optional<registry::TableInfo> table = registry::described_table(relation);
     if (table) total += action.count(*table, position.after);
   }
   return total;
@@ -123,7 +123,7 @@ Step Walk::step(const jobs::Job& job, RelationAction& action, int limit) {
     if (!lock(relation, !locked_one)) break;  // the next batch waits for it, holding nothing else
     locked_one = true;
     std::optional<registry::TableInfo> table;
-    if (exists(relation)) table = registry::load_table(relation);
+    if (exists(relation)) table = registry::described_table(relation);
     if (!table) {  // dropped or unregistered since the run started: nothing left to do there
       position.done = true;
       continue;
@@ -181,7 +181,7 @@ std::optional<Oid> Walk::stuck_relation(RelationAction& action) {
     Position& position = cursor_.relations[relation];
     if (position.done || skipped_for_hold(relation)) continue;
     std::optional<registry::TableInfo> table;
-    if (exists(relation)) table = registry::load_table(relation);
+    if (exists(relation)) table = registry::described_table(relation);
     if (table && action.count(*table, position.after) > 0) return relation;
     position.done = true;  // nothing left there (or gone): not where the runs got stuck
   }

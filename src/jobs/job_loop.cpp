@@ -148,19 +148,36 @@ struct TenantPace {
   core::CostSettings cost;
 };
 
+TenantPace tenant_pace(const TenantPacing& pacing) {
+  TenantPace pace;
+  pace.cost = core::CostSettings{pg::guc::cost_limit, pg::guc::cost_delay_ms};
+  if (pacing.rows_per_second) pace.rows_per_second = *pacing.rows_per_second;
+  if (pacing.cost_limit) pace.cost.limit = *pacing.cost_limit;
+  if (pacing.cost_delay_ms) pace.cost.delay_ms = *pacing.cost_delay_ms;
+  return pace;
+}
+
+// The job, locked, and its tenant's pace: the first statement of each batch.
+Job load_batch_job(long long job_id, TenantPace& pace) {
+  TenantPacing pacing;
+  Job job = load_with_pacing(job_id, pacing);
+  pace = tenant_pace(pacing);
+  return job;
+}
+
+// The pace at the start of a run, without the job's row lock (the first batch honours the rate
+// too: at 1 row/s it takes one row, not privacy.batch_size).
 TenantPace read_tenant_pace(const std::string& tenant_id) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT rows_per_second, cost_limit, pg_catalog.date_part('epoch', cost_delay) OPERATOR(pg_catalog.*) 1000"
       " FROM privacy.tenant_settings($1::pg_catalog.text)",
       {pg::text_param(tenant_id)});
-  TenantPace pace;
-  pace.cost = core::CostSettings{pg::guc::cost_limit, pg::guc::cost_delay_ms};
-  if (rows.empty()) return pace;
-  if (rows[0][0]) pace.rows_per_second = rows[0].int4(0);
-  if (rows[0][1]) pace.cost.limit = rows[0].int4(1);
-  if (rows[0][2]) pace.cost.delay_ms = rows[0].float8(2);
-  return pace;
+  TenantPacing pacing;
+  if (!rows.empty() && rows[0][0]) pacing.rows_per_second = rows[0].int4(0);
+  if (!rows.empty() && rows[0][1]) pacing.cost_limit = rows[0].int4(1);
+  if (!rows.empty() && rows[0][2]) pacing.cost_delay_ms = rows[0].float8(2);
+  return tenant_pace(pacing);
 }
 
 // SET LOCAL synchronous_commit, without a statement: it is set once or twice in every batch.
@@ -374,13 +391,14 @@ BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& 
                                LoopHost& host, BatchMemory& memory) {
   return batch_transaction(host, memory, [&]() -> std::pair<BatchVerdict, bool> {
     enter_batch_gate(job_id);  // behind a cancel that is waiting (jobs/jobs.hpp)
-    Job job = load(job_id, Lock::ForUpdate);
+    TenantPace tenant;
+    Job job = load_batch_job(job_id, tenant);
     if (job.state.status != JobStatus::Processing) return {BatchVerdict::Stopped, true};
     if (job.cancel_requested) {
       transition(job, {JobAction::Cancel, std::nullopt, "{\"after_batches\": true}"});
       return {BatchVerdict::Cancelled, true};
     }
-    pace.set(read_tenant_pace(job.tenant_id));
+    pace.set(tenant);
     BatchStep step = executor.run_batch(job, pace.limit);
     pace.rows_done = step.processed + step.failed;
     pace.rows_this_run += pace.rows_done;
@@ -420,7 +438,6 @@ RunOutcome run_request(long long job_id, LoopHost& host) {
       tenant_id = job.tenant_id;
       executor = make_executor(job.kind);
       record_start(job_id, executor->begin(job));
-      // The first batch honours the rate too: at 1 row/s it takes one row, not privacy.batch_size.
       pace.set(read_tenant_pace(job.tenant_id));
     });
     pace.run_started = now_seconds();
@@ -551,9 +568,10 @@ RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& m
   pace.run_started = now_seconds();
   for (;;) {
     bool ended = batch_transaction(host, memory, [&]() -> std::pair<bool, bool> {
-      Job job = load(job_id, Lock::ForUpdate);
+      TenantPace tenant;
+      Job job = load_batch_job(job_id, tenant);
       if (job.state.finalization != FinalizationState::Finalizing) return {true, true};
-      pace.set(read_tenant_pace(job.tenant_id));
+      pace.set(tenant);
       BatchStep step = executor->run_batch(job, pace.limit);
       pace.rows_done = step.processed + step.failed;
       pace.charge(step.done);

@@ -3,6 +3,7 @@
 #include "audit/audit.hpp"
 #include "compliance/receipts.hpp"
 #include "notify/notify.hpp"
+#include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 #include "pg/shmem.hpp"
 #include "pg/spi.hpp"
@@ -142,11 +143,15 @@ std::string finalization_text(const core::JobState& state) {
 
 }  // namespace
 
+// pg_advisory_xact_lock_shared(class, job) called directly: it is taken in every batch, and a
+// statement of its own cost more than the lock.
 void enter_batch_gate(long long job_id) {
-  pg::SpiConnection spi;
-  pg::spi_execute(
-      "SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int4, $2::pg_catalog.int4)",
-      {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
+  if (job_id < PG_INT32_MIN || job_id > PG_INT32_MAX)
+    throw core::Error("22003", "integer out of range");
+  pg::pg_guard([&] {
+    (void)DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(kDecisionGateClass),
+                              Int32GetDatum(static_cast<int32>(job_id)));
+  });
 }
 
 void enter_decision_gate(long long job_id) {
@@ -169,6 +174,30 @@ Job load(long long job_id, Lock lock) {
                       "See privacy.job_overview for the existing jobs.");
   }
   return job_from_row(rows[0]);
+}
+
+Job load_with_pacing(long long job_id, TenantPacing& pacing) {
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows = pg::spi_query_rows(
+      std::string("SELECT ") + kJobColumns +
+          ", s.pace_rate, s.pace_limit, s.pace_delay_ms FROM privacy.jobs LEFT JOIN LATERAL"
+          " (SELECT t.rows_per_second AS pace_rate, t.cost_limit AS pace_limit,"
+          "         pg_catalog.date_part('epoch', t.cost_delay) OPERATOR(pg_catalog.*) 1000 AS pace_delay_ms"
+          "    FROM privacy.tenant_settings(jobs.tenant_id) t) s ON true"
+          " WHERE jobs.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF jobs",
+      {pg::int8_param(job_id)}, false);
+  if (rows.empty()) {
+    throw core::Error(core::sqlstate::kInvalidParameter,
+                      "job " + std::to_string(job_id) + " does not exist", "",
+                      "See privacy.job_overview for the existing jobs.");
+  }
+  const pg::TextRow& row = rows[0];
+  constexpr int kPacing = 22;  // after the columns of kJobColumns
+  pacing = TenantPacing{};
+  if (row[kPacing]) pacing.rows_per_second = row.int4(kPacing);
+  if (row[kPacing + 1]) pacing.cost_limit = row.int4(kPacing + 1);
+  if (row[kPacing + 2]) pacing.cost_delay_ms = row.float8(kPacing + 2);
+  return job_from_row(row);
 }
 
 Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string>& capability,

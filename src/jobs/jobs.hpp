@@ -69,6 +69,18 @@ enum class Lock { None, ForUpdate };
 // Reads a job; with Lock::ForUpdate, takes its row lock. Throws 22023 if there is none.
 Job load(long long job_id, Lock lock);
 
+// The pacing settings of a job's tenant as privacy.tenant_settings gives them (NULL: none).
+struct TenantPacing {
+  std::optional<int> rows_per_second;
+  std::optional<int> cost_limit;
+  std::optional<double> cost_delay_ms;
+};
+
+// load(job_id, Lock::ForUpdate) and the tenant's pacing, in one statement: the first of every
+// batch of the job loop, which reads the tenant's current settings with its job so that
+// privacy.configure_tenant takes effect at the next batch (docs/performance.md, B1).
+Job load_with_pacing(long long job_id, TenantPacing& pacing);
+
 // load() for an API function acting on a job for its caller: also throws 42501 (naming `what`)
 // unless the session user's tenant scope allows `capability` on the job's tenant (nullopt: any
 // capability; docs/security.md, "Tenant scopes").

@@ -55,3 +55,27 @@ REVOKE ALL ON FUNCTION privacy.register_table(regclass, name, name, text), priva
 GRANT EXECUTE ON FUNCTION privacy.register_table(regclass, name, name, text), privacy.unregister_table(regclass),
                           privacy.set_column_rule(regclass, name, text),
                           privacy.restore(bigint, regclass, jsonb) TO privacy_admin;
+
+-- Announces every change of a registration: a relcache invalidation of the table at commit, so
+-- that every backend drops its cached description of it (src/data/description_cache.cpp; job
+-- batches read it from there). A trigger, so that no writer of these tables can forget it.
+-- ALWAYS: replica-mode changes count too.
+CREATE FUNCTION privacy._registration_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'privacy_registration_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._registration_changed() FROM PUBLIC;
+CREATE TRIGGER registered_tables_changed
+    AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_tables
+    FOR EACH ROW EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER registered_tables_truncated
+    AFTER TRUNCATE ON privacy.registered_tables
+    FOR EACH STATEMENT EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER column_rules_changed
+    AFTER INSERT OR UPDATE OR DELETE ON privacy.column_rules
+    FOR EACH ROW EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER column_rules_truncated
+    AFTER TRUNCATE ON privacy.column_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION privacy._registration_changed();
+ALTER TABLE privacy.registered_tables ENABLE ALWAYS TRIGGER registered_tables_changed;
+ALTER TABLE privacy.registered_tables ENABLE ALWAYS TRIGGER registered_tables_truncated;
+ALTER TABLE privacy.column_rules ENABLE ALWAYS TRIGGER column_rules_changed;
+ALTER TABLE privacy.column_rules ENABLE ALWAYS TRIGGER column_rules_truncated;

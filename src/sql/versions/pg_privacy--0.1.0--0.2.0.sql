@@ -1255,3 +1255,25 @@ REVOKE SELECT ON privacy.hold_replica FROM privacy_admin;
 DROP FUNCTION privacy._boundary_selftest(text);
 -- So is the hook that sent a job's event: privacy_test.notify_job_event.
 DROP FUNCTION privacy._notify_job_event(bigint, text, text);
+
+-- Job batches cache the description of their table; every write of a registration invalidates
+-- it (40_registry.sql, src/data/description_cache.cpp; issue 16).
+CREATE FUNCTION privacy._registration_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'privacy_registration_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._registration_changed() FROM PUBLIC;
+CREATE TRIGGER registered_tables_changed
+    AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_tables
+    FOR EACH ROW EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER registered_tables_truncated
+    AFTER TRUNCATE ON privacy.registered_tables
+    FOR EACH STATEMENT EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER column_rules_changed
+    AFTER INSERT OR UPDATE OR DELETE ON privacy.column_rules
+    FOR EACH ROW EXECUTE FUNCTION privacy._registration_changed();
+CREATE TRIGGER column_rules_truncated
+    AFTER TRUNCATE ON privacy.column_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION privacy._registration_changed();
+ALTER TABLE privacy.registered_tables ENABLE ALWAYS TRIGGER registered_tables_changed;
+ALTER TABLE privacy.registered_tables ENABLE ALWAYS TRIGGER registered_tables_truncated;
+ALTER TABLE privacy.column_rules ENABLE ALWAYS TRIGGER column_rules_changed;
+ALTER TABLE privacy.column_rules ENABLE ALWAYS TRIGGER column_rules_truncated;
