@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "pg/pg_headers.hpp"
+
 namespace privacy::audit {
 
 // Who acted, when it is not the current session: the launcher writes hold_blocked rows queued
@@ -33,6 +35,10 @@ struct Entry {
 // Takes the chain's row lock until the end of the transaction, so each chain stays linear.
 // Must be called with an SPI connection open (it opens its own if needed).
 long long append(const Entry& entry);
+
+// The same with the detail already a jsonb datum (entry.detail_json is then ignored): the SQL
+// face privacy._audit passes its argument as it is, without printing and parsing it again.
+long long append(const Entry& entry, Datum detail);
 
 // The chain an entry goes on: its tenant, or the platform chain ('').
 std::string chain_of(const std::optional<std::string>& tenant_id);

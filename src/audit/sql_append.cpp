@@ -16,9 +16,6 @@ PRIVACY_SQL_FUNCTION(privacy_audit_append) {
   if (!PG_ARGISNULL(2)) entry.job_id = PG_GETARG_INT64(2);
   entry.target = optional_text_arg(fcinfo, 3);
   entry.outcome = optional_text_arg(fcinfo, 4).value_or("ok");
-  if (!PG_ARGISNULL(5)) {
-    entry.detail_json = privacy::pg::pg_guard(
-        [&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(5))); });
-  }
-  return Int64GetDatum(privacy::audit::append(entry));
+  if (PG_ARGISNULL(5)) return Int64GetDatum(privacy::audit::append(entry));  // detail '{}'
+  return Int64GetDatum(privacy::audit::append(entry, PG_GETARG_DATUM(5)));
 }

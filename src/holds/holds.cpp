@@ -63,13 +63,7 @@ void describe_session(shared::BlockedEvent& event, Oid relation) {
           sizeof(event.session_user));
   strlcpy(event.current_user, GetUserNameFromId(GetUserId(), false), sizeof(event.current_user));
   // host(inet_client_addr()), as audit::append records it for a session of its own.
-  LOCAL_FCINFO(client_call, 0);
-  InitFunctionCallInfoData(*client_call, nullptr, 0, InvalidOid, nullptr, nullptr);
-  Datum client = inet_client_addr(client_call);
-  if (!client_call->isnull) {
-    char* host = TextDatumGetCString(DirectFunctionCall1(network_host, client));
-    strlcpy(event.client_addr, host, sizeof(event.client_addr));
-  }
+  if (char* host = pg::client_host()) strlcpy(event.client_addr, host, sizeof(event.client_addr));
   if (application_name != nullptr) {
     strlcpy(event.application_name, application_name, sizeof(event.application_name));
   }

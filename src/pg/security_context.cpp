@@ -98,4 +98,12 @@ TableOwnerScope::AsOwner::~AsOwner() {
 TableOwnerScope::TableOwnerScope(Oid relation)
     : owner_(relation), settings_(PinnedSearchPath::Exit::DiscardAll) {}
 
+char* client_host() {
+  LOCAL_FCINFO(call, 0);
+  InitFunctionCallInfoData(*call, nullptr, 0, InvalidOid, nullptr, nullptr);
+  Datum address = inet_client_addr(call);
+  if (call->isnull) return nullptr;
+  return TextDatumGetCString(DirectFunctionCall1(network_host, address));
+}
+
 }  // namespace privacy::pg

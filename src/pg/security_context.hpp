@@ -91,4 +91,10 @@ class TableOwnerScope {
   PinnedSearchPath settings_;
 };
 
+// This session's client address as host(inet_client_addr()) prints it, palloc'd; nullptr where
+// that is NULL (a local socket, a background worker). What the audit trail records as client_addr,
+// for a session's own rows (audit::append) and for the rows queued for it (hold_blocked).
+// PostgreSQL calls only: run it under pg_guard from C++.
+char* client_host();
+
 }  // namespace privacy::pg

@@ -494,8 +494,8 @@ BEGIN
     -- A new tenant had no settings before: "before" is JSON null, not an object of nulls.
     PERFORM privacy._audit('settings_changed', after.tenant_id, NULL, after.tenant_id, 'ok',
         jsonb_build_object('before', CASE WHEN created THEN 'null'::jsonb
-                                          ELSE to_jsonb(before) - 'updated_at' - 'updated_by' END,
-                           'after', to_jsonb(after) - 'updated_at' - 'updated_by'));
+                                          ELSE to_jsonb(before) - '{updated_at,updated_by}'::text[] END,
+                           'after', to_jsonb(after) - '{updated_at,updated_by}'::text[]));
     RETURN after;
 END
 $function$;
