@@ -8,8 +8,10 @@ use warnings;
 
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use IPC::Run;
 
-our @EXPORT = qw(privacy_node wait_for_launcher $JOB_WORKER_CONF);
+our @EXPORT = qw(privacy_node wait_for_launcher export_audit_csv verify_audit_csv $JOB_WORKER_CONF);
 
 # The settings of the tests that run jobs in background workers: two workers, batches of 100
 # rows, no throttle, and a requester may approve alone.
@@ -49,6 +51,28 @@ sub wait_for_launcher {
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
 	  or die 'launcher did not start';
 	return;
+}
+
+# Exports the whole audit trail of $node's postgres database with \copy, as an auditor would
+# (docs/audit.md), into a new temporary directory (one test: 'the trail is exported with \copy');
+# returns the CSV file's path.
+sub export_audit_csv {
+	my ($node) = @_;
+	my $csv = PostgreSQL::Test::Utils::tempdir . '/audit.csv';
+	local $ENV{PGTZ} = 'UTC';
+	$node->command_ok(
+		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
+		  "\\copy (SELECT * FROM privacy.audit_export('2000-01-01', now() + interval '1 day')) TO '$csv' CSV HEADER" ],
+		'the trail is exported with \copy');
+	return $csv;
+}
+
+# Runs scripts/verify-audit-export.sh on a CSV export: (whether it succeeded, stdout, stderr).
+sub verify_audit_csv {
+	my ($csv) = @_;
+	my ($out, $err);
+	my $ok = IPC::Run::run([ 'bash', 'scripts/verify-audit-export.sh', $csv ], '>', \$out, '2>', \$err);
+	return ($ok, $out, $err);
 }
 
 1;

@@ -2,9 +2,13 @@
 # scripts/verify-audit-export.sh (awk + openssl), and a tampered field is named by row (issue 6).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Basename ();
 
 my $node = PostgreSQL::Test::Cluster->new('audit_export');
 $node->init;
@@ -18,17 +22,9 @@ $node->safe_psql('postgres', q{
     SELECT privacy._audit('export_test', 'exp_b', -3, NULL, 'error', '{}');
     SELECT privacy._audit('export_test', 'exp_a', NULL, 'last', 'ok');});
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-my $csv = "$dir/audit.csv";
-{
-	local $ENV{PGTZ} = 'UTC';
-	$node->command_ok(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-		  "\\copy (SELECT * FROM privacy.audit_export('2000-01-01', now() + interval '1 day')) TO '$csv' CSV HEADER" ],
-		'the trail is exported with \copy');
-}
-my ($out, $err);
-my $ok = IPC::Run::run([ 'bash', 'scripts/verify-audit-export.sh', $csv ], '>', \$out, '2>', \$err);
+my $csv = export_audit_csv($node);
+my $dir = File::Basename::dirname($csv);
+my ($ok, $out, $err) = verify_audit_csv($csv);
 ok($ok, 'the untouched export verifies offline') or diag("$out\n$err");
 like($out, qr/^OK: 6 rows in 3 chains verified$/m, 'the script says OK and counts rows and chains');
 
@@ -39,7 +35,7 @@ $text =~ s/^($bad_id,exp_b,.*?),error,/$1,ok,/m or die "row $bad_id not found in
 open(my $fh, '>', "$dir/tampered.csv") or die;
 print $fh $text;
 close($fh);
-$ok = IPC::Run::run([ 'bash', 'scripts/verify-audit-export.sh', "$dir/tampered.csv" ], '>', \$out, '2>', \$err);
+($ok, $out, $err) = verify_audit_csv("$dir/tampered.csv");
 ok(!$ok, 'a tampered export fails');
 like($out, qr/^BAD: row $bad_id: hash does not match/m, 'the script names the tampered row');
 
@@ -51,7 +47,7 @@ $text =~ s/^$first_a,exp_a,[^\n]*\n(?:[^\n]*\n)??(?=\d)//m;  # the row spans two
 open($fh, '>', "$dir/deleted.csv") or die;
 print $fh $text;
 close($fh);
-$ok = IPC::Run::run([ 'bash', 'scripts/verify-audit-export.sh', "$dir/deleted.csv" ], '>', \$out, '2>', \$err);
+($ok, $out, $err) = verify_audit_csv("$dir/deleted.csv");
 ok(!$ok, 'an export with a deleted row fails');
 like($out, qr/^BAD: row $second_a: prev_hash does not link/m, 'the script names the row after the deleted one');
 

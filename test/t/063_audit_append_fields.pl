@@ -5,7 +5,10 @@
 # on_behalf_of full of JSON escapes verify in the database and offline (issue 16, B9).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
 use PostgreSQL::Test::Cluster;
+use PrivacyTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -82,17 +85,7 @@ is( $node->safe_psql('postgres',
 is( $node->safe_psql('postgres', 'SELECT ok, checked >= 6 FROM privacy.verify_audit_log()'),
 	't|t', 'every row verifies in the database');
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-my $csv = "$dir/audit.csv";
-{
-	local $ENV{PGTZ} = 'UTC';
-	$node->command_ok(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-		  "\\copy (SELECT * FROM privacy.audit_export('2000-01-01', now() + interval '1 day')) TO '$csv' CSV HEADER" ],
-		'the trail is exported with \copy');
-}
-my ($out, $err);
-my $ok = IPC::Run::run([ 'bash', 'scripts/verify-audit-export.sh', $csv ], '>', \$out, '2>', \$err);
+my ($ok, $out, $err) = verify_audit_csv(export_audit_csv($node));
 ok($ok, 'the export verifies offline') or diag("$out\n$err");
 
 $node->stop;
