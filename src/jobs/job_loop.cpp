@@ -168,16 +168,7 @@ Job load_batch_job(long long job_id, TenantPace& pace) {
 // The pace at the start of a run, without the job's row lock (the first batch honours the rate
 // too: at 1 row/s it takes one row, not privacy.batch_size).
 TenantPace read_tenant_pace(const std::string& tenant_id) {
-  pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT rows_per_second, cost_limit, pg_catalog.date_part('epoch', cost_delay) OPERATOR(pg_catalog.*) 1000"
-      " FROM privacy.tenant_settings($1::pg_catalog.text)",
-      {pg::text_param(tenant_id)});
-  TenantPacing pacing;
-  if (!rows.empty() && rows[0][0]) pacing.rows_per_second = rows[0].int4(0);
-  if (!rows.empty() && rows[0][1]) pacing.cost_limit = rows[0].int4(1);
-  if (!rows.empty() && rows[0][2]) pacing.cost_delay_ms = rows[0].float8(2);
-  return tenant_pace(pacing);
+  return tenant_pace(read_pacing(tenant_id));
 }
 
 // SET LOCAL synchronous_commit, without a statement: it is set once or twice in every batch.

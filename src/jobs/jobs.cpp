@@ -161,6 +161,35 @@ void enter_decision_gate(long long job_id) {
       {pg::int8_param(kDecisionGateClass), pg::int8_param(job_id)});
 }
 
+namespace {
+
+[[noreturn]] void no_such_job(long long job_id) {
+  throw core::Error(core::sqlstate::kInvalidParameter,
+                    "job " + std::to_string(job_id) + " does not exist", "",
+                    "See privacy.job_overview for the existing jobs.");
+}
+
+// A tenant's pacing settings (privacy.tenant_settings of `tenant_sql`) as the last
+// kPacingColumns columns of a statement: one SELECT for load_with_pacing and read_pacing.
+constexpr size_t kPacingColumns = 3;
+std::string pacing_select(const std::string& tenant_sql) {
+  return "SELECT t.rows_per_second AS pace_rate, t.cost_limit AS pace_limit,"
+         " pg_catalog.date_part('epoch', t.cost_delay) OPERATOR(pg_catalog.*) 1000 AS pace_delay_ms"
+         " FROM privacy.tenant_settings(" +
+         tenant_sql + ") t";
+}
+
+TenantPacing pacing_from_row(const pg::TextRow& row) {
+  size_t first = row.size() - kPacingColumns;
+  TenantPacing pacing;
+  if (row[first]) pacing.rows_per_second = row.int4(first);
+  if (row[first + 1]) pacing.cost_limit = row.int4(first + 1);
+  if (row[first + 2]) pacing.cost_delay_ms = row.float8(first + 2);
+  return pacing;
+}
+
+}  // namespace
+
 Job load(long long job_id, Lock lock) {
   pg::SpiConnection spi;
   bool for_update = lock == Lock::ForUpdate;
@@ -168,36 +197,27 @@ Job load(long long job_id, Lock lock) {
                     " FROM privacy.jobs WHERE id OPERATOR(pg_catalog.=) $1" +
                     (for_update ? " FOR UPDATE" : "");
   std::vector<pg::TextRow> rows = pg::spi_query_rows(sql, {pg::int8_param(job_id)}, !for_update);
-  if (rows.empty()) {
-    throw core::Error(core::sqlstate::kInvalidParameter,
-                      "job " + std::to_string(job_id) + " does not exist", "",
-                      "See privacy.job_overview for the existing jobs.");
-  }
+  if (rows.empty()) no_such_job(job_id);
   return job_from_row(rows[0]);
 }
 
 Job load_with_pacing(long long job_id, TenantPacing& pacing) {
   pg::SpiConnection spi;
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      std::string("SELECT ") + kJobColumns +
-          ", s.pace_rate, s.pace_limit, s.pace_delay_ms FROM privacy.jobs LEFT JOIN LATERAL"
-          " (SELECT t.rows_per_second AS pace_rate, t.cost_limit AS pace_limit,"
-          "         pg_catalog.date_part('epoch', t.cost_delay) OPERATOR(pg_catalog.*) 1000 AS pace_delay_ms"
-          "    FROM privacy.tenant_settings(jobs.tenant_id) t) s ON true"
-          " WHERE jobs.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF jobs",
+      std::string("SELECT ") + kJobColumns + ", s.* FROM privacy.jobs LEFT JOIN LATERAL (" +
+          pacing_select("jobs.tenant_id") +
+          ") s ON true WHERE jobs.id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF jobs",
       {pg::int8_param(job_id)}, false);
-  if (rows.empty()) {
-    throw core::Error(core::sqlstate::kInvalidParameter,
-                      "job " + std::to_string(job_id) + " does not exist", "",
-                      "See privacy.job_overview for the existing jobs.");
-  }
-  const pg::TextRow& row = rows[0];
-  constexpr int kPacing = 22;  // after the columns of kJobColumns
-  pacing = TenantPacing{};
-  if (row[kPacing]) pacing.rows_per_second = row.int4(kPacing);
-  if (row[kPacing + 1]) pacing.cost_limit = row.int4(kPacing + 1);
-  if (row[kPacing + 2]) pacing.cost_delay_ms = row.float8(kPacing + 2);
-  return job_from_row(row);
+  if (rows.empty()) no_such_job(job_id);
+  pacing = pacing_from_row(rows[0]);
+  return job_from_row(rows[0]);
+}
+
+TenantPacing read_pacing(const std::string& tenant_id) {
+  pg::SpiConnection spi;
+  std::vector<pg::TextRow> rows =
+      pg::spi_query_rows(pacing_select("$1::pg_catalog.text"), {pg::text_param(tenant_id)});
+  return rows.empty() ? TenantPacing{} : pacing_from_row(rows[0]);
 }
 
 Job load_for_caller(long long job_id, Lock lock, const std::optional<std::string>& capability,

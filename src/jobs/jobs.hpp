@@ -81,6 +81,9 @@ struct TenantPacing {
 // privacy.configure_tenant takes effect at the next batch (docs/performance.md, B1).
 Job load_with_pacing(long long job_id, TenantPacing& pacing);
 
+// The same pacing settings without a job (and without its row lock): the start of a run.
+TenantPacing read_pacing(const std::string& tenant_id);
+
 // load() for an API function acting on a job for its caller: also throws 42501 (naming `what`)
 // unless the session user's tenant scope allows `capability` on the job's tenant (nullopt: any
 // capability; docs/security.md, "Tenant scopes").

@@ -875,39 +875,6 @@ AS $function$
     FROM (SELECT tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
 $function$;
-CREATE OR REPLACE VIEW privacy.job_overview AS SELECT j.id,
-    j.kind,
-    j.target_type,
-    j.target_id,
-    j.tenant_id,
-    t.display_name AS tenant_name,
-    j.requested_by,
-    j.status,
-    j.requires_approval,
-    j.requested_at AS created_at,
-    j.updated_at,
-        CASE
-            WHEN (j.status = 'completed'::privacy.job_status) THEN 100.0
-            WHEN (COALESCE(j.total_items, (0)::bigint) = 0) THEN 0.0
-            ELSE round(((100.0 * (LEAST((j.processed_items + j.failed_items), j.total_items))::numeric) / (j.total_items)::numeric), 1)
-        END AS progress_pct,
-    j.processed_items,
-    j.total_items,
-    j.eta,
-    j.failed_items,
-    j.due_at,
-    ((j.status = ANY (ARRAY['pending'::privacy.job_status, 'approved'::privacy.job_status, 'processing'::privacy.job_status, 'failed'::privacy.job_status])) AND (j.due_at < now())) AS overdue,
-    j.finalization,
-    j.recoverable_until,
-    ( SELECT count(*) AS count
-           FROM privacy.job_errors e
-          WHERE ((e.job_id = j.id) AND (e.resolution IS NULL))) AS open_items,
-    j.attempts,
-    j.last_error,
-    j.cost_naps,
-    j.cost_napped
-   FROM (privacy.jobs j
-     LEFT JOIN privacy.tenants t ON ((t.tenant_id = j.tenant_id)));
 
 -- Discovery and self-service intake: src/sql/42_discovery.sql and 47_intake.sql of 0.2.0, whole.
 
