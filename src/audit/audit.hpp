@@ -70,4 +70,9 @@ class WriteScope {
 // chain. Needs an SPI connection.
 void retention_step();
 
+// The same purge, every batch of every chain, as of `as_of` (a timestamptz text; nothing: now).
+// privacy._purge_audit() calls it for now; only the test-only extension passes another time
+// (test/modules/privacy_test/purge_audit_as_of.cpp). Needs an SPI connection.
+long long purge_as_of(const std::optional<std::string>& as_of);
+
 }  // namespace privacy::audit

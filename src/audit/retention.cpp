@@ -8,7 +8,8 @@
 // to. Each purged batch is itself audited ('audit_purged', on the same chain, with counts).
 //
 // Runs as the launcher step "audit retention" (one batch per chain per cycle) and as
-// privacy._purge_audit(now_override) (superuser only; every batch at once, "as of" a chosen time).
+// privacy._purge_audit() (superuser only; every batch at once, as of now). Only the test-only
+// extension purges "as of" another time (privacy_test.purge_audit_as_of, through purge_as_of).
 #include "audit/audit.hpp"
 #include "pg/guc.hpp"
 #include "pg/spi.hpp"
@@ -134,11 +135,16 @@ namespace privacy::audit {
 
 void retention_step() { purge_due_rows(std::nullopt, false); }
 
+long long purge_as_of(const std::optional<std::string>& as_of) {
+  return purge_due_rows(as_of, true);
+}
+
 }  // namespace privacy::audit
 
-// privacy._purge_audit(now_override timestamptz DEFAULT now()): the retention purge "as of"
-// now_override, every batch at once. Superuser only (tests and maintenance windows). The floor
-// counts back from now_override too, so "as of" a time within the floor of a row keeps it.
+// privacy._purge_audit(): the retention purge as of now, every batch at once. Superuser only (a
+// maintenance window). 0.1.0 declared it with a time to purge "as of", which let a purge delete
+// rows before their retention ended; a database not yet updated still calls it with that
+// argument, and is refused rather than purged as of a time it did not ask for.
 PRIVACY_SQL_FUNCTION(privacy_purge_audit) {
   if (!privacy::pg::pg_guard([] { return superuser(); })) {
     throw privacy::core::Error(privacy::core::sqlstate::kInsufficientPrivilege,
@@ -146,11 +152,13 @@ PRIVACY_SQL_FUNCTION(privacy_purge_audit) {
                                "Only a superuser may purge the audit trail by hand.",
                                "The launcher purges it by itself (step \"audit retention\").");
   }
-  std::optional<std::string> now;
-  if (!PG_ARGISNULL(0)) {
-    now = std::string(privacy::pg::pg_guard(
-        [&] { return DatumGetCString(DirectFunctionCall1(timestamptz_out, PG_GETARG_DATUM(0))); }));
+  if (PG_NARGS() > 0) {
+    throw privacy::core::Error(
+        privacy::core::sqlstate::kFeatureNotSupported,
+        "privacy._purge_audit(timestamptz) was removed in pg_privacy 0.2.0",
+        "The manual purge is as of now only.",
+        "Run ALTER EXTENSION pg_privacy UPDATE, then SELECT privacy._purge_audit().");
   }
   privacy::pg::SpiConnection spi;
-  return Int64GetDatum(purge_due_rows(now, true));
+  return Int64GetDatum(purge_due_rows(std::nullopt, true));
 }

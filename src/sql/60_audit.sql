@@ -28,9 +28,10 @@ RETURNS TABLE (ok boolean, checked bigint, first_bad_id bigint)
 AS 'MODULE_PATHNAME', 'privacy_verify_audit_log'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- The retention purge "as of" now_override, all batches at once (src/audit/retention.cpp). The
--- launcher runs the same purge by itself (step "audit retention"). Superuser only.
-CREATE FUNCTION privacy._purge_audit(now_override timestamptz DEFAULT now()) RETURNS bigint
+-- The retention purge as of now, all batches at once (src/audit/retention.cpp). The launcher runs
+-- the same purge by itself (step "audit retention"). Superuser only. There is no "as of" another
+-- time: that would purge rows before their retention ends (docs/audit.md, "Retention").
+CREATE FUNCTION privacy._purge_audit() RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_purge_audit' LANGUAGE C VOLATILE;
 
 -- The rows of [from_ts, to_ts) in chain order (a tenant-scoped role gets its tenants' chains), for
@@ -96,7 +97,7 @@ $fn$;
 -- DELETE on it, nor EXECUTE on privacy._audit / privacy._purge_audit: only the extension writes.
 REVOKE ALL ON privacy.audit_log, privacy.audit_chains FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy._audit(text, text, bigint, text, text, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION privacy._purge_audit(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._purge_audit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy._audit_export_begin(timestamptz, timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.verify_audit_log() FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy.audit_export(timestamptz, timestamptz) FROM PUBLIC;

@@ -4,6 +4,8 @@
 -- audit_retention_floor.sql), so the purges run "as of" a year and more from now.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- privacy_test.purge_audit_as_of: the test-only module's purge as of a later time.
+CREATE EXTENSION IF NOT EXISTS privacy_test;
 SELECT plan(23);
 
 CREATE TEMP TABLE fx (name text PRIMARY KEY, id bigint NOT NULL);
@@ -27,7 +29,7 @@ CREATE TEMP TABLE before_purge AS
            (SELECT min(id) FROM privacy.audit_log WHERE chain = 'ret_short') AS short_first;
 
 -- Purge "as of" one year after s3 was written: everything of ret_short before s3 is due.
-SELECT cmp_ok(privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'),
+SELECT cmp_ok(privacy_test.purge_audit_as_of((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'),
               '>=', 3::bigint, '_purge_audit returns the rows it deleted');
 SELECT is(pg_temp.chain_ids('ret_short'),
           ARRAY[pg_temp.fx('s3'), pg_temp.fx('s4'),
@@ -53,25 +55,25 @@ SELECT throws_ok(format('DELETE FROM privacy.audit_log WHERE id = %s', pg_temp.f
 
 -- The same purge again changes nothing.
 CREATE TEMP TABLE after_first AS SELECT pg_temp.chain_ids('ret_short') AS short_ids;
-DO $$ BEGIN PERFORM privacy._purge_audit((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of((SELECT at FROM privacy.audit_log WHERE id = pg_temp.fx('s3')) + interval '1 year'); END $$;
 SELECT is(pg_temp.chain_ids('ret_short'), (SELECT short_ids FROM after_first), 'a repeated purge deletes nothing');
 
 -- Everything of the chain is due: the chain keeps only the new purge row, which is its anchor.
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '1 year 2 days'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of(now() + interval '1 year 2 days'); END $$;
 SELECT is((SELECT array_agg(action) FROM privacy.audit_log WHERE chain = 'ret_short'), ARRAY['audit_purged'],
           'a fully purged chain holds only its purge row');
 SELECT is((SELECT anchor_id FROM privacy.audit_chains WHERE chain = 'ret_short'),
           (SELECT min(id) FROM privacy.audit_log WHERE chain = 'ret_short'), 'which is the new anchor');
 SELECT is((SELECT ok FROM privacy.verify_audit_log()), true, 'and the chain verifies from it');
 CREATE TEMP TABLE after_full AS SELECT pg_temp.chain_ids('ret_short') AS short_ids;
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '1 year 2 days'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of(now() + interval '1 year 2 days'); END $$;
 SELECT is(pg_temp.chain_ids('ret_short'), (SELECT short_ids FROM after_full),
           'a chain holding only purge rows is left alone (no purge row replaces a purge row)');
 
 -- Batches: 2500 rows go 1000 at a time, each batch audited, the chain verifiable throughout.
 DO $$ BEGIN PERFORM privacy.configure_tenant('ret_batch', audit_retention => '1 year'); END $$;
 DO $$ BEGIN PERFORM count(privacy._audit('retention_batch', 'ret_batch', g, NULL)) FROM generate_series(1, 2500) g; END $$;
-SELECT cmp_ok(privacy._purge_audit(now() + interval '1 year 2 hours'), '>=', 2501::bigint,
+SELECT cmp_ok(privacy_test.purge_audit_as_of(now() + interval '1 year 2 hours'), '>=', 2501::bigint,
               'a large purge deletes every due row');
 SELECT is((SELECT (detail->>'deleted')::int FROM privacy.audit_log WHERE chain = 'ret_batch'),
           2501 + 2 - 2000, 'in batches of 1000 (the last batch also takes the two earlier purge rows)');

@@ -4,6 +4,8 @@
 -- whatever retention is stored. The trail still verifies.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+-- privacy_test.purge_audit_as_of: the test-only module's purge as of a later time.
+CREATE EXTENSION IF NOT EXISTS privacy_test;
 SELECT plan(20);
 
 CREATE FUNCTION pg_temp.chain_ids(c text) RETURNS bigint[] LANGUAGE sql STABLE
@@ -74,16 +76,16 @@ SELECT lives_ok($$SELECT privacy.configure_tenant('floor_legacy', display_name =
 UPDATE privacy.tenants SET audit_retention = interval '1 second' WHERE tenant_id = 'floor_legacy';
 DO $$ BEGIN PERFORM privacy._audit('floor_test', 'floor_legacy', NULL, 'row ' || g) FROM generate_series(1, 3) g; END $$;
 CREATE TEMP TABLE legacy_before AS SELECT pg_temp.chain_ids('floor_legacy') AS ids;
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '1 day'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of(now() + interval '1 day'); END $$;
 SELECT is(pg_temp.chain_ids('floor_legacy'), (SELECT ids FROM legacy_before),
           '... keeps its rows in a purge as of a day from now');
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '364 days'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of(now() + interval '364 days'); END $$;
 SELECT is(pg_temp.chain_ids('floor_legacy'), (SELECT ids FROM legacy_before),
           'and as of 364 days from now: nothing of the floor period is deleted');
 SELECT is((SELECT ok FROM privacy.verify_audit_log()), true, 'the trail verifies');
 
 -- Beyond the floor the purge goes on as before: the floor, not the stored second, decides.
-DO $$ BEGIN PERFORM privacy._purge_audit(now() + interval '366 days'); END $$;
+DO $$ BEGIN PERFORM privacy_test.purge_audit_as_of(now() + interval '366 days'); END $$;
 SELECT is((SELECT array_agg(action) FROM privacy.audit_log WHERE chain = 'floor_legacy'), ARRAY['audit_purged'],
           'as of more than a year from now the chain is purged');
 SELECT is((SELECT ok FROM privacy.verify_audit_log()), true, 'and the trail still verifies');

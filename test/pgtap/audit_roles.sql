@@ -2,7 +2,7 @@
 -- trail and nothing else; no role writes to it except through the extension.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
-SELECT plan(19);
+SELECT plan(20);
 
 SET LOCAL ROLE privacy_auditor;
 SELECT lives_ok('SELECT count(*) FROM privacy.audit_log', 'the auditor reads the trail');
@@ -61,9 +61,12 @@ RESET ROLE;
 SELECT is_empty($$
     SELECT r.rolname, f FROM pg_roles r,
          unnest(ARRAY['privacy._audit(text, text, bigint, text, text, jsonb)',
-                      'privacy._purge_audit(timestamptz)']) f
+                      'privacy._purge_audit()']) f
     WHERE NOT r.rolsuper AND has_function_privilege(r.oid, f, 'EXECUTE')$$,
     'no role may call privacy._audit or privacy._purge_audit directly');
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
+                   WHERE p.pronamespace = 'privacy'::regnamespace AND p.proname = '_purge_audit' AND p.pronargs > 0$$,
+                'the shipped purge is as of now only: no argument names a time to purge "as of"');
 SELECT is_empty($$
     SELECT r.rolname FROM pg_roles r
     WHERE NOT r.rolsuper AND NOT pg_has_role(r.oid, 'pg_write_all_data', 'MEMBER')

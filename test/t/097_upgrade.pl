@@ -91,6 +91,13 @@ for my $from (@earlier) {
 	$node->safe_psql($db, "CREATE EXTENSION pg_privacy VERSION '$from'");
 	# Data written at the old version survives the update.
 	$node->safe_psql($db, q{INSERT INTO privacy.tenants (tenant_id, display_name) VALUES ('acme', 'Acme before the update')});
+	# 0.1.0's audit purge "as of" any time, still declared until the update, is refused by the
+	# current library rather than run (as of the time asked or of now).
+	if ($node->safe_psql($db, q{SELECT to_regprocedure('privacy._purge_audit(timestamptz)') IS NOT NULL}) eq 't') {
+		my ($rc, $out, $err) = $node->psql($db, q{SELECT privacy._purge_audit(now() + interval '10 years')});
+		like($err, qr/ERROR:  privacy\._purge_audit\(timestamptz\) was removed in pg_privacy 0\.2\.0/,
+			"$from: before the update, the purge as of a chosen time is refused");
+	}
 	$node->safe_psql($db, 'ALTER EXTENSION pg_privacy UPDATE');
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy'}),
 		$current, "$from updates to $current");

@@ -1222,6 +1222,12 @@ REVOKE SELECT ON privacy.hold_replica FROM privacy_admin;
 DROP FUNCTION privacy._boundary_selftest(text);
 -- So is the hook that sent a job's event: privacy_test.notify_job_event.
 DROP FUNCTION privacy._notify_job_event(bigint, text, text);
+-- So is the audit purge "as of" another time: privacy_test.purge_audit_as_of. The superuser's
+-- manual purge is as of now only (60_audit.sql).
+DROP FUNCTION privacy._purge_audit(timestamptz);
+CREATE FUNCTION privacy._purge_audit() RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_purge_audit' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privacy._purge_audit() FROM PUBLIC;
 
 -- Job batches cache the description of their table; every write of a registration invalidates
 -- it (40_registry.sql, src/data/description_cache.cpp; issue 16).

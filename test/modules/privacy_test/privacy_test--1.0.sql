@@ -11,3 +11,9 @@ REVOKE EXECUTE ON FUNCTION boundary_selftest(text) FROM PUBLIC;
 CREATE FUNCTION notify_job_event(job_id bigint, old_status text, new_status text) RETURNS text
 AS 'MODULE_PATHNAME', 'privacy_test_notify_job_event' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION notify_job_event(bigint, text, text) FROM PUBLIC;
+
+-- The audit retention purge, every batch, as if it ran at as_of (purge_audit_as_of.cpp): the
+-- retention tests purge rows the floor keeps for a year.
+CREATE FUNCTION purge_audit_as_of(as_of timestamptz) RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_test_purge_audit_as_of' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION purge_audit_as_of(timestamptz) FROM PUBLIC;
