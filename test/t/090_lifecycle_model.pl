@@ -156,7 +156,12 @@ my %actions = (
 		return 'erase refused' unless $job;
 		return "erase job $job ended before a kill" unless $pid =~ /^\d+$/;
 		kill 'KILL', $pid;
-		$node->poll_query_until('app', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'});
+		# The postmaster answers the kill -9 of a worker by restarting every process; until then the
+		# killed worker's pg_stat_activity entry stays (it never cleared it), and the next step's query
+		# could meet the restart. A worker that had ended by itself before the kill cleared its entry.
+		$node->poll_query_until('app', qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'
+		                                   AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)})
+		  or die "worker $pid still listed, or no launcher, after its kill -9";
 		return "erase job $job, kill -9 of its worker $pid";
 	},
 	retry => sub {
