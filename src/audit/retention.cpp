@@ -1,6 +1,6 @@
 // Audit retention (docs/audit.md, issue 6): rows older than their chain's retention are
 // deleted, oldest first, in batches. The platform chain ('') keeps privacy.audit_retention; a
-// tenant's chain keeps privacy.tenant_settings(tenant).audit_retention. No chain ever keeps less
+// tenant's chain keeps privacy._tenant_settings(tenant).audit_retention. No chain ever keeps less
 // than privacy.audit_retention_floor (docs/audit.md, "Retention").
 //
 // A purge only ever removes a PREFIX of one chain, so the rest still verifies: the chain's anchor
@@ -44,7 +44,7 @@ std::vector<DueChain> chains_with_cutoffs(const std::optional<std::string>& now)
            "       least(n.as_of - CASE WHEN c.chain = '' "
            "                            THEN current_setting('privacy.audit_retention')::interval "
            "                            ELSE (SELECT s.audit_retention "
-           "                                  FROM privacy.tenant_settings(c.chain) s) END, "
+           "                                  FROM privacy._tenant_settings(c.chain) s) END, "
            "             n.as_of - $2::bigint * interval '1 minute')::text "
            "FROM (SELECT coalesce($1::timestamptz, now()) AS as_of) n, privacy.audit_chains c "
            "ORDER BY c.chain",

@@ -9,11 +9,17 @@
 // The first failing row's id is reported (the smallest over all chains). Rows are read through a
 // cursor in batches, so memory stays flat however long the trail is.
 //
+// A tenant-scoped caller (docs/security.md, "Tenant scopes") verifies the chains of its tenants
+// only: the rows and heads of the others (and of the platform chain) are not read, so neither
+// their number nor the id of a break in them reaches it. Each chain is verified on its own, so
+// verifying some of them is as sound as verifying all. The scope is read in the same snapshot.
+//
 // The heads and the rows must be read in ONE snapshot: an append commits its row and the new
 // head together, so in one snapshot they always agree, but heads read in a later snapshot than
 // the rows name rows the walk cannot see yet, a false "deleted newest row" (docs/audit.md).
 // Every read here is therefore read-only SPI, which uses the calling statement's snapshot;
 // read-write SPI would take a fresh snapshot for each query.
+#include "access/tenant_scope.hpp"
 #include "audit/audit.hpp"
 #include "core/hash_chain.hpp"
 #include "pg/spi.hpp"
@@ -31,13 +37,28 @@ using privacy::pg::TextRow;
 
 constexpr long kFetchRows = 1000;
 
+// The condition on `chain_column` that keeps the chains `scope` may verify: none for a
+// platform-wide role (its queries stay as they were), else its tenants' chains.
+std::string chains_of(const privacy::tenant_scope::Scope& scope, const char* chain_column) {
+  if (scope.platform_wide) return "";
+  std::string list;
+  for (const std::string& tenant : scope.tenants) {
+    list += (list.empty() ? "" : ", ") + privacy::pg::quote_literal(tenant);
+  }
+  return std::string(" WHERE ") + chain_column + " OPERATOR(pg_catalog.=) ANY (ARRAY[" + list +
+         "]::pg_catalog.text[])";
+}
+
 // The row text in exactly the forms audit::append hashed (see core/hash_chain.hpp).
-constexpr const char* kRowsQuery =
-    "SELECT id::text, chain, "
-    "       to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "       actor, acting_role, client_addr, application_name, action, tenant_id, job_id::text, "
-    "       target, outcome, detail::text, prev_hash, hash "
-    "FROM privacy.audit_log l ORDER BY l.chain, l.id";  // l.id: the output column "id" is text
+std::string rows_query(const privacy::tenant_scope::Scope& scope) {
+  return "SELECT id::text, chain, "
+         "       to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+         "       actor, acting_role, client_addr, application_name, action, tenant_id, job_id::text, "
+         "       target, outcome, detail::text, prev_hash, hash "
+         "FROM privacy.audit_log l" +
+         chains_of(scope, "l.chain") +
+         " ORDER BY l.chain, l.id";  // l.id: the output column "id" is text
+}
 
 struct ChainHead {
   long long last_id = 0;
@@ -77,12 +98,13 @@ StoredRow stored_row_from(const TextRow& cells) {
 }
 
 // The chain heads, read in the calling statement's snapshot (read_only), like the rows.
-std::map<std::string, ChainHead> load_chain_heads() {
+std::map<std::string, ChainHead> load_chain_heads(const privacy::tenant_scope::Scope& scope) {
   std::map<std::string, ChainHead> heads;
   constexpr bool kStatementSnapshot = true;
   for (const TextRow& cells : privacy::pg::spi_query_rows(
-           "SELECT chain, last_id::text, last_hash, anchor_id::text, anchor_hash "
-           "FROM privacy.audit_chains",
+           "SELECT c.chain, c.last_id::text, c.last_hash, c.anchor_id::text, c.anchor_hash "
+           "FROM privacy.audit_chains c" +
+               chains_of(scope, "c.chain"),
            {}, kStatementSnapshot)) {
     ChainHead head;
     head.last_id = cells.int8(1);
@@ -196,9 +218,10 @@ std::vector<TextRow> take_fetched_rows() {
 
 // Feeds every audit row to the walker, kFetchRows at a time, from a read-only cursor (which
 // runs in the calling statement's snapshot, like load_chain_heads).
-void walk_all_rows(ChainWalker& walker) {
+void walk_all_rows(ChainWalker& walker, const privacy::tenant_scope::Scope& scope) {
+  const std::string query = rows_query(scope);
   Portal portal = pg_guard([&] {
-    return SPI_cursor_open_with_args(nullptr, kRowsQuery, 0, nullptr, nullptr, nullptr, true, 0);
+    return SPI_cursor_open_with_args(nullptr, query.c_str(), 0, nullptr, nullptr, nullptr, true, 0);
   });
   for (;;) {
     pg_guard([&] { SPI_cursor_fetch(portal, true, kFetchRows); });
@@ -218,8 +241,9 @@ PRIVACY_SQL_FUNCTION(privacy_verify_audit_log) {
   std::optional<long long> first_bad;
   {
     privacy::pg::SpiConnection spi;
-    ChainWalker walker(load_chain_heads());
-    walk_all_rows(walker);
+    const privacy::tenant_scope::Scope scope = privacy::tenant_scope::current(std::nullopt);
+    ChainWalker walker(load_chain_heads(scope));
+    walk_all_rows(walker, scope);
     walker.finish();
     checked = walker.checked();
     first_bad = walker.first_bad_id();

@@ -2,6 +2,7 @@
 #include "citus/tables.hpp"
 
 #include "core/json.hpp"
+#include "access/tenant_scope.hpp"
 #include "audit/audit.hpp"
 #include "citus/node.hpp"
 #include "pg/boundary.hpp"
@@ -457,8 +458,12 @@ void reattach_renamed_table(Oid relation) {
 }  // namespace privacy::citus_tables
 
 // privacy.citus_verify(): NULL when every registered Citus table is safe, else what is left.
+// Platform-wide roles only.
 PRIVACY_SQL_FUNCTION(privacy_citus_verify) {
   privacy::citus_node::refuse_on_worker_node("privacy.citus_verify");
+  // It repairs the placements of every registered table: an act on the whole platform
+  // (docs/security.md, "Tenant scopes").
+  privacy::tenant_scope::require(std::nullopt, std::nullopt, "privacy.citus_verify");
   privacy::pg::SpiConnection spi;
   if (!privacy::citus_node::citus_installed()) PG_RETURN_NULL();
   std::string problems = privacy::citus_tables::verify_and_repair();

@@ -14,7 +14,7 @@ using core::CivilTime;
 using core::Period;
 
 // SQL for the wall-clock text of a timestamptz in the tenant's zone (s.time_zone of
-// privacy.tenant_settings), in the one form core::parse_civil_time reads, whatever the session's
+// privacy._tenant_settings), in the one form core::parse_civil_time reads, whatever the session's
 // DateStyle.
 std::string civil(const std::string& expression) {
   return "pg_catalog.to_char((" + expression +
@@ -61,7 +61,7 @@ JobDeadline load_job_deadline(const jobs::Job& job) {
           civil("j.due_at") + ", " + civil("pg_catalog.now()") + ", " + kDeadlineParts +
           ", j.deadline_extensions::pg_catalog.text, j.status::pg_catalog.text, " +
           shown("j.requested_at") + ", " + shown("j.due_at") +
-          "  FROM privacy.jobs j CROSS JOIN LATERAL privacy.tenant_settings(j.tenant_id) s"
+          "  FROM privacy.jobs j CROSS JOIN LATERAL privacy._tenant_settings(j.tenant_id) s"
           " WHERE j.id OPERATOR(pg_catalog.=) $1",
       {pg::int8_param(job.id)});
   const pg::TextRow& row = rows.at(0);
@@ -94,10 +94,11 @@ JobDeadline load_job_deadline(const jobs::Job& job) {
 NewDeadline for_new_request(const std::string& tenant_id,
                             const std::optional<std::string>& requested) {
   pg::SpiConnection spi;
-  std::vector<pg::TextRow> rows = pg::spi_query_rows(
-      "SELECT COALESCE($2, s.regulation::pg_catalog.text), s.time_zone, " +
-          civil("pg_catalog.now()") + ", " + kDeadlineParts + " FROM privacy.tenant_settings($1) s",
-      {pg::text_param(tenant_id), pg::text_param(requested)});
+  std::vector<pg::TextRow> rows =
+      pg::spi_query_rows("SELECT COALESCE($2, s.regulation::pg_catalog.text), s.time_zone, " +
+                             civil("pg_catalog.now()") + ", " + kDeadlineParts +
+                             " FROM privacy._tenant_settings($1) s",
+                         {pg::text_param(tenant_id), pg::text_param(requested)});
   const pg::TextRow& row = rows.at(0);
   core::Regulation regulation = regulation_from(row[0]);
   CivilTime due = core::due_date(regulation, core::parse_civil_time(*row[2]), period_from(row, 3));
@@ -115,7 +116,7 @@ void extend(const jobs::Job& job, const Period& by, const std::string& reason) {
       "UPDATE privacy.jobs j SET due_at = $2::pg_catalog.timestamp AT TIME ZONE s.time_zone,"
       " deadline_extensions = j.deadline_extensions OPERATOR(pg_catalog.+) 1, deadline_warned_at = NULL,"
       " overdue_notified_at = NULL, updated_at = pg_catalog.now()"
-      " FROM privacy.tenant_settings($3) s WHERE j.id OPERATOR(pg_catalog.=) $1"
+      " FROM privacy._tenant_settings($3) s WHERE j.id OPERATOR(pg_catalog.=) $1"
       " RETURNING " +
           shown("j.due_at"),
       {pg::int8_param(job.id), pg::text_param(core::to_string(extended)),
@@ -150,7 +151,7 @@ void send_deadline_notices() {
   std::vector<pg::TextRow> rows = pg::spi_query_rows(
       "SELECT j.id::pg_catalog.text, (j.due_at OPERATOR(pg_catalog.<=) pg_catalog.now())::pg_catalog.text,"
       "       s.privacy_contact"
-      "  FROM privacy.jobs j CROSS JOIN LATERAL privacy.tenant_settings(j.tenant_id) s"
+      "  FROM privacy.jobs j CROSS JOIN LATERAL privacy._tenant_settings(j.tenant_id) s"
       " WHERE j.status OPERATOR(pg_catalog.=) ANY ('{pending,approved,processing,failed}'::privacy.job_status[])"
       "   AND ((j.due_at OPERATOR(pg_catalog.<=) pg_catalog.now() AND j.overdue_notified_at IS NULL)"
       "        OR (j.due_at OPERATOR(pg_catalog.>) pg_catalog.now() AND j.deadline_warned_at IS NULL"

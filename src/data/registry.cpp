@@ -161,7 +161,7 @@ std::string subject_rule_refusal(const Column& subject, const std::string& rule)
 std::optional<std::string> tombstone_subject(const std::string& tenant_id) {
   pg::SpiConnection spi;
   return pg::spi_query_text(
-      "SELECT tombstone_subject FROM privacy.tenant_settings($1::pg_catalog.text)",
+      "SELECT tombstone_subject FROM privacy._tenant_settings($1::pg_catalog.text)",
       {text_param(tenant_id)});
 }
 

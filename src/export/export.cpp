@@ -247,7 +247,7 @@ std::string ExportExecutor::finish(const jobs::Job& job) {
   std::optional<std::string> expires_at = pg::spi_query_text(
       "INSERT INTO privacy.export_files (job_id, size_bytes, sha256, chunks, expires_at)"
       " SELECT $1, $2, $3, $4, pg_catalog.now() OPERATOR(pg_catalog.+) s.export_ttl"
-      "   FROM privacy.tenant_settings($5::pg_catalog.text) AS s"
+      "   FROM privacy._tenant_settings($5::pg_catalog.text) AS s"
       " RETURNING expires_at::pg_catalog.text",
       {int8_param(job.id), int8_param(static_cast<long long>(chunks_->total_bytes())),
        text_param(chunks_->sha256_hex()),

@@ -60,8 +60,8 @@ constexpr const char* kOpenWindow =
     "recoverable_until = CASE WHEN finalization IS NULL AND $3::pg_catalog.text OPERATOR(pg_catalog.=) 'awaiting_window'"
     " THEN pg_catalog.now() OPERATOR(pg_catalog.+)"
     " (SELECT CASE WHEN replay_of IS NULL THEN s.recovery_window ELSE '0'::pg_catalog.interval END"
-    "    FROM privacy.tenant_settings(tenant_id) s)"  // a replay: finalized at once
-                                                      // (docs/compliance.md)
+    "    FROM privacy._tenant_settings(tenant_id) s)"  // a replay: finalized at once
+                                                       // (docs/compliance.md)
     " ELSE recoverable_until END";
 
 // The column assignments that go with an action, besides status, finalization and updated_at.
@@ -169,13 +169,13 @@ namespace {
                     "See privacy.job_overview for the existing jobs.");
 }
 
-// A tenant's pacing settings (privacy.tenant_settings of `tenant_sql`) as the last
+// A tenant's pacing settings (privacy._tenant_settings of `tenant_sql`) as the last
 // kPacingColumns columns of a statement: one SELECT for load_with_pacing and read_pacing.
 constexpr size_t kPacingColumns = 3;
 std::string pacing_select(const std::string& tenant_sql) {
   return "SELECT t.rows_per_second AS pace_rate, t.cost_limit AS pace_limit,"
          " pg_catalog.date_part('epoch', t.cost_delay) OPERATOR(pg_catalog.*) 1000 AS pace_delay_ms"
-         " FROM privacy.tenant_settings(" +
+         " FROM privacy._tenant_settings(" +
          tenant_sql + ") t";
 }
 

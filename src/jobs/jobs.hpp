@@ -69,7 +69,7 @@ enum class Lock { None, ForUpdate };
 // Reads a job; with Lock::ForUpdate, takes its row lock. Throws 22023 if there is none.
 Job load(long long job_id, Lock lock);
 
-// The pacing settings of a job's tenant as privacy.tenant_settings gives them (NULL: none).
+// The pacing settings of a job's tenant as privacy._tenant_settings gives them (NULL: none).
 struct TenantPacing {
   std::optional<int> rows_per_second;
   std::optional<int> cost_limit;

@@ -163,7 +163,7 @@ long long submit(const Request& request) {
       "        CASE WHEN needs THEN 'pending' ELSE 'approved' END::privacy.job_status,"
       "        CASE WHEN needs THEN NULL ELSE pg_catalog.now() END, $7::pg_catalog.timestamptz,"
       "        $8::privacy.regulation, $9, $10"
-      "   FROM privacy.tenant_settings($4) s,"
+      "   FROM privacy._tenant_settings($4) s,"
       "        LATERAL (SELECT $1::privacy.job_kind OPERATOR(pg_catalog.=) ANY (s.approval_required) AS needs) n"
       " RETURNING id::pg_catalog.text, status::pg_catalog.text, requires_approval::pg_catalog.text",
       {pg::text_param(kind_text), pg::text_param(request.target_type),

@@ -19,8 +19,11 @@ CREATE TABLE privacy.tenant_grants (
 -- sub-SELECT in the row-level security policies (an InitPlan), never once per row.
 CREATE FUNCTION privacy.tenant_scope(capability text DEFAULT NULL, OUT platform_wide boolean, OUT tenants text[])
 RETURNS record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
+BEGIN
+    -- PL/pgSQL, not SQL: it keeps the plan of this query for the session, where a SQL function
+    -- with a SET clause is parsed and planned again at every call (docs/performance.md).
     WITH mine AS (
         SELECT g.tenant_id, g.capability
           FROM privacy.tenant_grants g
@@ -31,16 +34,22 @@ AS $fn$
            ARRAY(SELECT DISTINCT m.tenant_id FROM mine m
                   WHERE tenant_scope.capability IS NULL OR m.capability = tenant_scope.capability
                   ORDER BY 1)
+      INTO tenant_scope.platform_wide, tenant_scope.tenants;
+END
 $fn$;
 
 -- True when the session user may use `capability` (NULL: any) on `tenant_id` (NULL: something of
 -- the whole platform, e.g. a table hold or the platform audit chain): one tenant at a time.
 CREATE FUNCTION privacy.in_tenant_scope(tenant_id text, capability text DEFAULT NULL)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT s.platform_wide OR coalesce(in_tenant_scope.tenant_id = ANY (s.tenants), false)
-      FROM privacy.tenant_scope(in_tenant_scope.capability) s
+DECLARE
+    scope  record;
+BEGIN
+    SELECT s.platform_wide, s.tenants INTO scope FROM privacy.tenant_scope(in_tenant_scope.capability) s;
+    RETURN scope.platform_wide OR coalesce(in_tenant_scope.tenant_id = ANY (scope.tenants), false);
+END
 $fn$;
 
 -- Raises 42501 naming `what` unless privacy.in_tenant_scope(tenant_id, capability).

@@ -133,8 +133,9 @@ END
 $fn$;
 
 -- Effective settings of a tenant: its own values, else the GUC defaults. One place for the
--- "NULL means the GUC default" rule; every feature reads settings through it.
-CREATE FUNCTION privacy.tenant_settings(tenant_id text)
+-- "NULL means the GUC default" rule; every feature of the extension reads settings through it.
+-- Internal: it answers for any tenant; roles call privacy.tenant_settings, which checks the scope.
+CREATE FUNCTION privacy._tenant_settings(tenant_id text)
 RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
                recovery_window interval, export_ttl interval, deadline interval,
                audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text,
@@ -154,6 +155,20 @@ AS $fn$
            coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC'),
            coalesce(t.cost_limit, current_setting('privacy.cost_limit')::integer),
            coalesce(t.cost_delay, current_setting('privacy.cost_delay')::interval)
-    FROM (SELECT tenant_settings.tenant_id) AS a
+    FROM (SELECT _tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
+$fn$;
+
+-- privacy._tenant_settings for the roles: a tenant-scoped role gets the settings of its own
+-- tenants only (docs/security.md, "Tenant scopes"); another tenant is refused with 42501.
+CREATE FUNCTION privacy.tenant_settings(tenant_id text)
+RETURNS TABLE (tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer,
+               recovery_window interval, export_ttl interval, deadline interval,
+               audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text,
+               regulation privacy.regulation, privacy_contact text, time_zone text,
+               cost_limit integer, cost_delay interval)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT privacy._require_tenant_scope(tenant_settings.tenant_id, NULL, 'privacy.tenant_settings');
+    SELECT s.* FROM privacy._tenant_settings(tenant_settings.tenant_id) s;
 $fn$;

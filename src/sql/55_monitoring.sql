@@ -63,7 +63,7 @@ BEGIN
     SELECT jsonb_build_object(
                'job', to_jsonb(j) - 'cursor',
                'progress', (SELECT to_jsonb(o) FROM privacy.job_overview o WHERE o.id = j.id),
-               'tenant_settings', (SELECT to_jsonb(s) FROM privacy.tenant_settings(j.tenant_id) s),
+               'tenant_settings', (SELECT to_jsonb(s) FROM privacy._tenant_settings(j.tenant_id) s),
                'errors', (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.id), '[]')
                             FROM (SELECT id, relation::text, row_key, phase, attempt, sqlstate, message, at,
                                          resolution, resolved_by, resolved_at, note

@@ -181,7 +181,7 @@ BEGIN
                CASE WHEN j.status IN ('completed', 'rejected') THEN j.finished_at - j.requested_at END AS time_taken,
                items.flagged, items.resolved
           FROM privacy.jobs j
-         CROSS JOIN LATERAL privacy.tenant_settings(j.tenant_id) s
+         CROSS JOIN LATERAL privacy._tenant_settings(j.tenant_id) s
          -- An item is a row (or table) a phase flagged, however many attempts it took; it is
          -- resolved when its latest attempt is (resolved by hand, or retried and not flagged
          -- again): docs/jobs.md, "Flagged items".
@@ -222,7 +222,9 @@ $fn$;
 
 -- Records of processing (GDPR Art. 30): which tables hold personal data, whose rows they are
 -- (subject and tenant columns), what an erasure does to each column, and how long erased rows
--- stay restorable (the default, and each tenant that set its own).
+-- stay restorable (the default, and each tenant that set its own). The view reads the tables as
+-- its owner: a tenant-scoped role sees the recovery windows of its own tenants only (the tables
+-- and their rules are the platform's, the same for every tenant; docs/security.md).
 CREATE VIEW privacy.records_of_processing AS
 SELECT r.relation,
        c.relowner::regrole AS owner,
@@ -245,7 +247,9 @@ SELECT r.relation,
            AND a.attname <> 'privacy_erased_by') AS columns,
        current_setting('privacy.recovery_window')::interval AS recovery_window,
        (SELECT coalesce(jsonb_object_agg(t.tenant_id, t.recovery_window ORDER BY t.tenant_id), '{}')
-          FROM privacy.tenants t WHERE t.recovery_window IS NOT NULL) AS tenant_recovery_windows,
+          FROM privacy.tenants t, privacy.tenant_scope() scope   -- a scoped role: its tenants
+         WHERE t.recovery_window IS NOT NULL
+           AND (scope.platform_wide OR t.tenant_id = ANY (scope.tenants))) AS tenant_recovery_windows,
        (SELECT count(*) FROM privacy.registered_partitions p WHERE p.registered_table = r.relation) AS partitions,
        r.registered_by,
        r.registered_at

@@ -1,5 +1,9 @@
 // privacy.worker_status(): what the launcher and the job workers are doing, read from shared
 // memory. Without preload there is no shared memory, and the one row returned says so plainly.
+// A tenant-scoped caller sees the workers of its own tenants only (docs/security.md, "Tenant
+// scopes"); the launcher's and the mailer's rows name no tenant and are shown to everyone (the
+// mailer's counts are of the notifications the caller may read).
+#include "access/tenant_scope.hpp"
 #include "notify/notify.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
@@ -121,6 +125,10 @@ PRIVACY_SQL_FUNCTION(privacy_worker_status) {
   privacy::notify::MailerStatus mailer = privacy::notify::mailer_status();
   rows.push_back(StatusRow{"mailer", std::nullopt, std::nullopt, std::nullopt, mailer.state,
                            std::nullopt, mailer.detail});
-  for (const StatusRow& row : rows) emit_row(rsinfo, row);
+  const privacy::tenant_scope::Scope scope = privacy::tenant_scope::current(std::nullopt);
+  for (const StatusRow& row : rows) {
+    if (row.process == "worker" && !scope.covers(row.tenant_id)) continue;
+    emit_row(rsinfo, row);
+  }
   return (Datum)0;
 }

@@ -72,8 +72,11 @@ CREATE TABLE privacy.tenant_grants (
 -- sub-SELECT in the row-level security policies (an InitPlan), never once per row.
 CREATE FUNCTION privacy.tenant_scope(capability text DEFAULT NULL, OUT platform_wide boolean, OUT tenants text[])
 RETURNS record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
+BEGIN
+    -- PL/pgSQL, not SQL: it keeps the plan of this query for the session, where a SQL function
+    -- with a SET clause is parsed and planned again at every call (docs/performance.md).
     WITH mine AS (
         SELECT g.tenant_id, g.capability
           FROM privacy.tenant_grants g
@@ -84,16 +87,22 @@ AS $fn$
            ARRAY(SELECT DISTINCT m.tenant_id FROM mine m
                   WHERE tenant_scope.capability IS NULL OR m.capability = tenant_scope.capability
                   ORDER BY 1)
+      INTO tenant_scope.platform_wide, tenant_scope.tenants;
+END
 $fn$;
 
 -- True when the session user may use `capability` (NULL: any) on `tenant_id` (NULL: something of
 -- the whole platform, e.g. a table hold or the platform audit chain): one tenant at a time.
 CREATE FUNCTION privacy.in_tenant_scope(tenant_id text, capability text DEFAULT NULL)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT s.platform_wide OR coalesce(in_tenant_scope.tenant_id = ANY (s.tenants), false)
-      FROM privacy.tenant_scope(in_tenant_scope.capability) s
+DECLARE
+    scope  record;
+BEGIN
+    SELECT s.platform_wide, s.tenants INTO scope FROM privacy.tenant_scope(in_tenant_scope.capability) s;
+    RETURN scope.platform_wide OR coalesce(in_tenant_scope.tenant_id = ANY (scope.tenants), false);
+END
 $fn$;
 
 -- Raises 42501 naming `what` unless privacy.in_tenant_scope(tenant_id, capability).
@@ -532,7 +541,7 @@ BEGIN
     SELECT jsonb_build_object(
                'job', to_jsonb(j) - 'cursor',
                'progress', (SELECT to_jsonb(o) FROM privacy.job_overview o WHERE o.id = j.id),
-               'tenant_settings', (SELECT to_jsonb(s) FROM privacy.tenant_settings(j.tenant_id) s),
+               'tenant_settings', (SELECT to_jsonb(s) FROM privacy._tenant_settings(j.tenant_id) s),
                'errors', (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.id), '[]')
                             FROM (SELECT id, relation::text, row_key, phase, attempt, sqlstate, message, at,
                                          resolution, resolved_by, resolved_at, note
@@ -815,7 +824,7 @@ BEGIN
                CASE WHEN j.status IN ('completed', 'rejected') THEN j.finished_at - j.requested_at END AS time_taken,
                items.flagged, items.resolved
           FROM privacy.jobs j
-         CROSS JOIN LATERAL privacy.tenant_settings(j.tenant_id) s
+         CROSS JOIN LATERAL privacy._tenant_settings(j.tenant_id) s
          -- An item is a row (or table) a phase flagged, however many attempts it took; it is
          -- resolved when its latest attempt is (resolved by hand, or retried and not flagged
          -- again): docs/jobs.md, "Flagged items".
@@ -854,7 +863,8 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION privacy.tenant_settings(tenant_id text)
+-- The settings every feature reads, unchecked (internal), and the checked function of the roles.
+CREATE FUNCTION privacy._tenant_settings(tenant_id text)
  RETURNS TABLE(tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer, recovery_window interval, export_ttl interval, deadline interval, audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text, regulation privacy.regulation, privacy_contact text, time_zone text, cost_limit integer, cost_delay interval)
  LANGUAGE sql
  STABLE SECURITY DEFINER
@@ -872,8 +882,18 @@ AS $function$
            coalesce(t.regulation, 'other'), t.privacy_contact, coalesce(t.time_zone, 'UTC'),
            coalesce(t.cost_limit, current_setting('privacy.cost_limit')::integer),
            coalesce(t.cost_delay, current_setting('privacy.cost_delay')::interval)
-    FROM (SELECT tenant_settings.tenant_id) AS a
+    FROM (SELECT _tenant_settings.tenant_id) AS a
     LEFT JOIN privacy.tenants t ON t.tenant_id = a.tenant_id
+$function$;
+
+CREATE OR REPLACE FUNCTION privacy.tenant_settings(tenant_id text)
+ RETURNS TABLE(tenant_id text, display_name text, rows_per_second integer, max_concurrent_jobs integer, recovery_window interval, export_ttl interval, deadline interval, audit_retention interval, approval_required privacy.job_kind[], tombstone_subject text, regulation privacy.regulation, privacy_contact text, time_zone text, cost_limit integer, cost_delay interval)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT privacy._require_tenant_scope(tenant_settings.tenant_id, NULL, 'privacy.tenant_settings');
+    SELECT s.* FROM privacy._tenant_settings(tenant_settings.tenant_id) s;
 $function$;
 
 -- Discovery and self-service intake: src/sql/42_discovery.sql and 47_intake.sql of 0.2.0, whole.
@@ -1144,6 +1164,39 @@ CREATE OR REPLACE VIEW privacy.job_overview AS SELECT j.id,
    FROM (privacy.jobs j
      LEFT JOIN privacy.tenants t ON ((t.tenant_id = j.tenant_id)));
 
+-- The records of processing list the recovery windows of the tenants in the reader's scope
+-- (77_compliance.sql).
+CREATE OR REPLACE VIEW privacy.records_of_processing AS
+SELECT r.relation,
+       c.relowner::regrole AS owner,
+       r.subject_column,
+       r.tenant_column,
+       r.key_columns,
+       r.on_erase,
+       (SELECT jsonb_object_agg(a.attname,
+                   jsonb_build_object('type', format_type(a.atttypid, a.atttypmod),
+                                      'on_erase', CASE WHEN r.on_erase = 'delete' THEN 'deleted'
+                                                       WHEN a.attname = ANY (r.key_columns) THEN 'kept (key)'
+                                                       ELSE coalesce(cr.rule,
+                                                                     CASE WHEN a.attname = r.subject_column
+                                                                          THEN 'hash' ELSE 'keep' END)
+                                                  END)
+                   ORDER BY a.attnum)
+          FROM pg_attribute a
+          LEFT JOIN privacy.column_rules cr ON cr.relation = r.relation AND cr.column_name = a.attname
+         WHERE a.attrelid = r.relation AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname <> 'privacy_erased_by') AS columns,
+       current_setting('privacy.recovery_window')::interval AS recovery_window,
+       (SELECT coalesce(jsonb_object_agg(t.tenant_id, t.recovery_window ORDER BY t.tenant_id), '{}')
+          FROM privacy.tenants t, privacy.tenant_scope() scope   -- a scoped role: its tenants
+         WHERE t.recovery_window IS NOT NULL
+           AND (scope.platform_wide OR t.tenant_id = ANY (scope.tenants))) AS tenant_recovery_windows,
+       (SELECT count(*) FROM privacy.registered_partitions p WHERE p.registered_table = r.relation) AS partitions,
+       r.registered_by,
+       r.registered_at
+  FROM privacy.registered_tables r
+  JOIN pg_class c ON c.oid = r.relation;
+
 -- Privileges of the functions with a new signature (99_grants.sql and each piece).
 
 REVOKE ALL ON FUNCTION privacy.approve(bigint,text,text) FROM PUBLIC;
@@ -1168,7 +1221,7 @@ REVOKE ALL ON FUNCTION privacy.request_purge(text,privacy.target_type,text,text,
 GRANT EXECUTE ON FUNCTION privacy.request_purge(text,privacy.target_type,text,text,text,privacy.regulation,text) TO privacy_requester, privacy_admin;
 REVOKE ALL ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.request_restrict(text,text,text,text,privacy.regulation,text) TO privacy_requester, privacy_admin;
-REVOKE ALL ON FUNCTION privacy.tenant_settings(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy.tenant_settings(text), privacy._tenant_settings(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.tenant_settings(text) TO privacy_admin;
 
 -- Row-level security by tenant scope on the privacy tables: src/sql/98_tenant_policies.sql of 0.2.0, whole.
