@@ -18,7 +18,8 @@ BEGIN
         EXECUTE format('CREATE POLICY tenant_scope ON privacy.%I FOR SELECT USING (%s)', t, format(in_scope, 'tenant_id'));
     END LOOP;
     -- Rows of a job: visible with the job (the policy on privacy.jobs applies inside the subquery).
-    FOREACH t IN ARRAY ARRAY['job_errors', 'export_files', 'receipts'] LOOP
+    -- Their readers are admins, who read privacy.jobs; receipts, below, have other readers.
+    FOREACH t IN ARRAY ARRAY['job_errors', 'export_files'] LOOP
         EXECUTE format('ALTER TABLE privacy.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_scope ON privacy.%1$I FOR SELECT'
                        ' USING (EXISTS (SELECT FROM privacy.jobs j WHERE j.id = %1$I.job_id))', t);
@@ -28,6 +29,23 @@ BEGIN
                    format(in_scope, $$NULLIF(chain, '')$$));
 END
 $policies$;
+-- Receipts: visible with their job too, but their readers include privacy_auditor, which may not
+-- read privacy.jobs (its rows name the subjects), so the policy asks a function that reads the
+-- job's tenant as the extension and answers only whether it is in the session user's scope.
+-- A platform-wide reader is answered once per query (the InitPlan), before any row.
+CREATE FUNCTION privacy._job_in_tenant_scope(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RETURN coalesce((SELECT privacy.in_tenant_scope(j.tenant_id) FROM privacy.jobs j
+                      WHERE j.id = _job_in_tenant_scope.job_id), false);
+END
+$fn$;
+REVOKE ALL ON FUNCTION privacy._job_in_tenant_scope(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._job_in_tenant_scope(bigint) TO privacy_admin, privacy_auditor;
+ALTER TABLE privacy.receipts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_scope ON privacy.receipts FOR SELECT
+    USING ((SELECT s.platform_wide FROM privacy.tenant_scope() s) OR privacy._job_in_tenant_scope(job_id));
 -- Notifications without a job are the platform's.
 ALTER TABLE privacy.notifications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_scope ON privacy.notifications FOR SELECT

@@ -52,6 +52,7 @@ INSERT INTO read_only_functions VALUES
     ('verify_audit_log', 'reads the trail'),
     ('find_jobs', 'reads jobs'), ('job_detail', 'reads a job'), ('preview', 'counts matching rows'),
     ('tenant_settings', 'reads settings'), ('_tenant_settings', 'reads settings (unchecked, internal)'),
+    ('_job_in_tenant_scope', 'answers whether a job is in the caller''s scope (the receipts policy)'),
     ('in_tenant_scope', 'reads tenant grants'), ('tenant_scope', 'reads tenant grants'),
     ('_require_tenant_scope', 'reads tenant grants; raises when out of scope'),
     ('_check_tenant_grant', 'checks the arguments of grant_tenant / revoke_tenant'),

@@ -36,9 +36,9 @@ SELECT is_empty($$
     WHERE p.pronamespace = 'privacy'::regnamespace
       AND has_function_privilege('privacy_auditor', p.oid, 'EXECUTE')
       AND p.proname NOT IN ('verify_audit_log', 'audit_export', 'audit_export_json', 'worker_status',
-                            'receipt', 'sla_report', 'tenant_scope')$$,
+                            'receipt', 'sla_report', 'tenant_scope', '_job_in_tenant_scope')$$,
     'privacy_auditor may execute nothing but verify_audit_log, audit_export(_json), receipt, sla_report, worker_status '
-    'and tenant_scope (its tenant scope, used by the policies of the tables it reads)');
+    'and tenant_scope / _job_in_tenant_scope (its tenant scope, used by the policies of the tables it reads)');
 
 -- No role has a write privilege on the trail; only the extension's own code writes.
 SELECT is_empty($$

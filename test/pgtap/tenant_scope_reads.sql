@@ -3,11 +3,12 @@
 -- (privacy.verify_audit_log: neither the count nor a break of another chain), the recovery windows
 -- of its own tenants only (privacy.records_of_processing); the views and functions that read the
 -- settings for it (job_detail, job_overview, dashboard, sla_report, configure_tenant) keep working
--- for its tenants; citus_verify is for platform-wide roles. privacy.worker_status, which needs
+-- for its tenants; citus_verify is for platform-wide roles; privacy.receipts, which auditors read
+-- without reading privacy.jobs, shows its tenants' receipts only. privacy.worker_status, which needs
 -- running workers: test/t/122_worker_status_scope.pl.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
-SELECT plan(23);
+SELECT plan(26);
 
 CREATE TABLE public.ts_people (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
 CREATE INDEX ON public.ts_people (tenant, subject, id);
@@ -93,6 +94,21 @@ SELECT is((SELECT ok::text || ' ' || first_bad_id FROM privacy.verify_audit_log(
           'acme''s auditor finds a break in acme''s chain');
 RESET SESSION AUTHORIZATION;
 SELECT is((SELECT count(*) FROM privacy.jobs WHERE id IN (:acme_job, :globex_job)), 2::bigint, 'both jobs are there');
+
+-- ---- receipts (privacy_auditor reads the table, not privacy.jobs) --------------------------------
+INSERT INTO privacy.receipts (job_id, document, sha256)
+    SELECT id, '{}', encode(sha256(id::text::bytea), 'hex') FROM privacy.jobs WHERE id IN (:acme_job, :globex_job);
+CREATE ROLE ts_any_auditor LOGIN IN ROLE privacy_auditor;   -- no tenant grant: platform-wide
+SET SESSION AUTHORIZATION ts_any_auditor;
+SELECT is((SELECT array_agg(job_id ORDER BY job_id) FROM privacy.receipts WHERE job_id IN (:acme_job, :globex_job)),
+          ARRAY[:acme_job, :globex_job]::bigint[], 'a platform-wide auditor reads every receipt');
+SET SESSION AUTHORIZATION ts_auditor;
+SELECT is((SELECT array_agg(job_id) FROM privacy.receipts), ARRAY[:acme_job]::bigint[],
+          'a scoped auditor reads its tenant''s receipts only');
+SET SESSION AUTHORIZATION ts_admin;
+SELECT is((SELECT array_agg(job_id) FROM privacy.receipts), ARRAY[:acme_job]::bigint[],
+          'so does a scoped admin');
+RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();
 ROLLBACK;
