@@ -74,3 +74,31 @@ pgbench_stats() {
       i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1
       printf "%.2f %.3f\n", NR / span, v[i] / 1000 }'
 }
+
+# wait_sample LABEL JOB SECONDS: while job JOB is processing (at most SECONDS), samples every 10 ms what
+# bench_app's busy backends wait for (pg_stat_activity), and logs each wait event's share of
+# the samples ("CPU" = no wait event: on a CPU or in its run queue). How B3's 2026-12-02 runs
+# found what an erase costs pgbench (docs/performance.md).
+wait_sample() {
+  local label=$1 job=$2 seconds=$3
+  sql >/dev/null <<EOSQL
+SET client_min_messages = warning;
+CREATE UNLOGGED TABLE IF NOT EXISTS bench.wait_samples (label text, wait text);
+DO \$\$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
+    INSERT INTO bench.wait_samples
+      SELECT '$label', coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+       WHERE usename = 'bench_app' AND state = 'active';
+    EXIT WHEN clock_timestamp() - t0 > interval '$seconds s'
+           OR (SELECT status FROM privacy.jobs WHERE id = $job) <> 'processing';
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END \$\$;
+EOSQL
+  log "$label: pgbench's busy backends waited for: $(q "SELECT string_agg(wait || ' ' || round(100.0 * n / total) || '%', ', ' ORDER BY n DESC)
+      FROM (SELECT wait, count(*) n, sum(count(*)) OVER () total FROM bench.wait_samples
+             WHERE label = '$label' GROUP BY wait) x")"
+}

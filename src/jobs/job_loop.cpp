@@ -382,6 +382,7 @@ BatchVerdict run_request_batch(long long job_id, PhaseExecutor& executor, Pace& 
                                LoopHost& host, BatchMemory& memory) {
   return batch_transaction(host, memory, [&]() -> std::pair<BatchVerdict, bool> {
     enter_batch_gate(job_id);  // behind a cancel that is waiting (jobs/jobs.hpp)
+    throttle::preallocate_wal();
     TenantPace tenant;
     Job job = load_batch_job(job_id, tenant);
     if (job.state.status != JobStatus::Processing) return {BatchVerdict::Stopped, true};
@@ -559,6 +560,7 @@ RunOutcome finalization_batches(long long job_id, LoopHost& host, BatchMemory& m
   pace.run_started = now_seconds();
   for (;;) {
     bool ended = batch_transaction(host, memory, [&]() -> std::pair<bool, bool> {
+      throttle::preallocate_wal();
       TenantPace tenant;
       Job job = load_batch_job(job_id, tenant);
       if (job.state.finalization != FinalizationState::Finalizing) return {true, true};

@@ -14,6 +14,7 @@ extern int default_rows_per_second;  // privacy.default_rows_per_second, 0 = unl
 extern int cost_limit;               // privacy.cost_limit (cost units between naps)
 extern double cost_delay_ms;         // privacy.cost_delay (ms per cost_limit units, 0 = pacing off)
 extern int worker_nice;  // privacy.worker_nice (CPU priority of job workers, 0 = as the server)
+extern bool worker_sched_idle;          // privacy.worker_sched_idle (job workers in SCHED_IDLE)
 extern int recovery_window_s;           // privacy.recovery_window
 extern int export_ttl_s;                // privacy.export_ttl
 extern int deadline_s;                  // privacy.deadline

@@ -6,6 +6,8 @@
 #include "pg/shmem.hpp"
 
 extern "C" {
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "storage/shmem.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
@@ -19,7 +21,9 @@ extern "C" {
 #include <functional>
 #include <map>
 
+#include <sched.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace privacy::throttle {
 
@@ -137,18 +141,53 @@ core::PageWeights server_page_weights() {
                            static_cast<double>(VacuumCostPageDirty)};
 }
 
+namespace {
+
+// Logs (DEBUG1) why the worker's priority could not be lowered; the job runs on regardless.
+void report_priority_failure(const char* what, int saved_errno) {
+  pg::pg_guard([&] { elog(DEBUG1, "pg_privacy: could not %s: %s", what, strerror(saved_errno)); });
+}
+
+// SCHED_IDLE (Linux): the worker runs only when no normal process wants its CPU. An unprivileged
+// process may enter it; it never leaves it again (nor needs to: the worker exits with its jobs).
+void enter_sched_idle() {
+#ifdef SCHED_IDLE
+  if (!pg::guc::worker_sched_idle || sched_getscheduler(0) == SCHED_IDLE) return;
+  sched_param param{};
+  param.sched_priority = 0;
+  if (sched_setscheduler(0, SCHED_IDLE, &param) != 0)
+    report_priority_failure("move the job worker to SCHED_IDLE", errno);
+#endif
+}
+
+}  // namespace
+
 void lower_worker_priority() {
-  if (!IsBackgroundWorker || pg::guc::worker_nice <= 0) return;
+  if (!IsBackgroundWorker) return;
+  enter_sched_idle();
+  if (pg::guc::worker_nice <= 0) return;
   errno = 0;
   int current = getpriority(PRIO_PROCESS, 0);
   if (errno != 0 || current >= pg::guc::worker_nice) return;
-  if (setpriority(PRIO_PROCESS, 0, pg::guc::worker_nice) != 0) {
-    int saved = errno;
-    pg::pg_guard([&] {
-      elog(DEBUG1, "pg_privacy: could not lower the job worker's CPU priority: %s",
-           strerror(saved));
-    });
-  }
+  if (setpriority(PRIO_PROCESS, 0, pg::guc::worker_nice) != 0)
+    report_priority_failure("lower the job worker's CPU priority", errno);
+}
+
+// The WAL segment after the one being written is created (zero-filled, fsynced) by whoever first
+// writes past the current one's end, under WALWriteLock: with a job writing WAL fast, that is
+// usually an application backend committing (the job's own batch commits are asynchronous), and
+// every other committing backend waits for it (IO:WALInitWrite, LWLock:WALWrite; bench/run B3).
+// Creating the next segment here first, before each batch, moves that work into the job's worker:
+// XLogFileInit creates the file aside and installs it under ControlFileLock only, the way the
+// checkpointer pre-allocates segments. A segment that exists already costs one open().
+void preallocate_wal() {
+  pg::pg_guard([] {
+    if (RecoveryInProgress()) return;
+    XLogSegNo segment;
+    XLByteToSeg(GetXLogInsertRecPtr(), segment, wal_segment_size);
+    int fd = XLogFileInit(segment + 1, GetWALInsertionTimeLine());
+    close(fd);
+  });
 }
 
 }  // namespace privacy::throttle

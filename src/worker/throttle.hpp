@@ -38,10 +38,15 @@ class PageMeter {
 // What the server charges per page: vacuum_cost_page_hit, _miss and _dirty.
 core::PageWeights server_page_weights();
 
-// A background job worker lowers its CPU priority to privacy.worker_nice (docs/performance.md,
-// "Pacing"): on a busy machine the application's backends get the CPU first. Only ever lowered
-// (an unprivileged process cannot raise it again), and never in a session's backend (CALL
-// privacy.run_job): that process goes on serving its client afterwards.
+// A background job worker moves to the SCHED_IDLE scheduling class (privacy.worker_sched_idle,
+// Linux) and lowers its nice value to privacy.worker_nice (docs/performance.md, "Pacing"): a
+// backend that wakes up takes the CPU from it at once, and it works only on a CPU no other process
+// wants. Only ever lowered (an unprivileged process cannot raise it again), and never in a
+// session's backend (CALL privacy.run_job): that process goes on serving its client afterwards.
 void lower_worker_priority();
+
+// Creates the WAL segment after the one being written, if it does not exist yet (so that an
+// application backend's commit does not have to). Call inside a transaction, before a batch.
+void preallocate_wal();
 
 }  // namespace privacy::throttle

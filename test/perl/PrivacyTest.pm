@@ -11,7 +11,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 
-our @EXPORT = qw(privacy_node wait_for_launcher export_audit_csv verify_audit_csv $JOB_WORKER_CONF);
+our @EXPORT = qw(privacy_node wait_for_launcher manual_erase_job export_audit_csv verify_audit_csv $JOB_WORKER_CONF);
 
 # The settings of the tests that run jobs in background workers: two workers, batches of 100
 # rows, no throttle, and a requester may approve alone.
@@ -51,6 +51,24 @@ sub wait_for_launcher {
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_privacy launcher'})
 	  or die 'launcher did not start';
 	return;
+}
+
+# An erase job for CALL privacy.run_job, in a new database 'manual' of $node that the launcher
+# does not serve (privacy.database names another), so nobody else runs it: $rows rows of subject
+# 'by_hand' of tenant 'acme' (no approval, recovery window 0) in a registered table people.
+# Returns the job's id.
+sub manual_erase_job {
+	my ($node, $rows, $reason) = @_;
+	$node->safe_psql('postgres', 'CREATE DATABASE manual');
+	$node->safe_psql('manual', qq{
+CREATE EXTENSION pg_privacy;
+CREATE TABLE people (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
+CREATE INDEX ON people (tenant, subject, id);
+INSERT INTO people SELECT g, 'acme', 'by_hand' FROM generate_series(1, $rows) g;
+SELECT privacy.register_table('people', 'subject', 'tenant');
+SELECT privacy.configure_tenant('acme', approval_required => '{}', recovery_window => '0');
+});
+	return $node->safe_psql('manual', qq{SELECT privacy.request_erase('acme', 'by_hand', '$reason')});
 }
 
 # Exports the whole audit trail of $node's postgres database with \copy, as an auditor would

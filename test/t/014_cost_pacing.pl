@@ -12,6 +12,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use PrivacyTest;
 
 my $node = PostgreSQL::Test::Cluster->new('pacing');
 $node->init;
@@ -116,16 +119,7 @@ is(query(q{SELECT count(*) FROM people WHERE subject IN ('paced', 'unpaced')}), 
 
 # CALL privacy.run_job paces the same way, from the session's settings for tenants without their
 # own: in a database the launcher does not serve (privacy.database is 'app'), so nobody else runs it.
-$node->safe_psql('postgres', 'CREATE DATABASE manual');
-$node->safe_psql('manual', q{
-CREATE EXTENSION pg_privacy;
-CREATE TABLE people (id bigint PRIMARY KEY, tenant text NOT NULL, subject text NOT NULL);
-CREATE INDEX ON people (tenant, subject, id);
-INSERT INTO people SELECT g, 'acme', 'by_hand' FROM generate_series(1, 500) g;
-SELECT privacy.register_table('people', 'subject', 'tenant');
-SELECT privacy.configure_tenant('acme', approval_required => '{}', recovery_window => '0');
-});
-my $by_hand = $node->safe_psql('manual', q{SELECT privacy.request_erase('acme', 'by_hand', 'pacing test')});
+my $by_hand = manual_erase_job($node, 500, 'pacing test');
 $node->safe_psql('manual', qq{SET privacy.cost_limit = 1; SET privacy.cost_delay = '10us'; CALL privacy.run_job($by_hand)});
 is($node->safe_psql('manual', "SELECT status || '/' || finalization FROM privacy.jobs WHERE id = $by_hand"),
    'completed/finalized', "CALL privacy.run_job erased and finalized job $by_hand");
