@@ -24,7 +24,7 @@ int default_rows_per_second = 0;
 int cost_limit = kDefaultCostLimit;
 double cost_delay_ms = kDefaultCostDelayMs;
 int worker_nice = kDefaultWorkerNice;
-bool worker_sched_idle = true;
+bool worker_sched_idle = false;
 int recovery_window_s = 30 * 24 * 3600;
 int export_ttl_s = 7 * 24 * 3600;
 int deadline_s = 30 * 24 * 3600;
@@ -104,9 +104,10 @@ void define_all() {
       "privacy.worker_sched_idle",
       "A background job worker moves itself to Linux's SCHED_IDLE scheduling class when it "
       "starts: it then runs only on a CPU no other process wants.",
-      "off keeps the normal class (and privacy.worker_nice); CALL privacy.run_job never changes "
+      "Off by default (a starved worker may hold locks an application waits for: docs/jobs.md); "
+      "off keeps the normal class at privacy.worker_nice. CALL privacy.run_job never changes "
       "its session's.",
-      &worker_sched_idle, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+      &worker_sched_idle, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("privacy.recovery_window", "How long erased rows stay restorable.",
                           "Tenants may override it (privacy.configure_tenant).", &recovery_window_s,
                           30 * 24 * 3600, 0, kMaxSeconds, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
