@@ -78,24 +78,30 @@ pgbench_stats() {
 # wait_sample LABEL JOB SECONDS: while job JOB is processing (at most SECONDS), samples every 10 ms what
 # bench_app's busy backends wait for (pg_stat_activity), and logs each wait event's share of
 # the samples ("CPU" = no wait event: on a CPU or in its run queue). How B3's 2026-12-02 runs
-# found what an erase costs pgbench (docs/performance.md).
+# found what an erase costs pgbench (docs/performance.md). Only with B3_WAIT_SAMPLES=1: the
+# sampling backend takes CPU inside B3's measured window (and not in pgbench's run alone). It
+# keeps its samples in a variable and writes them once at the end, so that it holds no
+# transaction id while pgbench runs (which would keep pgbench's dead rows from being pruned).
 wait_sample() {
   local label=$1 job=$2 seconds=$3
+  [ "${B3_WAIT_SAMPLES:-0}" = 1 ] || return 0
   sql >/dev/null <<EOSQL
 SET client_min_messages = warning;
 CREATE UNLOGGED TABLE IF NOT EXISTS bench.wait_samples (label text, wait text);
 DO \$\$
-DECLARE t0 timestamptz := clock_timestamp();
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  seen text[] := '{}';
 BEGIN
   LOOP
     PERFORM pg_catalog.pg_stat_clear_snapshot();
-    INSERT INTO bench.wait_samples
-      SELECT '$label', coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
-       WHERE usename = 'bench_app' AND state = 'active';
+    seen := seen || ARRAY(SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+                           WHERE usename = 'bench_app' AND state = 'active');
     EXIT WHEN clock_timestamp() - t0 > interval '$seconds s'
            OR (SELECT status FROM privacy.jobs WHERE id = $job) <> 'processing';
     PERFORM pg_sleep(0.01);
   END LOOP;
+  INSERT INTO bench.wait_samples SELECT '$label', w FROM unnest(seen) w;
 END \$\$;
 EOSQL
   log "$label: pgbench's busy backends waited for: $(q "SELECT string_agg(wait || ' ' || round(100.0 * n / total) || '%', ', ' ORDER BY n DESC)
